@@ -1,6 +1,49 @@
+#define _GNU_SOURCE
 #include "CVeilShims.h"
+#include <fcntl.h>
+#include <errno.h>
+#include <unistd.h>
 #include <liburing.h>
+#include <poll.h>
+
+const unsigned veil_splice_f_nonblock = SPLICE_F_NONBLOCK;
+const unsigned veil_splice_f_move = SPLICE_F_MOVE;
+const short veil_pollrdhup = POLLRDHUP;
 
 unsigned veil_uring_peek_batch(struct io_uring *ring, struct io_uring_cqe **cqes, unsigned count) {
     return io_uring_peek_batch_cqe(ring, cqes, count);
+}
+
+int veil_eventfd(void) { return eventfd(0, EFD_CLOEXEC); }
+
+int veil_pipe(int fds[2], int size, int *granted) {
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -errno;
+    int got = fcntl(fds[0], F_GETPIPE_SZ);
+    if (size > 0) {
+        int r = fcntl(fds[0], F_SETPIPE_SZ, size);
+        if (r > 0) got = r;
+    }
+    if (granted) *granted = got;
+    return 0;
+}
+
+static sigset_t termination_set(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    return set;
+}
+
+void veil_block_signals(void) {
+    sigset_t set = termination_set();
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int veil_wait_termination_signal(void) {
+    sigset_t set = termination_set();
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0) {}
+    return sig;
 }

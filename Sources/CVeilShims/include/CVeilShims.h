@@ -6,10 +6,28 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <signal.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+
+/// eventfd(2) with close-on-exec (blocking, so io_uring arms a poll for reads).
+int veil_eventfd(void);
+/// pipe2(2) with O_NONBLOCK | O_CLOEXEC; sets the capacity to `size` bytes when > 0.
+/// Returns 0 or -errno; the capacity actually granted is stored in *granted.
+int veil_pipe(int fds[2], int size, int *granted);
+/// Blocks SIGINT, SIGTERM and SIGPIPE in the calling thread (threads created later inherit it).
+void veil_block_signals(void);
+/// Waits for SIGINT or SIGTERM (blocked beforehand); returns the signal number.
+int veil_wait_termination_signal(void);
 
 /// Number of CQEs ready, and a pointer to the i-th (ring-relative) without consuming it.
 struct io_uring;
 struct io_uring_cqe;
 unsigned veil_uring_peek_batch(struct io_uring *ring, struct io_uring_cqe **cqes, unsigned count);
+
+
+/// GNU-only constants (need _GNU_SOURCE, which Swift's Glibc import does not define).
+extern const unsigned veil_splice_f_nonblock;
+extern const unsigned veil_splice_f_move;
+extern const short veil_pollrdhup;
 
 #endif

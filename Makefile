@@ -1,0 +1,54 @@
+# Veil - developer entry points.
+#
+#   make deps    install the system packages the build and the tests need (Debian/apt)
+#   make build   release build: .build/release/veil
+#   make run     build, then run veil on 127.0.0.1:8080
+#   make test    unit tests (swift test), then integration tests against the release build
+#   make bench   passthrough benchmark (bench/passthrough.sh)
+#   make clean   remove build output and test/bench scratch dirs
+
+SHELL := /bin/bash
+
+APT_PACKAGES := libssl-dev liburing-dev pkg-config curl openssl nginx-light \
+                tshark socat python3 iproute2
+
+VEIL := .build/release/veil
+
+.PHONY: deps build run test bench clean
+
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all system packages present"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "deps: missing packages:$$missing"; \
+	  echo "deps: run: sudo apt-get install -y$$missing"; \
+	  exit 1; \
+	fi; \
+	echo "deps: installing:$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections; \
+	apt-get update -q && apt-get install -y -q --no-install-recommends $$missing
+
+build:
+	swift build -c release
+
+run: deps build
+	@echo
+	@echo "veil will listen on 127.0.0.1:8080. Point curl at it, e.g.:"
+	@echo "    curl -x http://127.0.0.1:8080 https://example.com/"
+	@echo "Until the out-of-band resolvers exist it runs with --resolver system."
+	@echo
+	exec $(VEIL) run --resolver system
+
+test: deps build
+	swift test
+	VEIL_BIN=$(CURDIR)/$(VEIL) integration/run-all.sh
+
+bench: deps build
+	VEIL_BIN=$(CURDIR)/$(VEIL) bench/passthrough.sh
+
+clean:
+	rm -rf .build integration/.work bench/.work

@@ -1,0 +1,140 @@
+import ArgumentParser
+import VeilProxy
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `veil run`: parse settings into a `ProxyConfiguration` and start the proxy.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the proxy.")
+
+    @Option(help: "Address to accept CONNECT on (IP:PORT or [IPv6]:PORT; default 127.0.0.1:8080).")
+    var listen: String?
+    @Option(help: "Config file (default: $VEIL_CONFIG when set). Flags override it.")
+    var config: String?
+    @Option(help: "What to do with tunnels: passthrough.")
+    var mode: String?
+    @Option(help: "Static name mapping HOST:PORT:ADDR[,ADDR] (curl's syntax); repeatable.")
+    var resolve: [String] = []
+    @Option(help: "static (only --resolve entries) or system (getaddrinfo; plain DNS, visible on the network).")
+    var resolver: String?
+    @Option(help: "off | summary | records.")
+    var recordLog: String?
+    @Option(help: "text | json.")
+    var logFormat: String?
+    @Option(help: "Write record and summary lines to this file (created mode 0600) instead of stderr.")
+    var recordLogFile: String?
+    @Flag(inversion: .prefixedNo, help: "Send the ClientHello upstream as two TLS records split inside the server name.")
+    var splitHello: Bool?
+    @Option(help: "Allow rule PATTERN[:PORTS] (e.g. '*.example.com:443'); repeatable. With any, others get 403.")
+    var allow: [String] = []
+    @Option(help: "Deny rule PATTERN[:PORTS]; repeatable; checked before allow rules.")
+    var deny: [String] = []
+    @Flag(inversion: .prefixedNo, help: "Accept a ClientHello whose SNI differs from the CONNECT host.")
+    var allowSNIMismatch: Bool?
+    @Option(help: "Worker threads, one io_uring each (default: one per core).")
+    var workers: String?
+    @Option(help: "Connections open at once (default 4096).")
+    var maxConnections: String?
+    @Option(help: "Largest CONNECT request head in bytes (default 8192).")
+    var maxHeaderBytes: String?
+    @Option(help: "Seconds to resolve and connect upstream (default 10).")
+    var connectTimeout: String?
+    @Option(help: "Seconds for the client to send its CONNECT request (default 10).")
+    var headerTimeout: String?
+    @Option(help: "Seconds for the TLS handshake after CONNECT (default 15).")
+    var handshakeTimeout: String?
+    @Option(help: "Seconds without data either way before a tunnel closes (default 300).")
+    var idleTimeout: String?
+    @Option(help: "Seconds live connections get after SIGINT/SIGTERM (default 10).")
+    var grace: String?
+    @Option(help: "Bytes asked for each splice pipe (default 262144; 0 = kernel default).")
+    var pipeSize: String?
+
+    /// The flags given, as the builder's `key value` pairs.
+    private var flagSettings: [(String, String?)] {
+        var s: [(String, String?)] = []
+        func add(_ k: String, _ v: String?) { if let v { s.append((k, v)) } }
+        add("listen", listen)
+        add("mode", mode)
+        for r in resolve { s.append(("resolve", r)) }
+        add("resolver", resolver)
+        add("record-log", recordLog)
+        add("log-format", logFormat)
+        add("record-log-file", recordLogFile)
+        add("split-hello", splitHello.map { String($0) })
+        for a in allow { s.append(("allow", a)) }
+        for d in deny { s.append(("deny", d)) }
+        add("allow-sni-mismatch", allowSNIMismatch.map { String($0) })
+        add("workers", workers)
+        add("max-connections", maxConnections)
+        add("max-header-bytes", maxHeaderBytes)
+        add("connect-timeout", connectTimeout)
+        add("header-timeout", headerTimeout)
+        add("handshake-timeout", handshakeTimeout)
+        add("idle-timeout", idleTimeout)
+        add("grace", grace)
+        add("pipe-size", pipeSize)
+        return s
+    }
+
+    func run() throws {
+        var builder = ConfigurationBuilder()
+        let environment = Environment.current()
+        if let path = config ?? environment["VEIL_CONFIG"] {
+            let file: ConfigFile
+            do {
+                file = try ConfigFile(text: try readFile(path), path: path)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+            do { try builder.apply(file: file) } catch { throw ValidationError(error.description) }
+        }
+        do {
+            try builder.apply(environment: environment)
+            for (k, v) in flagSettings { try builder.apply(key: k, value: v, origin: "--\(k)") }
+            let configuration = try builder.build()
+            try ProxyServer(config: configuration).run()
+        } catch let error as ConfigurationBuilder.Error {
+            throw ValidationError(error.description)
+        } catch {
+            FileHandleStderr.write("veil: cannot start: \(error)\n")
+            throw ExitCode(1)
+        }
+    }
+}
+
+private func readFile(_ path: String) throws -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw ValidationError("cannot read config file \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(fd, &chunk, chunk.count)
+        if n < 0 { throw ValidationError("cannot read config file \(path): \(String(cString: strerror(errno)))") }
+        if n == 0 { break }
+        bytes.append(contentsOf: chunk[0..<n])
+        if bytes.count > 1 << 20 { throw ValidationError("config file \(path) is larger than 1 MiB") }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+enum Environment {
+    static func current() -> [String: String] {
+        var env: [String: String] = [:]
+        var p = environ
+        while let entry = p.pointee {
+            let s = String(cString: entry)
+            if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+            p += 1
+        }
+        return env
+    }
+}
+
+enum FileHandleStderr {
+    static func write(_ s: String) {
+        _ = s.withCString { Glibc.write(2, $0, strlen($0)) }
+    }
+}

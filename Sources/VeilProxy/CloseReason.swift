@@ -1,0 +1,33 @@
+/// Why a connection ended: a stable token for scripts (`close=`) and a sentence for people
+/// (`reason=`).
+public struct CloseReason: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case ok
+        case badRequest = "bad-request"
+        case forbidden
+        case methodNotAllowed = "method-not-allowed"
+        case headerTooLarge = "header-too-large"
+        case headerTimeout = "header-timeout"
+        case resolveFailed = "resolve-failed"
+        case unreachable
+        case connectTimeout = "connect-timeout"
+        case notTLS = "not-tls"
+        case sniMismatch = "sni-mismatch"
+        case handshakeFailed = "handshake-failed"
+        case handshakeTimeout = "handshake-timeout"
+        case idleTimeout = "idle-timeout"
+        case clientGone = "client-gone"
+        case upstreamGone = "upstream-gone"
+        case overloaded
+        case shutdown
+        case error
+    }
+
+    public var kind: Kind
+    public var reason: String
+
+    public init(_ kind: Kind, _ reason: String) {
+        self.kind = kind
+        self.reason = reason
+    }
+}

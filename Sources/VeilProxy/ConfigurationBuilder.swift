@@ -1,0 +1,149 @@
+import VeilRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The one place that knows every setting. The config file, the environment (`VEIL_<KEY>`, with
+/// dashes as underscores) and CLI flags all arrive here as `key value` pairs, applied in that
+/// order so flags win. Keys are the long flag names without `--`.
+public struct ConfigurationBuilder {
+    public struct Error: Swift.Error, CustomStringConvertible, Sendable {
+        public let description: String
+        public init(_ d: String) { description = d }
+    }
+
+    /// Every key, with its help text (also shown in `conf/veil.conf`).
+    public static let keys: [(key: String, repeatable: Bool, help: String)] = [
+        ("listen", false, "address:port to accept CONNECT on (default 127.0.0.1:8080)"),
+        ("mode", false, "passthrough (relay TLS untouched)"),
+        ("resolve", true, "HOST:PORT:ADDR[,ADDR] static name mapping, curl's syntax"),
+        ("resolver", false, "static (only --resolve entries) or system (getaddrinfo: plain DNS, visible on the network)"),
+        ("record-log", false, "off | summary | records"),
+        ("log-format", false, "text | json"),
+        ("record-log-file", false, "write record and summary lines to FILE (mode 0600) instead of stderr"),
+        ("split-hello", false, "send the ClientHello upstream as two TLS records split inside the server name"),
+        ("allow", true, "PATTERN[:PORTS] targets allowed; when any allow rule exists, others are refused (403)"),
+        ("deny", true, "PATTERN[:PORTS] targets refused (403); checked before allow"),
+        ("allow-sni-mismatch", false, "accept a ClientHello whose SNI differs from the CONNECT host"),
+        ("workers", false, "worker threads, one io_uring each (default: one per core)"),
+        ("max-connections", false, "connections open at once across workers (default 4096)"),
+        ("max-header-bytes", false, "largest CONNECT request head (default 8192)"),
+        ("connect-timeout", false, "seconds to resolve and connect upstream (default 10)"),
+        ("header-timeout", false, "seconds for the client to send its CONNECT request (default 10)"),
+        ("handshake-timeout", false, "seconds for the TLS handshake after CONNECT (default 15)"),
+        ("idle-timeout", false, "seconds without data either way before a tunnel is closed (default 300)"),
+        ("grace", false, "seconds live connections get to finish after SIGINT/SIGTERM (default 10)"),
+        ("pipe-size", false, "bytes asked for each splice pipe (default 262144; 0 = kernel default)"),
+    ]
+
+    public private(set) var config = ProxyConfiguration()
+    private var allow: [String] = []
+    private var deny: [String] = []
+
+    public init() {
+        config.workers = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+
+    public static func isKnown(_ key: String) -> Bool { keys.contains { $0.key == key } }
+
+    /// Applies the settings of a config file.
+    public mutating func apply(file: ConfigFile) throws(Error) {
+        for e in file.entries {
+            try apply(key: e.key, value: e.value, origin: "\(file.path):\(e.line)")
+        }
+    }
+
+    /// Applies `VEIL_<KEY>` variables from `environment`.
+    public mutating func apply(environment: [String: String]) throws(Error) {
+        for (key, _, _) in ConfigurationBuilder.keys {
+            let name = "VEIL_" + String(key.uppercased().map { $0 == "-" ? "_" : $0 })
+            if let value = environment[name] {
+                try apply(key: key, value: value, origin: "environment \(name)")
+            }
+        }
+    }
+
+    /// Applies one setting. `value == nil` means a bare boolean key (true).
+    public mutating func apply(key: String, value: String?, origin: String) throws(Error) {
+        func need() throws(Error) -> String {
+            guard let value, !value.isEmpty else { throw Error("\(origin): '\(key)' needs a value") }
+            return value
+        }
+        func bool() throws(Error) -> Bool {
+            guard let value else { return true }
+            switch value.lowercased() {
+            case "true", "yes", "on", "1": return true
+            case "false", "no", "off", "0": return false
+            default: throw Error("\(origin): '\(key)' takes true or false, not '\(value)'")
+            }
+        }
+        func seconds() throws(Error) -> Double {
+            let v = try need()
+            guard let d = Double(v), d >= 0, d.isFinite else { throw Error("\(origin): '\(key)' takes seconds, not '\(v)'") }
+            return d
+        }
+        func count(min: Int, max: Int) throws(Error) -> Int {
+            let v = try need()
+            guard let n = Int(v), n >= min, n <= max else { throw Error("\(origin): '\(key)' takes a number from \(min) to \(max), not '\(v)'") }
+            return n
+        }
+        switch key {
+        case "listen":
+            let v = try need()
+            guard let a = SocketAddress(parsing: v) else {
+                throw Error("\(origin): listen address '\(v)' is not IP:PORT or [IPv6]:PORT")
+            }
+            config.listen = a
+        case "mode":
+            let v = try need()
+            guard let m = ProxyMode(rawValue: v) else {
+                throw Error("\(origin): mode '\(v)' is not one of \(ProxyMode.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            config.mode = m
+        case "resolve":
+            let v = try need()
+            do { config.staticResolve.append(try StaticResolveEntry(parsing: v)) } catch { throw Error("\(origin): \(error)") }
+        case "resolver":
+            switch try need() {
+            case "system": config.systemResolver = true
+            case "static": config.systemResolver = false
+            case let v: throw Error("\(origin): resolver '\(v)' is not one of static, system")
+            }
+        case "record-log":
+            let v = try need()
+            guard let l = RecordLogLevel(rawValue: v) else { throw Error("\(origin): record-log '\(v)' is not one of off, summary, records") }
+            config.recordLog = l
+        case "log-format":
+            let v = try need()
+            guard let f = LogFormat(rawValue: v) else { throw Error("\(origin): log-format '\(v)' is not one of text, json") }
+            config.logFormat = f
+        case "record-log-file": config.recordLogFile = try need()
+        case "split-hello": config.splitHello = try bool()
+        case "allow": allow.append(try need())
+        case "deny": deny.append(try need())
+        case "allow-sni-mismatch": config.allowSNIMismatch = try bool()
+        case "workers": config.workers = try count(min: 1, max: 256)
+        case "max-connections": config.maxConnections = try count(min: 1, max: 1_000_000)
+        case "max-header-bytes": config.maxHeaderBytes = try count(min: 256, max: 16384)
+        case "connect-timeout": config.connectTimeout = try seconds()
+        case "header-timeout": config.headerTimeout = try seconds()
+        case "handshake-timeout": config.handshakeTimeout = try seconds()
+        case "idle-timeout": config.idleTimeout = try seconds()
+        case "grace": config.grace = try seconds()
+        case "pipe-size": config.pipeSize = try count(min: 0, max: 1 << 20)
+        default:
+            throw Error("\(origin): unknown setting '\(key)'")
+        }
+    }
+
+    /// The finished configuration (rules compiled).
+    public func build() throws(Error) -> ProxyConfiguration {
+        var c = config
+        do {
+            c.rules = try AccessRules(allow: allow, deny: deny)
+        } catch {
+            throw Error("\(error)")
+        }
+        return c
+    }
+}

@@ -1,0 +1,187 @@
+import VeilRuntime
+import VeilTLS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The CONNECT front: read and parse the request, check the rules, resolve, connect upstream,
+/// and answer with a status line.
+extension Connection {
+    func startRequest() {
+        requestBuffer = worker.recordBuffers.take()
+        receiveRequest()
+    }
+
+    private func receiveRequest() {
+        let limit = min(config.maxHeaderBytes, worker.recordBuffers.bufferSize)
+        loop.recv(handle, op: Op.clientRecv.rawValue, fd: clientFD,
+                  into: requestBuffer! + requestFilled, count: limit - requestFilled)
+    }
+
+    func requestReceived(_ result: Int32) {
+        if result == -EAGAIN || result == -EINTR { receiveRequest(); return }
+        if result < 0 {
+            finish(CloseReason(.clientGone, "client: \(SystemError.message(of: -result)) before sending a request"))
+            return
+        }
+        if result == 0 {
+            finish(CloseReason(.clientGone, requestFilled == 0
+                ? "client closed without sending a request"
+                : "client closed in the middle of its request (\(requestFilled) bytes)"))
+            return
+        }
+        requestFilled += Int(result)
+        switch worker.shared.parser.parse(UnsafeRawBufferPointer(start: requestBuffer!, count: requestFilled)) {
+        case .needMore:
+            receiveRequest()
+        case .reject(let status, let reason):
+            let kind: CloseReason.Kind
+            switch status {
+            case .methodNotAllowed: kind = .methodNotAllowed
+            case .requestHeaderFieldsTooLarge: kind = .headerTooLarge
+            default: kind = .badRequest
+            }
+            reply(status, CloseReason(kind, reason))
+        case .request(let req):
+            accept(req)
+        }
+    }
+
+    private func accept(_ req: ConnectRequest) {
+        request = req
+        summary.target = req.target.description
+        if case .denied(let reason) = config.rules.check(req.target) {
+            reply(.forbidden, CloseReason(.forbidden, reason))
+            return
+        }
+        armDeadline(after: config.connectTimeout)
+        switch req.target.kind {
+        case .ipv4, .ipv6:
+            guard let addr = SocketAddress(ip: req.target.host, port: req.target.port) else {
+                reply(.badRequest, CloseReason(.badRequest, "bad address \(req.target.host)"))
+                return
+            }
+            resolved(.success(ResolvedAddresses(addresses: [addr], source: "literal")))
+        case .name:
+            let remote = loop.remote
+            let h = handle
+            phase = .resolving
+            if let now = worker.shared.resolver.resolve(host: req.target.host, port: req.target.port,
+                                                         completion: { remote.deliver($0, to: h) }) {
+                resolved(now)
+            }
+        }
+    }
+
+    func resolved(_ outcome: ResolveOutcome) {
+        switch outcome {
+        case .failure(let reason):
+            reply(.badGateway, CloseReason(.resolveFailed, reason))
+        case .success(let answer):
+            addresses = answer.addresses
+            addressIndex = 0
+            connectNext()
+        }
+    }
+
+    private func connectNext() {
+        guard addressIndex < addresses.count else {
+            reply(.badGateway, CloseReason(.unreachable, lastConnectError.isEmpty ? "no address to connect to" : lastConnectError))
+            return
+        }
+        let addr = addresses[addressIndex]
+        do {
+            upstreamFD = try Socket.makeTCP(family: addr.family)
+        } catch {
+            lastConnectError = "\(error)"
+            addressIndex += 1
+            connectNext()
+            return
+        }
+        Socket.setNoDelay(upstreamFD)
+        if sockaddrBuffer == nil { sockaddrBuffer = .allocate(capacity: 1) }
+        sockaddrBuffer!.initialize(to: addr.storage)
+        phase = .connecting
+        connectTimedOut = false
+        armDeadline(after: config.connectTimeout)
+        sockaddrBuffer!.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            loop.connect(handle, op: Op.connect.rawValue, fd: upstreamFD, address: $0, length: addr.length)
+        }
+    }
+
+    func connectCompleted(_ result: Int32) {
+        let addr = addresses[addressIndex]
+        if result == 0 {
+            summary.upstreamAddress = addr.description
+            reply(.ok, nil)
+            return
+        }
+        Socket.close(upstreamFD)
+        upstreamFD = -1
+        if connectTimedOut {
+            reply(.gatewayTimeout, CloseReason(.connectTimeout, "connect to \(addr) timed out after \(format(config.connectTimeout))"))
+            return
+        }
+        lastConnectError = "connect to \(addr): \(SystemError.message(of: -result))"
+        addressIndex += 1
+        connectNext()
+    }
+
+    /// Sends a status line. `close == nil` means success: the tunnel starts once it is sent.
+    func reply(_ status: HTTPStatusResponse.Status, _ close: CloseReason?) {
+        let bytes = HTTPStatusResponse(status: status, reason: close?.reason,
+                                       httpVersion: request?.httpVersion ?? "HTTP/1.1").bytes
+        pendingClose = close
+        responseBuffer = .allocate(byteCount: bytes.count, alignment: 1)
+        bytes.withUnsafeBytes { responseBuffer!.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        responseLength = bytes.count
+        responseSent = 0
+        phase = .replying
+        armDeadline(after: config.headerTimeout)
+        sendResponse()
+    }
+
+    private func sendResponse() {
+        loop.send(handle, op: Op.clientSend.rawValue, fd: clientFD,
+                  from: responseBuffer! + responseSent, count: responseLength - responseSent)
+    }
+
+    func responseSent(_ result: Int32) {
+        if result == -EAGAIN || result == -EINTR { sendResponse(); return }
+        guard result > 0 else {
+            finish(pendingClose ?? CloseReason(.clientGone, "client: \(SystemError.message(of: -result)) while sending the response"))
+            return
+        }
+        responseSent += Int(result)
+        if responseSent < responseLength { sendResponse(); return }
+        responseBuffer!.deallocate()
+        responseBuffer = nil
+        if pendingClose != nil {
+            linger()
+        } else {
+            beginHandshake()
+        }
+    }
+
+    /// After an error answer: half-close and read what the client still sends until it closes,
+    /// so the kernel does not reset the connection before the client has read the answer.
+    private func linger() {
+        phase = .lingering
+        armDeadline(after: 2)
+        loop.shutdown(handle, op: Op.lingerShutdown.rawValue, fd: clientFD, how: Int32(SHUT_WR))
+        lingerReceive()
+    }
+
+    private func lingerReceive() {
+        loop.recv(handle, op: Op.lingerRecv.rawValue, fd: clientFD,
+                  into: requestBuffer!, count: worker.recordBuffers.bufferSize)
+    }
+
+    func lingerReceived(_ result: Int32) {
+        if result > 0 || result == -EAGAIN || result == -EINTR {
+            lingerReceive()
+        } else {
+            finish(pendingClose!)
+        }
+    }
+}

@@ -1,0 +1,298 @@
+import VeilRuntime
+import VeilTLS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The handshake relay: both directions record by record through the TLS flow tracker and the
+/// record logger, until the tracker sees the handshake end. Then passthrough switches to splice,
+/// unless every record is to be logged (`--record-log records`), which keeps relaying here.
+extension Connection {
+    func beginHandshake() {
+        phase = .handshake
+        armDeadline(after: config.handshakeTimeout)
+        let size = worker.recordBuffers.bufferSize
+        let request = self.request!
+        // The request buffer becomes the client->upstream record buffer; pipelined bytes after
+        // the request head stay in it, in order.
+        let upBuffer = requestBuffer!
+        requestBuffer = nil
+        let pumpUp = RecordPump(buffer: upBuffer, capacity: size, sourceFD: clientFD, destinationFD: upstreamFD,
+                                side: .client, recvOp: .clientRecv, sendOp: .upstreamSend)
+        let pipelined = requestFilled - request.headerLength
+        if pipelined > 0 { upBuffer.copyMemory(from: upBuffer + request.headerLength, byteCount: pipelined) }
+        pumpUp.filled = pipelined
+        up = pumpUp
+        down = RecordPump(buffer: worker.recordBuffers.take(), capacity: size, sourceFD: upstreamFD,
+                          destinationFD: clientFD, side: .server, recvOp: .upstreamRecv, sendOp: .clientSend)
+        readNext(up!)
+        readNext(down!)
+    }
+
+    /// Continues a pump: parses what it holds, or reads exactly what the current record lacks.
+    func readNext(_ p: RecordPump) {
+        guard !p.stopped, phase != .closing else { return }
+        while true {
+            let wanted = p.bytesWanted
+            if wanted > 0 {
+                p.receiving = true
+                loop.recv(handle, op: p.recvOp.rawValue, fd: p.sourceFD, into: p.buffer + p.filled, count: wanted)
+                return
+            }
+            if p.recordLength == 0 {
+                guard parseHeader(p) else { return }
+                continue
+            }
+            processRecord(p)
+            return
+        }
+    }
+
+    private func parseHeader(_ p: RecordPump) -> Bool {
+        do {
+            let header = try TLSRecordHeader(bytes: UnsafeRawBufferPointer(start: p.buffer, count: TLSRecordHeader.size))
+            p.recordLength = TLSRecordHeader.size + header.length
+            return true
+        } catch {
+            if p.side == .client && p.records == 0 {
+                finish(CloseReason(.notTLS, "\(error)"))
+            } else {
+                finish(CloseReason(p.side == .client ? .handshakeFailed : .handshakeFailed,
+                                   "\(p.side == .client ? "client" : "upstream") sent an invalid TLS record: \(error)"))
+            }
+            return false
+        }
+    }
+
+    func pumpReceived(_ pump: RecordPump?, _ result: Int32) {
+        guard let p = pump else { return }
+        p.receiving = false
+        if result > 0 { p.filled += Int(result) }
+        if phase == .lingering { return }
+        if phase == .switching {
+            continueSwitch()
+            return
+        }
+        if result > 0 {
+            lastActivity = MonotonicClock.now()
+            readNext(p)
+            return
+        }
+        if result == -EAGAIN || result == -EINTR {
+            readNext(p)
+            return
+        }
+        let who = p.side == .client ? "client" : "upstream"
+        if result == 0 {
+            if phase == .relayingRecords {
+                halfClose(p)
+                return
+            }
+            let partial = p.filled > 0 ? " (in the middle of a record: \(p.filled) of \(max(p.recordLength, 5)) bytes)" : ""
+            if p.side == .client {
+                finish(CloseReason(p.records == 0 ? .clientGone : .clientGone,
+                                   "client closed during the TLS handshake\(partial)"))
+            } else if let alert = lastAlert {
+                finish(CloseReason(.handshakeFailed, "upstream sent alert \(alert) and closed"))
+            } else {
+                finish(CloseReason(.upstreamGone, "upstream closed during the TLS handshake\(partial)"))
+            }
+            return
+        }
+        finish(CloseReason(p.side == .client ? .clientGone : .upstreamGone,
+                           "\(who): \(SystemError.message(of: -result))"))
+    }
+
+    private func processRecord(_ p: RecordPump) {
+        let body = UnsafeRawBufferPointer(start: p.buffer + TLSRecordHeader.size,
+                                          count: p.recordLength - TLSRecordHeader.size)
+        let typeByte = p.buffer.load(as: UInt8.self)
+        let recordSummary: TLSRecordSummary
+        if tracker.isHandshakeComplete {
+            recordSummary = TLSRecordSummary(contentType: TLSContentType(rawValue: typeByte) ?? .applicationData,
+                                             length: body.count, isOpaque: true)
+        } else {
+            do {
+                recordSummary = try tracker.consume(type: TLSContentType(rawValue: typeByte) ?? .applicationData,
+                                                    body: body, from: p.side)
+            } catch {
+                let kind: CloseReason.Kind = (p.side == .client && p.records == 0) ? .notTLS : .handshakeFailed
+                finish(CloseReason(kind, "\(p.side == .client ? "client" : "upstream"): \(error)"))
+                return
+            }
+        }
+        p.records += 1
+        if let alert = recordSummary.alert { lastAlert = alert.description }
+        if config.recordLog == .records {
+            worker.log(RecordLogFormatter.line(format: config.logFormat, connection: id, elapsedNanos: elapsed(),
+                                               direction: p.inbound, summary: recordSummary))
+        }
+        if p.side == .client && p.records == 1 {
+            guard clientHelloArrived() else { return }
+        }
+        if p.side == .server, summary.tlsVersion == nil, let version = tracker.version {
+            summary.tlsVersion = TLSNames.version(version)
+            summary.cipher = tracker.cipherSuite.map(TLSNames.cipherSuite)
+            summary.alpn = tracker.alpn
+        }
+        if config.splitHello && p.side == .client && p.records == 1, let split = splitPoint(p) {
+            sendSplitFirst(p, at: split)
+            return
+        }
+        send(p, from: 0, to: p.recordLength)
+    }
+
+    /// Checks the first client record: a ClientHello whose SNI agrees with the CONNECT target.
+    private func clientHelloArrived() -> Bool {
+        guard let hello = tracker.clientHello else {
+            return true  // split across records: the tracker checks it as the rest arrives
+        }
+        summary.sni = hello.serverName
+        if let sni = hello.serverName, !config.allowSNIMismatch, let target = request?.target,
+           Connection.normalise(sni) != Connection.normalise(target.host) {
+            sendAlertAndClose(CloseReason(.sniMismatch,
+                "ClientHello SNI \(sni) differs from CONNECT host \(target.host) (allow with --allow-sni-mismatch)"))
+            return false
+        }
+        return true
+    }
+
+    static func normalise(_ name: String) -> String {
+        var n = name.lowercased()
+        if n.hasSuffix(".") { n.removeLast() }
+        return n
+    }
+
+    /// Where to cut the first record for --split-hello: inside the server_name value.
+    private func splitPoint(_ p: RecordPump) -> Int? {
+        guard let hello = tracker.clientHello, let range = hello.serverNameValueRange else {
+            worker.diagnostic("conn \(id): --split-hello: no server_name to split; ClientHello sent whole")
+            return nil
+        }
+        let bodyLength = p.recordLength - TLSRecordHeader.size
+        guard range.upperBound <= bodyLength, range.count >= 2 else {
+            worker.diagnostic("conn \(id): --split-hello: ClientHello spans records; sent as received")
+            return nil
+        }
+        return range.lowerBound + range.count / 2
+    }
+
+    private func sendSplitFirst(_ p: RecordPump, at split: Int) {
+        p.splitAt = split
+        writeHeader(p.buffer, length: split)
+        logForwarded(p, length: split)
+        send(p, from: 0, to: TLSRecordHeader.size + split)
+    }
+
+    private func sendSplitSecond(_ p: RecordPump) {
+        let split = p.splitAt
+        let bodyLength = p.recordLength - TLSRecordHeader.size
+        p.splitAt = 0
+        // The first part is on the wire, so its last five bytes may hold the second header.
+        writeHeader(p.buffer + split, length: bodyLength - split)
+        logForwarded(p, length: bodyLength - split)
+        send(p, from: split, to: p.recordLength)
+    }
+
+    private func writeHeader(_ at: UnsafeMutableRawPointer, length: Int) {
+        at.storeBytes(of: 22, as: UInt8.self)
+        at.storeBytes(of: 0x03, toByteOffset: 1, as: UInt8.self)
+        at.storeBytes(of: 0x01, toByteOffset: 2, as: UInt8.self)
+        at.storeBytes(of: UInt8(length >> 8), toByteOffset: 3, as: UInt8.self)
+        at.storeBytes(of: UInt8(length & 0xff), toByteOffset: 4, as: UInt8.self)
+    }
+
+    private func logForwarded(_ p: RecordPump, length: Int) {
+        guard config.recordLog == .records else { return }
+        let s = TLSRecordSummary(contentType: .handshake, length: length,
+                                 messages: ["ClientHello fragment (split-hello)"])
+        worker.log(RecordLogFormatter.line(format: config.logFormat, connection: id, elapsedNanos: elapsed(),
+                                           direction: p.outbound, summary: s))
+    }
+
+    func send(_ p: RecordPump, from: Int, to: Int) {
+        p.sending = true
+        p.sendOffset = from
+        p.sendEnd = to
+        loop.send(handle, op: p.sendOp.rawValue, fd: p.destinationFD, from: p.buffer + from, count: to - from)
+    }
+
+    func pumpSent(_ pump: RecordPump?, _ result: Int32) {
+        guard let p = pump else { return }
+        if result == -EAGAIN || result == -EINTR {
+            send(p, from: p.sendOffset, to: p.sendEnd)
+            return
+        }
+        guard result > 0 else {
+            p.sending = false
+            finish(CloseReason(p.side == .client ? .upstreamGone : .clientGone,
+                               "\(p.side == .client ? "upstream" : "client"): \(SystemError.message(of: -result))"))
+            return
+        }
+        p.sendOffset += Int(result)
+        if p.side == .client { summary.bytesUp += UInt64(result) } else { summary.bytesDown += UInt64(result) }
+        if p.sendOffset < p.sendEnd {
+            loop.send(handle, op: p.sendOp.rawValue, fd: p.destinationFD,
+                      from: p.buffer + p.sendOffset, count: p.sendEnd - p.sendOffset)
+            return
+        }
+        p.sending = false
+        lastActivity = MonotonicClock.now()
+        if p.splitAt > 0 {
+            sendSplitSecond(p)
+            p.sending = true
+            return
+        }
+        if phase == .switching {
+            if p.recordLength > 0 { p.consumeRecord() } else { p.filled = 0 }
+            continueSwitch()
+            return
+        }
+        p.consumeRecord()
+        if tracker.isHandshakeComplete && phase == .handshake {
+            handshakeFinished()
+            return
+        }
+        readNext(p)
+    }
+
+    private func handshakeFinished() {
+        if config.recordLog == .records {
+            phase = .relayingRecords
+            summary.path = .userspace
+            armDeadline(after: config.idleTimeout)
+            lastActivity = MonotonicClock.now()
+            if let up, !up.busy { readNext(up) }
+            if let down, !down.busy { readNext(down) }
+        } else {
+            beginSwitch()
+        }
+    }
+
+    /// After the peer's EOF in the userspace relay: pass the half-close on.
+    private func halfClose(_ p: RecordPump) {
+        p.eof = true
+        if p.filled > 0 {
+            finish(CloseReason(p.side == .client ? .clientGone : .upstreamGone,
+                               "\(p.side == .client ? "client" : "upstream") closed in the middle of a record"))
+            return
+        }
+        loop.shutdown(handle, op: Op.lingerShutdown.rawValue, fd: p.destinationFD, how: Int32(SHUT_WR))
+        if (up?.eof ?? true) && (down?.eof ?? true) {
+            finish(CloseReason(.ok, "both sides closed"))
+        }
+    }
+
+    /// Refuses the client's handshake with a fatal access_denied alert, then closes.
+    func sendAlertAndClose(_ reason: CloseReason) {
+        pendingClose = reason
+        up?.stopped = true
+        down?.stopped = true
+        phase = .lingering
+        armDeadline(after: 2)
+        let alert: [UInt8] = [21, 0x03, 0x03, 0x00, 0x02, 2, 49]  // fatal access_denied
+        responseBuffer = .allocate(byteCount: alert.count, alignment: 1)
+        alert.withUnsafeBytes { responseBuffer!.copyMemory(from: $0.baseAddress!, byteCount: alert.count) }
+        loop.send(handle, op: Op.alertSend.rawValue, fd: clientFD, from: responseBuffer!, count: alert.count)
+    }
+}

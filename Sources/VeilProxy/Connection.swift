@@ -1,0 +1,226 @@
+import VeilRuntime
+import VeilTLS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One client connection, owned by one worker's event loop: CONNECT front -> resolve ->
+/// upstream connect -> TLS handshake relay (record by record, logged) -> splice relay.
+///
+/// Every method runs on the loop's thread. Operations carry an `Op` tag; the loop counts them
+/// in flight, and the connection is torn down only when none are left (see `finish`).
+final class Connection: IOHandler {
+    enum Op: UInt8 {
+        case clientRecv = 1, clientSend, connect, upstreamRecv, upstreamSend, cancel
+        case lingerShutdown, lingerRecv, alertSend
+        case upPollIn, upSpliceIn, upPollOut, upSpliceOut, upShutdown
+        case downPollIn, downSpliceIn, downPollOut, downSpliceOut, downShutdown
+    }
+
+    enum Phase {
+        case request, resolving, connecting, replying, lingering
+        case handshake, switching, relayingRecords, splicing
+        case closing
+    }
+
+    let id: UInt64
+    unowned let worker: ProxyWorker
+    let clientFD: Int32
+    var upstreamFD: Int32 = -1
+    var handle = IOHandle.none
+    var phase = Phase.request
+    var summary: ConnectionSummary
+    let started: UInt64
+
+    // Front and upstream connect.
+    var requestBuffer: UnsafeMutableRawPointer?
+    var requestFilled = 0
+    var request: ConnectRequest?
+    var addresses: [SocketAddress] = []
+    var addressIndex = 0
+    var lastConnectError = ""
+    var connectTimedOut = false
+    var sockaddrBuffer: UnsafeMutablePointer<sockaddr_storage>?
+    var responseBuffer: UnsafeMutableRawPointer?
+    var responseLength = 0
+    var responseSent = 0
+    var pendingClose: CloseReason?
+
+    // Handshake relay.
+    var tracker = TLSFlowTracker()
+    var up: RecordPump?      // client -> upstream
+    var down: RecordPump?    // upstream -> client
+    var lastAlert: String?
+
+    // Splice relay.
+    var spliceUp: SplicePump?
+    var spliceDown: SplicePump?
+    var lastActivity: UInt64 = 0
+
+    // Deadlines: the phase's own, and the shutdown grace period if one is running.
+    var phaseDeadline: UInt64 = 0
+    var graceDeadline: UInt64 = 0
+
+    var loop: EventLoop { worker.loop }
+    var config: ProxyConfiguration { worker.config }
+
+    init(id: UInt64, clientFD: Int32, worker: ProxyWorker) {
+        self.id = id
+        self.clientFD = clientFD
+        self.worker = worker
+        started = MonotonicClock.now()
+        summary = ConnectionSummary(id: id, started: started,
+                                    client: Socket.peerAddress(clientFD)?.description ?? "?",
+                                    mode: worker.config.mode)
+    }
+
+    func start() {
+        handle = loop.register(self)
+        armDeadline(after: config.headerTimeout)
+        startRequest()
+    }
+
+    // MARK: Completions
+
+    func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
+        if phase == .closing {
+            finalizeIfIdle()
+            return
+        }
+        guard let op = Op(rawValue: op) else { return }
+        switch op {
+        case .cancel: break
+        case .clientRecv:
+            switch phase {
+            case .request: requestReceived(result)
+            default: pumpReceived(up, result)
+            }
+        case .upstreamRecv: pumpReceived(down, result)
+        case .clientSend:
+            if phase == .replying { responseSent(result) } else { pumpSent(down, result) }
+        case .upstreamSend: pumpSent(up, result)
+        case .connect: connectCompleted(result)
+        case .lingerShutdown: break
+        case .lingerRecv: lingerReceived(result)
+        case .alertSend: finish(pendingClose ?? CloseReason(.error, "alert sent"))
+        case .upPollIn, .upSpliceIn, .upPollOut, .upSpliceOut, .upShutdown:
+            spliceCompleted(spliceUp, op: op, result: result)
+        case .downPollIn, .downSpliceIn, .downPollOut, .downSpliceOut, .downShutdown:
+            spliceCompleted(spliceDown, op: op, result: result)
+        }
+    }
+
+    func receive(_ message: any Sendable, loop: EventLoop) {
+        if phase == .resolving, let outcome = message as? ResolveOutcome {
+            resolved(outcome)
+        }
+    }
+
+    // MARK: Deadlines
+
+    /// Sets the current phase's deadline `seconds` from now (0: none).
+    func armDeadline(after seconds: Double) {
+        phaseDeadline = seconds > 0 ? MonotonicClock.now() + seconds.nanoseconds : 0
+        applyDeadline()
+    }
+
+    func applyDeadline() {
+        var d = phaseDeadline
+        if graceDeadline != 0 && (d == 0 || graceDeadline < d) { d = graceDeadline }
+        loop.setDeadline(handle, d)
+    }
+
+    func deadlineExpired(loop: EventLoop) {
+        let now = MonotonicClock.now()
+        if graceDeadline != 0 && now >= graceDeadline {
+            finish(CloseReason(.shutdown, "closed at shutdown: grace period of \(format(config.grace)) ended"))
+            return
+        }
+        if phaseDeadline == 0 || now < phaseDeadline {
+            applyDeadline()
+            return
+        }
+        switch phase {
+        case .request:
+            reply(.requestTimeout, CloseReason(.headerTimeout, "no complete CONNECT request within \(format(config.headerTimeout))"))
+        case .resolving:
+            reply(.gatewayTimeout, CloseReason(.resolveFailed, "resolver \(worker.shared.resolver.name) did not answer within \(format(config.connectTimeout))"))
+        case .connecting:
+            connectTimedOut = true
+            loop.cancelAll(handle, op: Op.cancel.rawValue, fd: upstreamFD)
+        case .replying, .lingering:
+            finish(pendingClose ?? CloseReason(.clientGone, "client did not read the response"))
+        case .handshake, .switching:
+            finish(CloseReason(.handshakeTimeout, "TLS handshake not complete within \(format(config.handshakeTimeout))"))
+        case .relayingRecords, .splicing:
+            let idleFor = now &- lastActivity
+            if idleFor >= config.idleTimeout.nanoseconds {
+                finish(CloseReason(.idleTimeout, "no data either way for \(format(config.idleTimeout))"))
+            } else {
+                phaseDeadline = lastActivity + config.idleTimeout.nanoseconds
+                applyDeadline()
+            }
+        case .closing:
+            break
+        }
+    }
+
+    /// Shutdown began: unfinished front work ends now, relays get the grace period.
+    func shutdownRequested(graceDeadline: UInt64) {
+        switch phase {
+        case .request, .resolving, .connecting, .lingering:
+            finish(CloseReason(.shutdown, "proxy shutting down"))
+        case .closing:
+            break
+        default:
+            self.graceDeadline = graceDeadline
+            applyDeadline()
+        }
+    }
+
+    // MARK: Closing
+
+    /// Ends the connection: cancels whatever is in flight and tears down once nothing is.
+    func finish(_ reason: CloseReason) {
+        guard phase != .closing else { return }
+        phase = .closing
+        summary.close = reason
+        loop.setDeadline(handle, 0)
+        if loop.inFlight(handle) > 0 {
+            for fd in [clientFD, upstreamFD] + (spliceUp?.pipeFDs ?? []) + (spliceDown?.pipeFDs ?? []) where fd >= 0 {
+                loop.cancelAll(handle, op: Op.cancel.rawValue, fd: fd)
+            }
+        }
+        finalizeIfIdle()
+    }
+
+    private func finalizeIfIdle() {
+        guard loop.inFlight(handle) == 0 else { return }
+        Socket.close(clientFD)
+        Socket.close(upstreamFD)
+        spliceUp?.closePipe()
+        spliceDown?.closePipe()
+        releaseRecordBuffers()
+        if let b = responseBuffer { b.deallocate(); responseBuffer = nil }
+        if let s = sockaddrBuffer { s.deallocate(); sockaddrBuffer = nil }
+        if config.recordLog != .off {
+            worker.log(summary.line(format: config.logFormat, now: MonotonicClock.now()))
+        }
+        loop.release(handle)
+        worker.connectionFinished(self)
+    }
+
+    func releaseRecordBuffers() {
+        if let b = up?.buffer ?? requestBuffer { worker.recordBuffers.give(b) }
+        if let b = down?.buffer { worker.recordBuffers.give(b) }
+        requestBuffer = nil
+        up = nil
+        down = nil
+    }
+
+    func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(seconds)s"
+    }
+
+    func elapsed() -> UInt64 { MonotonicClock.now() &- started }
+}

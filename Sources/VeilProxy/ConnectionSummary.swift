@@ -1,0 +1,51 @@
+import VeilRuntime
+
+/// What the one summary line of a connection says. Filled in as the connection progresses.
+struct ConnectionSummary {
+    enum DataPath: String {
+        case splice
+        case userspace
+    }
+
+    let id: UInt64
+    let started: UInt64
+    var client: String
+    var target: String?
+    var sni: String?
+    var mode: ProxyMode
+    var tlsVersion: String?
+    var cipher: String?
+    var alpn: String?
+    var upstreamAddress: String?
+    var path: DataPath?
+    var bytesUp: UInt64 = 0
+    var bytesDown: UInt64 = 0
+    var close: CloseReason?
+
+    init(id: UInt64, started: UInt64, client: String, mode: ProxyMode) {
+        self.id = id
+        self.started = started
+        self.client = client
+        self.mode = mode
+    }
+
+    func line(format: LogFormat, now: UInt64) -> String {
+        var l = LogLine(event: "summary", format: format)
+        l.field("conn", id)
+        l.field("client", client)
+        l.field("target", target)
+        l.field("upstream", upstreamAddress)
+        l.field("sni", sni)
+        l.field("mode", mode.rawValue)
+        l.field("tls", tlsVersion)
+        l.field("cipher", cipher)
+        l.field("alpn", alpn)
+        l.field("path", path?.rawValue)
+        l.field("bytes_up", bytesUp)
+        l.field("bytes_down", bytesDown)
+        l.field("duration", seconds: now &- started, decimals: 6)
+        l.field("close", close?.kind.rawValue ?? "error")
+        l.field("reason", close?.reason ?? "unknown")
+        return l.finish()
+    }
+}

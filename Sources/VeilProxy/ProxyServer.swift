@@ -1,0 +1,83 @@
+import VeilRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Starts the workers on a shared listening socket and runs until SIGINT/SIGTERM, then drains:
+/// stop accepting, give live connections `grace` seconds, close the rest, return.
+public struct ProxyServer {
+    public let config: ProxyConfiguration
+    public static let version = "0.1.0"
+
+    public init(config: ProxyConfiguration) {
+        self.config = config
+    }
+
+    /// Runs the proxy. Returns after a clean shutdown; throws if it cannot start.
+    public func run() throws(SystemError) {
+        WorkerGroup.blockSignals()
+        var recordLogFD: Int32 = 2
+        if let path = config.recordLogFile {
+            recordLogFD = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+            guard recordLogFD >= 0 else { throw SystemError("open record log \(path)") }
+        }
+        let listenFD = try Socket.listen(on: config.listen)
+        let bound = Socket.localAddress(listenFD) ?? config.listen
+        let chain = ResolverChain(staticMap: StaticResolver(entries: config.staticResolve),
+                                  fallback: config.systemResolver ? SystemResolver() : nil)
+        let shared = ProxyShared(config: config, resolver: chain, listenFD: listenFD, recordLogFD: recordLogFD)
+
+        let group = try WorkerGroup(count: config.workers) { loop in
+            let worker = ProxyWorker(loop: loop, shared: shared)
+            loop.context = worker
+            worker.start()
+        }
+        say("veil \(ProxyServer.version): listening on \(bound) (mode \(config.mode.rawValue), \(config.workers) worker\(config.workers == 1 ? "" : "s"), resolver \(chain.name), record log \(config.recordLog.rawValue))")
+        if config.systemResolver {
+            say("veil: warning: --resolver system uses plain DNS: names you visit are visible on the local network")
+        }
+        if !isLoopback(bound) {
+            say("veil: warning: listening on \(bound), which is not loopback: anyone who can reach it can use this proxy")
+        }
+
+        let signal = WorkerGroup.waitForTerminationSignal()
+        say("veil: \(signal == SIGINT ? "SIGINT" : "SIGTERM"): no longer accepting; live connections get \(config.grace)s")
+        let graceDeadline = MonotonicClock.now() + config.grace.nanoseconds
+        group.broadcast { loop in (loop.context as? ProxyWorker)?.beginShutdown(graceDeadline: graceDeadline) }
+        // A second signal closes everything at once.
+        Thread.detach {
+            _ = WorkerGroup.waitForTerminationSignal()
+            group.broadcast { loop in (loop.context as? ProxyWorker)?.forceClose() }
+        }
+        group.join()
+        Socket.close(listenFD)
+        say("veil: stopped")
+    }
+
+    private func isLoopback(_ a: SocketAddress) -> Bool {
+        let ip = a.ipString
+        return ip.hasPrefix("127.") || ip == "::1"
+    }
+
+    private func say(_ line: String) {
+        let text = line + "\n"
+        _ = text.withCString { write(2, $0, strlen($0)) }
+    }
+}
+
+/// A detached helper thread for the control plane (never a ring thread).
+enum Thread {
+    static func detach(_ body: @escaping @Sendable () -> Void) {
+        final class Box: @unchecked Sendable { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+        var tid = pthread_t()
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        if pthread_create(&tid, nil, { arg in
+            Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue().body()
+            return nil
+        }, box) == 0 {
+            pthread_detach(tid)
+        } else {
+            Unmanaged<Box>.fromOpaque(box).release()
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import VeilTLS
+
+/// One direction of the handshake relay: reads exactly one TLS record at a time (header, then
+/// exactly its body) from `sourceFD` into `buffer` and forwards it to `destinationFD`.
+/// Reading record by record means nothing past the handshake is ever pulled into userspace.
+final class RecordPump {
+    let buffer: UnsafeMutableRawPointer
+    let capacity: Int
+    let sourceFD: Int32
+    let destinationFD: Int32
+    let side: TLSFlowTracker.Side
+    let inbound: RecordDirection
+    let outbound: RecordDirection
+    let recvOp: Connection.Op
+    let sendOp: Connection.Op
+
+    /// Bytes held in `buffer` (a record being read, possibly followed by pipelined bytes).
+    var filled = 0
+    /// Length of the current record including its header, once the header is parsed; else 0.
+    var recordLength = 0
+    var receiving = false
+    var sending = false
+    /// Bytes of `buffer` being sent: `sendOffset..<sendEnd`.
+    var sendOffset = 0
+    var sendEnd = 0
+    /// Split-hello: the body offset where the second record starts, while the first is sent.
+    var splitAt = 0
+    /// Set while switching to splice: read nothing more.
+    var stopped = false
+    var eof = false
+    var records = 0
+
+    init(buffer: UnsafeMutableRawPointer, capacity: Int, sourceFD: Int32, destinationFD: Int32,
+         side: TLSFlowTracker.Side, recvOp: Connection.Op, sendOp: Connection.Op) {
+        self.buffer = buffer
+        self.capacity = capacity
+        self.sourceFD = sourceFD
+        self.destinationFD = destinationFD
+        self.side = side
+        self.recvOp = recvOp
+        self.sendOp = sendOp
+        if side == .client {
+            inbound = .clientToProxy
+            outbound = .proxyToUpstream
+        } else {
+            inbound = .upstreamToProxy
+            outbound = .proxyToClient
+        }
+    }
+
+    var busy: Bool { receiving || sending }
+
+    /// Bytes of the next read: the header, or the rest of the current record.
+    var bytesWanted: Int {
+        let target = recordLength == 0 ? TLSRecordHeader.size : recordLength
+        return target - filled
+    }
+
+    /// Drops the record just forwarded, keeping any bytes that followed it.
+    func consumeRecord() {
+        let rest = filled - recordLength
+        if rest > 0 { (buffer).copyMemory(from: buffer + recordLength, byteCount: rest) }
+        filled = rest
+        recordLength = 0
+        splitAt = 0
+    }
+}

@@ -1,0 +1,27 @@
+/// Fixed-size raw buffers reused on one loop, so connections do not allocate per operation.
+/// Keeps at most `maxCached` free buffers; the rest go back to the allocator.
+public final class BufferPool {
+    public let bufferSize: Int
+    private var free: [UnsafeMutableRawPointer] = []
+    private let maxCached: Int
+    public private(set) var outstanding = 0
+
+    public init(bufferSize: Int, maxCached: Int = 256) {
+        self.bufferSize = bufferSize
+        self.maxCached = maxCached
+        free.reserveCapacity(maxCached)
+    }
+
+    deinit { for b in free { b.deallocate() } }
+
+    public func take() -> UnsafeMutableRawPointer {
+        outstanding += 1
+        if let b = free.popLast() { return b }
+        return .allocate(byteCount: bufferSize, alignment: 16)
+    }
+
+    public func give(_ buffer: UnsafeMutableRawPointer) {
+        outstanding -= 1
+        if free.count < maxCached { free.append(buffer) } else { buffer.deallocate() }
+    }
+}

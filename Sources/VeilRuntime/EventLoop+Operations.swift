@@ -1,0 +1,73 @@
+import CLibURing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Typed submissions. Every call queues one operation tagged with the caller's handle and `op`;
+/// the completion arrives in `IOHandler.complete(op:result:more:loop:)` with the kernel's result
+/// (bytes, or a negative errno). Buffers and addresses must stay valid until then.
+extension EventLoop {
+    @inline(__always)
+    public func recv(_ h: IOHandle, op: UInt8, fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int, flags: Int32 = 0) {
+        let sqe = ring.nextSQE()
+        io_uring_prep_recv(sqe, fd, buffer, count, flags)
+        io_uring_sqe_set_data64(sqe, track(h, op: op))
+    }
+
+    @inline(__always)
+    public func send(_ h: IOHandle, op: UInt8, fd: Int32, from buffer: UnsafeRawPointer, count: Int, flags: Int32 = 0) {
+        let sqe = ring.nextSQE()
+        io_uring_prep_send(sqe, fd, buffer, count, flags | Int32(MSG_NOSIGNAL))
+        io_uring_sqe_set_data64(sqe, track(h, op: op))
+    }
+
+    public func connect(_ h: IOHandle, op: UInt8, fd: Int32, address: UnsafePointer<sockaddr>, length: socklen_t) {
+        let sqe = ring.nextSQE()
+        io_uring_prep_connect(sqe, fd, address, length)
+        io_uring_sqe_set_data64(sqe, track(h, op: op))
+    }
+
+    /// Multishot accept: completes once per accepted connection (result = new fd) while `more`.
+    public func acceptMultishot(_ h: IOHandle, op: UInt8, fd: Int32) {
+        let sqe = ring.nextSQE()
+        io_uring_prep_multishot_accept(sqe, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+        io_uring_sqe_set_data64(sqe, track(h, op: op))
+    }
+
+    /// Waits until `fd` is readable (POLLIN) or writable (POLLOUT); result is the ready mask.
+    @inline(__always)
+    public func poll(_ h: IOHandle, op: UInt8, fd: Int32, events: UInt32) {
+        let sqe = ring.nextSQE()
+        io_uring_prep_poll_add(sqe, fd, events)
+        io_uring_sqe_set_data64(sqe, track(h, op: op))
+    }
+
+    /// splice(2) between a socket and a pipe (offsets unused).
+    @inline(__always)
+    public func splice(_ h: IOHandle, op: UInt8, from fdIn: Int32, to fdOut: Int32, count: UInt32, flags: UInt32) {
+        let sqe = ring.nextSQE()
+        io_uring_prep_splice(sqe, fdIn, -1, fdOut, -1, count, flags)
+        io_uring_sqe_set_data64(sqe, track(h, op: op))
+    }
+
+    public func shutdown(_ h: IOHandle, op: UInt8, fd: Int32, how: Int32) {
+        let sqe = ring.nextSQE()
+        io_uring_prep_shutdown(sqe, fd, how)
+        io_uring_sqe_set_data64(sqe, track(h, op: op))
+    }
+
+    /// Cancels every operation in flight on `fd`. Its own completion counts as in flight too, so
+    /// a handler that waits for `inFlight == 0` before closing never races a late cancellation.
+    public func cancelAll(_ h: IOHandle, op: UInt8, fd: Int32) {
+        let sqe = ring.nextSQE()
+        io_uring_prep_cancel_fd(sqe, fd, UInt32(IORING_ASYNC_CANCEL_ALL))
+        io_uring_sqe_set_data64(sqe, track(h, op: op))
+    }
+
+    /// Cancels the operation of `h` tagged `target`.
+    public func cancel(_ h: IOHandle, op: UInt8, target: UInt8) {
+        let sqe = ring.nextSQE()
+        io_uring_prep_cancel64(sqe, h.userData(op: target), 0)
+        io_uring_sqe_set_data64(sqe, track(h, op: op))
+    }
+}

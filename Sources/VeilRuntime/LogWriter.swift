@@ -1,0 +1,88 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Per-loop, ring-driven log output: lines are appended to a buffer and written by one io_uring
+/// write at a time, so logging never blocks the loop. The buffer is bounded; lines that do not
+/// fit are counted and the count is reported once the writer catches up.
+public final class LogWriter {
+    public let fd: Int32
+    let index: Int
+    private var pending: [UInt8] = []
+    private var writing: [UInt8] = []
+    private var written = 0
+    private(set) var inFlight = false
+    private var dropped = 0
+    private let maxPending: Int
+
+    init(fd: Int32, index: Int, maxPending: Int = 4 << 20) {
+        self.fd = fd
+        self.index = index
+        self.maxPending = maxPending
+        pending.reserveCapacity(64 << 10)
+        writing.reserveCapacity(64 << 10)
+    }
+
+    /// Queues one complete line (it should end with a newline).
+    public func append(_ line: String) {
+        if pending.count + line.utf8.count > maxPending {
+            dropped += 1
+            return
+        }
+        pending.append(contentsOf: line.utf8)
+    }
+
+    var hasPending: Bool { !pending.isEmpty || dropped > 0 }
+
+    /// Starts a write of everything queued, if none is in flight.
+    func flush(on loop: EventLoop) {
+        guard !inFlight, hasPending else { return }
+        if dropped > 0 {
+            pending.append(contentsOf: "log: \(dropped) lines dropped (output too slow)\n".utf8)
+            dropped = 0
+        }
+        swap(&pending, &writing)
+        pending.removeAll(keepingCapacity: true)
+        written = 0
+        submit(on: loop)
+    }
+
+    private func submit(on loop: EventLoop) {
+        inFlight = true
+        writing.withUnsafeBytes { raw in
+            loop.submitLogWrite(writer: index, fd: fd, bytes: raw.baseAddress! + written, count: raw.count - written)
+        }
+    }
+
+    func completed(result: Int32, on loop: EventLoop) {
+        inFlight = false
+        if result > 0 {
+            written += Int(result)
+            if written < writing.count {
+                submit(on: loop)
+                return
+            }
+        }
+        // On error the batch is lost; there is nowhere better to report it.
+        writing.removeAll(keepingCapacity: true)
+        flush(on: loop)
+    }
+
+    /// Writes everything synchronously (used when the loop stops).
+    func flushBlocking() {
+        var rest = writing.count > written ? Array(writing[written...]) : []
+        rest.append(contentsOf: pending)
+        if dropped > 0 { rest.append(contentsOf: "log: \(dropped) lines dropped\n".utf8) }
+        pending.removeAll()
+        writing.removeAll()
+        dropped = 0
+        rest.withUnsafeBytes { raw in
+            var off = 0
+            while off < raw.count {
+                let n = write(fd, raw.baseAddress! + off, raw.count - off)
+                if n <= 0 { if errno == EINTR { continue } else { break } }
+                off += n
+            }
+        }
+    }
+}

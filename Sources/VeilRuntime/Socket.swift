@@ -1,0 +1,75 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Thin, synchronous socket set-up calls (creation and options; never data transfer, which goes
+/// through the rings).
+public enum Socket {
+    /// A TCP socket of the address's family, close-on-exec.
+    public static func makeTCP(family: Int32) throws(SystemError) -> Int32 {
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("socket") }
+        return fd
+    }
+
+    /// A listening TCP socket with SO_REUSEADDR, bound to `address`.
+    public static func listen(on address: SocketAddress, backlog: Int32 = 1024) throws(SystemError) -> Int32 {
+        let fd = try makeTCP(family: address.family)
+        setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
+        var addr = address.storage
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, address.length) }
+        }
+        guard rc == 0 else {
+            let err = SystemError("bind \(address)")
+            Glibc.close(fd)
+            throw err
+        }
+        guard Glibc.listen(fd, backlog) == 0 else {
+            let err = SystemError("listen \(address)")
+            Glibc.close(fd)
+            throw err
+        }
+        return fd
+    }
+
+    @discardableResult
+    public static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) -> Bool {
+        var v = value
+        return setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) == 0
+    }
+
+    public static func setNoDelay(_ fd: Int32) {
+        setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+    }
+
+    public static func setNonBlocking(_ fd: Int32) {
+        let flags = fcntl(fd, F_GETFL)
+        if flags >= 0 { _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
+    }
+
+    /// The local address of a bound socket.
+    public static func localAddress(_ fd: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        return rc == 0 ? SocketAddress(storage: storage, length: len) : nil
+    }
+
+    /// The peer address of a connected socket.
+    public static func peerAddress(_ fd: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &len) }
+        }
+        return rc == 0 ? SocketAddress(storage: storage, length: len) : nil
+    }
+
+    /// Closes a descriptor, ignoring EINTR.
+    public static func close(_ fd: Int32) {
+        if fd >= 0 { _ = Glibc.close(fd) }
+    }
+}
