@@ -333,6 +333,12 @@ wait_summary() {
     return 1
 }
 
+# summary_for LOCAL_PORT [TIMEOUT]: wait_summary for the connection whose client
+# side was 127.0.0.1:LOCAL_PORT (curl's %{local_port}, proxyclient's local=).
+summary_for() {
+    wait_summary "${2:-5}" "client=\"?127\.0\.0\.1:${1:-none}\"?([[:space:]]|\$)"
+}
+
 # field KEY LINE: the value of key=value in a text log line (quotes removed).
 field() {
     local key=$1 line=$2 v

@@ -6,11 +6,11 @@
 pt_download() {
     local name=$1 port=$2 ver=$3 tls=$4 alpn=$5 out=$WORK/pt-$2.bin got
     log_mark
-    got=$(pcurl -o "$out" -w '%{http_connect} %{http_code} %{http_version}' "https://localhost:$port/big.bin" 2>&1)
-    expect_eq "$name/curl status" "200 200 $ver" "$got"
+    got=$(pcurl -o "$out" -w '%{http_connect} %{http_code} %{http_version} %{local_port}' "https://localhost:$port/big.bin" 2>&1)
+    expect_eq "$name/curl status" "200 200 $ver" "${got% *}"
     expect_eq "$name/sha256 of 16 MiB" "$BIG_SHA" "$(sha_of "$out")"
     rm -f "$out"
-    wait_summary 5
+    summary_for "${got##* }"
     expect_summary "$name/summary mode" mode passthrough
     expect_summary "$name/summary target" target "localhost:$port"
     expect_summary "$name/summary sni" sni localhost

@@ -8,11 +8,11 @@ LOGCHECK=(python3 "$TOOLS/logcheck.py")
 rl_download() {
     local name=$1 port=$2 tls=$3 out=$WORK/rl-$2.bin got conn
     log_mark
-    got=$(pcurl -o "$out" -w '%{http_code}' "https://localhost:$port/big.bin" 2>&1)
-    expect_eq "$name/curl status" 200 "$got"
+    got=$(pcurl -o "$out" -w '%{http_code} %{local_port}' "https://localhost:$port/big.bin" 2>&1)
+    expect_eq "$name/curl status" 200 "${got%% *}"
     expect_eq "$name/sha256 of 16 MiB" "$BIG_SHA" "$(sha_of "$out")"
     rm -f "$out"
-    wait_summary 5
+    summary_for "${got##* }"
     expect_summary "$name/summary path" path userspace
     expect_summary "$name/summary tls" tls "$tls"
     expect_summary "$name/summary close" close ok

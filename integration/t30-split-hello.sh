@@ -45,11 +45,11 @@ if veil_or_fail split-hello --mode passthrough --resolver static --split-hello \
     --resolve "$SPLIT_NAME:$NGX13:127.0.0.1" --resolve "localhost:$NGX12:127.0.0.1"; then
     log_mark
     split_get() {
-        SPLIT_GOT=$(pcurl -o "$WORK/split-index.html" -w '%{http_code} %{http_version}' \
+        SPLIT_GOT=$(pcurl -o "$WORK/split-index.html" -w '%{http_code} %{http_version} %{local_port}' \
             "https://$SPLIT_NAME:$NGX13/index.html" 2>&1)
     }
     capture_to "$NGX13" "$WORK/split.pcap" split_get
-    expect_eq "split-hello/curl status (h2)" "200 2" "$SPLIT_GOT"
+    expect_eq "split-hello/curl status (h2)" "200 2" "${SPLIT_GOT% *}"
     check "split-hello/body" cmp -s "$WORK/split-index.html" "$DOCROOT/index.html"
     segments_to "$NGX13" "$WORK/split.pcap" >"$WORK/split.fields"
     check "split-hello/two records in two segments, name split" \
@@ -57,7 +57,7 @@ if veil_or_fail split-hello --mode passthrough --resolver static --split-hello \
     got=$(tshark -r "$WORK/split.pcap" -Y "tcp.dstport==$NGX13 && tls.handshake.type==1" -T fields \
         -e tls.handshake.extensions_server_name 2>/dev/null | head -n 1)
     expect_eq "split-hello/tshark reassembles ClientHello sni" "$SPLIT_NAME" "$got"
-    wait_summary 5
+    summary_for "${SPLIT_GOT##* }"
     expect_summary "split-hello/summary sni" sni "$SPLIT_NAME"
     expect_summary "split-hello/summary close" close ok
 

@@ -15,7 +15,7 @@ bad_case() {
     if [[ -n "$want" ]]; then
         expect_eq "$name/status" "$want" "$(kv status "$out")"
     fi
-    wait_summary 6
+    summary_for "$(kv local "$out")" 6
     expect_summary "$name/summary close" close "$close"
     still_works "$name/veil still serves"
     BAD_OUT=$out
@@ -78,9 +78,9 @@ fi
 if veil_or_fail deny --mode passthrough --resolver static --deny "*:$NGX12" \
     --resolve "localhost:$NGX12:127.0.0.1" --resolve "localhost:$NGX13:127.0.0.1"; then
     log_mark
-    got=$(pcurl -o /dev/null -w '%{http_connect}' "https://localhost:$NGX12/index.html" 2>/dev/null)
-    expect_eq "deny/CONNECT answered 403" 403 "$got"
-    wait_summary 5
+    got=$(pcurl -o /dev/null -w '%{http_connect} %{local_port}' "https://localhost:$NGX12/index.html" 2>/dev/null)
+    expect_eq "deny/CONNECT answered 403" 403 "${got%% *}"
+    summary_for "${got##* }"
     expect_summary "deny/summary close" close forbidden
     got=$(pcurl -o /dev/null -w '%{http_connect} %{http_code}' "https://localhost:$NGX13/index.html" 2>&1)
     expect_eq "deny/other port still allowed" "200 200" "$got"

@@ -15,21 +15,21 @@ if veil_or_fail timeouts --mode passthrough --resolver static \
     log_mark
     out=$("${PC[@]}" raw --port "$VEIL_PORT" --data 'CONNECT localhost:' --timeout 10)
     expect_match "timeouts/header: veil closes" '^(eof|reset)$' "$(sed -n 's/^closed=//p' <<<"$out")"
-    wait_summary 3
+    summary_for "$(sed -n 's/^local=//p' <<<"$out")" 3
     expect_summary "timeouts/header: summary close" close header-timeout
 
     # Handshake timeout: CONNECT accepted, then no ClientHello ever comes.
     log_mark
     out=$("${PC[@]}" tunnel --port "$VEIL_PORT" --target "localhost:$NGX12" --after silent --timeout 10)
     expect_match "timeouts/handshake: veil closes" '^(eof|reset)$' "$(sed -n 's/^closed=//p' <<<"$out")"
-    wait_summary 3
+    summary_for "$(sed -n 's/^local=//p' <<<"$out")" 3
     expect_summary "timeouts/handshake: summary close" close handshake-timeout
 
     # Handshake timeout: the ClientHello goes out, the origin never answers.
     log_mark
     out=$("${PC[@]}" tunnel --port "$VEIL_PORT" --target "localhost:$TO_SINK_PORT" --after hello-wait --timeout 10)
     expect_match "timeouts/handshake, silent origin: veil closes" '^(eof|reset)$' "$(sed -n 's/^closed=//p' <<<"$out")"
-    wait_summary 3
+    summary_for "$(sed -n 's/^local=//p' <<<"$out")" 3
     expect_summary "timeouts/handshake, silent origin: summary close" close handshake-timeout
 
     # Idle timeout: a finished TLS handshake, then nothing in either direction.

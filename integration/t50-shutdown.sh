@@ -28,7 +28,7 @@ if veil_or_fail shutdown --mode passthrough --resolver static --grace 20 "${SD_R
     expect_eq "shutdown/veil exits 0 after draining" 0 "$STOP_RC"
     if ((SECONDS - t0 <= 15)); then pass "shutdown/exits soon after the last connection"; else
         fail "shutdown/exits soon after the last connection" "took $((SECONDS - t0)) s"; fi
-    wait_summary 1
+    wait_summary 1 "target=\"?localhost:$NGX12\"?"
     expect_summary "shutdown/in-flight summary close" close ok
     VEIL_PID=""
 fi

@@ -9,7 +9,8 @@
 /// - `10.0.0.0/8`, `2001:db8::/32`, `[2001:db8::/32]`: a CIDR block (host bits must be zero).
 ///
 /// Optional port part after `:`: `443`, a range `8000-9000`, or `*` (the default). An IPv6
-/// host with a port must be bracketed: `[::1]:443`, `[fe80::/10]:*`.
+/// host with a port must be bracketed: `[::1]:443`, `[fe80::/10]:*`. Unbracketed IPv6 that
+/// could also be read as address plus port (`::1:22`) is rejected as ambiguous.
 ///
 /// Name patterns match only name targets and address patterns only address targets: this is
 /// a check on what the client asked for, not on what a name resolves to. IPv4 patterns also
@@ -80,6 +81,10 @@ public struct HostPattern: Sendable, Hashable, CustomStringConvertible {
             } else {
                 // No port, or a bare IPv6 address / block (which cannot carry one).
                 hostText = text[...]
+                if colons > 1, let reading = HostPattern.portReading(of: text) {
+                    throw fail(
+                        "ambiguous IPv6 pattern; write [\(reading.address)]:\(reading.port) for a port or [\(text)] for the address")
+                }
             }
         }
 
@@ -129,6 +134,18 @@ public struct HostPattern: Sendable, Hashable, CustomStringConvertible {
     }
 
     // MARK: - Parsing pieces
+
+    /// For unbracketed text such as `::1:22`, which is both an IPv6 address and what a user
+    /// may have meant as address `::1` with port 22: that second reading, else nil.
+    private static func portReading(of text: String) -> (address: String, port: String)? {
+        guard !text.contains("/"), let colon = text.lastIndex(of: ":") else { return nil }
+        let tail = text[text.index(after: colon)...]
+        let head = text[..<colon]
+        guard !tail.isEmpty, tail.count <= 5, tail.allSatisfy({ $0 >= "0" && $0 <= "9" }),
+            IPAddressLiteral.parseIPv6(text) != nil, IPAddressLiteral.parseIPv6(head) != nil
+        else { return nil }
+        return (String(head), String(tail))
+    }
 
     private static func parseHostPart(_ text: Substring, bracketed: Bool) throws(HostPort.ParseError) -> Host {
         if text.isEmpty { throw HostPort.ParseError("empty host") }

@@ -124,6 +124,13 @@ struct HostPatternTests {
         #expect(try matches("[::1]:22", "[::1]:22"))
         #expect(try !matches("[::1]:22", "[::1]:23"))
         #expect(try matches("[2001:db8::1]:8000-9000", "[2001:db8::1]:8080"))
+        // Bracketed, the same text is unambiguous.
+        #expect(try matches("[::1:22]", "[::1:22]:443"))
+        #expect(try matches("[::1]:22", "[::1]:22"))
+        // Not ambiguous: hex last group, or a prefix that is no address on its own.
+        #expect(try matches("fe80::1:abcd", "[fe80::1:abcd]:1"))
+        #expect(try matches("2001:db8::1", "[2001:db8::1]:1"))
+        #expect(try matches("1:2:3:4:5:6:7:8", "[1:2:3:4:5:6:7:8]:1"))
     }
 
     @Test func ipv6CIDR() throws {
@@ -172,6 +179,8 @@ struct HostPatternTests {
         ("010.0.0.1", "invalid IPv4 address"),
         ("fe80::1%eth0", "zone ids"),
         (":443", "empty host"),
+        ("::1:22", "ambiguous IPv6 pattern; write [::1]:22 for a port or [::1:22] for the address"),
+        ("fe80::1:443", "ambiguous IPv6 pattern"),
     ])
     func badPattern(text: String, fragment: String) {
         let error = patternError(text)

@@ -94,7 +94,7 @@ import Testing
         #expect(hello.serverName == "A-b_9.example.")
     }
 
-    @Test(arguments: [
+    static let malformedClientHellos: [(String, [UInt8])] = [
         ("control byte", Build.clientHello(extensions: [Build.sni([0x61, 0x07, 0x62])])),
         ("space", Build.clientHello(extensions: [Build.sni("a b")])),
         ("NUL", Build.clientHello(extensions: [Build.sni([0x61, 0x00])])),
@@ -122,7 +122,9 @@ import Testing
         ("session_id of 33 bytes", Build.clientHello(sessionID: [UInt8](repeating: 1, count: 33))),
         ("bytes after extensions", Build.clientHello(extensions: [Build.sni("a")], trailing: [0])),
         ("random cut short", Build.u16(0x0303) + [1, 2, 3]),
-    ])
+    ]
+
+    @Test(arguments: malformedClientHellos)
     func rejectsMalformed(_ what: String, _ body: [UInt8]) {
         #expect(throws: TLSParseError.self, "\(what)") { try ClientHello(body: body) }
     }

@@ -27,7 +27,7 @@ import Testing
         #expect(s[7] == TLSRecordSummary(contentType: .changeCipherSpec, length: 1))   // client compat CCS ignored
         #expect(flow[8].contentType == .applicationData && flow[8].fromClient)
         #expect(completedAt == 8)                                                       // client Finished
-        #expect(s[8...].allSatisfy(\.isOpaque))
+        #expect(s[8...].allSatisfy { $0.isOpaque })
         #expect(tracker.version == 0x0304)
         #expect(tracker.isTLS13)
         #expect(tracker.cipherSuite == 0x1302)

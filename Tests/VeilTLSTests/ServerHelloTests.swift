@@ -36,7 +36,7 @@ import Testing
 
     @Test func helloRetryRequestRandomIsSHA256OfTheName() {
         #expect(ServerHello.helloRetryRequestRandom
-            == hex("CF21AD74E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C"))
+            == decodeHex("CF21AD74E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C"))
     }
 
     @Test func syntheticRetryWithoutKeyShare() throws {
@@ -53,7 +53,7 @@ import Testing
         #expect(hello.summary == "ServerHello version=TLSv1.2 cipher=TLS_RSA_WITH_AES_128_GCM_SHA256 alpn=-")
     }
 
-    @Test(arguments: [
+    static let malformedServerHellos: [(String, [UInt8])] = [
         ("duplicate extension", Build.serverHello(extensions: [Build.ext(43, [3, 4]), Build.ext(43, [3, 4])])),
         ("long supported_versions", Build.serverHello(extensions: [Build.ext(43, [3, 4, 3, 3])])),
         ("short supported_versions", Build.serverHello(extensions: [Build.ext(43, [3])])),
@@ -62,7 +62,9 @@ import Testing
         ("key_share without key", Build.serverHello(extensions: [Build.ext(51, Build.u16(0x1d))])),
         ("trailing bytes", Build.serverHello(extensions: [Build.ext(43, [3, 4])]) + [0]),
         ("truncated", Array(Build.serverHello(extensions: nil).dropLast())),
-    ])
+    ]
+
+    @Test(arguments: malformedServerHellos)
     func rejectsMalformed(_ what: String, _ body: [UInt8]) {
         #expect(throws: TLSParseError.self, "\(what)") { try ServerHello(body: body) }
     }

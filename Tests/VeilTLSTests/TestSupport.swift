@@ -1,7 +1,7 @@
 @testable import VeilTLS
 
 /// Decodes a hex string, ignoring whitespace. Traps on bad input (test data only).
-func hex(_ string: String) -> [UInt8] {
+func decodeHex(_ string: String) -> [UInt8] {
     let digits = string.utf8.filter { $0 != 0x20 && $0 != 0x0a }
     precondition(digits.count % 2 == 0, "odd hex length")
     func nibble(_ c: UInt8) -> UInt8 {
@@ -24,7 +24,7 @@ func hex(_ string: String) -> [UInt8] {
 
 extension Fixtures.Record {
     /// The whole record, header included.
-    var bytes: [UInt8] { hex(hex) }
+    var bytes: [UInt8] { decodeHex(hex) }
     /// The record body (header stripped).
     var body: [UInt8] { Array(bytes.dropFirst(TLSRecordHeader.size)) }
     var side: TLSFlowTracker.Side { fromClient ? .client : .server }

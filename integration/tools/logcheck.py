@@ -131,8 +131,10 @@ def cmd_validate_json(argv):
                     errors.append(f"line {n}: {ev} key {k} has type {type(obj[k]).__name__}")
             if ev == "record":
                 opaque = obj.get("opaque") in (True, "true")
-                if not opaque and not isinstance(obj.get("msgs"), list):
-                    errors.append(f"line {n}: record without msgs list and not opaque")
+                if "msgs" in obj and not isinstance(obj["msgs"], list):
+                    errors.append(f"line {n}: record msgs is not a list")
+                if obj.get("type") == "handshake" and not opaque and not isinstance(obj.get("msgs"), list):
+                    errors.append(f"line {n}: clear handshake record without a msgs list")
     print("events: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items(), key=str)))
     if not counts.get("summary"):
         errors.append("no summary event")

@@ -23,6 +23,7 @@ import sys
 import time
 
 LOOPBACK = "127.0.0.1"
+QUIET = False
 
 
 def out(key, value):
@@ -37,6 +38,8 @@ def decode(s):
 def connect(port, timeout):
     s = socket.create_connection((LOOPBACK, port), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if not QUIET:
+        out("local", s.getsockname()[1])  # lets the tests find this connection's summary
     return s
 
 
@@ -203,6 +206,8 @@ def cmd_sni(a):
 
 
 def cmd_hold(a):
+    global QUIET
+    QUIET = True
     ctx = ssl.create_default_context(cafile=a.cafile)
     socks = []
     stop = []

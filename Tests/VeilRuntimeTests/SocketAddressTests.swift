@@ -1,0 +1,20 @@
+import Testing
+@testable import VeilRuntime
+
+@Suite struct SocketAddressTests {
+    @Test func parsesAndPrintsIPv4AndIPv6() throws {
+        let v4 = try #require(SocketAddress(parsing: "127.0.0.1:8080"))
+        #expect(v4.description == "127.0.0.1:8080")
+        #expect(v4.port == 8080)
+        let v6 = try #require(SocketAddress(parsing: "[::1]:443"))
+        #expect(v6.description == "[::1]:443")
+        #expect(v6.ipString == "::1")
+    }
+
+    @Test func rejectsNamesAndBadPorts() {
+        #expect(SocketAddress(parsing: "localhost:80") == nil)
+        #expect(SocketAddress(parsing: "127.0.0.1:70000") == nil)
+        #expect(SocketAddress(parsing: "::1:80") == nil)
+        #expect(SocketAddress(parsing: "127.0.0.1") == nil)
+    }
+}
