@@ -27,7 +27,7 @@ let package = Package(
         // TLS: record layer, ClientHello parser, record logger (pure; no I/O).
         .target(name: "VeilTLS", dependencies: ["VeilRuntime"], swiftSettings: strict),
         // Proxy: CONNECT front, rules, resolver, upstream, relay.
-        .target(name: "VeilProxy", dependencies: ["VeilRuntime", "VeilTLS"], swiftSettings: strict),
+        .target(name: "VeilProxy", dependencies: ["VeilRuntime", "VeilTLS", "CLibURing", "CVeilShims"], swiftSettings: strict),
         // Thin CLI.
         .executableTarget(
             name: "VeilCLI",

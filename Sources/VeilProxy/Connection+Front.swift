@@ -1,5 +1,7 @@
 import VeilRuntime
 import VeilTLS
+// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
+import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -78,6 +80,18 @@ extension Connection {
         case .failure(let reason):
             reply(.badGateway, CloseReason(.resolveFailed, reason))
         case .success(let answer):
+            // Deny rules also apply to where a name leads: `deny 127.0.0.0/8` must stop a name
+            // that resolves to loopback, not only the literal address.
+            if let target = request?.target, target.kind == .name {
+                for a in answer.addresses {
+                    if let ip = try? HostPort(host: a.ipString, port: target.port),
+                       let rule = config.rules.deny.first(where: { $0.matches(ip) }) {
+                        reply(.forbidden, CloseReason(.forbidden,
+                            "target \(target) resolves to \(a.ipString), denied by rule 'deny \(rule)'"))
+                        return
+                    }
+                }
+            }
             addresses = answer.addresses
             addressIndex = 0
             connectNext()

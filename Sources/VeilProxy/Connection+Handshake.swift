@@ -1,5 +1,7 @@
 import VeilRuntime
 import VeilTLS
+// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
+import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -54,12 +56,8 @@ extension Connection {
             p.recordLength = TLSRecordHeader.size + header.length
             return true
         } catch {
-            if p.side == .client && p.records == 0 {
-                finish(CloseReason(.notTLS, "\(error)"))
-            } else {
-                finish(CloseReason(p.side == .client ? .handshakeFailed : .handshakeFailed,
-                                   "\(p.side == .client ? "client" : "upstream") sent an invalid TLS record: \(error)"))
-            }
+            let kind: CloseReason.Kind = (p.side == .client && p.records == 0) ? .notTLS : .handshakeFailed
+            finish(CloseReason(kind, Connection.describe(error, from: p.side)))
             return false
         }
     }
@@ -90,8 +88,7 @@ extension Connection {
             }
             let partial = p.filled > 0 ? " (in the middle of a record: \(p.filled) of \(max(p.recordLength, 5)) bytes)" : ""
             if p.side == .client {
-                finish(CloseReason(p.records == 0 ? .clientGone : .clientGone,
-                                   "client closed during the TLS handshake\(partial)"))
+                finish(CloseReason(.clientGone, "client closed during the TLS handshake\(partial)"))
             } else if let alert = lastAlert {
                 finish(CloseReason(.handshakeFailed, "upstream sent alert \(alert) and closed"))
             } else {
@@ -117,7 +114,7 @@ extension Connection {
                                                     body: body, from: p.side)
             } catch {
                 let kind: CloseReason.Kind = (p.side == .client && p.records == 0) ? .notTLS : .handshakeFailed
-                finish(CloseReason(kind, "\(p.side == .client ? "client" : "upstream"): \(error)"))
+                finish(CloseReason(kind, Connection.describe(error, from: p.side)))
                 return
             }
         }
@@ -155,6 +152,12 @@ extension Connection {
             return false
         }
         return true
+    }
+
+    /// "client sent non-TLS data (first byte 0x47)", "upstream sent invalid TLS: truncated ...".
+    static func describe(_ error: TLSParseError, from side: TLSFlowTracker.Side) -> String {
+        if case .notTLS = error { return error.description(from: side) }
+        return "\(side == .client ? "client" : "upstream") sent invalid TLS: \(error.description(from: side))"
     }
 
     static func normalise(_ name: String) -> String {

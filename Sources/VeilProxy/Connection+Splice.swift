@@ -1,5 +1,7 @@
 import CVeilShims
 import VeilRuntime
+// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
+import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif

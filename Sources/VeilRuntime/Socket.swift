@@ -1,3 +1,5 @@
+// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
+import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -94,39 +94,39 @@ import Testing
         #expect(hello.serverName == "A-b_9.example.")
     }
 
-    static let malformedClientHellos: [(String, [UInt8])] = [
-        ("control byte", Build.clientHello(extensions: [Build.sni([0x61, 0x07, 0x62])])),
-        ("space", Build.clientHello(extensions: [Build.sni("a b")])),
-        ("NUL", Build.clientHello(extensions: [Build.sni([0x61, 0x00])])),
-        ("non-ASCII", Build.clientHello(extensions: [Build.sni([0x61, 0xc3, 0xa9])])),
-        ("quote", Build.clientHello(extensions: [Build.sni("a\"b")])),
-        ("empty host name", Build.clientHello(extensions: [Build.sni("")])),
-        ("empty server_name list", Build.clientHello(extensions: [Build.ext(0, Build.vec16([]))])),
-        ("two host names", Build.clientHello(extensions: [Build.ext(0, Build.vec16([0] + Build.vec16([0x61]) + [0] + Build.vec16([0x62])))])),
-        ("server_name list shorter than extension", Build.clientHello(extensions: [Build.ext(0, Build.vec16([0] + Build.vec16([0x61])) + [0])])),
-        ("host name longer than list", Build.clientHello(extensions: [Build.ext(0, Build.vec16([0, 0, 9, 0x61]))])),
-        ("duplicate extension", Build.clientHello(extensions: [Build.alpn(["h2"]), Build.alpn(["h2"])])),
-        ("duplicate unknown extension", Build.clientHello(extensions: [Build.ext(0x1234, []), Build.ext(0x1234, [])])),
-        ("empty ALPN name", Build.clientHello(extensions: [Build.alpn(["h2", ""])])),
-        ("empty ALPN list", Build.clientHello(extensions: [Build.ext(16, Build.vec16([]))])),
-        ("odd supported_versions", Build.clientHello(extensions: [Build.ext(43, Build.vec8([3, 4, 3]))])),
-        ("empty supported_groups", Build.clientHello(extensions: [Build.ext(10, Build.vec16([]))])),
-        ("empty key_exchange", Build.clientHello(extensions: [Build.ext(51, Build.vec16(Build.u16(0x1d) + Build.vec16([])))])),
-        ("key_share trailing byte", Build.clientHello(extensions: [Build.ext(51, Build.vec16(Build.u16(0x1d) + Build.vec16([1])) + [0])])),
-        ("odd signature_algorithms", Build.clientHello(extensions: [Build.ext(13, Build.vec16([4, 3, 5]))])),
-        ("non-empty early_data", Build.clientHello(extensions: [Build.ext(42, [0])])),
-        ("extension longer than block", Build.clientHello(extensions: [Build.u16(0x1234) + Build.u16(10) + [1, 2]])),
-        ("odd cipher_suites", Build.u16(0x0303) + [UInt8](repeating: 0, count: 32) + [0, 0, 3, 0x13, 0x01, 0x13, 1, 0]),
-        ("empty cipher_suites", Build.u16(0x0303) + [UInt8](repeating: 0, count: 32) + [0, 0, 0, 1, 0]),
-        ("no compression methods", Build.u16(0x0303) + [UInt8](repeating: 0, count: 32) + [0, 0, 2, 0x13, 0x01, 0]),
-        ("session_id of 33 bytes", Build.clientHello(sessionID: [UInt8](repeating: 1, count: 33))),
-        ("bytes after extensions", Build.clientHello(extensions: [Build.sni("a")], trailing: [0])),
-        ("random cut short", Build.u16(0x0303) + [1, 2, 3]),
+    static let malformedClientHellos: [MalformedCase] = [
+        MalformedCase("control byte", Build.clientHello(extensions: [Build.sni([0x61, 0x07, 0x62])])),
+        MalformedCase("space", Build.clientHello(extensions: [Build.sni("a b")])),
+        MalformedCase("NUL", Build.clientHello(extensions: [Build.sni([0x61, 0x00])])),
+        MalformedCase("non-ASCII", Build.clientHello(extensions: [Build.sni([0x61, 0xc3, 0xa9])])),
+        MalformedCase("quote", Build.clientHello(extensions: [Build.sni("a\"b")])),
+        MalformedCase("empty host name", Build.clientHello(extensions: [Build.sni("")])),
+        MalformedCase("empty server_name list", Build.clientHello(extensions: [Build.ext(0, Build.vec16([]))])),
+        MalformedCase("two host names", Build.clientHello(extensions: [Build.ext(0, Build.vec16([0] + Build.vec16([0x61]) + [0] + Build.vec16([0x62])))])),
+        MalformedCase("server_name list shorter than extension", Build.clientHello(extensions: [Build.ext(0, Build.vec16([0] + Build.vec16([0x61])) + [0])])),
+        MalformedCase("host name longer than list", Build.clientHello(extensions: [Build.ext(0, Build.vec16([0, 0, 9, 0x61]))])),
+        MalformedCase("duplicate extension", Build.clientHello(extensions: [Build.alpn(["h2"]), Build.alpn(["h2"])])),
+        MalformedCase("duplicate unknown extension", Build.clientHello(extensions: [Build.ext(0x1234, []), Build.ext(0x1234, [])])),
+        MalformedCase("empty ALPN name", Build.clientHello(extensions: [Build.alpn(["h2", ""])])),
+        MalformedCase("empty ALPN list", Build.clientHello(extensions: [Build.ext(16, Build.vec16([]))])),
+        MalformedCase("odd supported_versions", Build.clientHello(extensions: [Build.ext(43, Build.vec8([3, 4, 3]))])),
+        MalformedCase("empty supported_groups", Build.clientHello(extensions: [Build.ext(10, Build.vec16([]))])),
+        MalformedCase("empty key_exchange", Build.clientHello(extensions: [Build.ext(51, Build.vec16(Build.u16(0x1d) + Build.vec16([])))])),
+        MalformedCase("key_share trailing byte", Build.clientHello(extensions: [Build.ext(51, Build.vec16(Build.u16(0x1d) + Build.vec16([1])) + [0])])),
+        MalformedCase("odd signature_algorithms", Build.clientHello(extensions: [Build.ext(13, Build.vec16([4, 3, 5]))])),
+        MalformedCase("non-empty early_data", Build.clientHello(extensions: [Build.ext(42, [0])])),
+        MalformedCase("extension longer than block", Build.clientHello(extensions: [Build.u16(0x1234) + Build.u16(10) + [1, 2]])),
+        MalformedCase("odd cipher_suites", Build.u16(0x0303) + [UInt8](repeating: 0, count: 32) + [0, 0, 3, 0x13, 0x01, 0x13, 1, 0]),
+        MalformedCase("empty cipher_suites", Build.u16(0x0303) + [UInt8](repeating: 0, count: 32) + [0, 0, 0, 1, 0]),
+        MalformedCase("no compression methods", Build.u16(0x0303) + [UInt8](repeating: 0, count: 32) + [0, 0, 2, 0x13, 0x01, 0]),
+        MalformedCase("session_id of 33 bytes", Build.clientHello(sessionID: [UInt8](repeating: 1, count: 33))),
+        MalformedCase("bytes after extensions", Build.clientHello(extensions: [Build.sni("a")], trailing: [0])),
+        MalformedCase("random cut short", Build.u16(0x0303) + [1, 2, 3]),
     ]
 
     @Test(arguments: malformedClientHellos)
-    func rejectsMalformed(_ what: String, _ body: [UInt8]) {
-        #expect(throws: TLSParseError.self, "\(what)") { try ClientHello(body: body) }
+    func rejectsMalformed(_ input: MalformedCase) {
+        #expect(throws: TLSParseError.self) { try ClientHello(body: input.body) }
     }
 
     @Test func malformedErrorsSayWhatWasWrong() {

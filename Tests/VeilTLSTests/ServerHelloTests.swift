@@ -53,19 +53,19 @@ import Testing
         #expect(hello.summary == "ServerHello version=TLSv1.2 cipher=TLS_RSA_WITH_AES_128_GCM_SHA256 alpn=-")
     }
 
-    static let malformedServerHellos: [(String, [UInt8])] = [
-        ("duplicate extension", Build.serverHello(extensions: [Build.ext(43, [3, 4]), Build.ext(43, [3, 4])])),
-        ("long supported_versions", Build.serverHello(extensions: [Build.ext(43, [3, 4, 3, 3])])),
-        ("short supported_versions", Build.serverHello(extensions: [Build.ext(43, [3])])),
-        ("two ALPN protocols", Build.serverHello(extensions: [Build.alpn(["h2", "http/1.1"])])),
-        ("empty ALPN protocol", Build.serverHello(extensions: [Build.ext(16, Build.vec16([0]))])),
-        ("key_share without key", Build.serverHello(extensions: [Build.ext(51, Build.u16(0x1d))])),
-        ("trailing bytes", Build.serverHello(extensions: [Build.ext(43, [3, 4])]) + [0]),
-        ("truncated", Array(Build.serverHello(extensions: nil).dropLast())),
+    static let malformedServerHellos: [MalformedCase] = [
+        MalformedCase("duplicate extension", Build.serverHello(extensions: [Build.ext(43, [3, 4]), Build.ext(43, [3, 4])])),
+        MalformedCase("long supported_versions", Build.serverHello(extensions: [Build.ext(43, [3, 4, 3, 3])])),
+        MalformedCase("short supported_versions", Build.serverHello(extensions: [Build.ext(43, [3])])),
+        MalformedCase("two ALPN protocols", Build.serverHello(extensions: [Build.alpn(["h2", "http/1.1"])])),
+        MalformedCase("empty ALPN protocol", Build.serverHello(extensions: [Build.ext(16, Build.vec16([0]))])),
+        MalformedCase("key_share without key", Build.serverHello(extensions: [Build.ext(51, Build.u16(0x1d))])),
+        MalformedCase("trailing bytes", Build.serverHello(extensions: [Build.ext(43, [3, 4])]) + [0]),
+        MalformedCase("truncated", Array(Build.serverHello(extensions: nil).dropLast())),
     ]
 
     @Test(arguments: malformedServerHellos)
-    func rejectsMalformed(_ what: String, _ body: [UInt8]) {
-        #expect(throws: TLSParseError.self, "\(what)") { try ServerHello(body: body) }
+    func rejectsMalformed(_ input: MalformedCase) {
+        #expect(throws: TLSParseError.self) { try ServerHello(body: input.body) }
     }
 }

@@ -1,3 +1,4 @@
+import Testing
 @testable import VeilTLS
 
 /// Decodes a hex string, ignoring whitespace. Traps on bad input (test data only).
@@ -96,4 +97,15 @@ enum Build {
     static func record(_ type: TLSContentType, _ body: [UInt8]) -> [UInt8] {
         TLSRecordHeader(contentType: type, legacyVersion: 0x0303, length: body.count).encoded() + body
     }
+}
+
+/// A named malformed input for parameterized tests (shown by name, not as a byte dump).
+struct MalformedCase: Sendable, CustomTestStringConvertible {
+    let name: String
+    let body: [UInt8]
+    init(_ name: String, _ body: [UInt8]) {
+        self.name = name
+        self.body = body
+    }
+    var testDescription: String { name }
 }
