@@ -130,6 +130,15 @@ public final class EventLoop {
                 nextSweep = MonotonicClock.now() + tickNanos
             }
         }
+        // Let log writes already in the kernel finish (bounded), so nothing is written twice.
+        var waits = 0
+        while logWriters.contains(where: { $0.inFlight }) && waits < 200 {
+            ring.submitAndWait(timeoutNanos: 10_000_000)
+            ring.drain { userData, result, flags in
+                self.dispatch(userData: userData, result: result, flags: flags)
+            }
+            waits += 1
+        }
         for w in logWriters { w.flushBlocking() }
     }
 

@@ -65,6 +65,7 @@ public final class LogWriter {
         }
         // On error the batch is lost; there is nowhere better to report it.
         writing.removeAll(keepingCapacity: true)
+        written = 0
         flush(on: loop)
     }
 
