@@ -185,6 +185,7 @@ sha_of() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
 #   LISTENER = PORT:PROTOCOLS:h1|h2, PROTOCOLS joined with '+', e.g.
 #   "$P:TLSv1.2:h1" or "$P:TLSv1.3:h2" or "$P:TLSv1.2+TLSv1.3:h1".
 # Sets NGINX_PID (master process, runs in the foreground with daemon off).
+# nginx 1.22 (Debian 12) predates "http2 on;": h2 is "listen ... ssl http2".
 start_nginx() {
     local name=$1 root=$2; shift 2
     local dir=$WORK/nginx-$name l port protos kind
@@ -235,8 +236,8 @@ EOF
 
 # start_s_server NAME PORT DOCROOT [openssl s_server options...]
 #   e.g. start_s_server s12 "$P" "$DOCROOT" -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 -alpn http/1.1
-#   Always -WWW (serves files relative to DOCROOT). Use -HTTP instead by passing it
-#   and S_SERVER_MODE=-HTTP. Sets S_SERVER_PID.
+#   Serves files relative to DOCROOT with -WWW (S_SERVER_MODE=-HTTP for -HTTP).
+#   Sets S_SERVER_PID.
 start_s_server() {
     local name=$1 port=$2 root=$3; shift 3
     local log=$WORK/s_server-$name.log

@@ -1,6 +1,6 @@
 # Passthrough: 16 MiB downloads through veil match byte for byte (nginx TLS1.2/h1,
-# nginx TLS1.3/h2, openssl s_server TLS1.2 and TLS1.3), summary fields are right,
-# and parallel tunnels work.
+# nginx TLS1.3/h2, nginx TLS1.2/h2, openssl s_server TLS1.2 and TLS1.3), summary
+# fields are right, parallel tunnels work, and the handshake is not slowed down.
 
 # pt_download NAME PORT HTTP_VERSION TLS_VERSION ALPN
 pt_download() {
@@ -25,6 +25,25 @@ pt_download() {
         pass "$name/summary bytes_down >= 16 MiB"
     else
         fail "$name/summary bytes_down >= 16 MiB" "bytes_down='$down'"
+    fi
+}
+
+# pt_latency NAME PORT: the TLS handshake through veil must not take much longer than
+# direct (best of 3 each). A 40 ms-per-round-trip gap is the Nagle + delayed-ACK
+# stall of relaying handshake records as separate small writes without TCP_NODELAY.
+pt_latency() {
+    local name=$1 port=$2 i d v best_d=9 best_v=9
+    for i in 1 2 3; do
+        d=$(curl -sS --max-time 10 --cacert "$TESTCA" -o /dev/null -w '%{time_appconnect}' \
+            "https://localhost:$port/index.html" 2>/dev/null) || d=9
+        v=$(pcurl --max-time 10 -o /dev/null -w '%{time_appconnect}' "https://localhost:$port/index.html" 2>/dev/null) || v=9
+        best_d=$(awk -v a="$best_d" -v b="$d" 'BEGIN { print (b < a ? b : a) }')
+        best_v=$(awk -v a="$best_v" -v b="$v" 'BEGIN { print (b < a ? b : a) }')
+    done
+    if awk -v d="$best_d" -v v="$best_v" 'BEGIN { exit !(v - d < 0.030) }'; then
+        pass "$name"
+    else
+        fail "$name" "handshake direct ${best_d}s, through veil ${best_v}s (best of 3): veil adds >= 30 ms"
     fi
 }
 
@@ -53,6 +72,8 @@ if veil_or_fail passthrough --mode passthrough --resolver static \
     pt_download "passthrough/s_server-tls1.2" "$SS12" 1 TLSv1.2 -
     pt_download "passthrough/s_server-tls1.3" "$SS13" 1 TLSv1.3 -
     check "passthrough/4 parallel 16 MiB downloads" pt_parallel
+    pt_latency "passthrough/TLS1.2 handshake latency close to direct" "$NGX12"
+    pt_latency "passthrough/TLS1.3 handshake latency close to direct" "$NGX13"
     stop_veil 10
     expect_eq "passthrough/exit status after SIGTERM" 0 "$STOP_RC"
 fi

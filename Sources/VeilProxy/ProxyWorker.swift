@@ -81,6 +81,9 @@ final class ProxyWorker: IOHandler {
             if config.recordLog != .off { log(summary.line(format: config.logFormat, now: MonotonicClock.now())) }
             return
         }
+        // Handshake records are forwarded one at a time: without NODELAY, Nagle and delayed ACK
+        // would add a round trip's worth of waiting to every flight.
+        Socket.setNoDelay(fd)
         let c = Connection(id: id, clientFD: fd, worker: self)
         connections[ObjectIdentifier(c)] = c
         c.start()
