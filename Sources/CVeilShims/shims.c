@@ -9,6 +9,7 @@
 const unsigned veil_splice_f_nonblock = SPLICE_F_NONBLOCK;
 const unsigned veil_splice_f_move = SPLICE_F_MOVE;
 const short veil_pollrdhup = POLLRDHUP;
+const unsigned veil_iosqe_io_hardlink = IOSQE_IO_HARDLINK;
 
 unsigned veil_uring_peek_batch(struct io_uring *ring, struct io_uring_cqe **cqes, unsigned count) {
     return io_uring_peek_batch_cqe(ring, cqes, count);
@@ -16,15 +17,15 @@ unsigned veil_uring_peek_batch(struct io_uring *ring, struct io_uring_cqe **cqes
 
 int veil_eventfd(void) { return eventfd(0, EFD_CLOEXEC); }
 
-int veil_pipe(int fds[2], int size, int *granted) {
+int veil_pipe(int fds[2], int *capacity) {
     if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -errno;
-    int got = fcntl(fds[0], F_GETPIPE_SZ);
-    if (size > 0) {
-        int r = fcntl(fds[0], F_SETPIPE_SZ, size);
-        if (r > 0) got = r;
-    }
-    if (granted) *granted = got;
+    *capacity = fcntl(fds[0], F_GETPIPE_SZ);
     return 0;
+}
+
+int veil_pipe_resize(int fd, int size) {
+    int r = fcntl(fd, F_SETPIPE_SZ, size);
+    return r < 0 ? -errno : r;
 }
 
 static sigset_t termination_set(void) {

@@ -48,7 +48,7 @@ struct Run: ParsableCommand {
     var idleTimeout: String?
     @Option(help: "Seconds live connections get after SIGINT/SIGTERM (default 10).")
     var grace: String?
-    @Option(help: "Bytes asked for each splice pipe (default 262144; 0 = kernel default).")
+    @Option(help: "Largest splice pipe in bytes; pipes start at 64 KiB and grow while full (default 1048576; 0 = stay at 64 KiB).")
     var pipeSize: String?
 
     /// The flags given, as the builder's `key value` pairs.

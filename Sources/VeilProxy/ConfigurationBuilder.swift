@@ -35,7 +35,7 @@ public struct ConfigurationBuilder {
         ("handshake-timeout", false, "seconds for the TLS handshake after CONNECT (default 15)"),
         ("idle-timeout", false, "seconds without data either way before a tunnel is closed (default 300)"),
         ("grace", false, "seconds live connections get to finish after SIGINT/SIGTERM (default 10)"),
-        ("pipe-size", false, "bytes asked for each splice pipe (default 262144; 0 = kernel default)"),
+        ("pipe-size", false, "largest splice pipe in bytes; pipes start at 64 KiB and grow while full (default 1048576; 0 = stay at 64 KiB)"),
     ]
 
     public private(set) var config = ProxyConfiguration()

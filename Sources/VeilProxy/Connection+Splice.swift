@@ -42,8 +42,8 @@ extension Connection {
         spliceUp = upPump
         spliceDown = downPump
         do {
-            try upPump.openPipe(size: config.pipeSize)
-            try downPump.openPipe(size: config.pipeSize)
+            try upPump.openPipe()
+            try downPump.openPipe()
         } catch {
             finish(CloseReason(.error, "cannot start splice relay: \(error)"))
             return
@@ -59,19 +59,28 @@ extension Connection {
     }
 
     private static let spliceFlags = veil_splice_f_nonblock | veil_splice_f_move
+    private static let readable = UInt32(Int16(POLLIN) | veil_pollrdhup)
 
-    /// Issues whatever each end of the pipe can do next.
+    /// Starts the next chain of a direction, or passes its EOF on, if nothing is in flight.
     private func drive(_ p: SplicePump) {
-        if !p.inBusy && !p.sourceEOF && p.inPipe < p.pipeCapacity {
-            p.inBusy = true
-            loop.poll(handle, op: p.ops.pollIn.rawValue, fd: p.sourceFD, events: UInt32(Int16(POLLIN) | veil_pollrdhup))
-        }
-        if !p.outBusy && p.inPipe > 0 {
-            p.outBusy = true
+        guard p.chain == .none else { return }
+        if p.inPipe > 0 {
+            p.chain = .drain
+            p.pending = 2
+            loop.reserve(2)
+            loop.poll(handle, op: p.ops.pollOut.rawValue, fd: p.destinationFD, events: UInt32(POLLOUT), linkNext: true)
             loop.splice(handle, op: p.ops.spliceOut.rawValue, from: p.pipeRead, to: p.destinationFD,
                         count: UInt32(p.inPipe), flags: Connection.spliceFlags)
-        }
-        if p.sourceEOF && p.inPipe == 0 && !p.outBusy && !p.shutdownSent {
+        } else if !p.sourceEOF {
+            p.chain = .fill
+            p.pending = 3
+            loop.reserve(3)
+            loop.poll(handle, op: p.ops.pollIn.rawValue, fd: p.sourceFD, events: Connection.readable, linkNext: true)
+            loop.splice(handle, op: p.ops.spliceIn.rawValue, from: p.sourceFD, to: p.pipeWrite,
+                        count: UInt32(p.pipeCapacity), flags: Connection.spliceFlags, linkNext: true)
+            loop.splice(handle, op: p.ops.spliceOut.rawValue, from: p.pipeRead, to: p.destinationFD,
+                        count: UInt32(p.pipeCapacity), flags: Connection.spliceFlags)
+        } else if !p.shutdownSent {
             p.shutdownSent = true
             loop.shutdown(handle, op: p.ops.shutdown.rawValue, fd: p.destinationFD, how: Int32(SHUT_WR))
         }
@@ -79,58 +88,49 @@ extension Connection {
 
     func spliceCompleted(_ pump: SplicePump?, op: Op, result: Int32) {
         guard let p = pump, phase == .splicing else { return }
-        let upward = p === spliceUp
         switch op {
-        case p.ops.pollIn:
-            if result < 0 && result != -EAGAIN && result != -EINTR {
-                p.inBusy = false
-                fail(p, upward: upward, result: result, reading: true)
-                return
-            }
-            loop.splice(handle, op: p.ops.spliceIn.rawValue, from: p.sourceFD, to: p.pipeWrite,
-                        count: UInt32(p.pipeCapacity - p.inPipe), flags: Connection.spliceFlags)
-            return
-        case p.ops.spliceIn:
-            p.inBusy = false
-            if result > 0 {
-                p.inPipe += Int(result)
-            } else if result == 0 {
-                p.sourceEOF = true
-            } else if result != -EAGAIN && result != -EINTR {
-                fail(p, upward: upward, result: result, reading: true)
-                return
-            }
-        case p.ops.spliceOut:
-            p.outBusy = false
-            if result > 0 {
-                p.inPipe -= Int(result)
-                p.bytes += UInt64(result)
-                if upward { summary.bytesUp += UInt64(result) } else { summary.bytesDown += UInt64(result) }
-                lastActivity = MonotonicClock.now()
-            } else if result == -EAGAIN || result == -EINTR {
-                p.outBusy = true
-                loop.poll(handle, op: p.ops.pollOut.rawValue, fd: p.destinationFD, events: UInt32(POLLOUT))
-                return
-            } else {
-                fail(p, upward: upward, result: result, reading: false)
-                return
-            }
-        case p.ops.pollOut:
-            p.outBusy = false
-            if result < 0 && result != -EAGAIN && result != -EINTR {
-                fail(p, upward: upward, result: result, reading: false)
-                return
-            }
         case p.ops.shutdown:
             p.done = true
             if spliceUp?.done == true && spliceDown?.done == true {
                 finish(CloseReason(.ok, "both sides closed"))
             }
             return
-        default:
+        case p.ops.pollIn, p.ops.pollOut: p.pollResult = result
+        case p.ops.spliceIn: p.inResult = result
+        case p.ops.spliceOut: p.outResult = result
+        default: return
+        }
+        p.pending -= 1
+        guard p.pending == 0 else { return }
+        let chain = p.chain
+        p.chain = .none
+        let upward = p === spliceUp
+        if chain == .fill {
+            if p.inResult > 0 {
+                p.inPipe += Int(p.inResult)
+                if Int(p.inResult) == p.pipeCapacity && p.canGrow { p.grow(limit: config.pipeSize) }
+            } else if p.inResult == 0 {
+                p.sourceEOF = true
+            } else if !Connection.isTransient(p.inResult) {
+                fail(p, upward: upward, result: p.inResult, reading: true)
+                return
+            }
+        }
+        if p.outResult > 0 {
+            p.inPipe -= Int(p.outResult)
+            p.bytes += UInt64(p.outResult)
+            if upward { summary.bytesUp += UInt64(p.outResult) } else { summary.bytesDown += UInt64(p.outResult) }
+            lastActivity = MonotonicClock.now()
+        } else if p.outResult < 0 && !Connection.isTransient(p.outResult) {
+            fail(p, upward: upward, result: p.outResult, reading: false)
             return
         }
         drive(p)
+    }
+
+    /// Results that only mean "nothing to do right now": retry after the next poll.
+    private static func isTransient(_ result: Int32) -> Bool {
+        result == -EAGAIN || result == -EINTR || result == -ECANCELED
     }
 
     private func fail(_ p: SplicePump, upward: Bool, result: Int32, reading: Bool) {

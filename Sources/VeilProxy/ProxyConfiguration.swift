@@ -23,8 +23,9 @@ public struct ProxyConfiguration: Sendable {
     public var handshakeTimeout: Double = 15
     public var idleTimeout: Double = 300
     public var grace: Double = 10
-    /// Capacity asked for each splice pipe (bytes); 0 keeps the kernel's default.
-    public var pipeSize = 256 * 1024
+    /// Largest capacity a splice pipe grows to (bytes). Pipes start at the kernel's 64 KiB and
+    /// grow x4 while a transfer keeps filling them; 0 keeps them at 64 KiB.
+    public var pipeSize = 1 << 20
 
     public init() {}
 }

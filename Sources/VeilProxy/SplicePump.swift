@@ -8,14 +8,19 @@ import Glibc
 
 /// One direction of the splice relay: socket -> pipe -> socket inside the kernel.
 ///
-/// A splice is issued only after a poll has reported the source readable, and both sockets are
-/// non-blocking, so no io_uring worker thread ever sits waiting inside a splice. At most one
-/// operation is in flight on each end of the pipe.
+/// Each step is one linked chain (IOSQE_IO_HARDLINK), so a chunk costs one submission and the
+/// io-wq worker that runs the first splice runs the second without another wake-up:
+/// - fill:  poll(source, POLLIN) -> splice(source -> pipe) -> splice(pipe -> destination)
+/// - drain: poll(destination, POLLOUT) -> splice(pipe -> destination), while bytes remain
+/// Sockets are non-blocking and splices use SPLICE_F_NONBLOCK, so a splice never waits inside
+/// an io-wq worker; the polls do the waiting. One chain is in flight per direction.
 final class SplicePump {
     struct Ops {
         let pollIn: Connection.Op, spliceIn: Connection.Op
         let pollOut: Connection.Op, spliceOut: Connection.Op, shutdown: Connection.Op
     }
+
+    enum Chain { case none, fill, drain }
 
     let sourceFD: Int32
     let destinationFD: Int32
@@ -26,8 +31,12 @@ final class SplicePump {
 
     /// Bytes spliced into the pipe and not yet out of it.
     var inPipe = 0
-    var inBusy = false
-    var outBusy = false
+    var chain = Chain.none
+    /// Completions still expected for the chain in flight.
+    var pending = 0
+    var pollResult: Int32 = 0
+    var inResult: Int32 = 0
+    var outResult: Int32 = 0
     var sourceEOF = false
     var shutdownSent = false
     var done = false
@@ -39,16 +48,28 @@ final class SplicePump {
         self.ops = ops
     }
 
-    /// Creates the pipe; the capacity granted may be less than asked (per-user pipe limits).
-    func openPipe(size: Int) throws(SystemError) {
+    /// Creates the pipe at the kernel's default capacity (64 KiB).
+    func openPipe() throws(SystemError) {
         var fds: [Int32] = [-1, -1]
-        var granted: Int32 = 0
-        let rc = veil_pipe(&fds, Int32(size), &granted)
+        var capacity: Int32 = 0
+        let rc = veil_pipe(&fds, &capacity)
         guard rc == 0 else { throw SystemError("pipe2", code: -rc) }
         pipeRead = fds[0]
         pipeWrite = fds[1]
-        pipeCapacity = Int(granted)
+        pipeCapacity = Int(capacity)
     }
+
+    /// After a fill that filled the whole pipe: this is a bulk transfer, so take bigger chunks
+    /// (x4, up to `limit`). Idle and interactive tunnels keep small pipes, which matters because
+    /// pipe capacity counts against per-user limits (fs.pipe-user-pages-soft). A refused resize
+    /// (EPERM past those limits) keeps the current size and is not retried.
+    func grow(limit: Int) {
+        guard pipeCapacity < limit else { return }
+        let r = veil_pipe_resize(pipeWrite, Int32(min(pipeCapacity * 4, limit)))
+        if r > 0 { pipeCapacity = Int(r) } else { canGrow = false }
+    }
+
+    var canGrow = true
 
     var pipeFDs: [Int32] { [pipeRead, pipeWrite] }
 

@@ -1,4 +1,5 @@
 import CLibURing
+import CVeilShims
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,19 +36,30 @@ extension EventLoop {
     }
 
     /// Waits until `fd` is readable (POLLIN) or writable (POLLOUT); result is the ready mask.
+    /// `linkNext`: the next submission runs after this one completes, whatever its result
+    /// (IOSQE_IO_HARDLINK). Call `reserve(_:)` first so a chain is never split across submits.
     @inline(__always)
-    public func poll(_ h: IOHandle, op: UInt8, fd: Int32, events: UInt32) {
+    public func poll(_ h: IOHandle, op: UInt8, fd: Int32, events: UInt32, linkNext: Bool = false) {
         let sqe = ring.nextSQE()
         io_uring_prep_poll_add(sqe, fd, events)
+        if linkNext { io_uring_sqe_set_flags(sqe, veil_iosqe_io_hardlink) }
         io_uring_sqe_set_data64(sqe, track(h, op: op))
     }
 
-    /// splice(2) between a socket and a pipe (offsets unused).
+    /// splice(2) between a socket and a pipe (offsets unused). `linkNext` as for `poll`.
     @inline(__always)
-    public func splice(_ h: IOHandle, op: UInt8, from fdIn: Int32, to fdOut: Int32, count: UInt32, flags: UInt32) {
+    public func splice(_ h: IOHandle, op: UInt8, from fdIn: Int32, to fdOut: Int32, count: UInt32, flags: UInt32,
+                       linkNext: Bool = false) {
         let sqe = ring.nextSQE()
         io_uring_prep_splice(sqe, fdIn, -1, fdOut, -1, count, flags)
+        if linkNext { io_uring_sqe_set_flags(sqe, veil_iosqe_io_hardlink) }
         io_uring_sqe_set_data64(sqe, track(h, op: op))
+    }
+
+    /// Makes sure the next `count` submissions fit in the queue without an intermediate submit.
+    @inline(__always)
+    public func reserve(_ count: UInt32) {
+        ring.reserve(count)
     }
 
     public func shutdown(_ h: IOHandle, op: UInt8, fd: Int32, how: Int32) {

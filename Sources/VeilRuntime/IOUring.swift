@@ -58,6 +58,12 @@ public final class IOUring {
         }
     }
 
+    /// Submits what is queued if fewer than `count` entries are free.
+    @inline(__always)
+    public func reserve(_ count: UInt32) {
+        if io_uring_sq_space_left(ring) < count { _ = io_uring_submit(ring) }
+    }
+
     /// Submits pending entries and waits for at least one completion or the timeout.
     public func submitAndWait(timeoutNanos: UInt64) {
         var ts = __kernel_timespec(tv_sec: Int64(timeoutNanos / 1_000_000_000),

@@ -11,9 +11,10 @@
 
 /// eventfd(2) with close-on-exec (blocking, so io_uring arms a poll for reads).
 int veil_eventfd(void);
-/// pipe2(2) with O_NONBLOCK | O_CLOEXEC; sets the capacity to `size` bytes when > 0.
-/// Returns 0 or -errno; the capacity actually granted is stored in *granted.
-int veil_pipe(int fds[2], int size, int *granted);
+/// pipe2(2) with O_NONBLOCK | O_CLOEXEC. Returns 0 or -errno; the pipe's capacity in *capacity.
+int veil_pipe(int fds[2], int *capacity);
+/// F_SETPIPE_SZ: returns the new capacity, or -errno (EPERM past the per-user pipe limits).
+int veil_pipe_resize(int fd, int size);
 /// Blocks SIGINT, SIGTERM and SIGPIPE in the calling thread (threads created later inherit it).
 void veil_block_signals(void);
 /// Waits for SIGINT or SIGTERM (blocked beforehand); returns the signal number.
@@ -29,5 +30,7 @@ unsigned veil_uring_peek_batch(struct io_uring *ring, struct io_uring_cqe **cqes
 extern const unsigned veil_splice_f_nonblock;
 extern const unsigned veil_splice_f_move;
 extern const short veil_pollrdhup;
+/// IOSQE_IO_HARDLINK (a macro over an enum, not imported by Swift).
+extern const unsigned veil_iosqe_io_hardlink;
 
 #endif
