@@ -25,7 +25,7 @@ let package = Package(
         // I/O runtime: one io_uring per worker thread.
         .target(name: "VeilRuntime", dependencies: ["CLibURing", "CVeilShims"], swiftSettings: strict),
         // TLS: record layer, ClientHello parser, record logger (pure; no I/O).
-        .target(name: "VeilTLS", dependencies: ["VeilRuntime"], swiftSettings: strict),
+        .target(name: "VeilTLS", dependencies: ["VeilRuntime", "COpenSSL", "CVeilShims"], swiftSettings: strict),
         // Proxy: CONNECT front, rules, resolver, upstream, relay.
         .target(name: "VeilProxy", dependencies: ["VeilRuntime", "VeilTLS", "CLibURing", "CVeilShims"], swiftSettings: strict),
         // Thin CLI.

@@ -5,4 +5,7 @@
 #include <openssl/x509v3.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <openssl/rand.h>
+#include <openssl/pem.h>
+#include <openssl/bio.h>
 #endif

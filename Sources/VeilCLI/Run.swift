@@ -12,8 +12,26 @@ struct Run: ParsableCommand {
     var listen: String?
     @Option(help: "Config file (default: $VEIL_CONFIG when set). Flags override it.")
     var config: String?
-    @Option(help: "What to do with tunnels: passthrough.")
+    @Option(help: "intercept (terminate TLS with Veil's CA; default) or passthrough (relay TLS untouched).")
     var mode: String?
+    @Option(help: "Host pattern relayed untouched even in intercept mode; repeatable.")
+    var passthrough: [String] = []
+    @Option(help: "Directory of Veil's CA (default ~/.veil; also VEIL_HOME).")
+    var home: String?
+    @Option(help: "PEM file of extra trust anchors for upstream certificates.")
+    var upstreamCA: String?
+    @Flag(inversion: .prefixedNo, help: "Do not verify upstream certificates (dangerous; logged loudly).")
+    var insecureUpstream: Bool?
+    @Option(help: "Upstream server_name: real, omit or cover:NAME (default real).")
+    var sni: String?
+    @Option(help: "Per-host SNI policy PATTERN=POLICY, e.g. '*.example.com=omit'; repeatable.")
+    var sniRule: [String] = []
+    @Option(help: "Append NSS key log lines for both legs to this file (created 0600); SSLKEYLOGFILE does the same.")
+    var keylog: String?
+    @Option(help: "Oldest TLS version offered upstream: 1.2 or 1.3 (default 1.2).")
+    var upstreamMinTls: String?
+    @Option(help: "Key exchange groups offered upstream (default X25519:P-256:P-384).")
+    var upstreamGroups: String?
     @Option(help: "Static name mapping HOST:PORT:ADDR[,ADDR] (curl's syntax); repeatable.")
     var resolve: [String] = []
     @Option(help: "static (only --resolve entries) or system (getaddrinfo; plain DNS, visible on the network).")
@@ -57,6 +75,15 @@ struct Run: ParsableCommand {
         func add(_ k: String, _ v: String?) { if let v { s.append((k, v)) } }
         add("listen", listen)
         add("mode", mode)
+        for p in passthrough { s.append(("passthrough", p)) }
+        add("home", home)
+        add("upstream-ca", upstreamCA)
+        add("insecure-upstream", insecureUpstream.map { String($0) })
+        add("sni", sni)
+        for r in sniRule { s.append(("sni-rule", r)) }
+        add("keylog", keylog)
+        add("upstream-min-tls", upstreamMinTls)
+        add("upstream-groups", upstreamGroups)
         for r in resolve { s.append(("resolve", r)) }
         add("resolver", resolver)
         add("record-log", recordLog)
@@ -97,6 +124,9 @@ struct Run: ParsableCommand {
             try ProxyServer(config: configuration).run()
         } catch let error as ConfigurationBuilder.Error {
             throw ValidationError(error.description)
+        } catch let error as StartError {
+            FileHandleStderr.write("veil: cannot start: \(error)\n")
+            throw ExitCode(1)
         } catch {
             FileHandleStderr.write("veil: cannot start: \(error)\n")
             throw ExitCode(1)

@@ -14,6 +14,7 @@ public struct CloseReason: Sendable, Equatable {
         case notTLS = "not-tls"
         case sniMismatch = "sni-mismatch"
         case handshakeFailed = "handshake-failed"
+        case upstreamCertificate = "upstream-cert"
         case handshakeTimeout = "handshake-timeout"
         case idleTimeout = "idle-timeout"
         case clientGone = "client-gone"

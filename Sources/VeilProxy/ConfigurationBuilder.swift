@@ -17,7 +17,16 @@ public struct ConfigurationBuilder {
     /// Every key, with its help text (also shown in `conf/veil.conf`).
     public static let keys: [(key: String, repeatable: Bool, help: String)] = [
         ("listen", false, "address:port to accept CONNECT on (default 127.0.0.1:8080)"),
-        ("mode", false, "passthrough (relay TLS untouched)"),
+        ("mode", false, "intercept (terminate TLS with Veil's CA; default) or passthrough (relay TLS untouched)"),
+        ("passthrough", true, "PATTERN[:PORTS] hosts relayed untouched even in intercept mode"),
+        ("home", false, "directory of Veil's CA (default ~/.veil; created 0700)"),
+        ("upstream-ca", false, "PEM file of extra trust anchors for upstream certificates (on top of the system store)"),
+        ("insecure-upstream", false, "do not verify upstream certificates (dangerous; logged loudly)"),
+        ("sni", false, "what the upstream ClientHello's server_name carries: real, omit or cover:NAME"),
+        ("sni-rule", true, "PATTERN=POLICY per-host SNI policy, e.g. '*.example.com=omit'; first match wins"),
+        ("keylog", false, "append NSS key log lines for both legs to FILE (created 0600); SSLKEYLOGFILE does the same"),
+        ("upstream-min-tls", false, "oldest TLS version offered upstream: 1.2 or 1.3 (default 1.2)"),
+        ("upstream-groups", false, "key exchange groups offered upstream (default X25519:P-256:P-384)"),
         ("resolve", true, "HOST:PORT:ADDR[,ADDR] static name mapping, curl's syntax"),
         ("resolver", false, "static (only --resolve entries) or system (getaddrinfo: plain DNS, visible on the network)"),
         ("record-log", false, "off | summary | records"),
@@ -55,8 +64,11 @@ public struct ConfigurationBuilder {
         }
     }
 
-    /// Applies `VEIL_<KEY>` variables from `environment`.
+    /// Applies `VEIL_<KEY>` variables from `environment` (and SSLKEYLOGFILE as `keylog`).
     public mutating func apply(environment: [String: String]) throws(Error) {
+        if let file = environment["SSLKEYLOGFILE"], !file.isEmpty {
+            try apply(key: "keylog", value: file, origin: "environment SSLKEYLOGFILE")
+        }
         for (key, _, _) in ConfigurationBuilder.keys {
             let name = "VEIL_" + String(key.uppercased().map { $0 == "-" ? "_" : $0 })
             if let value = environment[name] {
@@ -102,6 +114,30 @@ public struct ConfigurationBuilder {
                 throw Error("\(origin): mode '\(v)' is not one of \(ProxyMode.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             config.mode = m
+        case "passthrough":
+            let v = try need()
+            do { config.passthroughHosts.append(try HostPattern(parsing: v)) } catch { throw Error("\(origin): \(error)") }
+        case "home": config.home = try need()
+        case "upstream-ca": config.upstreamCAFile = try need()
+        case "insecure-upstream": config.insecureUpstream = try bool()
+        case "sni":
+            let v = try need()
+            guard let p = SNIPolicy(parsing: v) else { throw Error("\(origin): sni '\(v)' is not real, omit or cover:NAME") }
+            config.sniPolicy = p
+        case "sni-rule":
+            let v = try need()
+            guard let eq = v.lastIndex(of: "="), let p = SNIPolicy(parsing: String(v[v.index(after: eq)...])) else {
+                throw Error("\(origin): sni-rule '\(v)' is not PATTERN=real|omit|cover:NAME")
+            }
+            do { config.sniRules.append((try HostPattern(parsing: v[..<eq]), p)) } catch { throw Error("\(origin): \(error)") }
+        case "keylog": config.keylogFile = try need()
+        case "upstream-min-tls":
+            switch try need() {
+            case "1.2": config.upstreamMinVersion = 0x0303
+            case "1.3": config.upstreamMinVersion = 0x0304
+            case let v: throw Error("\(origin): upstream-min-tls '\(v)' is not 1.2 or 1.3")
+            }
+        case "upstream-groups": config.upstreamGroups = try need()
         case "resolve":
             let v = try need()
             do { config.staticResolve.append(try StaticResolveEntry(parsing: v)) } catch { throw Error("\(origin): \(error)") }

@@ -172,7 +172,10 @@ extension Connection {
         responseBuffer = nil
         if pendingClose != nil {
             linger()
+        } else if config.intercepts(request!.target) {
+            beginIntercept()
         } else {
+            summary.mode = .passthrough
             beginHandshake()
         }
     }

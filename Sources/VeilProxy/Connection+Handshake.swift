@@ -144,6 +144,12 @@ extension Connection {
         guard let hello = tracker.clientHello else {
             return true  // split across records: the tracker checks it as the rest arrives
         }
+        return acceptClientSNI(hello)
+    }
+
+    /// Records the client's SNI; refuses it (alert, `sni-mismatch`) when it names another host
+    /// than the CONNECT request, unless allowed.
+    func acceptClientSNI(_ hello: ClientHello) -> Bool {
         summary.sni = hello.serverName
         if let sni = hello.serverName, !config.allowSNIMismatch, let target = request?.target,
            Connection.normalise(sni) != Connection.normalise(target.host) {
@@ -286,14 +292,15 @@ extension Connection {
         }
     }
 
-    /// Refuses the client's handshake with a fatal access_denied alert, then closes.
-    func sendAlertAndClose(_ reason: CloseReason) {
+    /// Refuses the client's handshake with a fatal alert (access_denied unless told otherwise),
+    /// then closes.
+    func sendAlertAndClose(_ reason: CloseReason, alert description: UInt8 = 49) {
         pendingClose = reason
         up?.stopped = true
         down?.stopped = true
         phase = .lingering
         armDeadline(after: 2)
-        let alert: [UInt8] = [21, 0x03, 0x03, 0x00, 0x02, 2, 49]  // fatal access_denied
+        let alert: [UInt8] = [21, 0x03, 0x03, 0x00, 0x02, 2, description]
         responseBuffer = .allocate(byteCount: alert.count, alignment: 1)
         alert.withUnsafeBytes { responseBuffer!.copyMemory(from: $0.baseAddress!, byteCount: alert.count) }
         loop.send(handle, op: Op.alertSend.rawValue, fd: clientFD, from: responseBuffer!, count: alert.count)

@@ -14,7 +14,7 @@ import Glibc
 final class Connection: IOHandler {
     enum Op: UInt8 {
         case clientRecv = 1, clientSend, connect, upstreamRecv, upstreamSend, cancel
-        case lingerShutdown, lingerRecv, alertSend
+        case lingerShutdown, lingerRecv, alertSend, clientShutdown, upstreamShutdown
         case upPollIn, upSpliceIn, upPollOut, upSpliceOut, upShutdown
         case downPollIn, downSpliceIn, downPollOut, downSpliceOut, downShutdown
     }
@@ -22,6 +22,7 @@ final class Connection: IOHandler {
     enum Phase {
         case request, resolving, connecting, replying, lingering
         case handshake, switching, relayingRecords, splicing
+        case clientHello, upstreamHandshake, awaitingCertificate, clientHandshake, interceptRelay
         case closing
     }
 
@@ -53,6 +54,14 @@ final class Connection: IOHandler {
     var up: RecordPump?      // client -> upstream
     var down: RecordPump?    // upstream -> client
     var lastAlert: String?
+
+    // Interception.
+    var intercepting = false
+    var clientLeg: TLSLeg?
+    var upstreamLeg: TLSLeg?
+    var certificate: MintedCertificate?
+    var mintPending = false
+    var plaintext: UnsafeMutableRawPointer?
 
     // Splice relay.
     var spliceUp: SplicePump?
@@ -93,14 +102,18 @@ final class Connection: IOHandler {
         switch op {
         case .cancel: break
         case .clientRecv:
-            switch phase {
-            case .request: requestReceived(result)
-            default: pumpReceived(up, result)
-            }
-        case .upstreamRecv: pumpReceived(down, result)
+            if phase == .request { requestReceived(result) }
+            else if intercepting { legReceived(clientLeg, result) }
+            else { pumpReceived(up, result) }
+        case .upstreamRecv:
+            if intercepting { legReceived(upstreamLeg, result) } else { pumpReceived(down, result) }
         case .clientSend:
-            if phase == .replying { responseSent(result) } else { pumpSent(down, result) }
-        case .upstreamSend: pumpSent(up, result)
+            if phase == .replying { responseSent(result) }
+            else if intercepting { legSent(clientLeg, result) }
+            else { pumpSent(down, result) }
+        case .upstreamSend:
+            if intercepting { legSent(upstreamLeg, result) } else { pumpSent(up, result) }
+        case .clientShutdown, .upstreamShutdown: break
         case .connect: connectCompleted(result)
         case .lingerShutdown: break
         case .lingerRecv: lingerReceived(result)
@@ -115,6 +128,8 @@ final class Connection: IOHandler {
     func receive(_ message: any Sendable, loop: EventLoop) {
         if phase == .resolving, let outcome = message as? ResolveOutcome {
             resolved(outcome)
+        } else if let minted = message as? MintOutcome {
+            certificateMinted(minted)
         }
     }
 
@@ -152,9 +167,9 @@ final class Connection: IOHandler {
             loop.cancelAll(handle, op: Op.cancel.rawValue, fd: upstreamFD)
         case .replying, .lingering:
             finish(pendingClose ?? CloseReason(.clientGone, "client did not read the response"))
-        case .handshake, .switching:
+        case .handshake, .switching, .clientHello, .upstreamHandshake, .awaitingCertificate, .clientHandshake:
             finish(CloseReason(.handshakeTimeout, "TLS handshake not complete within \(format(config.handshakeTimeout))"))
-        case .relayingRecords, .splicing:
+        case .relayingRecords, .splicing, .interceptRelay:
             let idleFor = now &- lastActivity
             if idleFor >= config.idleTimeout.nanoseconds {
                 finish(CloseReason(.idleTimeout, "no data either way for \(format(config.idleTimeout))"))
@@ -203,6 +218,9 @@ final class Connection: IOHandler {
         spliceUp?.closePipe()
         spliceDown?.closePipe()
         releaseRecordBuffers()
+        if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
+        clientLeg = nil
+        upstreamLeg = nil
         if let b = responseBuffer { b.deallocate(); responseBuffer = nil }
         if let s = sockaddrBuffer { s.deallocate(); sockaddrBuffer = nil }
         if config.recordLog != .off {

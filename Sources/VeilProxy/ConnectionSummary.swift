@@ -12,6 +12,13 @@ struct ConnectionSummary {
     var client: String
     var target: String?
     var sni: String?
+    /// What Veil's own upstream ClientHello carried (intercept); "-" when omitted.
+    var upstreamSNI: String?
+    var clientTLS: String?
+    var clientCipher: String?
+    var resumed: Bool?
+    /// Whether the upstream certificate was verified (false only with --insecure-upstream).
+    var verified = true
     var mode: ProxyMode
     var tlsVersion: String?
     var cipher: String?
@@ -36,10 +43,17 @@ struct ConnectionSummary {
         l.field("target", target)
         l.field("upstream", upstreamAddress)
         l.field("sni", sni)
+        if mode == .intercept { l.field("upstream_sni", upstreamSNI) }
         l.field("mode", mode.rawValue)
         l.field("tls", tlsVersion)
         l.field("cipher", cipher)
         l.field("alpn", alpn)
+        if mode == .intercept {
+            l.field("client_tls", clientTLS)
+            l.field("client_cipher", clientCipher)
+            l.field("resumed", resumed.map { $0 ? "true" : "false" })
+            if !verified { l.field("upstream_verify", "OFF") }
+        }
         l.field("path", path?.rawValue)
         l.field("bytes_up", bytesUp)
         l.field("bytes_down", bytesDown)

@@ -1,10 +1,30 @@
 import VeilRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Everything `veil run` can be told, after CLI flags, the config file and the environment have
 /// been merged (see `VeilCLI`). Defaults are the secure ones.
 public struct ProxyConfiguration: Sendable {
     public var listen = SocketAddress(ip: "127.0.0.1", port: 8080)!
-    public var mode: ProxyMode = .passthrough
+    public var mode: ProxyMode = .intercept
+    /// Hosts relayed untouched even in intercept mode.
+    public var passthroughHosts: [HostPattern] = []
+    /// Where the CA lives (`$VEIL_HOME`, default `~/.veil`).
+    public var home = ProxyConfiguration.defaultHome()
+    /// Extra trust anchors for upstream verification, on top of the system store.
+    public var upstreamCAFile: String? = nil
+    /// Skips upstream verification (never the default; loud in the log).
+    public var insecureUpstream = false
+    public var sniPolicy: SNIPolicy = .real
+    /// Per-host SNI policies; the first matching pattern wins over `sniPolicy`.
+    public var sniRules: [(pattern: HostPattern, policy: SNIPolicy)] = []
+    /// NSS key log for both legs (created 0600); also taken from SSLKEYLOGFILE.
+    public var keylogFile: String? = nil
+    /// Oldest TLS version offered upstream: 0x0303 (1.2) or 0x0304 (1.3).
+    public var upstreamMinVersion: UInt16 = 0x0303
+    /// Key exchange groups offered upstream, OpenSSL list syntax.
+    public var upstreamGroups = "X25519:P-256:P-384"
     public var staticResolve: [StaticResolveEntry] = []
     /// The system resolver (getaddrinfo, plain DNS) is used only when asked for.
     public var systemResolver = false
@@ -28,6 +48,20 @@ public struct ProxyConfiguration: Sendable {
     public var pipeSize = 1 << 20
 
     public init() {}
+
+    /// Whether connections to `target` are intercepted.
+    public func intercepts(_ target: HostPort) -> Bool {
+        mode == .intercept && !passthroughHosts.contains { $0.matches(target) }
+    }
+
+    /// The SNI policy for `target`.
+    public func sniPolicy(for target: HostPort) -> SNIPolicy {
+        sniRules.first { $0.pattern.matches(target) }?.policy ?? sniPolicy
+    }
+
+    static func defaultHome() -> String {
+        (getenv("HOME").map { String(cString: $0) } ?? "/root") + "/.veil"
+    }
 }
 
 extension Double {

@@ -16,8 +16,20 @@ public struct ProxyServer {
     }
 
     /// Runs the proxy. Returns after a clean shutdown; throws if it cannot start.
-    public func run() throws(SystemError) {
+    public func run() throws(StartError) {
+        do {
+            try start()
+        } catch let e as StartError {
+            throw e
+        } catch {
+            throw StartError("\(error)")
+        }
+    }
+
+    private func start() throws {
         WorkerGroup.blockSignals()
+        // The CA is needed whenever anything may be intercepted; problems with it stop start-up.
+        let interception = config.mode == .intercept ? try Interception(config: config) : nil
         var recordLogFD: Int32 = 2
         if let path = config.recordLogFile {
             recordLogFD = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
@@ -27,7 +39,8 @@ public struct ProxyServer {
         let bound = Socket.localAddress(listenFD) ?? config.listen
         let chain = ResolverChain(staticMap: StaticResolver(entries: config.staticResolve),
                                   fallback: config.systemResolver ? SystemResolver() : nil)
-        let shared = ProxyShared(config: config, resolver: chain, listenFD: listenFD, recordLogFD: recordLogFD)
+        let shared = ProxyShared(config: config, resolver: chain, listenFD: listenFD, recordLogFD: recordLogFD,
+                                 interception: interception)
 
         let group = try WorkerGroup(count: config.workers) { loop in
             let worker = ProxyWorker(loop: loop, shared: shared)
@@ -35,6 +48,15 @@ public struct ProxyServer {
             worker.start()
         }
         say("veil \(ProxyServer.version): listening on \(bound) (mode \(config.mode.rawValue), \(config.workers) worker\(config.workers == 1 ? "" : "s"), resolver \(chain.name), record log \(config.recordLog.rawValue))")
+        if let interception {
+            say("veil: intercepting TLS with the CA in \(interception.authority.certificatePath) (clients: curl --cacert \(interception.authority.certificatePath)); upstream SNI \(config.sniPolicy)")
+            if config.insecureUpstream {
+                say("veil: WARNING: --insecure-upstream: upstream certificates are NOT verified; anyone on the path can impersonate any site")
+            }
+            if interception.keylogFD >= 0 {
+                say("veil: writing TLS secrets of both legs to \(config.keylogFile ?? "?") (key log); anyone with that file can decrypt captured traffic")
+            }
+        }
         if config.systemResolver {
             say("veil: warning: --resolver system uses plain DNS: names you visit are visible on the local network")
         }
@@ -53,6 +75,11 @@ public struct ProxyServer {
         }
         group.join()
         Socket.close(listenFD)
+        if let interception {
+            let s = interception.minter.stats()
+            let mean = s.mints > 0 ? s.totalMintNanos / UInt64(s.mints) / 1000 : 0
+            say("veil: certificates minted=\(s.mints) cache_hits=\(s.hits) mean_mint_us=\(mean)")
+        }
         say("veil: stopped")
     }
 

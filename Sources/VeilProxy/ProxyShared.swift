@@ -9,9 +9,12 @@ final class ProxyShared: Sendable {
     let listenFD: Int32
     let recordLogFD: Int32
     let parser: ConnectRequestParser
+    let interception: Interception?
     private let nextID = Atomic<UInt64>(1)
 
-    init(config: ProxyConfiguration, resolver: any Resolver, listenFD: Int32, recordLogFD: Int32) {
+    init(config: ProxyConfiguration, resolver: any Resolver, listenFD: Int32, recordLogFD: Int32,
+         interception: Interception?) {
+        self.interception = interception
         self.config = config
         self.resolver = resolver
         self.listenFD = listenFD

@@ -13,6 +13,10 @@ final class ProxyWorker: IOHandler {
     private(set) var handle = IOHandle.none
     let recordLog: LogWriter
     let diagnostics: LogWriter
+    /// Minted certificates used on this worker (lock-free front of the shared minter).
+    let certificates = WorkerCertificateCache()
+    /// NSS key log lines (only when asked for).
+    let keylog: LogWriter?
     /// Buffers big enough for one whole TLS record (header + largest body).
     let recordBuffers = BufferPool(bufferSize: TLSRecordHeader.size + TLSRecordHeader.maxLength)
     private var connections: [ObjectIdentifier: Connection] = [:]
@@ -29,6 +33,7 @@ final class ProxyWorker: IOHandler {
         self.shared = shared
         recordLog = loop.addLogWriter(fd: shared.recordLogFD)
         diagnostics = loop.addLogWriter(fd: 2)
+        if let fd = shared.interception?.keylogFD, fd >= 0 { keylog = loop.addLogWriter(fd: fd) } else { keylog = nil }
         perWorkerLimit = max(1, shared.config.maxConnections / max(1, shared.config.workers))
     }
 

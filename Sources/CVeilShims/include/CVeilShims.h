@@ -33,4 +33,7 @@ extern const short veil_pollrdhup;
 /// IOSQE_IO_HARDLINK (a macro over an enum, not imported by Swift).
 extern const unsigned veil_iosqe_io_hardlink;
 
+#include "ssl_shims.h"
+#include "x509_shims.h"
+
 #endif

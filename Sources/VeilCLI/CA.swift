@@ -1,0 +1,43 @@
+import ArgumentParser
+import VeilProxy
+import VeilTLS
+
+/// `veil ca path` and `veil ca export`: where Veil's CA certificate is, and its PEM, so clients
+/// can trust it (`curl --cacert "$(veil ca path)"`). Both create the CA on first use.
+struct CA: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ca",
+        abstract: "Show Veil's certificate authority (created on first use).",
+        subcommands: [Path.self, Export.self])
+
+    struct HomeOption: ParsableArguments {
+        @Option(help: "Directory of Veil's CA (default: $VEIL_HOME, else ~/.veil).")
+        var home: String?
+
+        func authority() throws -> CertificateAuthority {
+            var builder = ConfigurationBuilder()
+            do {
+                try builder.apply(environment: Environment.current())
+                if let home { try builder.apply(key: "home", value: home, origin: "--home") }
+                return try CertificateAuthority.loadOrCreate(home: builder.config.home)
+            } catch let error as ConfigurationBuilder.Error {
+                throw ValidationError(error.description)
+            } catch {
+                FileHandleStderr.write("veil: \(error)\n")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Path: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the path of the CA certificate (PEM).")
+        @OptionGroup var options: HomeOption
+        func run() throws { print(try options.authority().certificatePath) }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the CA certificate (PEM).")
+        @OptionGroup var options: HomeOption
+        func run() throws { print(try options.authority().certificatePEM, terminator: "") }
+    }
+}

@@ -1,0 +1,43 @@
+import VeilRuntime
+import VeilTLS
+
+/// One socket of an intercepted connection and the TLS session Veil runs on it.
+final class TLSLeg {
+    let fd: Int32
+    let engine: TLSEngine
+    let recvOp: Connection.Op
+    let sendOp: Connection.Op
+    /// Records read from this socket, and records Veil writes to it, for the record log.
+    let inbound: RecordDirection
+    let outbound: RecordDirection
+    var tracker = TLSFlowTracker()
+    var trackerFailed = false
+    var inScanner: RecordScanner
+    var outScanner: RecordScanner
+
+    var receiving = false
+    var sending = false
+    var sendingCount = 0
+    /// The socket reached EOF.
+    var eof = false
+    /// The peer sent close_notify.
+    var closeNotify = false
+    /// Veil queued close_notify towards this socket, or shut its write side.
+    var closeQueued = false
+    var writeShut = false
+
+    init(fd: Int32, engine: TLSEngine, recvOp: Connection.Op, sendOp: Connection.Op,
+         inbound: RecordDirection, outbound: RecordDirection, logAll: Bool) {
+        self.fd = fd
+        self.engine = engine
+        self.recvOp = recvOp
+        self.sendOp = sendOp
+        self.inbound = inbound
+        self.outbound = outbound
+        inScanner = RecordScanner(collectBodies: true)
+        outScanner = RecordScanner(collectBodies: logAll)
+    }
+
+    /// Nothing more will come from this socket.
+    var sourceDone: Bool { eof || closeNotify }
+}

@@ -1,0 +1,81 @@
+internal import COpenSSL
+internal import CVeilShims
+
+/// An OpenSSL SSL_CTX configured once at start-up and shared by every engine (SSL_CTX is safe
+/// to use from several threads once configured).
+///
+/// - `upstream`: Veil as a TLS client. Verifies chains against the system trust store plus
+///   optional extra anchors, TLS 1.2 minimum, modern groups, sessions handed to the engine's
+///   `onNewSession` for Veil's own cache (OpenSSL's internal cache is off).
+/// - `clientFacing`: Veil as a TLS server towards the client, answering with minted
+///   certificates; stateless session tickets with in-memory keys, so clients can resume.
+public final class TLSContext: @unchecked Sendable {
+    public struct UpstreamOptions: Sendable {
+        public var extraTrustFile: String?
+        public var verify = true
+        public var minVersion: UInt16 = 0x0303
+        public var groups = "X25519:P-256:P-384"
+        public init() {}
+    }
+
+    let ctx: OpaquePointer
+
+    private init(_ ctx: OpaquePointer) { self.ctx = ctx }
+
+    deinit { SSL_CTX_free(ctx) }
+
+    /// The context for upstream connections.
+    public static func upstream(_ options: UpstreamOptions) throws(OpenSSLError) -> TLSContext {
+        guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw OpenSSLError.drain("SSL_CTX_new") }
+        let c = TLSContext(ctx)
+        try c.common(minVersion: options.minVersion)
+        guard veil_SSL_CTX_set1_groups_list(ctx, options.groups) == 1 else {
+            throw OpenSSLError.drain("upstream groups '\(options.groups)'")
+        }
+        if options.verify {
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
+            guard SSL_CTX_set_default_verify_paths(ctx) == 1 else { throw OpenSSLError.drain("system trust store") }
+            if let file = options.extraTrustFile {
+                guard SSL_CTX_load_verify_locations(ctx, file, nil) == 1 else {
+                    throw OpenSSLError.drain("--upstream-ca \(file)")
+                }
+            }
+        } else {
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
+        }
+        _ = veil_SSL_CTX_set_session_cache_mode(ctx, veil_ssl_sess_cache_client_only)
+        SSL_CTX_sess_set_new_cb(ctx) { ssl, session in
+            guard let ssl, let session, let engine = TLSEngine.from(ssl) else { return 0 }
+            return engine.newSession(session) ? 1 : 0
+        }
+        return c
+    }
+
+    /// The context for the client-facing leg.
+    public static func clientFacing() throws(OpenSSLError) -> TLSContext {
+        guard let ctx = SSL_CTX_new(TLS_server_method()) else { throw OpenSSLError.drain("SSL_CTX_new") }
+        let c = TLSContext(ctx)
+        try c.common(minVersion: 0x0303)
+        guard veil_SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") == 1 else { throw OpenSSLError.drain("groups") }
+        // Stateless tickets (keys made by OpenSSL, in memory only); no server-side session cache.
+        _ = veil_SSL_CTX_set_session_cache_mode(ctx, 0)
+        SSL_CTX_set_num_tickets(ctx, 2)
+        SSL_CTX_set_alpn_select_cb(ctx, { ssl, out, outLength, offered, offeredLength, _ in
+            guard let ssl, let engine = TLSEngine.from(ssl), let offered else { return SSL_TLSEXT_ERR_NOACK }
+            return engine.selectALPN(out: out, outLength: outLength, offered: offered, offeredLength: offeredLength)
+        }, nil)
+        return c
+    }
+
+    private func common(minVersion: UInt16) throws(OpenSSLError) {
+        SSL_CTX_set_options(ctx, veil_ssl_default_options())
+        _ = veil_SSL_CTX_set_mode(ctx, veil_ssl_mode_release_buffers | veil_ssl_mode_partial_write)
+        guard veil_SSL_CTX_set_min_proto_version(ctx, Int32(minVersion)) == 1 else {
+            throw OpenSSLError.drain("minimum TLS version")
+        }
+        SSL_CTX_set_keylog_callback(ctx) { ssl, line in
+            guard let ssl, let line, let engine = TLSEngine.from(ssl) else { return }
+            engine.onKeyLog?(String(cString: line))
+        }
+    }
+}
