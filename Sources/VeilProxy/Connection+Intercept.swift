@@ -38,9 +38,9 @@ extension Connection {
         let upstreamEngine: TLSEngine
         do {
             clientEngine = try TLSEngine(context: ic.clientContext, role: .server,
-                                         inboundCapacity: 40 << 10, outboundCapacity: 64 << 10)
+                                         inboundCapacity: 128 << 10, outboundCapacity: 128 << 10)
             upstreamEngine = try TLSEngine(context: ic.upstreamContext, role: .client,
-                                           inboundCapacity: 40 << 10, outboundCapacity: 64 << 10)
+                                           inboundCapacity: 128 << 10, outboundCapacity: 128 << 10)
         } catch {
             finish(CloseReason(.error, "TLS set-up: \(error)"))
             return
@@ -352,6 +352,8 @@ extension Connection {
     private func startRelay() {
         phase = .interceptRelay
         summary.path = .userspace
+        clientLeg?.engine.enableReadAhead()
+        upstreamLeg?.engine.enableReadAhead()
         plaintext = worker.recordBuffers.take()
         lastActivity = MonotonicClock.now()
         armDeadline(after: config.idleTimeout)

@@ -69,7 +69,7 @@ public final class TLSContext: @unchecked Sendable {
 
     private func common(minVersion: UInt16) throws(OpenSSLError) {
         SSL_CTX_set_options(ctx, veil_ssl_default_options())
-        _ = veil_SSL_CTX_set_mode(ctx, veil_ssl_mode_release_buffers | veil_ssl_mode_partial_write)
+        _ = veil_SSL_CTX_set_mode(ctx, veil_ssl_mode_partial_write)
         guard veil_SSL_CTX_set_min_proto_version(ctx, Int32(minVersion)) == 1 else {
             throw OpenSSLError.drain("minimum TLS version")
         }

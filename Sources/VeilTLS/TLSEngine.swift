@@ -118,6 +118,11 @@ public final class TLSEngine {
 
     public var isHandshakeComplete: Bool { SSL_is_init_finished(ssl) == 1 }
 
+    /// Lets OpenSSL take all buffered input at once instead of a header and then a body per
+    /// record. Only for the userspace relay: the handshake reads record by record so nothing
+    /// past it sits inside OpenSSL.
+    public func enableReadAhead() { SSL_set_read_ahead(ssl, 1) }
+
     /// Decrypts application data into `buffer`.
     @inline(__always)
     public func read(into buffer: UnsafeMutableRawPointer, max: Int) -> ReadResult {
