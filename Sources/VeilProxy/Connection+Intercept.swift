@@ -340,6 +340,7 @@ extension Connection {
             flush(leg)
             summary.clientTLS = leg.engine.version
             summary.clientCipher = leg.engine.cipher
+            summary.clientResumed = leg.engine.isResumed
             startRelay()
         case .failed(let reason):
             flush(leg)

@@ -17,6 +17,7 @@ struct ConnectionSummary {
     var clientTLS: String?
     var clientCipher: String?
     var resumed: Bool?
+    var clientResumed: Bool?
     /// Whether the upstream certificate was verified (false only with --insecure-upstream).
     var verified = true
     var mode: ProxyMode
@@ -52,6 +53,7 @@ struct ConnectionSummary {
             l.field("client_tls", clientTLS)
             l.field("client_cipher", clientCipher)
             l.field("resumed", resumed.map { $0 ? "true" : "false" })
+            l.field("client_resumed", clientResumed.map { $0 ? "true" : "false" })
             if !verified { l.field("upstream_verify", "OFF") }
         }
         l.field("path", path?.rawValue)

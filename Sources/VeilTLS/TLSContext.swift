@@ -58,8 +58,11 @@ public final class TLSContext: @unchecked Sendable {
         try c.common(minVersion: 0x0303)
         guard veil_SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") == 1 else { throw OpenSSLError.drain("groups") }
         // Stateless tickets (keys made by OpenSSL, in memory only); no server-side session cache.
+        // The session ID context ties tickets to this context (as openssl s_server does).
         _ = veil_SSL_CTX_set_session_cache_mode(ctx, 0)
         SSL_CTX_set_num_tickets(ctx, 2)
+        let sessionContext = Array("veil".utf8)
+        SSL_CTX_set_session_id_context(ctx, sessionContext, UInt32(sessionContext.count))
         SSL_CTX_set_alpn_select_cb(ctx, { ssl, out, outLength, offered, offeredLength, _ in
             guard let ssl, let engine = TLSEngine.from(ssl), let offered else { return SSL_TLSEXT_ERR_NOACK }
             return engine.selectALPN(out: out, outLength: outLength, offered: offered, offeredLength: offeredLength)
