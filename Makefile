@@ -37,9 +37,10 @@ build:
 
 run: deps build
 	@echo
-	@echo "veil will listen on 127.0.0.1:8080. Point curl at it, e.g.:"
-	@echo "    curl -x http://127.0.0.1:8080 https://example.com/"
-	@echo "Until the out-of-band resolvers exist it runs with --resolver system."
+	@echo "veil will listen on 127.0.0.1:8080 and intercept TLS with its own CA"
+	@echo "(created on first run in \$${VEIL_HOME:-~/.veil}). Point curl at it, e.g.:"
+	@echo "    curl -x http://127.0.0.1:8080 --cacert \"\$$($(VEIL) ca path)\" https://example.com/"
+	@echo "Until the out-of-band resolvers exist it runs with --resolver system (plain DNS)."
 	@echo
 	exec $(VEIL) run --resolver system
 
