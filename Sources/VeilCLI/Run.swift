@@ -32,6 +32,8 @@ struct Run: ParsableCommand {
     var upstreamMinTls: String?
     @Option(help: "Key exchange groups offered upstream (default X25519:P-256:P-384).")
     var upstreamGroups: String?
+    @Option(help: "Kernel TLS for intercepted data: auto (default), off, or require.")
+    var ktls: String?
     @Option(help: "Static name mapping HOST:PORT:ADDR[,ADDR] (curl's syntax); repeatable.")
     var resolve: [String] = []
     @Option(help: "static (only --resolve entries) or system (getaddrinfo; plain DNS, visible on the network).")
@@ -84,6 +86,7 @@ struct Run: ParsableCommand {
         add("keylog", keylog)
         add("upstream-min-tls", upstreamMinTls)
         add("upstream-groups", upstreamGroups)
+        add("ktls", ktls)
         for r in resolve { s.append(("resolve", r)) }
         add("resolver", resolver)
         add("record-log", recordLog)

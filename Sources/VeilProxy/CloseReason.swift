@@ -20,6 +20,7 @@ public struct CloseReason: Sendable, Equatable {
         case clientGone = "client-gone"
         case upstreamGone = "upstream-gone"
         case overloaded
+        case ktlsUnavailable = "ktls-unavailable"
         case shutdown
         case error
     }

@@ -27,6 +27,7 @@ public struct ConfigurationBuilder {
         ("keylog", false, "append NSS key log lines for both legs to FILE (created 0600); SSLKEYLOGFILE does the same"),
         ("upstream-min-tls", false, "oldest TLS version offered upstream: 1.2 or 1.3 (default 1.2)"),
         ("upstream-groups", false, "key exchange groups offered upstream (default X25519:P-256:P-384)"),
+        ("ktls", false, "kernel TLS for intercepted data: auto (where available; default), off, or require (refuse without it)"),
         ("resolve", true, "HOST:PORT:ADDR[,ADDR] static name mapping, curl's syntax"),
         ("resolver", false, "static (only --resolve entries) or system (getaddrinfo: plain DNS, visible on the network)"),
         ("record-log", false, "off | summary | records"),
@@ -138,6 +139,10 @@ public struct ConfigurationBuilder {
             case let v: throw Error("\(origin): upstream-min-tls '\(v)' is not 1.2 or 1.3")
             }
         case "upstream-groups": config.upstreamGroups = try need()
+        case "ktls":
+            let v = try need()
+            guard let m = KTLSMode(rawValue: v) else { throw Error("\(origin): ktls '\(v)' is not one of auto, off, require") }
+            config.ktls = m
         case "resolve":
             let v = try need()
             do { config.staticResolve.append(try StaticResolveEntry(parsing: v)) } catch { throw Error("\(origin): \(error)") }

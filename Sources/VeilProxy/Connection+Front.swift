@@ -56,6 +56,12 @@ extension Connection {
             reply(.forbidden, CloseReason(.forbidden, reason))
             return
         }
+        if config.ktls == .require, config.intercepts(req.target),
+           let availability = worker.shared.interception?.kernelTLS, !availability.isAvailable {
+            reply(.serviceUnavailable, CloseReason(.ktlsUnavailable,
+                "--ktls require: kernel TLS is \(availability)"))
+            return
+        }
         armDeadline(after: config.connectTimeout)
         switch req.target.kind {
         case .ipv4, .ipv6:

@@ -17,6 +17,8 @@ final class Interception: Sendable {
     let mintQueue = DispatchQueue(label: "veil.mint")
     /// -1 when no key log was asked for.
     let keylogFD: Int32
+    /// What the start-up probe found.
+    let kernelTLS: KernelTLS.Availability
 
     init(config: ProxyConfiguration) throws(StartError) {
         do {
@@ -37,6 +39,7 @@ final class Interception: Sendable {
             throw StartError("TLS set-up: \(error)")
         }
         sessions = SessionCache()
+        kernelTLS = config.ktls == .off ? .unavailable("--ktls off") : KernelTLS.probe()
         if let path = config.keylogFile {
             let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw StartError("cannot open key log \(path): \(SystemError.message(of: errno))") }

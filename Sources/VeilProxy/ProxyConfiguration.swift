@@ -3,6 +3,16 @@ import VeilRuntime
 import Glibc
 #endif
 
+/// Whether intercepted connections move onto kernel TLS after their handshakes.
+public enum KTLSMode: String, Sendable, CaseIterable {
+    /// kTLS where the kernel and the cipher allow it, else userspace; decided per connection.
+    case auto
+    /// Always userspace OpenSSL.
+    case off
+    /// Refuse intercepted connections that cannot get kTLS.
+    case require
+}
+
 /// Everything `veil run` can be told, after CLI flags, the config file and the environment have
 /// been merged (see `VeilCLI`). Defaults are the secure ones.
 public struct ProxyConfiguration: Sendable {
@@ -25,6 +35,8 @@ public struct ProxyConfiguration: Sendable {
     public var upstreamMinVersion: UInt16 = 0x0303
     /// Key exchange groups offered upstream, OpenSSL list syntax.
     public var upstreamGroups = "X25519:P-256:P-384"
+    /// Kernel TLS for intercepted connections: where available (`auto`), never, or required.
+    public var ktls: KTLSMode = .auto
     public var staticResolve: [StaticResolveEntry] = []
     /// The system resolver (getaddrinfo, plain DNS) is used only when asked for.
     public var systemResolver = false

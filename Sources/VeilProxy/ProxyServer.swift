@@ -50,6 +50,7 @@ public struct ProxyServer {
         say("veil \(ProxyServer.version): listening on \(bound) (mode \(config.mode.rawValue), \(config.workers) worker\(config.workers == 1 ? "" : "s"), resolver \(chain.name), record log \(config.recordLog.rawValue))")
         if let interception {
             say("veil: intercepting TLS with the CA in \(interception.authority.certificatePath) (clients: curl --cacert \(interception.authority.certificatePath)); upstream SNI \(config.sniPolicy)")
+            say("veil: kTLS \(interception.kernelTLS)\(config.ktls == .require && !interception.kernelTLS.isAvailable ? ": --ktls require: intercepted connections will be refused" : interception.kernelTLS.isAvailable ? "" : "; intercepted data uses userspace OpenSSL")")
             if config.insecureUpstream {
                 say("veil: WARNING: --insecure-upstream: upstream certificates are NOT verified; anyone on the path can impersonate any site")
             }

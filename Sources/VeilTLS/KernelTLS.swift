@@ -1,0 +1,51 @@
+internal import CVeilShims
+import VeilRuntime
+// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
+internal import CLibURing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Kernel TLS (kTLS): whether this kernel offers it, and installing keys on a socket.
+public enum KernelTLS {
+    /// The probe's answer: available, or why not.
+    public enum Availability: Sendable, Equatable, CustomStringConvertible {
+        case available
+        case unavailable(String)
+
+        public var isAvailable: Bool { self == .available }
+
+        public var description: String {
+            switch self {
+            case .available: return "available"
+            case .unavailable(let why): return "not available (\(why))"
+            }
+        }
+    }
+
+    /// Attaches the "tls" ULP to a real established loopback connection: the only reliable test
+    /// (the module may be loadable on demand, or absent: ENOENT).
+    public static func probe() -> Availability {
+        guard let any = SocketAddress(ip: "127.0.0.1", port: 0) else { return .unavailable("no loopback address") }
+        let listener: Int32
+        do { listener = try Socket.listen(on: any, backlog: 1) } catch { return .unavailable("probe: \(error)") }
+        defer { Socket.close(listener) }
+        guard let bound = Socket.localAddress(listener) else { return .unavailable("probe: getsockname failed") }
+        let client: Int32
+        do { client = try Socket.makeTCP(family: bound.family) } catch { return .unavailable("probe: \(error)") }
+        defer { Socket.close(client) }
+        var storage = bound.storage
+        let rc = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(client, $0, bound.length) }
+        }
+        guard rc == 0 else { return .unavailable("probe: connect: \(SystemError.message(of: errno))") }
+        let server = accept(listener, nil, nil)
+        defer { Socket.close(server) }
+        let attach = veil_ktls_attach(client)
+        if attach == 0 { return .available }
+        if attach == -ENOENT {
+            return .unavailable("setsockopt TCP_ULP \"tls\": \(SystemError.message(of: -attach)); the kernel lacks CONFIG_TLS or the tls module is not loaded")
+        }
+        return .unavailable("setsockopt TCP_ULP \"tls\": \(SystemError.message(of: -attach))")
+    }
+}
