@@ -98,3 +98,80 @@ long veil_ktls_send_record(int fd, const void *buffer, size_t length, uint8_t ty
     ssize_t n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
     return n < 0 ? -errno : n;
 }
+
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+
+int veil_hkdf_expand_label(const char *digest, const uint8_t *secret, size_t secret_len,
+                           const char *label, uint8_t *out, size_t out_len) {
+    uint8_t info[2 + 1 + 255 + 1];
+    size_t label_len = strlen(label);
+    if (label_len + 6 > 255 || out_len > 0xffff) return 0;
+    size_t n = 0;
+    info[n++] = (uint8_t)(out_len >> 8);
+    info[n++] = (uint8_t)(out_len & 0xff);
+    info[n++] = (uint8_t)(6 + label_len);
+    memcpy(info + n, "tls13 ", 6); n += 6;
+    memcpy(info + n, label, label_len); n += label_len;
+    info[n++] = 0;  /* empty context */
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    if (!kdf) return 0;
+    EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(kdf);
+    EVP_KDF_free(kdf);
+    if (!ctx) return 0;
+    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+    OSSL_PARAM params[5];
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)digest, 0);
+    params[1] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+    params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, secret_len);
+    params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, n);
+    params[4] = OSSL_PARAM_construct_end();
+    int ok = EVP_KDF_derive(ctx, out, out_len, params) == 1;
+    EVP_KDF_CTX_free(ctx);
+    return ok;
+}
+
+int veil_tls12_key_block(const char *digest, const uint8_t *master, size_t master_len,
+                         const uint8_t client_random[32], const uint8_t server_random[32],
+                         uint8_t *out, size_t out_len) {
+    uint8_t seed[13 + 64];
+    memcpy(seed, "key expansion", 13);
+    memcpy(seed + 13, server_random, 32);
+    memcpy(seed + 45, client_random, 32);
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
+    if (!kdf) return 0;
+    EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(kdf);
+    EVP_KDF_free(kdf);
+    if (!ctx) return 0;
+    OSSL_PARAM params[4];
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)digest, 0);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, (void *)master, master_len);
+    params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed, sizeof seed);
+    params[3] = OSSL_PARAM_construct_end();
+    int ok = EVP_KDF_derive(ctx, out, out_len, params) == 1;
+    EVP_KDF_CTX_free(ctx);
+    return ok;
+}
+
+long veil_aead_open(int cipher, const uint8_t *key, const uint8_t nonce[12], const uint8_t *aad,
+                    size_t aad_len, const uint8_t *ciphertext, size_t length, uint8_t *out) {
+    if (length < 16) return -1;
+    const EVP_CIPHER *c = cipher == 0 ? EVP_aes_128_gcm() : cipher == 1 ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    long result = -1;
+    int n = 0, m = 0;
+    size_t body = length - 16;
+    if (ctx && EVP_DecryptInit_ex(ctx, c, NULL, NULL, NULL) == 1
+        && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) == 1
+        && EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) == 1
+        && EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len) == 1
+        && EVP_DecryptUpdate(ctx, out, &n, ciphertext, (int)body) == 1
+        && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, (void *)(ciphertext + body)) == 1
+        && EVP_DecryptFinal_ex(ctx, out + n, &m) == 1) {
+        result = n + m;
+    }
+    EVP_CIPHER_CTX_free(ctx);
+    return result;
+}

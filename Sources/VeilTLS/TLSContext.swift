@@ -78,7 +78,7 @@ public final class TLSContext: @unchecked Sendable {
         }
         SSL_CTX_set_keylog_callback(ctx) { ssl, line in
             guard let ssl, let line, let engine = TLSEngine.from(ssl) else { return }
-            engine.onKeyLog?(String(cString: line))
+            engine.keyLogged(String(cString: line))
         }
     }
 }

@@ -34,6 +34,22 @@ public final class TLSEngine {
 
     /// NSS key log lines (without newline) as OpenSSL derives secrets.
     public var onKeyLog: ((String) -> Void)?
+
+    // Record accounting for the kTLS switch (see `kernelKeys()`): records OpenSSL wrote and
+    // consumed, in total and since the last change_cipher_spec, and where the handshake ended.
+    var countingRecords = true
+    var outScanner = RecordScanner(collectBodies: false)
+    var inScanner = RecordScanner(collectBodies: false)
+    var recordsOut = 0
+    var recordsIn = 0
+    var recordsOutSinceCCS = 0
+    var recordsInSinceCCS = 0
+    var finalCallOutStart = 0
+    var finalCallOutEnd = 0
+    var finalCallInEnd = 0
+    /// TLS 1.3 application traffic secrets, from the key log callback (memory only).
+    var clientTrafficSecret: [UInt8] = []
+    var serverTrafficSecret: [UInt8] = []
     /// Every chunk OpenSSL writes into `outbound` (set only when records are being logged).
     public var onOutput: ((UnsafeRawBufferPointer) -> Void)?
     /// A new upstream session (TLS 1.3 NewSessionTicket, or TLS 1.2 session); return true to keep
@@ -106,8 +122,14 @@ public final class TLSEngine {
     // MARK: Driving
 
     public func handshake() -> Step {
+        let outBefore = recordsOut
         let rc = SSL_do_handshake(ssl)
-        if rc == 1 { return .complete }
+        if rc == 1 {
+            finalCallOutStart = outBefore
+            finalCallOutEnd = recordsOut
+            finalCallInEnd = recordsIn
+            return .complete
+        }
         switch SSL_get_error(ssl, rc) {
         case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
             return .needsInput
@@ -231,6 +253,7 @@ public final class TLSEngine {
                 return 0
             }
             engine.onOutput?(UnsafeRawBufferPointer(start: data, count: n))
+            if engine.countingRecords { engine.countOut(UnsafeRawBufferPointer(start: data, count: n)) }
             written?.pointee = n
             return 1
         }
@@ -243,6 +266,7 @@ public final class TLSEngine {
                 return 0
             }
             readBytes?.pointee = n
+            if engine.countingRecords { engine.countIn(UnsafeRawBufferPointer(start: data, count: n)) }
             return 1
         }
         BIO_meth_set_ctrl(m) { _, cmd, _, _ in

@@ -23,3 +23,19 @@ long veil_ktls_recv_record(int fd, void *buffer, size_t length, uint8_t *type);
 long veil_ktls_send_record(int fd, const void *buffer, size_t length, uint8_t type);
 
 #endif
+
+#ifndef VEIL_KTLS_KDF
+#define VEIL_KTLS_KDF
+/// TLS 1.3 HKDF-Expand-Label(secret, "tls13 " + label, "", out_len) with `digest` ("SHA256",
+/// "SHA384"). Returns 1 on success.
+int veil_hkdf_expand_label(const char *digest, const uint8_t *secret, size_t secret_len,
+                           const char *label, uint8_t *out, size_t out_len);
+/// TLS 1.2 key block: PRF(master, "key expansion", server_random + client_random). 1 on success.
+int veil_tls12_key_block(const char *digest, const uint8_t *master, size_t master_len,
+                         const uint8_t client_random[32], const uint8_t server_random[32],
+                         uint8_t *out, size_t out_len);
+/// AEAD open (for tests and diagnostics): cipher 0 AES-128-GCM, 1 AES-256-GCM, 2 ChaCha20-Poly1305;
+/// 12-byte nonce; ciphertext includes the 16-byte tag. Returns plaintext length or -1.
+long veil_aead_open(int cipher, const uint8_t *key, const uint8_t nonce[12], const uint8_t *aad,
+                    size_t aad_len, const uint8_t *ciphertext, size_t length, uint8_t *out);
+#endif

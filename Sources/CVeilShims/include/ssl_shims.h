@@ -9,6 +9,7 @@ void veil_BIO_clear_retry_flags(BIO *b);
 int veil_SSL_set_tlsext_host_name(SSL *s, const char *name);
 int veil_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
 int veil_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
+int veil_SSL_set_max_proto_version(SSL *s, int version);
 long veil_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
 int veil_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list);
 long veil_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
