@@ -175,3 +175,57 @@ long veil_aead_open(int cipher, const uint8_t *key, const uint8_t nonce[12], con
     EVP_CIPHER_CTX_free(ctx);
     return result;
 }
+
+#include <stdlib.h>
+#include <liburing.h>
+
+struct veil_tls_message {
+    struct msghdr msg;
+    struct iovec iov;
+    union { uint64_t align; char buf[64]; } control;  /* >= CMSG_SPACE(1), cmsghdr-aligned */
+    uint8_t data[16384 + 256];
+};
+
+struct veil_tls_message *veil_tls_message_new(void) { return calloc(1, sizeof(struct veil_tls_message)); }
+void veil_tls_message_free(struct veil_tls_message *m) { free(m); }
+uint8_t *veil_tls_message_data(struct veil_tls_message *m) { return m->data; }
+
+void veil_prep_tls_recvmsg(struct io_uring_sqe *sqe, int fd, struct veil_tls_message *m) {
+    memset(&m->msg, 0, sizeof m->msg);
+    memset(&m->control, 0, sizeof m->control);
+    m->iov.iov_base = m->data;
+    m->iov.iov_len = sizeof m->data;
+    m->msg.msg_iov = &m->iov;
+    m->msg.msg_iovlen = 1;
+    m->msg.msg_control = m->control.buf;
+    m->msg.msg_controllen = sizeof m->control.buf;
+    io_uring_prep_recvmsg(sqe, fd, &m->msg, MSG_DONTWAIT);
+}
+
+uint8_t veil_tls_message_type(const struct veil_tls_message *m) {
+    uint8_t type = 23;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)&m->msg); c; c = CMSG_NXTHDR((struct msghdr *)&m->msg, c)) {
+        if (c->cmsg_level == SOL_TLS && c->cmsg_type == TLS_GET_RECORD_TYPE) type = *(unsigned char *)CMSG_DATA(c);
+    }
+    return type;
+}
+
+void veil_prep_tls_sendmsg(struct io_uring_sqe *sqe, int fd, struct veil_tls_message *m, uint8_t type,
+                           const uint8_t *data, size_t length) {
+    if (length > sizeof m->data) length = sizeof m->data;
+    memmove(m->data, data, length);
+    memset(&m->msg, 0, sizeof m->msg);
+    memset(&m->control, 0, sizeof m->control);
+    m->iov.iov_base = m->data;
+    m->iov.iov_len = length;
+    m->msg.msg_iov = &m->iov;
+    m->msg.msg_iovlen = 1;
+    m->msg.msg_control = m->control.buf;
+    m->msg.msg_controllen = sizeof m->control.buf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m->msg);
+    c->cmsg_level = SOL_TLS;
+    c->cmsg_type = TLS_SET_RECORD_TYPE;
+    c->cmsg_len = CMSG_LEN(sizeof(unsigned char));
+    *(unsigned char *)CMSG_DATA(c) = type;
+    io_uring_prep_sendmsg(sqe, fd, &m->msg, MSG_NOSIGNAL);
+}

@@ -80,7 +80,7 @@ extension Connection {
 
     /// Reads into the leg's engine input: during handshakes exactly up to the next record
     /// boundary, afterwards as much as fits.
-    private func receive(_ leg: TLSLeg, exact: Bool) {
+    func receive(_ leg: TLSLeg, exact: Bool, flags: Int32 = 0) {
         guard !leg.receiving, !leg.eof else { return }
         let input = leg.engine.inbound
         let target = input.writePointer
@@ -92,7 +92,7 @@ extension Connection {
         }
         leg.receiving = true
         input.pinned = true
-        loop.recv(handle, op: leg.recvOp.rawValue, fd: leg.fd, into: target, count: count)
+        loop.recv(handle, op: leg.recvOp.rawValue, fd: leg.fd, into: target, count: count, flags: flags)
     }
 
     func legReceived(_ leg: TLSLeg?, _ result: Int32) {
@@ -100,7 +100,12 @@ extension Connection {
         leg.receiving = false
         leg.engine.inbound.pinned = false
         if result == -EAGAIN || result == -EINTR {
-            continueIntercept(after: leg)
+            if phase == .kernelSwitch {
+                leg.wouldBlock = true
+                switchReceived(leg)
+            } else {
+                continueIntercept(after: leg)
+            }
             return
         }
         let isClient = leg === clientLeg
@@ -111,6 +116,10 @@ extension Connection {
         }
         if result == 0 {
             leg.eof = true
+            if phase == .kernelSwitch {
+                startRelay()  // the userspace relay passes the close on
+                return
+            }
             if phase != .interceptRelay {
                 finish(CloseReason(isClient ? .clientGone : .upstreamGone,
                                    "\(isClient ? "client" : "upstream") closed during the TLS handshake"))
@@ -123,13 +132,17 @@ extension Connection {
             lastActivity = MonotonicClock.now()
             scan(leg, UnsafeRawBufferPointer(start: start, count: Int(result)), inbound: true)
             guard phase != .closing else { return }
+            if phase == .kernelSwitch {
+                switchReceived(leg)
+                return
+            }
         }
         continueIntercept(after: leg)
     }
 
     /// Sends what the leg's engine has produced; after a close was queued and everything is
     /// out, shuts the socket's write side.
-    private func flush(_ leg: TLSLeg) {
+    func flush(_ leg: TLSLeg) {
         guard !leg.sending, phase != .closing else { return }
         let output = leg.engine.outbound
         if output.readable > 0 {
@@ -173,6 +186,8 @@ extension Connection {
             flush(leg)
         case .interceptRelay:
             relay()
+        case .kernelSwitch:
+            continueKernelSwitch()
         default:
             break
         }
@@ -283,6 +298,7 @@ extension Connection {
             sessions.store(session, for: key)
             return false
         }
+        offeredSessionKey = session != nil ? key : nil
         driveUpstreamHandshake()
     }
 
@@ -310,6 +326,10 @@ extension Connection {
         summary.cipher = leg.engine.cipher
         summary.alpn = leg.engine.alpn
         summary.resumed = leg.engine.isResumed
+        if let key = offeredSessionKey, !leg.engine.isResumed {
+            // The server refused the ticket: stop offering it (a new one replaces it anyway).
+            interception.sessions.remove(for: key)
+        }
         if certificate != nil {
             startClientHandshake()
         } else {
@@ -341,7 +361,7 @@ extension Connection {
             summary.clientTLS = leg.engine.version
             summary.clientCipher = leg.engine.cipher
             summary.clientResumed = leg.engine.isResumed
-            startRelay()
+            handshakesDone()
         case .failed(let reason):
             flush(leg)
             finish(CloseReason(.handshakeFailed, "client handshake: \(reason)"))
@@ -350,12 +370,16 @@ extension Connection {
 
     // MARK: Relay
 
-    private func startRelay() {
+    func startRelay() {
         phase = .interceptRelay
         summary.path = .userspace
+        summary.clientPath = .userspace
+        summary.upstreamPath = .userspace
+        clientLeg?.engine.stopRecordAccounting()
+        upstreamLeg?.engine.stopRecordAccounting()
         clientLeg?.engine.enableReadAhead()
         upstreamLeg?.engine.enableReadAhead()
-        plaintext = worker.recordBuffers.take()
+        if plaintext == nil { plaintext = worker.recordBuffers.take() }
         lastActivity = MonotonicClock.now()
         armDeadline(after: config.idleTimeout)
         relay()

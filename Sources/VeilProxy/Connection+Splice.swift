@@ -1,5 +1,6 @@
 import CVeilShims
 import VeilRuntime
+import VeilTLS
 // Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
 import CLibURing
 #if canImport(Glibc)
@@ -31,14 +32,16 @@ extension Connection {
         startSplice()
     }
 
-    private func startSplice() {
+    func startSplice() {
         releaseRecordBuffers()
         let upPump = SplicePump(sourceFD: clientFD, destinationFD: upstreamFD,
                                 ops: .init(pollIn: .upPollIn, spliceIn: .upSpliceIn, pollOut: .upPollOut,
-                                           spliceOut: .upSpliceOut, shutdown: .upShutdown))
+                                           spliceOut: .upSpliceOut, shutdown: .upShutdown,
+                                           control: .upControl, controlSend: .upControlSend))
         let downPump = SplicePump(sourceFD: upstreamFD, destinationFD: clientFD,
                                   ops: .init(pollIn: .downPollIn, spliceIn: .downSpliceIn, pollOut: .downPollOut,
-                                             spliceOut: .downSpliceOut, shutdown: .downShutdown))
+                                             spliceOut: .downSpliceOut, shutdown: .downShutdown,
+                                             control: .downControl, controlSend: .downControlSend))
         spliceUp = upPump
         spliceDown = downPump
         do {
@@ -51,7 +54,7 @@ extension Connection {
         Socket.setNonBlocking(clientFD)
         Socket.setNonBlocking(upstreamFD)
         phase = .splicing
-        summary.path = .splice
+        summary.path = kernelTLSActive ? .ktlsSplice : .splice
         lastActivity = MonotonicClock.now()
         armDeadline(after: config.idleTimeout)
         drive(upPump)
@@ -62,7 +65,7 @@ extension Connection {
     private static let readable = UInt32(Int16(POLLIN) | veil_pollrdhup)
 
     /// Starts the next chain of a direction, or passes its EOF on, if nothing is in flight.
-    private func drive(_ p: SplicePump) {
+    func drive(_ p: SplicePump) {
         guard p.chain == .none else { return }
         if p.inPipe > 0 {
             p.chain = .drain
@@ -80,6 +83,10 @@ extension Connection {
                         count: UInt32(p.pipeCapacity), flags: Connection.spliceFlags, linkNext: true)
             loop.splice(handle, op: p.ops.spliceOut.rawValue, from: p.pipeRead, to: p.destinationFD,
                         count: UInt32(p.pipeCapacity), flags: Connection.spliceFlags)
+        } else if let alert = p.pendingAlert, !p.alertSent {
+            // kTLS: pass the peer's close_notify (or fatal alert) on as a record of its own.
+            p.alertSent = true
+            sendControlRecord(p, type: 21, bytes: alert)
         } else if !p.shutdownSent {
             p.shutdownSent = true
             loop.shutdown(handle, op: p.ops.shutdown.rawValue, fd: p.destinationFD, how: Int32(SHUT_WR))
@@ -98,6 +105,24 @@ extension Connection {
         case p.ops.pollIn, p.ops.pollOut: p.pollResult = result
         case p.ops.spliceIn: p.inResult = result
         case p.ops.spliceOut: p.outResult = result
+        case p.ops.control:
+            p.chain = .none
+            controlRecordReceived(p, result: result)
+            return
+        case p.ops.controlSend:
+            p.chain = .none
+            if result < 0 && !Connection.isTransient(result) {
+                fail(p, upward: p === spliceUp, result: result, reading: false)
+                return
+            }
+            if p.pendingAlert != nil && p.pendingAlert![1] != 0 {
+                // A fatal alert went on; the connection ends with it.
+                finish(CloseReason(p === spliceUp ? .clientGone : .upstreamGone,
+                                   "\(p === spliceUp ? "client" : "upstream") sent alert fatal \(TLSAlert.name(for: p.pendingAlert![1]))"))
+                return
+            }
+            drive(p)
+            return
         default: return
         }
         p.pending -= 1
@@ -111,6 +136,15 @@ extension Connection {
                 if Int(p.inResult) == p.pipeCapacity && p.canGrow { p.grow(limit: config.pipeSize) }
             } else if p.inResult == 0 {
                 p.sourceEOF = true
+            } else if kernelTLSActive && (p.inResult == -EINVAL || p.inResult == -EIO) {
+                // kTLS: the next record is not application data; splice leaves it queued.
+                if p.outResult > 0 {
+                    p.inPipe -= Int(p.outResult)
+                    p.bytes += UInt64(p.outResult)
+                    if upward { summary.bytesUp += UInt64(p.outResult) } else { summary.bytesDown += UInt64(p.outResult) }
+                }
+                receiveControlRecord(p)
+                return
             } else if !Connection.isTransient(p.inResult) {
                 fail(p, upward: upward, result: p.inResult, reading: true)
                 return
@@ -129,11 +163,11 @@ extension Connection {
     }
 
     /// Results that only mean "nothing to do right now": retry after the next poll.
-    private static func isTransient(_ result: Int32) -> Bool {
+    static func isTransient(_ result: Int32) -> Bool {
         result == -EAGAIN || result == -EINTR || result == -ECANCELED
     }
 
-    private func fail(_ p: SplicePump, upward: Bool, result: Int32, reading: Bool) {
+    func fail(_ p: SplicePump, upward: Bool, result: Int32, reading: Bool) {
         // Reading from the client or writing to it are client faults; the rest are upstream's.
         let clientSide = upward == reading
         finish(CloseReason(clientSide ? .clientGone : .upstreamGone,

@@ -15,6 +15,7 @@ final class Connection: IOHandler {
     enum Op: UInt8 {
         case clientRecv = 1, clientSend, connect, upstreamRecv, upstreamSend, cancel
         case lingerShutdown, lingerRecv, alertSend, clientShutdown, upstreamShutdown
+        case upControl, upControlSend, downControl, downControlSend
         case upPollIn, upSpliceIn, upPollOut, upSpliceOut, upShutdown
         case downPollIn, downSpliceIn, downPollOut, downSpliceOut, downShutdown
     }
@@ -22,7 +23,7 @@ final class Connection: IOHandler {
     enum Phase {
         case request, resolving, connecting, replying, lingering
         case handshake, switching, relayingRecords, splicing
-        case clientHello, upstreamHandshake, awaitingCertificate, clientHandshake, interceptRelay
+        case clientHello, upstreamHandshake, awaitingCertificate, clientHandshake, interceptRelay, kernelSwitch
         case closing
     }
 
@@ -61,7 +62,11 @@ final class Connection: IOHandler {
     var upstreamLeg: TLSLeg?
     var certificate: MintedCertificate?
     var mintPending = false
+    /// The session cache key of the ticket offered upstream, if one was.
+    var offeredSessionKey: String?
     var plaintext: UnsafeMutableRawPointer?
+    /// Both sockets are on kTLS: splice moves plaintext, control records come by recvmsg.
+    var kernelTLSActive = false
 
     // Splice relay.
     var spliceUp: SplicePump?
@@ -118,9 +123,9 @@ final class Connection: IOHandler {
         case .lingerShutdown: break
         case .lingerRecv: lingerReceived(result)
         case .alertSend: finish(pendingClose ?? CloseReason(.error, "alert sent"))
-        case .upPollIn, .upSpliceIn, .upPollOut, .upSpliceOut, .upShutdown:
+        case .upPollIn, .upSpliceIn, .upPollOut, .upSpliceOut, .upShutdown, .upControl, .upControlSend:
             spliceCompleted(spliceUp, op: op, result: result)
-        case .downPollIn, .downSpliceIn, .downPollOut, .downSpliceOut, .downShutdown:
+        case .downPollIn, .downSpliceIn, .downPollOut, .downSpliceOut, .downShutdown, .downControl, .downControlSend:
             spliceCompleted(spliceDown, op: op, result: result)
         }
     }
@@ -167,7 +172,7 @@ final class Connection: IOHandler {
             loop.cancelAll(handle, op: Op.cancel.rawValue, fd: upstreamFD)
         case .replying, .lingering:
             finish(pendingClose ?? CloseReason(.clientGone, "client did not read the response"))
-        case .handshake, .switching, .clientHello, .upstreamHandshake, .awaitingCertificate, .clientHandshake:
+        case .handshake, .switching, .clientHello, .upstreamHandshake, .awaitingCertificate, .clientHandshake, .kernelSwitch:
             finish(CloseReason(.handshakeTimeout, "TLS handshake not complete within \(format(config.handshakeTimeout))"))
         case .relayingRecords, .splicing, .interceptRelay:
             let idleFor = now &- lastActivity
@@ -215,8 +220,8 @@ final class Connection: IOHandler {
         guard loop.inFlight(handle) == 0 else { return }
         Socket.close(clientFD)
         Socket.close(upstreamFD)
-        spliceUp?.closePipe()
-        spliceDown?.closePipe()
+        spliceUp?.release()
+        spliceDown?.release()
         releaseRecordBuffers()
         if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
         clientLeg = nil

@@ -5,6 +5,7 @@ struct ConnectionSummary {
     enum DataPath: String {
         case splice
         case userspace
+        case ktlsSplice = "ktls-splice"
     }
 
     let id: UInt64
@@ -18,6 +19,11 @@ struct ConnectionSummary {
     var clientCipher: String?
     var resumed: Bool?
     var clientResumed: Bool?
+    /// Intercept: how each leg's application data moved (ktls-splice or userspace).
+    var clientPath: DataPath?
+    var upstreamPath: DataPath?
+    /// Intercept: why kTLS was not used, when it was wanted.
+    var ktlsNote: String?
     /// Whether the upstream certificate was verified (false only with --insecure-upstream).
     var verified = true
     var mode: ProxyMode
@@ -54,6 +60,9 @@ struct ConnectionSummary {
             l.field("client_cipher", clientCipher)
             l.field("resumed", resumed.map { $0 ? "true" : "false" })
             l.field("client_resumed", clientResumed.map { $0 ? "true" : "false" })
+            l.field("client_path", clientPath?.rawValue)
+            l.field("upstream_path", upstreamPath?.rawValue)
+            if let ktlsNote { l.field("ktls", ktlsNote) }
             if !verified { l.field("upstream_verify", "OFF") }
         }
         l.field("path", path?.rawValue)

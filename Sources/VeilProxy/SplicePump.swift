@@ -18,9 +18,10 @@ final class SplicePump {
     struct Ops {
         let pollIn: Connection.Op, spliceIn: Connection.Op
         let pollOut: Connection.Op, spliceOut: Connection.Op, shutdown: Connection.Op
+        let control: Connection.Op, controlSend: Connection.Op
     }
 
-    enum Chain { case none, fill, drain }
+    enum Chain { case none, fill, drain, control, controlSend }
 
     let sourceFD: Int32
     let destinationFD: Int32
@@ -41,6 +42,11 @@ final class SplicePump {
     var shutdownSent = false
     var done = false
     var bytes: UInt64 = 0
+    /// kTLS: the record being received or sent by recvmsg/sendmsg (allocated on first use).
+    var message: OpaquePointer?
+    /// kTLS: an alert to send on the destination once the pipe is drained (close_notify or fatal).
+    var pendingAlert: [UInt8]?
+    var alertSent = false
 
     init(sourceFD: Int32, destinationFD: Int32, ops: Ops) {
         self.sourceFD = sourceFD
@@ -73,10 +79,12 @@ final class SplicePump {
 
     var pipeFDs: [Int32] { [pipeRead, pipeWrite] }
 
-    func closePipe() {
+    /// Closes the pipe and frees the kTLS message buffer.
+    func release() {
         Socket.close(pipeRead)
         Socket.close(pipeWrite)
         pipeRead = -1
         pipeWrite = -1
+        if let m = message { veil_tls_message_free(m); message = nil }
     }
 }

@@ -25,6 +25,10 @@ final class TLSLeg {
     /// Veil queued close_notify towards this socket, or shut its write side.
     var closeQueued = false
     var writeShut = false
+    /// kTLS switch: the last read found nothing waiting (MSG_DONTWAIT).
+    var wouldBlock = false
+    /// kTLS switch: everything that had arrived has been read.
+    var drained = false
 
     init(fd: Int32, engine: TLSEngine, recvOp: Connection.Op, sendOp: Connection.Op,
          inbound: RecordDirection, outbound: RecordDirection, logAll: Bool) {

@@ -82,4 +82,12 @@ extension EventLoop {
         io_uring_prep_cancel64(sqe, h.userData(op: target), 0)
         io_uring_sqe_set_data64(sqe, track(h, op: op))
     }
+
+    /// Any other operation: `prepare` fills the entry; the loop tags and tracks it.
+    @inline(__always)
+    public func submit(_ h: IOHandle, op: UInt8, _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void) {
+        let sqe = ring.nextSQE()
+        prepare(sqe)
+        io_uring_sqe_set_data64(sqe, track(h, op: op))
+    }
 }

@@ -53,6 +53,10 @@ public final class CertificateMinter: Sendable {
     public let capacity: Int
     /// The private key of every minted leaf (`leafKey.pkey` for `SSL_use_PrivateKey`).
     public let leafKey: MintedCertificate.Key
+    /// What `X509_set_pubkey` gets: a legacy (EC_KEY-backed) copy of `leafKey`, which OpenSSL 3.0
+    /// encodes directly instead of running its provider encoder and decoder (about 0.4 ms, most
+    /// of a mint). `leafKey` itself if the copy cannot be made.
+    private let encodingKey: MintedCertificate.Key
     private let template: LeafTemplate
     private let wallClock: @Sendable () -> Int64
     private let state: Mutex<State>
@@ -75,7 +79,8 @@ public final class CertificateMinter: Sendable {
         self.wallClock = wallClock
         let key = MintedCertificate.Key(owning: try X509Support.generateP256Key())
         leafKey = key
-        template = try LeafTemplate(authority: authority, leafKey: key.pkey)
+        encodingKey = Self.legacyCopy(of: key.pkey).map { MintedCertificate.Key(owning: $0) } ?? key
+        template = try LeafTemplate(authority: authority, leafKey: encodingKey.pkey)
         state = Mutex(State(entries: LRUMap(capacity: max(1, capacity))))
     }
 
@@ -130,6 +135,26 @@ public final class CertificateMinter: Sendable {
 
     // MARK: Minting
 
+    /// A legacy `EVP_PKEY` sharing the EC key of the provider-native `pkey` (see `encodingKey`).
+    private static func legacyCopy(of pkey: OpaquePointer) -> OpaquePointer? {
+        guard let ec = veil_EVP_PKEY_get1_EC_KEY(pkey) else {
+            OpenSSLError.drainQueue()
+            return nil
+        }
+        guard let copy = EVP_PKEY_new() else {
+            veil_EC_KEY_free(ec)
+            OpenSSLError.drainQueue()
+            return nil
+        }
+        guard veil_EVP_PKEY_assign_EC_KEY(copy, ec) == 1 else {
+            veil_EC_KEY_free(ec)
+            EVP_PKEY_free(copy)
+            OpenSSLError.drainQueue()
+            return nil
+        }
+        return copy
+    }
+
     private func mint(_ subject: Subject) throws -> MintedCertificate {
         guard let cert = X509_new() else { throw OpenSSLError.drain("X509_new") }
         do {
@@ -158,7 +183,7 @@ public final class CertificateMinter: Sendable {
         guard X509_set_subject_name(cert, name) == 1,
               X509_set_issuer_name(cert, X509_get_subject_name(ca)) == 1
         else { throw OpenSSLError.drain("setting the names") }
-        guard X509_set_pubkey(cert, leafKey.pkey) == 1 else { throw OpenSSLError.drain("X509_set_pubkey") }
+        guard X509_set_pubkey(cert, encodingKey.pkey) == 1 else { throw OpenSSLError.drain("X509_set_pubkey") }
         for ext in template.extensions {
             guard X509_add_ext(cert, ext, -1) == 1 else { throw OpenSSLError.drain("X509_add_ext") }
         }

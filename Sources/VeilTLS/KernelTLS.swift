@@ -48,4 +48,15 @@ public enum KernelTLS {
         }
         return .unavailable("setsockopt TCP_ULP \"tls\": \(SystemError.message(of: -attach))")
     }
+
+    /// Attaches the ULP and installs receive, then transmit keys. Returns nil, or what failed.
+    public static func install(fd: Int32, transmit: KernelTLSKeys, receive: KernelTLSKeys) -> String? {
+        var rc = veil_ktls_attach(fd)
+        if rc != 0 { return "TCP_ULP tls: \(SystemError.message(of: -rc))" }
+        rc = veil_ktls_install(fd, 0, receive.version, receive.cipher.rawValue, receive.key, receive.iv, receive.sequence)
+        if rc != 0 { return "TLS_RX: \(SystemError.message(of: -rc))" }
+        rc = veil_ktls_install(fd, 1, transmit.version, transmit.cipher.rawValue, transmit.key, transmit.iv, transmit.sequence)
+        if rc != 0 { return "TLS_TX: \(SystemError.message(of: -rc))" }
+        return nil
+    }
 }

@@ -10,7 +10,7 @@ import VeilRuntime
 ///   a key that already has a session replaces it (the newest ticket wins).
 /// - An entry expires at insertion time + the session's lifetime: `SSL_SESSION_get_timeout`, or
 ///   the server's ticket lifetime hint when that is > 0 and smaller. Expired entries are dropped
-///   when looked up (and when they reach the LRU end).
+///   when looked up, by `purgeExpired()`, or by LRU eviction like any other entry.
 /// - `take` returns a session with a reference owned by the caller: pass it to `SSL_set_session`
 ///   (which takes its own reference), then `SSL_SESSION_free` it. The entry stays in the cache:
 ///   OpenSSL servers accept a TLS 1.3 ticket more than once unless they run stateful tickets or

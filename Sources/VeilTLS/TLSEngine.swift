@@ -85,6 +85,7 @@ public final class TLSEngine {
     /// released here.
     public func configureClient(serverName: String?, verifyName: String, alpn: [String],
                                 session: OpaquePointer?) throws(OpenSSLError) {
+        defer { if let session { SSL_SESSION_free(session) } }  // consumed on every path
         if let serverName, veil_SSL_set_tlsext_host_name(ssl, serverName) != 1 {
             throw OpenSSLError.drain("server name \(serverName)")
         }
@@ -103,10 +104,7 @@ public final class TLSEngine {
             }
             guard SSL_set_alpn_protos(ssl, wire, UInt32(wire.count)) == 0 else { throw OpenSSLError.drain("ALPN") }
         }
-        if let session {
-            SSL_set_session(ssl, session)  // takes its own reference
-            SSL_SESSION_free(session)
-        }
+        if let session { SSL_set_session(ssl, session) }  // takes its own reference
     }
 
     /// Client-facing (server role): the certificate to present and the one ALPN protocol to

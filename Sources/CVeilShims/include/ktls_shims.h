@@ -39,3 +39,20 @@ int veil_tls12_key_block(const char *digest, const uint8_t *master, size_t maste
 long veil_aead_open(int cipher, const uint8_t *key, const uint8_t nonce[12], const uint8_t *aad,
                     size_t aad_len, const uint8_t *ciphertext, size_t length, uint8_t *out);
 #endif
+
+#ifndef VEIL_KTLS_MESSAGES
+#define VEIL_KTLS_MESSAGES
+struct io_uring_sqe;
+/// One TLS record with its type, for io_uring recvmsg/sendmsg on a kTLS socket.
+struct veil_tls_message;
+struct veil_tls_message *veil_tls_message_new(void);
+void veil_tls_message_free(struct veil_tls_message *m);
+/// Prepares a recvmsg of one record (at most 16 KiB + 256) with a control buffer for its type.
+void veil_prep_tls_recvmsg(struct io_uring_sqe *sqe, int fd, struct veil_tls_message *m);
+/// The record type of the last recvmsg (23 when the kernel gave no cmsg).
+uint8_t veil_tls_message_type(const struct veil_tls_message *m);
+uint8_t *veil_tls_message_data(struct veil_tls_message *m);
+/// Prepares a sendmsg of `length` bytes of `data` (copied in) as one record of `type`.
+void veil_prep_tls_sendmsg(struct io_uring_sqe *sqe, int fd, struct veil_tls_message *m, uint8_t type,
+                           const uint8_t *data, size_t length);
+#endif

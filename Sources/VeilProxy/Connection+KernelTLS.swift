@@ -1,0 +1,194 @@
+import CVeilShims
+import VeilRuntime
+import VeilTLS
+// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
+import CLibURing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Moving an intercepted connection onto kernel TLS once both handshakes are done.
+///
+/// 1. Read whatever upstream records have already arrived (MSG_DONTWAIT, record by record) and
+///    let OpenSSL consume them: session tickets reach the cache, early server data goes to the
+///    client through its engine.
+/// 2. Flush both engines' output.
+/// 3. Derive each leg's keys and next sequence numbers (`TLSEngine.kernelKeys`), attach the ULP
+///    and install RX then TX on both sockets; the engines are then freed.
+/// 4. Splice between the two kTLS sockets. A record that is not application data stops the
+///    splice (EINVAL); it is read with recvmsg and handled: close_notify and alerts are passed
+///    on, session tickets are consumed, a KeyUpdate ends the connection (the kernel cannot rekey).
+extension Connection {
+    func handshakesDone() {
+        if config.ktls != .off && interception.kernelTLS.isAvailable {
+            phase = .kernelSwitch
+            plaintext = worker.recordBuffers.take()
+            continueKernelSwitch()
+        } else {
+            if config.ktls == .off { summary.ktlsNote = "off" }
+            startRelay()
+        }
+    }
+
+    /// Advances the switch; called again after each completion while `phase == .kernelSwitch`.
+    func continueKernelSwitch() {
+        guard phase == .kernelSwitch, let client = clientLeg, let upstream = upstreamLeg else { return }
+        if upstream.receiving || client.sending || upstream.sending { return }
+        if !upstream.drained {
+            upstream.wouldBlock = false
+            // Mid-record: wait for the rest. At a boundary: only what is already there.
+            receive(upstream, exact: true, flags: upstream.inScanner.atBoundary ? Int32(MSG_DONTWAIT) : 0)
+            return
+        }
+        if client.engine.outbound.readable > 0 || upstream.engine.outbound.readable > 0 {
+            flush(client)
+            flush(upstream)
+            return
+        }
+        installKernelTLS(client: client, upstream: upstream)
+    }
+
+    /// During the switch: one upstream record has arrived (or nothing was waiting).
+    func switchReceived(_ leg: TLSLeg) {
+        guard leg === upstreamLeg, let plaintext, let client = clientLeg else { return }
+        if leg.wouldBlock && leg.inScanner.atBoundary {
+            leg.drained = true
+        } else if leg.inScanner.atBoundary {
+            // A whole record is in: let OpenSSL take it (tickets are cached from its callback).
+            loop: while true {
+                switch leg.engine.read(into: plaintext, max: 16 << 10) {
+                case .data(let n):
+                    var offset = 0
+                    while offset < n {
+                        let w = client.engine.write(plaintext + offset, count: n - offset)
+                        if w == 0 { break loop }
+                        offset += w
+                    }
+                case .needsInput:
+                    break loop
+                case .closed, .failed:
+                    // Upstream is closing or broken before the switch: stay in userspace, where
+                    // closing is handled.
+                    kernelSwitchAbandoned("upstream closed during the kTLS switch")
+                    return
+                }
+            }
+        }
+        continueKernelSwitch()
+    }
+
+    private func kernelSwitchAbandoned(_ why: String) {
+        summary.ktlsNote = why
+        if config.ktls == .require {
+            finish(CloseReason(.ktlsUnavailable, "--ktls require: \(why)"))
+        } else {
+            startRelay()
+        }
+    }
+
+    private func installKernelTLS(client: TLSLeg, upstream: TLSLeg) {
+        let clientKeys = client.engine.kernelKeys()
+        let upstreamKeys = upstream.engine.kernelKeys()
+        guard case .keys(let ctx, let crx) = clientKeys else {
+            if case .unsupported(let why) = clientKeys { kernelSwitchAbandoned("client leg: \(why)") }
+            return
+        }
+        guard case .keys(let utx, let urx) = upstreamKeys else {
+            if case .unsupported(let why) = upstreamKeys { kernelSwitchAbandoned("upstream leg: \(why)") }
+            return
+        }
+        var installedAny = false
+        for (fd, tx, rx, name) in [(clientFD, ctx, crx, "client"), (upstreamFD, utx, urx, "upstream")] {
+            if let error = KernelTLS.install(fd: fd, transmit: tx, receive: rx) {
+                if installedAny {
+                    finish(CloseReason(.error, "kTLS install failed on the \(name) leg after the other succeeded: \(error)"))
+                } else {
+                    kernelSwitchAbandoned("\(name) leg: \(error)")
+                }
+                return
+            }
+            installedAny = true
+        }
+        kernelTLSActive = true
+        summary.clientPath = .ktlsSplice
+        summary.upstreamPath = .ktlsSplice
+        // The kernel has the sessions now; OpenSSL's state and buffers are no longer needed.
+        if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
+        clientLeg = nil
+        upstreamLeg = nil
+        startSplice()
+    }
+
+    // MARK: Control records on kTLS sockets
+
+    func receiveControlRecord(_ p: SplicePump) {
+        if p.message == nil { p.message = veil_tls_message_new() }
+        guard let m = p.message else {
+            finish(CloseReason(.error, "out of memory for a kTLS control record"))
+            return
+        }
+        p.chain = .control
+        p.pending = 1
+        loop.submit(handle, op: p.ops.control.rawValue) { sqe in veil_prep_tls_recvmsg(sqe, p.sourceFD, m) }
+    }
+
+    func controlRecordReceived(_ p: SplicePump, result: Int32) {
+        let upward = p === spliceUp
+        let who = upward ? "client" : "upstream"
+        guard result >= 0 else {
+            if Connection.isTransient(result) { drive(p); return }
+            if result == -EKEYEXPIRED {
+                finish(CloseReason(.error, "\(who) sent a TLS 1.3 KeyUpdate; kTLS rekeying is not implemented"))
+                return
+            }
+            fail(p, upward: upward, result: result, reading: true)
+            return
+        }
+        guard let m = p.message else { return }
+        let type = veil_tls_message_type(m)
+        let data = UnsafeBufferPointer(start: veil_tls_message_data(m), count: Int(result))
+        if result == 0 {
+            p.sourceEOF = true
+            drive(p)
+            return
+        }
+        switch type {
+        case 21:  // alert
+            guard data.count >= 2 else {
+                finish(CloseReason(.error, "\(who) sent a malformed alert"))
+                return
+            }
+            p.pendingAlert = [data[0], data[1]]
+            p.sourceEOF = true
+            drive(p)
+        case 22:  // TLS 1.3 post-handshake message
+            switch data.first {
+            case 4:
+                // NewSessionTicket after the switch: consumed (OpenSSL no longer sees this
+                // session, so it cannot become a cached session).
+                drive(p)
+            case 24:
+                finish(CloseReason(.error, "\(who) sent a TLS 1.3 KeyUpdate; this kernel cannot rekey kTLS (Linux 6.1), so the connection ends"))
+            default:
+                finish(CloseReason(.error, "\(who) sent an unexpected handshake message (type \(data.first ?? 0)) after the handshake"))
+            }
+        case 23:
+            // Application data by recvmsg (splice stopped for another reason): pass it on as is.
+            sendControlRecord(p, type: 23, bytes: Array(data))
+        default:
+            finish(CloseReason(.error, "\(who) sent a record of type \(type) after the handshake"))
+        }
+    }
+
+    func sendControlRecord(_ p: SplicePump, type: UInt8, bytes: [UInt8]) {
+        if p.message == nil { p.message = veil_tls_message_new() }
+        guard let m = p.message else { return }
+        p.chain = .controlSend
+        p.pending = 1
+        bytes.withUnsafeBufferPointer { b in
+            loop.submit(handle, op: p.ops.controlSend.rawValue) { sqe in
+                veil_prep_tls_sendmsg(sqe, p.destinationFD, m, type, b.baseAddress, b.count)
+            }
+        }
+    }
+}
