@@ -5,6 +5,8 @@
 #   make run     build, then run veil on 127.0.0.1:8080
 #   make test    unit tests (swift test), then integration tests against the release build
 #   make bench   passthrough benchmark (bench/passthrough.sh)
+#   make bench-intercept   intercept benchmark: veil vs Squid ssl-bump vs mitmproxy
+#                (bench/intercept.sh; installs squid-openssl and mitmproxy itself)
 #   make clean   remove build output and test/bench scratch dirs
 
 SHELL := /bin/bash
@@ -14,7 +16,7 @@ APT_PACKAGES := libssl-dev liburing-dev pkg-config curl openssl nginx-light \
 
 VEIL := .build/release/veil
 
-.PHONY: deps build run test bench clean
+.PHONY: deps build run test bench bench-intercept clean
 
 deps:
 	@missing=""; \
@@ -50,6 +52,9 @@ test: deps build
 
 bench: deps build
 	VEIL_BIN=$(CURDIR)/$(VEIL) bench/passthrough.sh
+
+bench-intercept: deps build
+	VEIL_BIN=$(CURDIR)/$(VEIL) bench/intercept.sh
 
 clean:
 	rm -rf .build integration/.work bench/.work

@@ -167,6 +167,71 @@ EOF
     SERVER_KEY=$d/server.key
 }
 
+# make_ca NAME CN: another CA (EC P-256) in $WORK/pki: NAME-ca.pem / NAME-ca.key.
+# Sets CA_CERT, CA_KEY.
+make_ca() {
+    local name=$1 cn=$2 d=$WORK/pki
+    mkdir -p "$d"
+    (
+        set -e
+        cd "$d"
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$name-ca.key"
+        openssl req -x509 -new -key "$name-ca.key" -sha256 -days 30 -subj "/CN=$cn" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+            -out "$name-ca.pem"
+    ) >"$d/$name-ca.log" 2>&1 || { cat "$d/$name-ca.log"; return 1; }
+    CA_CERT=$d/$name-ca.pem
+    CA_KEY=$d/$name-ca.key
+}
+
+# make_leaf NAME SANS [CA_PEM CA_KEY] [STARTDATE ENDDATE]: a server certificate
+# $WORK/pki/NAME.pem / NAME.key (EC P-256) with subjectAltName SANS (e.g.
+# "DNS:real-target.test,IP:127.0.0.1"), signed by the given CA (default the test CA),
+# valid 30 days from now or from STARTDATE to ENDDATE (YYYYMMDDHHMMSSZ, so an expired
+# one can be made: OpenSSL 3.0's x509 has no -not_before, 'openssl ca' has -startdate).
+# Sets LEAF_CERT, LEAF_KEY.
+make_leaf() {
+    local name=$1 sans=$2 ca=${3:-$TESTCA} cakey=${4:-${TESTCA%.pem}.key} start=${5:-} end=${6:-}
+    local d=$WORK/pki db=$WORK/pki/cadb-$1
+    mkdir -p "$d"
+    rm -rf "$db"; mkdir -p "$db"; : >"$db/index.txt"; echo 1000 >"$db/serial"
+    local cn=${sans%%,*}; cn=${cn#*:}
+    cat >"$d/$name.cnf" <<EOF
+[ca]
+default_ca = leafca
+[leafca]
+database = $db/index.txt
+new_certs_dir = $db
+serial = $db/serial
+default_md = sha256
+default_days = 30
+policy = anything
+unique_subject = no
+copy_extensions = none
+x509_extensions = leaf
+[anything]
+commonName = supplied
+[leaf]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = $sans
+authorityKeyIdentifier = keyid
+EOF
+    local dates=()
+    [[ -n "$start" ]] && dates=(-startdate "$start" -enddate "$end")
+    (
+        set -e
+        cd "$d"
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$name.key"
+        openssl req -new -key "$name.key" -subj "/CN=$cn" -out "$name.csr"
+        openssl ca -batch -notext -config "$name.cnf" -cert "$ca" -keyfile "$cakey" \
+            -in "$name.csr" -out "$name.pem" "${dates[@]}"
+    ) >"$d/$name.log" 2>&1 || { cat "$d/$name.log"; return 1; }
+    LEAF_CERT=$d/$name.pem
+    LEAF_KEY=$d/$name.key
+}
+
 # make_docroot DIR: index.html and a 16 MiB random big.bin. Sets DOCROOT, BIG_SHA.
 make_docroot() {
     DOCROOT=$1
@@ -185,6 +250,8 @@ sha_of() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
 #   LISTENER = PORT:PROTOCOLS:h1|h2, PROTOCOLS joined with '+', e.g.
 #   "$P:TLSv1.2:h1" or "$P:TLSv1.3:h2" or "$P:TLSv1.2+TLSv1.3:h1".
 # Sets NGINX_PID (master process, runs in the foreground with daemon off).
+# Optional, set for one call: NGINX_CERT/NGINX_KEY (default SERVER_CERT/KEY),
+# NGINX_HTTP_EXTRA (lines inside http {}), NGINX_SERVER_EXTRA (inside each server {}).
 # nginx 1.22 (Debian 12) predates "http2 on;": h2 is "listen ... ssl http2".
 start_nginx() {
     local name=$1 root=$2; shift 2
@@ -208,9 +275,10 @@ http {
     fastcgi_temp_path $dir/tmp/fastcgi;
     uwsgi_temp_path $dir/tmp/uwsgi;
     scgi_temp_path $dir/tmp/scgi;
-    ssl_certificate $SERVER_CERT;
-    ssl_certificate_key $SERVER_KEY;
+    ssl_certificate ${NGINX_CERT:-$SERVER_CERT};
+    ssl_certificate_key ${NGINX_KEY:-$SERVER_KEY};
 EOF
+        [[ -n "${NGINX_HTTP_EXTRA:-}" ]] && printf '    %s\n' "$NGINX_HTTP_EXTRA"
         for l in "$@"; do
             IFS=: read -r port protos kind <<<"$l"
             echo "    server {"
@@ -222,6 +290,7 @@ EOF
             echo "        server_name localhost origin.test;"
             echo "        ssl_protocols ${protos//+/ };"
             echo "        root $root;"
+            [[ -n "${NGINX_SERVER_EXTRA:-}" ]] && printf '        %s\n' "$NGINX_SERVER_EXTRA"
             echo "    }"
         done
         echo "}"
@@ -237,12 +306,13 @@ EOF
 # start_s_server NAME PORT DOCROOT [openssl s_server options...]
 #   e.g. start_s_server s12 "$P" "$DOCROOT" -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 -alpn http/1.1
 #   Serves files relative to DOCROOT with -WWW (S_SERVER_MODE=-HTTP for -HTTP).
+#   S_SERVER_CERT/S_SERVER_KEY override the certificate (default SERVER_CERT/KEY).
 #   Sets S_SERVER_PID.
 start_s_server() {
     local name=$1 port=$2 root=$3; shift 3
     local log=$WORK/s_server-$name.log
-    (cd "$root" && exec openssl s_server -accept "127.0.0.1:$port" -cert "$SERVER_CERT" \
-        -key "$SERVER_KEY" "${S_SERVER_MODE:--WWW}" -quiet "$@") >"$log" 2>&1 &
+    (cd "$root" && exec openssl s_server -accept "127.0.0.1:$port" -cert "${S_SERVER_CERT:-$SERVER_CERT}" \
+        -key "${S_SERVER_KEY:-$SERVER_KEY}" "${S_SERVER_MODE:--WWW}" -quiet "$@") >"$log" 2>&1 &
     S_SERVER_PID=$!
     bg_register "$S_SERVER_PID"
     # s_server serves one connection at a time: do not probe it with a connect.
@@ -309,6 +379,46 @@ stop_veil() {
 # pcurl CURL-ARGS...: curl through the running veil, trusting the test CA.
 pcurl() {
     curl -sS --max-time "${CURL_MAX_TIME:-60}" -x "http://127.0.0.1:$VEIL_PORT" --cacert "$TESTCA" "$@"
+}
+
+# ------------------------------------------------------------- interception
+
+# Veil keeps its CA in VEIL_HOME (default ~/.veil). Tests and benchmarks never touch
+# the real one: every run gets a fresh home under the work dir (created by veil).
+export VEIL_HOME=$WORK/veil-home
+
+# veil_ca: VEIL_CA = the path `veil ca path` prints (creates the CA if missing).
+veil_ca() {
+    VEIL_CA=$("$VEIL_BIN" ca path 2>"$WORK/veil-ca-path.err" | tail -n 1)
+    [[ -n "$VEIL_CA" && -s "$VEIL_CA" ]] || { echo "veil ca path failed: $(cat "$WORK/veil-ca-path.err")"; return 1; }
+}
+
+# vcurl CURL-ARGS...: curl through the running veil, trusting Veil's CA (VEIL_CA).
+vcurl() {
+    curl -sS --max-time "${CURL_MAX_TIME:-60}" -x "http://127.0.0.1:$VEIL_PORT" --cacert "$VEIL_CA" "$@"
+}
+
+# capture_start PCAP FILTER: tshark on lo with capture FILTER (e.g. "tcp port 4433")
+# writing PCAP; returns once tshark is capturing. Sets CAPTURE_PID.
+capture_start() {
+    local pcap=$1 filter=$2
+    tshark -i lo -f "$filter" -w "$pcap" >"$pcap.log" 2>&1 &
+    CAPTURE_PID=$!
+    bg_register "$CAPTURE_PID"
+    if ! wait_log "$pcap.log" "Capturing on" 10; then
+        echo "tshark did not start capturing: $(tail -n 3 "$pcap.log")"
+        stop_pid "$CAPTURE_PID" 2
+        CAPTURE_PID=""
+        return 1
+    fi
+    sleep 0.5
+}
+
+# capture_stop: let the last packets land, then stop tshark (SIGINT flushes the file).
+capture_stop() {
+    sleep 0.5
+    stop_pid "$CAPTURE_PID" 5 INT
+    CAPTURE_PID=""
 }
 
 # Remember where the veil log is now; log_new prints only what came after.
