@@ -28,7 +28,7 @@ if veil_or_fail intercept-client --resolver static --upstream-ca "$TESTCA" \
     # Slow reader: without back-pressure Veil would pull the whole body from nginx at once.
     rss() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$VEIL_PID/status"; }
     before=$(rss)
-    vcurl --limit-rate 256K -o /dev/null "https://localhost:$NGX13/big.bin" &
+    vcurl --limit-rate 256K -o /dev/null "https://localhost:$NGX13/big.bin" 2>/dev/null &
     slow=$!
     bg_register "$slow"
     sleep 4
