@@ -7,6 +7,7 @@
 #   make bench   passthrough benchmark (bench/passthrough.sh)
 #   make bench-intercept   intercept benchmark: veil vs Squid ssl-bump vs mitmproxy
 #                (bench/intercept.sh; installs squid-openssl and mitmproxy itself)
+#   make ktls-vm kTLS proof: static release build, then the tests in a qemu VM (integration/ktls-vm)
 #   make clean   remove build output and test/bench scratch dirs
 
 SHELL := /bin/bash
@@ -15,6 +16,12 @@ APT_PACKAGES := libssl-dev liburing-dev pkg-config curl openssl nginx-light \
                 tshark socat python3 iproute2
 
 VEIL := .build/release/veil
+
+# kTLS proof in a VM (integration/ktls-vm): qemu boots Debian's stock kernel (CONFIG_TLS=m).
+# integration/ktls-vm/build.sh installs these itself when run as root.
+APT_PACKAGES_VM := qemu-system-x86 busybox-static cpio kmod gcc libc6-dev linux-libc-dev binutils \
+                   curl openssl nginx-light
+VEIL_VM := .build-vm/release/veil
 
 .PHONY: deps build run test bench bench-intercept clean
 
@@ -58,3 +65,8 @@ bench-intercept: deps build
 
 clean:
 	rm -rf .build integration/.work bench/.work
+
+.PHONY: ktls-vm
+ktls-vm:
+	swift build -c release --static-swift-stdlib --scratch-path .build-vm
+	KTLS_VM_PACKAGES="$(APT_PACKAGES_VM)" VEIL_VM_BIN=$(CURDIR)/$(VEIL_VM) integration/ktls-vm/run.sh

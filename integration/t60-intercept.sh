@@ -28,7 +28,7 @@ ic_download() {
     expect_summary "$name/summary alpn" alpn "$alpn"
     expect_summary "$name/summary client_tls" client_tls 'TLSv1\.[23]'
     expect_summary "$name/summary client_cipher" client_cipher "$IC_CIPHER_RE"
-    expect_summary "$name/summary path" path userspace
+    expect_summary "$name/summary path" path "$IC_PATH_RE"
     expect_summary "$name/summary close" close ok
     local down
     down=$(field bytes_down "$SUMMARY")
@@ -156,6 +156,11 @@ veil_ca || fail "intercept/veil ca path" "no CA path; the checks below will fail
 VEIL_CA=${VEIL_CA:-$VEIL_HOME/ca.pem}
 
 if veil_or_fail intercept --mode intercept --resolver static --upstream-ca "$TESTCA" "${IC_RESOLVE[@]}"; then
+    # Userspace OpenSSL relays intercepted data unless the kernel offers kTLS (--ktls auto);
+    # veil says which just after "listening on".
+    IC_PATH_RE=userspace
+    wait_log "$VEIL_LOG" 'kTLS' 3
+    grep -qi 'kTLS not available' "$VEIL_LOG" || IC_PATH_RE='userspace|ktls[-a-z]*'
     # Resumption first: these are the first connections veil makes to this nginx.
     ic_resume() { # NAME PORT
         local name=$1 port=$2 got1 got2 i

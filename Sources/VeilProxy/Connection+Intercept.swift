@@ -1,3 +1,4 @@
+import Synchronization
 import VeilRuntime
 import VeilTLS
 // Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
@@ -252,6 +253,7 @@ extension Connection {
         let minter = interception.minter
         if let cached = worker.certificates.lookup(name) {
             certificate = cached
+            interception.workerCacheHits.wrappingAdd(1, ordering: .relaxed)
             return
         }
         mintPending = true

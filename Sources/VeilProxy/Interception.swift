@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 import VeilRuntime
 import VeilTLS
 #if canImport(Glibc)
@@ -19,6 +20,8 @@ final class Interception: Sendable {
     let keylogFD: Int32
     /// What the start-up probe found.
     let kernelTLS: KernelTLS.Availability
+    /// Certificates found in a worker's own cache (the minter counts only its own hits).
+    let workerCacheHits = Atomic<Int>(0)
 
     init(config: ProxyConfiguration) throws(StartError) {
         do {
@@ -26,6 +29,9 @@ final class Interception: Sendable {
         } catch {
             throw StartError("certificate authority: \(error)")
         }
+        kernelTLS = config.ktls == .off ? .unavailable("--ktls off") : KernelTLS.probe()
+        // Secrets are only asked of OpenSSL when something needs them: a key log, or kTLS.
+        let captureSecrets = config.keylogFile != nil || kernelTLS.isAvailable
         do {
             minter = try CertificateMinter(authority: authority)
             var options = TLSContext.UpstreamOptions()
@@ -33,13 +39,13 @@ final class Interception: Sendable {
             options.verify = !config.insecureUpstream
             options.minVersion = config.upstreamMinVersion
             options.groups = config.upstreamGroups
+            options.captureSecrets = captureSecrets
             upstreamContext = try TLSContext.upstream(options)
-            clientContext = try TLSContext.clientFacing()
+            clientContext = try TLSContext.clientFacing(captureSecrets: captureSecrets)
         } catch {
             throw StartError("TLS set-up: \(error)")
         }
         sessions = SessionCache()
-        kernelTLS = config.ktls == .off ? .unavailable("--ktls off") : KernelTLS.probe()
         if let path = config.keylogFile {
             let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw StartError("cannot open key log \(path): \(SystemError.message(of: errno))") }

@@ -79,7 +79,8 @@ public struct ProxyServer {
         if let interception {
             let s = interception.minter.stats()
             let mean = s.mints > 0 ? s.totalMintNanos / UInt64(s.mints) / 1000 : 0
-            say("veil: certificates minted=\(s.mints) cache_hits=\(s.hits) mean_mint_us=\(mean)")
+            let hits = s.hits + interception.workerCacheHits.load(ordering: .relaxed)
+            say("veil: certificates minted=\(s.mints) cache_hits=\(hits) mean_mint_us=\(mean)")
         }
         say("veil: stopped")
     }

@@ -15,6 +15,8 @@ public final class TLSContext: @unchecked Sendable {
         public var verify = true
         public var minVersion: UInt16 = 0x0303
         public var groups = "X25519:P-256:P-384"
+        /// Ask OpenSSL for the session secrets (key log, kTLS). Off, it formats none.
+        public var captureSecrets = true
         public init() {}
     }
 
@@ -28,7 +30,7 @@ public final class TLSContext: @unchecked Sendable {
     public static func upstream(_ options: UpstreamOptions) throws(OpenSSLError) -> TLSContext {
         guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw OpenSSLError.drain("SSL_CTX_new") }
         let c = TLSContext(ctx)
-        try c.common(minVersion: options.minVersion)
+        try c.common(minVersion: options.minVersion, captureSecrets: options.captureSecrets)
         guard veil_SSL_CTX_set1_groups_list(ctx, options.groups) == 1 else {
             throw OpenSSLError.drain("upstream groups '\(options.groups)'")
         }
@@ -52,10 +54,10 @@ public final class TLSContext: @unchecked Sendable {
     }
 
     /// The context for the client-facing leg.
-    public static func clientFacing() throws(OpenSSLError) -> TLSContext {
+    public static func clientFacing(captureSecrets: Bool = true) throws(OpenSSLError) -> TLSContext {
         guard let ctx = SSL_CTX_new(TLS_server_method()) else { throw OpenSSLError.drain("SSL_CTX_new") }
         let c = TLSContext(ctx)
-        try c.common(minVersion: 0x0303)
+        try c.common(minVersion: 0x0303, captureSecrets: captureSecrets)
         guard veil_SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") == 1 else { throw OpenSSLError.drain("groups") }
         // Stateless tickets (keys made by OpenSSL, in memory only); no server-side session cache.
         // The session ID context ties tickets to this context (as openssl s_server does).
@@ -70,12 +72,13 @@ public final class TLSContext: @unchecked Sendable {
         return c
     }
 
-    private func common(minVersion: UInt16) throws(OpenSSLError) {
+    private func common(minVersion: UInt16, captureSecrets: Bool) throws(OpenSSLError) {
         SSL_CTX_set_options(ctx, veil_ssl_default_options())
         _ = veil_SSL_CTX_set_mode(ctx, veil_ssl_mode_partial_write)
         guard veil_SSL_CTX_set_min_proto_version(ctx, Int32(minVersion)) == 1 else {
             throw OpenSSLError.drain("minimum TLS version")
         }
+        guard captureSecrets else { return }
         SSL_CTX_set_keylog_callback(ctx) { ssl, line in
             guard let ssl, let line, let engine = TLSEngine.from(ssl) else { return }
             engine.keyLogged(String(cString: line))
