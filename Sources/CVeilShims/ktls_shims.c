@@ -221,7 +221,7 @@ void veil_prep_tls_sendmsg(struct io_uring_sqe *sqe, int fd, struct veil_tls_mes
     m->msg.msg_iov = &m->iov;
     m->msg.msg_iovlen = 1;
     m->msg.msg_control = m->control.buf;
-    m->msg.msg_controllen = sizeof m->control.buf;
+    m->msg.msg_controllen = CMSG_SPACE(sizeof(unsigned char));  /* exactly one cmsg: a zeroed tail is EINVAL */
     struct cmsghdr *c = CMSG_FIRSTHDR(&m->msg);
     c->cmsg_level = SOL_TLS;
     c->cmsg_type = TLS_SET_RECORD_TYPE;
