@@ -3,7 +3,8 @@
 #   make deps    install the system packages the build and the tests need (Debian/apt)
 #   make build   release build: .build/release/veil
 #   make run     build, then run veil on 127.0.0.1:8080
-#   make test    unit tests (swift test), then integration tests against the release build
+#   make test    unit tests (swift test), integration tests against the release build, then the
+#                kTLS proof in a qemu VM (make ktls-vm)
 #   make bench   passthrough benchmark (bench/passthrough.sh)
 #   make bench-intercept   intercept benchmark: veil vs Squid ssl-bump vs mitmproxy
 #                (bench/intercept.sh; installs squid-openssl and mitmproxy itself)
@@ -56,6 +57,7 @@ run: deps build
 test: deps build
 	swift test
 	VEIL_BIN=$(CURDIR)/$(VEIL) integration/run-all.sh
+	$(MAKE) ktls-vm
 
 bench: deps build
 	VEIL_BIN=$(CURDIR)/$(VEIL) bench/passthrough.sh
@@ -64,7 +66,7 @@ bench-intercept: deps build
 	VEIL_BIN=$(CURDIR)/$(VEIL) bench/intercept.sh
 
 clean:
-	rm -rf .build integration/.work bench/.work
+	rm -rf .build .build-vm integration/.work bench/.work
 
 .PHONY: ktls-vm
 ktls-vm:
