@@ -100,7 +100,7 @@ extension Connection {
         guard let leg else { return }
         leg.receiving = false
         leg.engine.inbound.pinned = false
-        if result == -EAGAIN || result == -EINTR {
+        if result == -EAGAIN || result == -EINTR || (result == -ECANCELED && phase == .kernelSwitch) {
             if phase == .kernelSwitch {
                 leg.wouldBlock = true
                 switchReceived(leg)
@@ -296,10 +296,12 @@ extension Connection {
             finish(CloseReason(.error, "upstream TLS set-up: \(error)"))
             return
         }
-        leg.engine.onNewSession = { session in
+        leg.engine.onNewSession = { [unowned self] session in
             sessions.store(session, for: key)
+            self.upstreamTickets += 1
             return false
         }
+        upstreamHandshakeStarted = MonotonicClock.now()
         offeredSessionKey = session != nil ? key : nil
         driveUpstreamHandshake()
     }
@@ -324,6 +326,7 @@ extension Connection {
     }
 
     private func upstreamHandshakeDone(_ leg: TLSLeg) {
+        upstreamHandshakeNanos = MonotonicClock.now() &- upstreamHandshakeStarted
         summary.tlsVersion = leg.engine.version
         summary.cipher = leg.engine.cipher
         summary.alpn = leg.engine.alpn

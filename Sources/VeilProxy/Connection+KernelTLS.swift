@@ -11,7 +11,8 @@ import Glibc
 ///
 /// 1. Read whatever upstream records have already arrived (MSG_DONTWAIT, record by record) and
 ///    let OpenSSL consume them: session tickets reach the cache, early server data goes to the
-///    client through its engine.
+///    client through its engine. With TLS 1.3 and no ticket yet, wait for the first one for
+///    about the upstream handshake's duration (2-50 ms), then switch with or without it.
 /// 2. Flush both engines' output.
 /// 3. Derive each leg's keys and next sequence numbers (`TLSEngine.kernelKeys`), attach the ULP
 ///    and install RX then TX on both sockets; the engines are then freed.
@@ -36,10 +37,22 @@ extension Connection {
         if upstream.receiving || client.sending || upstream.sending { return }
         if !upstream.drained {
             upstream.wouldBlock = false
-            // Mid-record: wait for the rest. At a boundary: only what is already there.
-            receive(upstream, exact: true, flags: upstream.inScanner.atBoundary ? Int32(MSG_DONTWAIT) : 0)
+            // A TLS 1.3 server sends its tickets once it has our Finished, which may be after the
+            // client's handshake is done: wait for the first one a little (about the upstream
+            // handshake's own duration, 2-50 ms), so it can still reach the cache.
+            let now = MonotonicClock.now()
+            if ticketWaitDeadline == 0 && upstream.engine.versionCode == 0x0304 && upstreamTickets == 0 {
+                ticketWaitDeadline = now + min(max(upstreamHandshakeNanos, 2_000_000), 50_000_000)
+                applyDeadline()
+            }
+            let waitForTicket = ticketWaitDeadline > 1 && upstreamTickets == 0 && now < ticketWaitDeadline
+            // Mid-record: wait for the rest. At a boundary: only what is already there, unless
+            // still waiting for a first ticket.
+            let wait = !upstream.inScanner.atBoundary || waitForTicket
+            receive(upstream, exact: true, flags: wait ? 0 : Int32(MSG_DONTWAIT))
             return
         }
+        ticketWaitDeadline = 1
         if client.engine.outbound.readable > 0 || upstream.engine.outbound.readable > 0 {
             flush(client)
             flush(upstream)
@@ -98,7 +111,11 @@ extension Connection {
             return
         }
         var installedAny = false
-        for (fd, tx, rx, name) in [(clientFD, ctx, crx, "client"), (upstreamFD, utx, urx, "upstream")] {
+        let fault = interception.ktlsSequenceFault
+        func faulted(_ k: KernelTLSKeys) -> KernelTLSKeys {
+            fault == 0 ? k : k.advanced(by: fault)
+        }
+        for (fd, tx, rx, name) in [(clientFD, faulted(ctx), crx, "client"), (upstreamFD, faulted(utx), urx, "upstream")] {
             if let error = KernelTLS.install(fd: fd, transmit: tx, receive: rx) {
                 if installedAny {
                     finish(CloseReason(.error, "kTLS install failed on the \(name) leg after the other succeeded: \(error)"))
@@ -113,6 +130,8 @@ extension Connection {
         summary.clientPath = .ktlsSplice
         summary.upstreamPath = .ktlsSplice
         // The kernel has the sessions now; OpenSSL's state and buffers are no longer needed.
+        client.engine.handOverToKernel()
+        upstream.engine.handOverToKernel()
         if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
         clientLeg = nil
         upstreamLeg = nil

@@ -64,6 +64,12 @@ final class Connection: IOHandler {
     var mintPending = false
     /// The session cache key of the ticket offered upstream, if one was.
     var offeredSessionKey: String?
+    /// Upstream session tickets received on this connection (through OpenSSL).
+    var upstreamTickets = 0
+    var upstreamHandshakeStarted: UInt64 = 0
+    var upstreamHandshakeNanos: UInt64 = 0
+    /// kTLS switch: until when to wait for a first TLS 1.3 ticket (0: not waiting yet).
+    var ticketWaitDeadline: UInt64 = 0
     var plaintext: UnsafeMutableRawPointer?
     /// Both sockets are on kTLS: splice moves plaintext, control records come by recvmsg.
     var kernelTLSActive = false
@@ -149,6 +155,7 @@ final class Connection: IOHandler {
     func applyDeadline() {
         var d = phaseDeadline
         if graceDeadline != 0 && (d == 0 || graceDeadline < d) { d = graceDeadline }
+        if ticketWaitDeadline > 1 && (d == 0 || ticketWaitDeadline < d) { d = ticketWaitDeadline }
         loop.setDeadline(handle, d)
     }
 
@@ -156,6 +163,15 @@ final class Connection: IOHandler {
         let now = MonotonicClock.now()
         if graceDeadline != 0 && now >= graceDeadline {
             finish(CloseReason(.shutdown, "closed at shutdown: grace period of \(format(config.grace)) ended"))
+            return
+        }
+        if phase == .kernelSwitch && ticketWaitDeadline > 1 && now >= ticketWaitDeadline {
+            // No ticket came in time: stop waiting and switch without one.
+            ticketWaitDeadline = 1
+            if let up = upstreamLeg, up.receiving, up.inScanner.atBoundary {
+                loop.cancel(handle, op: Op.cancel.rawValue, target: Op.upstreamRecv.rawValue)
+            }
+            applyDeadline()
             return
         }
         if phaseDeadline == 0 || now < phaseDeadline {

@@ -20,6 +20,9 @@ final class Interception: Sendable {
     let keylogFD: Int32
     /// What the start-up probe found.
     let kernelTLS: KernelTLS.Availability
+    /// Fault injection for the kTLS VM test only (VEIL_FAULT_KTLS_SEQUENCE=N): adds N to every
+    /// transmit sequence number installed, to prove a wrong install fails fast instead of hanging.
+    let ktlsSequenceFault: UInt64
     /// Certificates found in a worker's own cache (the minter counts only its own hits).
     let workerCacheHits = Atomic<Int>(0)
 
@@ -46,6 +49,7 @@ final class Interception: Sendable {
             throw StartError("TLS set-up: \(error)")
         }
         sessions = SessionCache()
+        ktlsSequenceFault = getenv("VEIL_FAULT_KTLS_SEQUENCE").flatMap { UInt64(String(cString: $0)) } ?? 0
         if let path = config.keylogFile {
             let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw StartError("cannot open key log \(path): \(SystemError.message(of: errno))") }

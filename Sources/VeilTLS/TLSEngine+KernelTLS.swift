@@ -11,6 +11,11 @@ public struct KernelTLSKeys: Sendable, Equatable {
     public let iv: [UInt8]
     /// Sequence number of the next record in this direction.
     public let sequence: UInt64
+
+    /// The same keys with the sequence number moved on by `n` (fault injection in tests).
+    public func advanced(by n: UInt64) -> KernelTLSKeys {
+        KernelTLSKeys(version: version, cipher: cipher, key: key, iv: iv, sequence: sequence &+ n)
+    }
 }
 
 /// What the kernel needs to take over both directions of a socket, or why it cannot.

@@ -165,6 +165,13 @@ public final class TLSEngine {
         return 0
     }
 
+    /// The kernel takes this session over: mark it shut down without writing anything, so that
+    /// freeing the SSL does not mark its session "bad" (OpenSSL's ssl_clear_bad_session would
+    /// make the cached TLS 1.3 ticket session unresumable).
+    public func handOverToKernel() {
+        SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN)
+    }
+
     /// Queues close_notify in `outbound`.
     public func close() {
         _ = SSL_shutdown(ssl)

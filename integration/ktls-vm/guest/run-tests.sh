@@ -158,6 +158,112 @@ if want veil; then
     fi
 fi
 
+# ------------------------------------------------ kTLS: after the handshake
+
+# s_server in interactive mode, its stdin fed from a fifo: lines go to the client, "k" sends a
+# TLS 1.3 KeyUpdate. Sets IS_PID; write commands with `is_say TEXT`.
+start_interactive_s_server() {
+    local port=$1
+    rm -f "$W/is.in"; mkfifo "$W/is.in"
+    openssl s_server -accept "127.0.0.1:$port" -cert "$SERVER_CERT" -key "$SERVER_KEY" -tls1_3 \
+        <"$W/is.in" >"$W/is.out" 2>&1 &
+    IS_PID=$!
+    bg_register "$IS_PID"
+    exec 7>"$W/is.in"
+    wait_listen "$port" 20
+}
+is_say() { printf '%s\n' "$1" >&7; }
+stop_interactive_s_server() { exec 7>&-; stop_pid "$IS_PID" 3; }
+
+if want veil; then
+    group "veil: kTLS after the handshake"
+
+    # Session tickets arrive right after the upstream handshake: they must reach the cache
+    # before the switch, so the second connection resumes (and still runs on kTLS).
+    echo; say "veil/kTLS tickets before the switch"
+    if start_veil tickets; then
+        for _i in 1 2; do
+            _got=$(curl -sS --max-time "$CURL_MAX_TIME" -x "http://127.0.0.1:$VEIL_PORT" --cacert "$VEIL_CA" \
+                -o /dev/null -w '%{local_port}' "https://localhost:$SS13/index.html" 2>&1)
+            summary_for "$_got" 10
+            expect_summary "veil/kTLS tickets conn $_i" "client_path=ktls-splice upstream_path=ktls-splice close=ok resumed=$([ $_i = 1 ] && echo false || echo true)"
+        done
+        stop_veil
+    else
+        fail "veil/kTLS tickets/veil starts" "see $VEIL_LOG"
+    fi
+
+    # An upstream KeyUpdate after the switch: Linux 6.1 cannot rekey kTLS, so the connection
+    # must end promptly with that reason (not hang, not pass garbage on).
+    echo; say "veil/kTLS upstream KeyUpdate"
+    alloc_port SSKU
+    if start_interactive_s_server "$SSKU" && start_veil keyupdate --resolve "localhost:$SSKU:127.0.0.1"; then
+        ( sleep 30 ) | timeout 40 openssl s_client -proxy "127.0.0.1:$VEIL_PORT" -connect "localhost:$SSKU" \
+            -servername localhost -CAfile "$VEIL_CA" -quiet >"$W/ku-client.out" 2>&1 &
+        _cpid=$!
+        bg_register "$_cpid"
+        sleep 6
+        is_say "before-keyupdate"
+        sleep 3
+        is_say "k"
+        sleep 2
+        is_say "after-keyupdate"
+        _i=0
+        while [ "$_i" -lt 150 ] && ! grep -q "summary conn=" "$VEIL_LOG"; do sleep 0.2; _i=$((_i + 1)); done
+        SUMMARY=$(grep "summary conn=" "$VEIL_LOG" | head -n 1)
+        expect_summary "veil/kTLS upstream KeyUpdate" "client_path=ktls-splice upstream_path=ktls-splice close=error reason=.*KeyUpdate.*"
+        check "veil/kTLS upstream KeyUpdate: data before it reached the client" grep -q "before-keyupdate" "$W/ku-client.out"
+        check "veil/kTLS upstream KeyUpdate: nothing after it did" sh -c "! grep -q after-keyupdate '$W/ku-client.out'"
+        stop_pid "$_cpid" 3
+        stop_veil
+    else
+        fail "veil/kTLS upstream KeyUpdate/set-up" "s_server or veil did not start"
+    fi
+    stop_interactive_s_server
+
+    # close_notify in the middle of a connection: the client closes cleanly; Veil passes the
+    # close_notify on as its own record (sendmsg with TLS_SET_RECORD_TYPE) and the origin sees it.
+    echo; say "veil/kTLS close_notify mid-stream"
+    alloc_port SSCN
+    if start_interactive_s_server "$SSCN" && start_veil closenotify --resolve "localhost:$SSCN:127.0.0.1"; then
+        ( sleep 4; echo "hello-from-client"; sleep 2; echo "Q"; sleep 2 ) | timeout 30 openssl s_client \
+            -proxy "127.0.0.1:$VEIL_PORT" -connect "localhost:$SSCN" -servername localhost -CAfile "$VEIL_CA" \
+            >"$W/cn-client.out" 2>&1
+        _i=0
+        while [ "$_i" -lt 100 ] && ! grep -q "summary conn=" "$VEIL_LOG"; do sleep 0.2; _i=$((_i + 1)); done
+        SUMMARY=$(grep "summary conn=" "$VEIL_LOG" | head -n 1)
+        expect_summary "veil/kTLS close_notify" "client_path=ktls-splice upstream_path=ktls-splice close=ok"
+        check "veil/kTLS close_notify: origin read the client's data" grep -q "hello-from-client" "$W/is.out"
+        stop_veil
+    else
+        fail "veil/kTLS close_notify/set-up" "s_server or veil did not start"
+    fi
+    stop_interactive_s_server
+
+    # A wrong transmit sequence number (fault injected) must make the transfer fail fast, with a
+    # reason in the summary, not hang: the proof that the test above would catch a bad install.
+    echo; say "veil/kTLS wrong sequence number fails fast"
+    export VEIL_FAULT_KTLS_SEQUENCE=1
+    if start_veil faultseq; then
+        unset VEIL_FAULT_KTLS_SEQUENCE
+        _t=$(uptime_s)
+        _got=$(curl -sS --max-time 60 -x "http://127.0.0.1:$VEIL_PORT" --cacert "$VEIL_CA" \
+            -o /dev/null -w '%{local_port}' "https://localhost:$SS13/big.bin" 2>"$W/faultseq.err")
+        _rc=$?
+        _took=$(since "$_t")
+        check "veil/kTLS wrong sequence: curl fails (exit $_rc)" [ "$_rc" != 0 ]
+        check "veil/kTLS wrong sequence: within 30 s (took ${_took}s)" awk -v t="$_took" 'BEGIN { exit !(t < 30) }'
+        _i=0
+        while [ "$_i" -lt 100 ] && ! grep -q "summary conn=" "$VEIL_LOG"; do sleep 0.2; _i=$((_i + 1)); done
+        SUMMARY=$(grep "summary conn=" "$VEIL_LOG" | head -n 1)
+        expect_summary "veil/kTLS wrong sequence" "client_path=ktls-splice close=(client-gone|upstream-gone|error)"
+        stop_veil
+    else
+        unset VEIL_FAULT_KTLS_SEQUENCE
+        fail "veil/kTLS wrong sequence/veil starts" "see $VEIL_LOG"
+    fi
+fi
+
 echo
 echo "guest tests took $(since "$T_START")s"
 cleanup_all
