@@ -20,6 +20,8 @@ want() {
     return 1
 }
 group() { echo; echo "=== $1 (at $(uptime_s)s)"; }
+# Groups that run only when named (benchmarks are not tests).
+explicit() { for _w in $ONLY; do [ "$_w" = "$1" ] && return 0; done; return 1; }
 
 T_START=$(uptime_s)
 trap cleanup_all EXIT
@@ -57,7 +59,7 @@ fi
 
 alloc_port SS13; alloc_port SS12; alloc_port SSCHACHA; alloc_port SSAES128; alloc_port NGX; alloc_port NGX12
 ORIGINS_OK=1
-if want direct || want nginx || want veil; then
+if want direct || want nginx || want veil || explicit bench; then
     group origins
     start_s_server s13 "$SS13" -tls1_3 || ORIGINS_OK=0
     start_s_server s12 "$SS12" -tls1_2 || ORIGINS_OK=0
@@ -262,6 +264,50 @@ if want veil; then
         unset VEIL_FAULT_KTLS_SEQUENCE
         fail "veil/kTLS wrong sequence/veil starts" "see $VEIL_LOG"
     fi
+fi
+
+# --------------------------------------------------------------- benchmark
+
+# bench (only when named: run.sh bench): the same download through Veil with --ktls off and
+# --ktls auto, Veil's CPU seconds per MiB for each (utime+stime of all its threads, io_uring
+# workers included: that is where kTLS encrypts and decrypts), and the ratio.
+if explicit bench; then
+    group bench
+    veil_ca || fail "bench/veil ca path" "$(cat "$W/veil-ca.err")"
+    BENCH_MIB=${BENCH_MIB:-16}
+    head -c $((BENCH_MIB * 1048576)) /dev/urandom >"$DOCROOT/bench.bin"
+    cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+    TCK=100
+    VEIL_COMMON="--upstream-ca $TESTCA --grace 2 --resolve localhost:$NGX:127.0.0.1"
+    for _mode in off auto; do
+        for _round in 1 2; do
+            start_veil "bench-$_mode-$_round" --ktls "$_mode" || { fail "bench/veil starts" "$_mode"; continue; }
+            _t=$(uptime_s)
+            _c0=$(cpu_ticks "$VEIL_PID")
+            _got=$(curl -sS --max-time 600 -x "http://127.0.0.1:$VEIL_PORT" --cacert "$VEIL_CA" \
+                -o /dev/null -w '%{http_code} %{size_download} %{local_port}' "https://localhost:$NGX/bench.bin" 2>&1)
+            _c1=$(cpu_ticks "$VEIL_PID")
+            _wall=$(since "$_t")
+            summary_for "${_got##* }" 10
+            _path=$(field upstream_path "$SUMMARY")
+            echo "bench: ktls=$_mode round $_round: $_got wall ${_wall}s veil_cpu_ticks $((_c1 - _c0)) path=$_path"
+            eval "CPU_${_mode}_${_round}=$((_c1 - _c0)) WALL_${_mode}_${_round}=$_wall"
+            stop_veil
+        done
+    done
+    # Best of two rounds each (the VM is emulated and the host is shared).
+    best() { [ "$1" -lt "$2" ] && echo "$1" || echo "$2"; }
+    OFF=$(best "$CPU_off_1" "$CPU_off_2"); AUTO=$(best "$CPU_auto_1" "$CPU_auto_2")
+    awk -v off="$OFF" -v auto="$AUTO" -v mib="$BENCH_MIB" -v tck="$TCK" 'BEGIN {
+        printf "bench: %d MiB download, nginx TLS 1.3 -> veil (intercept) -> curl, inside the VM\n", mib
+        printf "bench: veil CPU, --ktls off  (userspace OpenSSL): %.3f s  = %.4f s/MiB\n", off / tck, off / tck / mib
+        printf "bench: veil CPU, --ktls auto (kTLS + splice):     %.3f s  = %.4f s/MiB\n", auto / tck, auto / tck / mib
+        printf "bench: kTLS / userspace CPU ratio: %.2f (target <= 0.70)\n", (off > 0 ? auto / off : 0)
+    }'
+    # Which implementation the kernel uses matters more than anything Veil does here.
+    awk '/^name/ { n = $3 } /^driver/ { d = $3 } /^priority/ { if (n == "gcm(aes)" || n == "rfc4106(gcm(aes))" || n == "ghash" || n == "rfc7539(chacha20,poly1305)") print "bench: kernel crypto " n " -> " d " (priority " $3 ")" }' /proc/crypto | sort -u
+    grep -m1 -o 'aes\|avx2\|pclmulqdq\|vaes' /proc/cpuinfo >/dev/null && echo "bench: guest CPU flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(aes|avx|avx2|pclmulqdq|vaes|vpclmulqdq)$' | tr '\n' ' ')"
+    pass "bench/completed"
 fi
 
 echo
