@@ -21,31 +21,32 @@ static void put_seq(unsigned char *out, uint64_t seq) {
     for (int i = 7; i >= 0; i--) { out[i] = (unsigned char)(seq & 0xff); seq >>= 8; }
 }
 
+/* AES-GCM crypto_info: the 12-byte write IV splits into the 4-byte salt and the 8-byte nonce part. */
+#define VEIL_FILL_AES_GCM(ci, type_const)                 \
+    do {                                                  \
+        memset(&(ci), 0, sizeof(ci));                     \
+        (ci).info.version = version;                      \
+        (ci).info.cipher_type = (type_const);             \
+        memcpy((ci).key, key, sizeof((ci).key));          \
+        memcpy((ci).salt, iv, sizeof((ci).salt));         \
+        memcpy((ci).iv, iv + 4, sizeof((ci).iv));         \
+        put_seq((ci).rec_seq, seq);                       \
+    } while (0)
+
 int veil_ktls_install(int fd, int tx, uint16_t version, int cipher,
                       const uint8_t *key, const uint8_t *iv, uint64_t seq) {
     int opt = tx ? TLS_TX : TLS_RX;
     int rc;
     if (cipher == 0) {
         struct tls12_crypto_info_aes_gcm_128 ci;
-        memset(&ci, 0, sizeof ci);
-        ci.info.version = version;
-        ci.info.cipher_type = TLS_CIPHER_AES_GCM_128;
-        memcpy(ci.key, key, sizeof ci.key);
-        memcpy(ci.salt, iv, sizeof ci.salt);
-        memcpy(ci.iv, iv + 4, sizeof ci.iv);
-        put_seq(ci.rec_seq, seq);
+        VEIL_FILL_AES_GCM(ci, TLS_CIPHER_AES_GCM_128);
         rc = setsockopt(fd, SOL_TLS, opt, &ci, sizeof ci);
     } else if (cipher == 1) {
         struct tls12_crypto_info_aes_gcm_256 ci;
-        memset(&ci, 0, sizeof ci);
-        ci.info.version = version;
-        ci.info.cipher_type = TLS_CIPHER_AES_GCM_256;
-        memcpy(ci.key, key, sizeof ci.key);
-        memcpy(ci.salt, iv, sizeof ci.salt);
-        memcpy(ci.iv, iv + 4, sizeof ci.iv);
-        put_seq(ci.rec_seq, seq);
+        VEIL_FILL_AES_GCM(ci, TLS_CIPHER_AES_GCM_256);
         rc = setsockopt(fd, SOL_TLS, opt, &ci, sizeof ci);
     } else if (cipher == 2) {
+        /* ChaCha20-Poly1305: all 12 IV bytes, no salt. */
         struct tls12_crypto_info_chacha20_poly1305 ci;
         memset(&ci, 0, sizeof ci);
         ci.info.version = version;
