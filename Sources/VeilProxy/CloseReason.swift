@@ -1,3 +1,5 @@
+import VeilRuntime
+
 /// Why a connection ended: a stable token for scripts (`close=`) and a sentence for people
 /// (`reason=`).
 public struct CloseReason: Sendable, Equatable {
@@ -31,5 +33,12 @@ public struct CloseReason: Sendable, Equatable {
     public init(_ kind: Kind, _ reason: String) {
         self.kind = kind
         self.reason = reason
+    }
+
+    /// A socket operation on one side failed: `client-gone`/`upstream-gone` with
+    /// "client: Connection reset by peer" (errno from a negative io_uring result).
+    static func peerFailed(client: Bool, result: Int32) -> CloseReason {
+        CloseReason(client ? .clientGone : .upstreamGone,
+                    "\(client ? "client" : "upstream"): \(SystemError.message(of: -result))")
     }
 }

@@ -152,13 +152,19 @@ extension Connection {
         let bytes = HTTPStatusResponse(status: status, reason: close?.reason,
                                        httpVersion: request?.httpVersion ?? "HTTP/1.1").bytes
         pendingClose = close
+        stageResponse(bytes)
+        phase = .replying
+        armDeadline(after: config.headerTimeout)
+        sendResponse()
+    }
+
+    /// Copies `bytes` into `responseBuffer`, which stays put until the send completes.
+    func stageResponse(_ bytes: [UInt8]) {
+        if let old = responseBuffer { old.deallocate() }
         responseBuffer = .allocate(byteCount: bytes.count, alignment: 1)
         bytes.withUnsafeBytes { responseBuffer!.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
         responseLength = bytes.count
         responseSent = 0
-        phase = .replying
-        armDeadline(after: config.headerTimeout)
-        sendResponse()
     }
 
     private func sendResponse() {

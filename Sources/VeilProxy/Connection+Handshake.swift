@@ -80,7 +80,6 @@ extension Connection {
             readNext(p)
             return
         }
-        let who = p.side == .client ? "client" : "upstream"
         if result == 0 {
             if phase == .relayingRecords {
                 halfClose(p)
@@ -96,8 +95,7 @@ extension Connection {
             }
             return
         }
-        finish(CloseReason(p.side == .client ? .clientGone : .upstreamGone,
-                           "\(who): \(SystemError.message(of: -result))"))
+        finish(.peerFailed(client: p.side == .client, result: result))
     }
 
     private func processRecord(_ p: RecordPump) {
@@ -234,8 +232,7 @@ extension Connection {
         }
         guard result > 0 else {
             p.sending = false
-            finish(CloseReason(p.side == .client ? .upstreamGone : .clientGone,
-                               "\(p.side == .client ? "upstream" : "client"): \(SystemError.message(of: -result))"))
+            finish(.peerFailed(client: p.side != .client, result: result))
             return
         }
         p.sendOffset += Int(result)
@@ -300,9 +297,7 @@ extension Connection {
         down?.stopped = true
         phase = .lingering
         armDeadline(after: 2)
-        let alert: [UInt8] = [21, 0x03, 0x03, 0x00, 0x02, 2, description]
-        responseBuffer = .allocate(byteCount: alert.count, alignment: 1)
-        alert.withUnsafeBytes { responseBuffer!.copyMemory(from: $0.baseAddress!, byteCount: alert.count) }
-        loop.send(handle, op: Op.alertSend.rawValue, fd: clientFD, from: responseBuffer!, count: alert.count)
+        stageResponse([21, 0x03, 0x03, 0x00, 0x02, 2, description])
+        loop.send(handle, op: Op.alertSend.rawValue, fd: clientFD, from: responseBuffer!, count: responseLength)
     }
 }

@@ -111,8 +111,7 @@ extension Connection {
         }
         let isClient = leg === clientLeg
         if result < 0 {
-            finish(CloseReason(isClient ? .clientGone : .upstreamGone,
-                               "\(isClient ? "client" : "upstream"): \(SystemError.message(of: -result))"))
+            finish(.peerFailed(client: isClient, result: result))
             return
         }
         if result == 0 {
@@ -167,9 +166,7 @@ extension Connection {
             if leg === upstreamLeg { summary.bytesUp += UInt64(result) } else { summary.bytesDown += UInt64(result) }
             lastActivity = MonotonicClock.now()
         } else if result != -EAGAIN && result != -EINTR {
-            let isClient = leg === clientLeg
-            finish(CloseReason(isClient ? .clientGone : .upstreamGone,
-                               "\(isClient ? "client" : "upstream"): \(SystemError.message(of: -result))"))
+            finish(.peerFailed(client: leg === clientLeg, result: result))
             return
         }
         continueIntercept(after: leg)

@@ -130,6 +130,8 @@ extension Connection {
         let chain = p.chain
         p.chain = .none
         let upward = p === spliceUp
+        // kTLS: the next record is not application data; splice leaves it queued for recvmsg.
+        var controlRecordNext = false
         if chain == .fill {
             if p.inResult > 0 {
                 p.inPipe += Int(p.inResult)
@@ -137,14 +139,7 @@ extension Connection {
             } else if p.inResult == 0 {
                 p.sourceEOF = true
             } else if kernelTLSActive && (p.inResult == -EINVAL || p.inResult == -EIO) {
-                // kTLS: the next record is not application data; splice leaves it queued.
-                if p.outResult > 0 {
-                    p.inPipe -= Int(p.outResult)
-                    p.bytes += UInt64(p.outResult)
-                    if upward { summary.bytesUp += UInt64(p.outResult) } else { summary.bytesDown += UInt64(p.outResult) }
-                }
-                receiveControlRecord(p)
-                return
+                controlRecordNext = true
             } else if !Connection.isTransient(p.inResult) {
                 fail(p, upward: upward, result: p.inResult, reading: true)
                 return
@@ -159,7 +154,7 @@ extension Connection {
             fail(p, upward: upward, result: p.outResult, reading: false)
             return
         }
-        drive(p)
+        if controlRecordNext { receiveControlRecord(p) } else { drive(p) }
     }
 
     /// Results that only mean "nothing to do right now": retry after the next poll.
@@ -169,8 +164,6 @@ extension Connection {
 
     func fail(_ p: SplicePump, upward: Bool, result: Int32, reading: Bool) {
         // Reading from the client or writing to it are client faults; the rest are upstream's.
-        let clientSide = upward == reading
-        finish(CloseReason(clientSide ? .clientGone : .upstreamGone,
-                           "\(clientSide ? "client" : "upstream"): \(SystemError.message(of: -result))"))
+        finish(.peerFailed(client: upward == reading, result: result))
     }
 }
