@@ -192,6 +192,10 @@ void veil_tls_message_free(struct veil_tls_message *m) { free(m); }
 uint8_t *veil_tls_message_data(struct veil_tls_message *m) { return m->data; }
 
 void veil_prep_tls_recvmsg(struct io_uring_sqe *sqe, int fd, struct veil_tls_message *m) {
+    veil_prep_tls_recvmsg_flags(sqe, fd, m, MSG_DONTWAIT);
+}
+
+void veil_prep_tls_recvmsg_flags(struct io_uring_sqe *sqe, int fd, struct veil_tls_message *m, int flags) {
     memset(&m->msg, 0, sizeof m->msg);
     memset(&m->control, 0, sizeof m->control);
     m->iov.iov_base = m->data;
@@ -200,7 +204,7 @@ void veil_prep_tls_recvmsg(struct io_uring_sqe *sqe, int fd, struct veil_tls_mes
     m->msg.msg_iovlen = 1;
     m->msg.msg_control = m->control.buf;
     m->msg.msg_controllen = sizeof m->control.buf;
-    io_uring_prep_recvmsg(sqe, fd, &m->msg, MSG_DONTWAIT);
+    io_uring_prep_recvmsg(sqe, fd, &m->msg, flags);
 }
 
 uint8_t veil_tls_message_type(const struct veil_tls_message *m) {

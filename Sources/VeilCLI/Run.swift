@@ -10,6 +10,10 @@ struct Run: ParsableCommand {
 
     @Option(help: "Address to accept CONNECT on (IP:PORT or [IPv6]:PORT; default 127.0.0.1:8080).")
     var listen: String?
+    @Option(help: "Address of the HTTPS proxy listener (clients speak TLS to Veil: curl -x https://...); off by default.")
+    var listenTls: String?
+    @Option(help: "Name in the HTTPS listener's certificate (default: the listen IP address).")
+    var listenTlsName: String?
     @Option(help: "Config file (default: $VEIL_CONFIG when set). Flags override it.")
     var config: String?
     @Option(help: "intercept (terminate TLS with Veil's CA; default) or passthrough (relay TLS untouched).")
@@ -76,6 +80,8 @@ struct Run: ParsableCommand {
         var s: [(String, String?)] = []
         func add(_ k: String, _ v: String?) { if let v { s.append((k, v)) } }
         add("listen", listen)
+        add("listen-tls", listenTls)
+        add("listen-tls-name", listenTlsName)
         add("mode", mode)
         for p in passthrough { s.append(("passthrough", p)) }
         add("home", home)

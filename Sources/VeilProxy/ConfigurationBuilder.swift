@@ -17,6 +17,8 @@ public struct ConfigurationBuilder {
     /// Every key, with its help text (also shown in `conf/veil.conf`).
     public static let keys: [(key: String, repeatable: Bool, help: String)] = [
         ("listen", false, "address:port to accept CONNECT on (default 127.0.0.1:8080)"),
+        ("listen-tls", false, "address:port of the HTTPS proxy listener: clients speak TLS to Veil itself (curl -x https://...); off by default"),
+        ("listen-tls-name", false, "name in the HTTPS listener's certificate, minted by Veil's CA (default: the listen IP address)"),
         ("mode", false, "intercept (terminate TLS with Veil's CA; default) or passthrough (relay TLS untouched)"),
         ("passthrough", true, "PATTERN[:PORTS] hosts relayed untouched even in intercept mode"),
         ("home", false, "directory of Veil's CA (default ~/.veil; created 0700)"),
@@ -109,6 +111,13 @@ public struct ConfigurationBuilder {
                 throw Error("\(origin): listen address '\(v)' is not IP:PORT or [IPv6]:PORT")
             }
             config.listen = a
+        case "listen-tls":
+            let v = try need()
+            guard let a = SocketAddress(parsing: v) else {
+                throw Error("\(origin): listen-tls address '\(v)' is not IP:PORT or [IPv6]:PORT")
+            }
+            config.listenTLS = a
+        case "listen-tls-name": config.listenTLSName = try need()
         case "mode":
             let v = try need()
             guard let m = ProxyMode(rawValue: v) else {

@@ -62,6 +62,11 @@ extension Connection {
                 "--ktls require: kernel TLS is \(availability)"))
             return
         }
+        if config.ktls == .require, config.intercepts(req.target), summary.front != nil {
+            reply(.serviceUnavailable, CloseReason(.ktlsUnavailable,
+                "--ktls require: an intercepted connection through the HTTPS listener keeps its inner TLS in userspace (the socket's kTLS carries the outer session)"))
+            return
+        }
         armDeadline(after: config.connectTimeout)
         switch req.target.kind {
         case .ipv4, .ipv6:

@@ -21,7 +21,11 @@ import Glibc
 ///    on, session tickets are consumed, a KeyUpdate ends the connection (the kernel cannot rekey).
 extension Connection {
     func handshakesDone() {
-        if config.ktls != .off && interception.kernelTLS.isAvailable {
+        if summary.front != nil && config.ktls != .off && interception.kernelTLS.isAvailable {
+            // One socket carries one kTLS session: here the kernel has the listener's outer one.
+            summary.ktlsNote = "client leg is inside the HTTPS listener's TLS"
+            startRelay()
+        } else if config.ktls != .off && interception.kernelTLS.isAvailable {
             phase = .kernelSwitch
             plaintext = worker.recordBuffers.take()
             continueKernelSwitch()

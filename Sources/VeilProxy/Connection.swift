@@ -86,14 +86,18 @@ final class Connection: IOHandler {
     var loop: EventLoop { worker.loop }
     var config: ProxyConfiguration { worker.config }
 
-    init(id: UInt64, clientFD: Int32, worker: ProxyWorker) {
+    /// `client` and `front` are given for connections that came through the HTTPS listener,
+    /// whose `clientFD` is the front's socketpair.
+    init(id: UInt64, clientFD: Int32, worker: ProxyWorker, client: String? = nil, front: FrontInfo? = nil,
+         started: UInt64? = nil) {
         self.id = id
         self.clientFD = clientFD
         self.worker = worker
-        started = MonotonicClock.now()
-        summary = ConnectionSummary(id: id, started: started,
-                                    client: Socket.peerAddress(clientFD)?.description ?? "?",
+        self.started = started ?? MonotonicClock.now()
+        summary = ConnectionSummary(id: id, started: self.started,
+                                    client: client ?? Socket.peerAddress(clientFD)?.description ?? "?",
                                     mode: worker.config.mode)
+        summary.front = front
     }
 
     func start() {

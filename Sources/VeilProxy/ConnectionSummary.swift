@@ -6,6 +6,8 @@ struct ConnectionSummary {
         case splice
         case userspace
         case ktlsSplice = "ktls-splice"
+        /// The HTTPS listener's outer session: the kernel encrypts, Veil copies.
+        case ktls
     }
 
     let id: UInt64
@@ -35,6 +37,8 @@ struct ConnectionSummary {
     var bytesUp: UInt64 = 0
     var bytesDown: UInt64 = 0
     var close: CloseReason?
+    /// Set when the client came through the HTTPS proxy listener.
+    var front: FrontInfo?
 
     init(id: UInt64, started: UInt64, client: String, mode: ProxyMode) {
         self.id = id
@@ -47,6 +51,12 @@ struct ConnectionSummary {
         var l = LogLine(event: "summary", format: format)
         l.field("conn", id)
         l.field("client", client)
+        if let front {
+            l.field("front_tls", front.tls)
+            l.field("front_cipher", front.cipher)
+            l.field("front_path", front.path?.rawValue)
+            if let note = front.note { l.field("front_ktls", note) }
+        }
         l.field("target", target)
         l.field("upstream", upstreamAddress)
         l.field("sni", sni)

@@ -17,6 +17,10 @@ public enum KTLSMode: String, Sendable, CaseIterable {
 /// been merged (see `VeilCLI`). Defaults are the secure ones.
 public struct ProxyConfiguration: Sendable {
     public var listen = SocketAddress(ip: "127.0.0.1", port: 8080)!
+    /// The HTTPS proxy listener (clients speak TLS to Veil itself); off unless set.
+    public var listenTLS: SocketAddress? = nil
+    /// The name in the HTTPS listener's certificate (default: its IP address).
+    public var listenTLSName: String? = nil
     public var mode: ProxyMode = .intercept
     /// Hosts relayed untouched even in intercept mode.
     public var passthroughHosts: [HostPattern] = []

@@ -29,7 +29,8 @@ public struct ProxyServer {
     private func start() throws {
         WorkerGroup.blockSignals()
         // The CA is needed whenever anything may be intercepted; problems with it stop start-up.
-        let interception = config.mode == .intercept ? try Interception(config: config) : nil
+        // The CA is also what the HTTPS listener's certificate comes from.
+        let interception = config.mode == .intercept || config.listenTLS != nil ? try Interception(config: config) : nil
         var recordLogFD: Int32 = 2
         if let path = config.recordLogFile {
             recordLogFD = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
@@ -39,8 +40,21 @@ public struct ProxyServer {
         let bound = Socket.localAddress(listenFD) ?? config.listen
         let chain = ResolverChain(staticMap: StaticResolver(entries: config.staticResolve),
                                   fallback: config.systemResolver ? SystemResolver() : nil)
+        var front: FrontListener?
+        if let address = config.listenTLS, let interception {
+            let fd = try Socket.listen(on: address)
+            let bound = Socket.localAddress(fd) ?? address
+            let ip = bound.ipString
+            let name = config.listenTLSName ?? (ip == "0.0.0.0" || ip == "::" ? "localhost" : ip)
+            do {
+                front = try FrontListener(fd: fd, address: bound, name: name, interception: interception)
+            } catch {
+                Socket.close(fd)
+                throw StartError("HTTPS listener certificate for \(name): \(error)")
+            }
+        }
         let shared = ProxyShared(config: config, resolver: chain, listenFD: listenFD, recordLogFD: recordLogFD,
-                                 interception: interception)
+                                 interception: interception, front: front)
 
         let group = try WorkerGroup(count: config.workers) { loop in
             let worker = ProxyWorker(loop: loop, shared: shared)
@@ -48,7 +62,10 @@ public struct ProxyServer {
             worker.start()
         }
         say("veil \(ProxyServer.version): listening on \(bound) (mode \(config.mode.rawValue), \(config.workers) worker\(config.workers == 1 ? "" : "s"), resolver \(chain.name), record log \(config.recordLog.rawValue))")
-        if let interception {
+        if let front, let interception {
+            say("veil: HTTPS proxy listener on \(front.address) (certificate for \(front.name) from Veil's CA; clients: curl -x https://\(front.address) --proxy-cacert \(interception.authority.certificatePath))")
+        }
+        if let interception, config.mode == .intercept {
             say("veil: intercepting TLS with the CA in \(interception.authority.certificatePath) (clients: curl --cacert \(interception.authority.certificatePath)); upstream SNI \(config.sniPolicy)")
             say("veil: kTLS \(interception.kernelTLS)\(config.ktls == .require && !interception.kernelTLS.isAvailable ? ": --ktls require: intercepted connections will be refused" : interception.kernelTLS.isAvailable ? "" : "; intercepted data uses userspace OpenSSL")")
             if config.insecureUpstream {
@@ -76,6 +93,7 @@ public struct ProxyServer {
         }
         group.join()
         Socket.close(listenFD)
+        if let front { Socket.close(front.fd) }
         if let interception {
             let s = interception.minter.stats()
             let mean = s.mints > 0 ? s.totalMintNanos / UInt64(s.mints) / 1000 : 0

@@ -20,13 +20,18 @@ final class ProxyWorker: IOHandler {
     /// Buffers big enough for one whole TLS record (header + largest body).
     let recordBuffers = BufferPool(bufferSize: TLSRecordHeader.size + TLSRecordHeader.maxLength)
     private var connections: [ObjectIdentifier: Connection] = [:]
+    /// HTTPS listener fronts; each starts a connection once its TLS handshake is done.
+    private var fronts: [ObjectIdentifier: TLSFront] = [:]
     private var accepting = false
     private(set) var shuttingDown = false
     private var acceptRetryPending = false
+    /// Which multishot accepts ended and wait for the retry.
+    private var acceptEnded: Set<UInt8> = []
     private let perWorkerLimit: Int
 
     private static let opAccept: UInt8 = 1
     private static let opCancel: UInt8 = 2
+    private static let opAcceptTLS: UInt8 = 3
 
     init(loop: EventLoop, shared: ProxyShared) {
         self.loop = loop
@@ -44,6 +49,7 @@ final class ProxyWorker: IOHandler {
         handle = loop.register(self)
         accepting = true
         loop.acceptMultishot(handle, op: ProxyWorker.opAccept, fd: shared.listenFD)
+        if let front = shared.front { loop.acceptMultishot(handle, op: ProxyWorker.opAcceptTLS, fd: front.fd) }
     }
 
     func log(_ line: String) { recordLog.append(line) }
@@ -56,27 +62,37 @@ final class ProxyWorker: IOHandler {
     }
 
     func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
-        guard op == ProxyWorker.opAccept else { return }
+        guard op == ProxyWorker.opAccept || op == ProxyWorker.opAcceptTLS else { return }
         if result >= 0 {
-            accepted(fd: result)
+            accepted(fd: result, tls: op == ProxyWorker.opAcceptTLS)
         } else if result != -ECANCELED {
             diagnostic("accept failed: \(SystemError.message(of: -result))")
         }
-        if !more && accepting && !acceptRetryPending {
+        if !more && accepting {
             // Multishot accept ended (error or resource limit): try again shortly, not in a spin.
-            acceptRetryPending = true
-            loop.setDeadline(handle, MonotonicClock.now() + 100_000_000)
+            acceptEnded.insert(op)
+            if !acceptRetryPending {
+                acceptRetryPending = true
+                loop.setDeadline(handle, MonotonicClock.now() + 100_000_000)
+            }
         }
     }
 
     func deadlineExpired(loop: EventLoop) {
         acceptRetryPending = false
-        if accepting { loop.acceptMultishot(handle, op: ProxyWorker.opAccept, fd: shared.listenFD) }
+        guard accepting else { return }
+        for op in acceptEnded {
+            let fd = op == ProxyWorker.opAcceptTLS ? shared.front?.fd ?? -1 : shared.listenFD
+            loop.acceptMultishot(handle, op: op, fd: fd)
+        }
+        acceptEnded.removeAll()
     }
 
-    private func accepted(fd: Int32) {
+    private func accepted(fd: Int32, tls: Bool) {
         let id = shared.makeConnectionID()
-        if shuttingDown || connections.count >= perWorkerLimit {
+        // A front counts until its connection exists (then the connection counts).
+        let opening = fronts.values.reduce(0) { $0 + ($1.connection == nil ? 1 : 0) }
+        if shuttingDown || connections.count + opening >= perWorkerLimit {
             let peer = Socket.peerAddress(fd)?.description ?? "?"
             Socket.close(fd)
             var summary = ConnectionSummary(id: id, started: MonotonicClock.now(), client: peer, mode: config.mode)
@@ -89,14 +105,37 @@ final class ProxyWorker: IOHandler {
         // Handshake records are forwarded one at a time: without NODELAY, Nagle and delayed ACK
         // would add a round trip's worth of waiting to every flight.
         Socket.setNoDelay(fd)
+        if tls {
+            let f = TLSFront(id: id, fd: fd, worker: self)
+            fronts[ObjectIdentifier(f)] = f
+            f.start()
+            return
+        }
         let c = Connection(id: id, clientFD: fd, worker: self)
         connections[ObjectIdentifier(c)] = c
         c.start()
     }
 
+    /// A connection whose client side is an HTTPS listener front (`fd`: the front's socketpair).
+    func startBridged(id: UInt64, fd: Int32, client: String, front: FrontInfo, started: UInt64) -> Connection {
+        let c = Connection(id: id, clientFD: fd, worker: self, client: client, front: front, started: started)
+        connections[ObjectIdentifier(c)] = c
+        c.start()
+        return c
+    }
+
     func connectionFinished(_ c: Connection) {
         connections[ObjectIdentifier(c)] = nil
-        if shuttingDown && connections.isEmpty { loop.stop() }
+        stopIfDrained()
+    }
+
+    func frontFinished(_ f: TLSFront) {
+        fronts[ObjectIdentifier(f)] = nil
+        stopIfDrained()
+    }
+
+    private func stopIfDrained() {
+        if shuttingDown && connections.isEmpty && fronts.isEmpty { loop.stop() }
     }
 
     /// Stops accepting; connections that have not started relaying are closed now, the others get
@@ -107,13 +146,16 @@ final class ProxyWorker: IOHandler {
         accepting = false
         loop.setDeadline(handle, 0)
         loop.cancel(handle, op: ProxyWorker.opCancel, target: ProxyWorker.opAccept)
+        if shared.front != nil { loop.cancel(handle, op: ProxyWorker.opCancel, target: ProxyWorker.opAcceptTLS) }
         for c in Array(connections.values) { c.shutdownRequested(graceDeadline: graceDeadline) }
-        if connections.isEmpty { loop.stop() }
+        for f in Array(fronts.values) { f.shutdownRequested() }
+        stopIfDrained()
     }
 
     /// Closes every remaining connection now.
     func forceClose() {
         for c in Array(connections.values) { c.finish(CloseReason(.shutdown, "closed at shutdown")) }
-        if connections.isEmpty { loop.stop() }
+        for f in Array(fronts.values) { f.finish(CloseReason(.shutdown, "closed at shutdown")) }
+        stopIfDrained()
     }
 }

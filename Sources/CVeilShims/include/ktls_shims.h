@@ -49,6 +49,8 @@ struct veil_tls_message *veil_tls_message_new(void);
 void veil_tls_message_free(struct veil_tls_message *m);
 /// Prepares a recvmsg of one record (at most 16 KiB + 256) with a control buffer for its type.
 void veil_prep_tls_recvmsg(struct io_uring_sqe *sqe, int fd, struct veil_tls_message *m);
+/// The same with recvmsg flags of the caller's choice (0: wait for a record).
+void veil_prep_tls_recvmsg_flags(struct io_uring_sqe *sqe, int fd, struct veil_tls_message *m, int flags);
 /// The record type of the last recvmsg (23 when the kernel gave no cmsg).
 uint8_t veil_tls_message_type(const struct veil_tls_message *m);
 uint8_t *veil_tls_message_data(struct veil_tls_message *m);

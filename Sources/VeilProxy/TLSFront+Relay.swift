@@ -1,0 +1,281 @@
+import CVeilShims
+import VeilRuntime
+import VeilTLS
+// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
+import CLibURing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Moving plaintext between the outer TLS session and the bridge socket, both ways, one
+/// operation in flight per direction and bounded buffers (a full side stops the other's reads).
+///
+/// Userspace: client bytes -> engine -> SSL_read -> bridge; bridge -> SSL_write -> client.
+/// kTLS: recvmsg one record (its type tells data from alerts) -> bridge; bridge -> send (the
+/// kernel encrypts). The bridge's EOF becomes close_notify, the client's close_notify or EOF
+/// becomes a shut write side on the bridge.
+extension TLSFront {
+    private static let recordRoom = 17 << 10
+    private static let chunk = 16 << 10
+    /// How long a client that got close_notify may take to close before the socket is closed.
+    private static let lingerNanos: UInt64 = 2_000_000_000
+
+    func relayStep() {
+        guard phase == .relay else { return }
+        pumpUp()
+        guard phase == .relay else { return }
+        pumpDown()
+        guard phase == .relay else { return }
+        if bridgeWriteShut && clientWriteShut && !bridgeSending && !clientSending {
+            finish(CloseReason(.ok, "closed"))
+        }
+    }
+
+    // MARK: Client -> bridge
+
+    private func pumpUp() {
+        guard !bridgeSending, !bridgeWriteShut else { return }
+        if upSent < upFilled { sendToBridge(); return }
+        if kernel {
+            if clientDone { shutBridge() } else { receiveRecord() }
+            return
+        }
+        guard let e = engine, let up else { return }
+        switch e.read(into: up, max: TLSFront.chunk) {
+        case .data(let n):
+            upFilled = n
+            upSent = 0
+            sendToBridge()
+        case .needsInput:
+            if clientDone { shutBridge() } else { receiveClient(e) }
+        case .closed:
+            clientDone = true
+            shutBridge()
+        case .failed(let reason):
+            finish(CloseReason(.clientGone, "client (HTTPS listener): \(reason)"))
+            return
+        }
+        // SSL_read may have queued a reply (a TLS 1.3 KeyUpdate answer).
+        flushClient()
+    }
+
+    private func receiveClient(_ e: TLSEngine) {
+        guard !clientReceiving else { return }
+        let target = e.inbound.writePointer
+        let count = e.inbound.contiguousWritable
+        guard count > 0 else { return }
+        clientReceiving = true
+        e.inbound.pinned = true
+        loop.recv(handle, op: Op.clientRecv.rawValue, fd: fd, into: target, count: count)
+    }
+
+    private func receiveRecord() {
+        guard !clientReceiving else { return }
+        if upMessage == nil { upMessage = veil_tls_message_new() }
+        guard let m = upMessage else { finish(CloseReason(.error, "out of memory")); return }
+        clientReceiving = true
+        loop.submit(handle, op: Op.clientRecv.rawValue) { sqe in veil_prep_tls_recvmsg_flags(sqe, fd, m, 0) }
+    }
+
+    func clientReceived(_ result: Int32) {
+        if result == -EAGAIN || result == -EINTR || result == -ECANCELED { relayStep(); return }
+        if result < 0 {
+            if kernel && result == -EKEYEXPIRED {
+                finish(CloseReason(.error, "client sent a TLS 1.3 KeyUpdate to the HTTPS listener; kTLS rekeying is not implemented"))
+            } else {
+                finish(.peerFailed(client: true, result: result))
+            }
+            return
+        }
+        if result == 0 {
+            clientDone = true
+            relayStep()
+            return
+        }
+        guard kernel, let m = upMessage else {
+            engine?.inbound.didWrite(Int(result))
+            relayStep()
+            return
+        }
+        let data = UnsafeBufferPointer(start: veil_tls_message_data(m), count: Int(result))
+        switch veil_tls_message_type(m) {
+        case 23:
+            upFilled = Int(result)
+            upSent = 0
+        case 21:
+            guard data.count >= 2 else { finish(CloseReason(.clientGone, "client sent a malformed alert to the HTTPS listener")); return }
+            guard data[1] == 0 else {
+                finish(CloseReason(.clientGone, "client sent alert \(TLSAlert.name(for: data[1])) to the HTTPS listener"))
+                return
+            }
+            clientDone = true
+        case 22 where data.first == 24:
+            finish(CloseReason(.error, "client sent a TLS 1.3 KeyUpdate to the HTTPS listener; this kernel cannot rekey kTLS, so the connection ends"))
+            return
+        case let type:
+            finish(CloseReason(.clientGone, "client sent a record of type \(type) (first byte \(data.first ?? 0)) to the HTTPS listener after its handshake"))
+            return
+        }
+        relayStep()
+    }
+
+    private func sendToBridge() {
+        let base: UnsafeMutableRawPointer
+        if kernel, let m = upMessage { base = UnsafeMutableRawPointer(veil_tls_message_data(m)) }
+        else if let up { base = up }
+        else { return }
+        bridgeSending = true
+        loop.send(handle, op: Op.bridgeSend.rawValue, fd: bridgeFD, from: base + upSent, count: upFilled - upSent,
+                  flags: Int32(MSG_NOSIGNAL))
+    }
+
+    func bridgeSent(_ result: Int32) {
+        bridgeSending = false
+        if result > 0 {
+            upSent += Int(result)
+            if upSent == upFilled { upSent = 0; upFilled = 0 }
+        } else if result != -EAGAIN && result != -EINTR {
+            // The connection closed its end: nothing more can go in; the other direction ends it.
+            upSent = 0
+            upFilled = 0
+            clientDone = true
+            bridgeWriteShut = true
+        }
+        relayStep()
+    }
+
+    private func shutBridge() {
+        guard !bridgeWriteShut else { return }
+        bridgeWriteShut = true
+        loop.shutdown(handle, op: Op.bridgeShutdown.rawValue, fd: bridgeFD, how: Int32(SHUT_WR))
+    }
+
+    // MARK: Bridge -> client
+
+    private func pumpDown() {
+        if kernel {
+            guard !clientSending, !clientWriteShut else { return }
+            if downSent < downFilled { sendPlain(); return }
+            if bridgeDone { closeClient(); return }
+        } else {
+            guard let e = engine else { return }
+            flushClient()
+            if bridgeDone { closeClient(); return }
+            guard e.outbound.writable >= TLSFront.recordRoom else { return }
+        }
+        receiveBridge()
+    }
+
+    private func receiveBridge() {
+        guard !bridgeReceiving, !bridgeDone, let down else { return }
+        bridgeReceiving = true
+        loop.recv(handle, op: Op.bridgeRecv.rawValue, fd: bridgeFD, into: down, count: TLSFront.chunk)
+    }
+
+    func bridgeReceived(_ result: Int32) {
+        bridgeReceiving = false
+        if result == -EAGAIN || result == -EINTR { relayStep(); return }
+        if result <= 0 {
+            // EOF, or the connection is gone: either way the client gets close_notify.
+            bridgeDone = true
+            relayStep()
+            return
+        }
+        if kernel {
+            downFilled = Int(result)
+            downSent = 0
+        } else if let e = engine, let down {
+            var offset = 0
+            while offset < Int(result) {
+                let w = e.write(down + offset, count: Int(result) - offset)
+                if w == 0 { finish(CloseReason(.error, "internal: HTTPS listener output buffer full")); return }
+                offset += w
+            }
+        }
+        relayStep()
+    }
+
+    private func sendPlain() {
+        guard let down else { return }
+        clientSending = true
+        loop.send(handle, op: Op.clientSend.rawValue, fd: fd, from: down + downSent, count: downFilled - downSent,
+                  flags: Int32(MSG_NOSIGNAL))
+    }
+
+    /// The bridge is done: close_notify to the client, then its write side is shut.
+    private func closeClient() {
+        if kernel {
+            guard !closeQueued else { shutClient(); return }
+            closeQueued = true
+            if downMessage == nil { downMessage = veil_tls_message_new() }
+            guard let m = downMessage else { shutClient(); return }
+            clientSending = true
+            let alert: [UInt8] = [1, 0]
+            alert.withUnsafeBufferPointer { b in
+                loop.submit(handle, op: Op.clientSend.rawValue) { sqe in
+                    veil_prep_tls_sendmsg(sqe, fd, m, 21, b.baseAddress, b.count)
+                }
+            }
+        } else if let e = engine {
+            if !closeQueued {
+                closeQueued = true
+                e.close()
+            }
+            flushClient()
+            if !clientSending && e.outbound.readable == 0 { shutClient() }
+        }
+    }
+
+    private func shutClient() {
+        guard !clientWriteShut, !clientShutting else { return }
+        clientShutting = true
+        loop.shutdown(handle, op: Op.clientShutdown.rawValue, fd: fd, how: Int32(SHUT_WR))
+    }
+
+    func clientWriteShutDone() {
+        clientWriteShut = true
+        // The client has had close_notify; if it keeps the connection open, close it anyway soon.
+        if !clientDone { loop.setDeadline(handle, MonotonicClock.now() + TLSFront.lingerNanos) }
+        relayStep()
+    }
+
+    /// Sends what the engine produced (handshake flights, records, alerts).
+    func flushClient() {
+        guard !clientSending, let e = engine, e.outbound.readable > 0 else { return }
+        clientSending = true
+        e.outbound.pinned = true
+        loop.send(handle, op: Op.clientSend.rawValue, fd: fd, from: e.outbound.readPointer, count: e.outbound.readable,
+                  flags: Int32(MSG_NOSIGNAL))
+    }
+
+    func clientSent(_ result: Int32) {
+        if result < 0 && result != -EAGAIN && result != -EINTR {
+            finish(failure ?? .peerFailed(client: true, result: result))
+            return
+        }
+        let n = max(0, Int(result))
+        if kernel {
+            if !closeQueued || downSent < downFilled {
+                downSent += n
+                if downSent == downFilled { downSent = 0; downFilled = 0 }
+            } else {
+                shutClient()
+            }
+        } else {
+            engine?.outbound.consume(n)
+        }
+        switch phase {
+        case .handshake:
+            if let e = engine, e.isHandshakeComplete, e.outbound.readable == 0 {
+                established(e)
+            } else {
+                flushClient()
+            }
+        case .failing:
+            if let e = engine, e.outbound.readable > 0 { flushClient() } else { finish(failure!) }
+        default:
+            if !kernel, closeQueued, let e = engine, e.outbound.readable == 0 { shutClient() }
+            relayStep()
+        }
+    }
+}

@@ -1,0 +1,284 @@
+import CVeilShims
+import VeilRuntime
+import VeilTLS
+// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
+import CLibURing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The HTTPS proxy listener (`--listen-tls`): terminates the TLS a client speaks to the proxy
+/// itself, then hands the plaintext (the CONNECT request and the tunnel after it) to an ordinary
+/// `Connection` through a socketpair, so everything a plain-listener connection does works the
+/// same way inside.
+///
+/// client --TLS(outer)--> TLSFront <--socketpair--> Connection --> upstream
+///
+/// The outer session runs on kTLS when the kernel offers it (records are then read with
+/// recvmsg, so close_notify and alerts are seen as such), else in userspace OpenSSL. The
+/// connection's summary line carries `front_tls` and `front_path`; a front that fails before
+/// its connection exists writes the one summary line itself.
+final class TLSFront: IOHandler {
+    enum Op: UInt8 {
+        case clientRecv = 1, clientSend, clientShutdown, bridgeRecv, bridgeSend, bridgeShutdown, cancel
+    }
+
+    enum Phase { case handshake, failing, relay, closing }
+
+    let id: UInt64
+    unowned let worker: ProxyWorker
+    let fd: Int32
+    let peer: String
+    let started: UInt64
+    var handle = IOHandle.none
+    var phase = Phase.handshake
+    var engine: TLSEngine?
+    var scanner = RecordScanner(collectBodies: false)
+    /// Our end of the socketpair; the connection has the other.
+    var bridgeFD: Int32 = -1
+    weak var connection: Connection?
+    /// The outer session runs on kTLS.
+    var kernel = false
+    var ktlsNote: String?
+    var failure: CloseReason?
+
+    // Client -> bridge: plaintext in `up` (userspace) or in `upMessage` (kTLS recvmsg).
+    var up: UnsafeMutableRawPointer?
+    var upMessage: OpaquePointer?
+    var upFilled = 0
+    var upSent = 0
+    var clientReceiving = false
+    var bridgeSending = false
+    /// Nothing more will come from the client (EOF or close_notify); the bridge's write side is shut.
+    var clientDone = false
+    var bridgeWriteShut = false
+
+    // Bridge -> client: plaintext read from the bridge into `down`, encrypted (userspace) or sent
+    // as is to the kTLS socket.
+    var down: UnsafeMutableRawPointer?
+    var downMessage: OpaquePointer?
+    var downFilled = 0
+    var downSent = 0
+    var bridgeReceiving = false
+    var clientSending = false
+    var bridgeDone = false
+    var closeQueued = false
+    var clientShutting = false
+    var clientWriteShut = false
+
+    var loop: EventLoop { worker.loop }
+    var config: ProxyConfiguration { worker.config }
+
+    init(id: UInt64, fd: Int32, worker: ProxyWorker) {
+        self.id = id
+        self.fd = fd
+        self.worker = worker
+        started = MonotonicClock.now()
+        peer = Socket.peerAddress(fd)?.description ?? "?"
+    }
+
+    func start() {
+        handle = loop.register(self)
+        loop.setDeadline(handle, MonotonicClock.now() + config.handshakeTimeout.nanoseconds)
+        guard let front = worker.shared.front else { finish(CloseReason(.error, "no HTTPS listener set-up")); return }
+        do {
+            let e = try TLSEngine(context: front.context, role: .server,
+                                  inboundCapacity: 64 << 10, outboundCapacity: 64 << 10)
+            try e.configureServer(certificate: front.certificate, minter: front.minter, alpn: nil)
+            if let keylog = worker.keylog { e.onKeyLog = { line in keylog.append(line + "\n") } }
+            engine = e
+        } catch {
+            finish(CloseReason(.error, "HTTPS listener TLS set-up: \(error)"))
+            return
+        }
+        receiveHandshake()
+    }
+
+    // MARK: Completions
+
+    func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
+        if phase == .closing { finalizeIfIdle(); return }
+        guard let op = Op(rawValue: op) else { return }
+        switch op {
+        case .cancel, .bridgeShutdown: break
+        case .clientRecv:
+            clientReceiving = false
+            engine?.inbound.pinned = false
+            if phase == .handshake { handshakeReceived(result) } else { clientReceived(result) }
+        case .clientSend:
+            clientSending = false
+            engine?.outbound.pinned = false
+            clientSent(result)
+        case .clientShutdown: clientWriteShutDone()
+        case .bridgeRecv: bridgeReceived(result)
+        case .bridgeSend: bridgeSent(result)
+        }
+    }
+
+    func deadlineExpired(loop: EventLoop) {
+        switch phase {
+        case .handshake, .failing:
+            finish(CloseReason(.handshakeTimeout, "HTTPS listener: TLS handshake not complete within \(Int(config.handshakeTimeout))s"))
+        case .relay:
+            finish(CloseReason(.ok, "client did not close within 2s of close_notify"))
+        default:
+            break
+        }
+    }
+
+    /// Shutdown began: a front still in its handshake ends now; a relaying one ends with its
+    /// connection, which has the grace period.
+    func shutdownRequested() {
+        if phase == .handshake || phase == .failing { finish(CloseReason(.shutdown, "proxy shutting down")) }
+    }
+
+    // MARK: Handshake
+
+    private func receiveHandshake() {
+        guard let e = engine, !clientReceiving else { return }
+        // Record by record: at the end nothing past the handshake is inside OpenSSL, so the
+        // session can move to kTLS with exact sequence numbers.
+        let count = min(e.inbound.contiguousWritable, scanner.bytesToBoundary)
+        guard count > 0 else { finish(CloseReason(.handshakeFailed, "HTTPS listener: handshake record too large")); return }
+        clientReceiving = true
+        e.inbound.pinned = true
+        loop.recv(handle, op: Op.clientRecv.rawValue, fd: fd, into: e.inbound.writePointer, count: count)
+    }
+
+    private func handshakeReceived(_ result: Int32) {
+        guard let e = engine else { return }
+        if result == -EAGAIN || result == -EINTR { receiveHandshake(); return }
+        if result < 0 { finish(.peerFailed(client: true, result: result)); return }
+        if result == 0 { finish(CloseReason(.clientGone, "client closed during the HTTPS listener's TLS handshake")); return }
+        let start = e.inbound.base + e.inbound.writeIndex
+        let bytes = UnsafeRawBufferPointer(start: start, count: Int(result))
+        let firstBytes = e.inbound.readable == 0 && scanner.atBoundary && e.version == nil
+        e.inbound.didWrite(Int(result))
+        do {
+            try scanner.feed(bytes) { _ throws(TLSParseError) in }
+        } catch {
+            if firstBytes, let b = bytes.first, (0x41...0x5a).contains(b) {
+                answerPlainHTTP()
+            } else {
+                finish(CloseReason(.notTLS, "HTTPS listener: client did not speak TLS (\(error))"))
+            }
+            return
+        }
+        if scanner.atBoundary { driveHandshake() } else { receiveHandshake() }
+    }
+
+    private func driveHandshake() {
+        guard let e = engine else { return }
+        switch e.handshake() {
+        case .needsInput:
+            flushClient()
+            receiveHandshake()
+        case .complete:
+            established(e)
+        case .failed(let reason):
+            // Send the alert OpenSSL queued, then end.
+            failure = CloseReason(.handshakeFailed, "HTTPS listener: client handshake: \(reason)")
+            phase = .failing
+            if e.outbound.readable > 0 { flushClient() } else { finish(failure!) }
+        }
+    }
+
+    /// Plain HTTP on the TLS port: a readable answer instead of a TLS alert.
+    private func answerPlainHTTP() {
+        let text = HTTPStatusResponse(status: .badRequest,
+            reason: "this is Veil's HTTPS proxy listener: speak TLS to it (curl -x https://HOST:PORT --proxy-cacert <Veil CA>) or use the plain listener").bytes
+        failure = CloseReason(.notTLS, "HTTPS listener: client spoke plain HTTP")
+        phase = .failing
+        guard let e = engine, e.outbound.writable >= text.count else { finish(failure!); return }
+        text.withUnsafeBytes { _ = e.outbound.append($0.baseAddress!, count: text.count) }
+        flushClient()
+    }
+
+    /// The outer handshake is done: move it onto kTLS when possible and start the connection.
+    func established(_ e: TLSEngine) {
+        // TLS 1.3 session tickets from the final handshake step go out first.
+        if e.outbound.readable > 0 {
+            phase = .handshake
+            flushClient()
+            return
+        }
+        loop.setDeadline(handle, 0)
+        if config.ktls != .off, let ic = worker.shared.interception, ic.kernelTLS.isAvailable {
+            switch e.kernelKeys() {
+            case .keys(let tx, let rx):
+                if let error = KernelTLS.install(fd: fd, transmit: tx, receive: rx) {
+                    ktlsNote = "front: \(error)"
+                } else {
+                    kernel = true
+                    e.handOverToKernel()
+                    engine = nil
+                }
+            case .unsupported(let why):
+                ktlsNote = "front: \(why)"
+            }
+        }
+        var pair: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            finish(CloseReason(.error, "HTTPS listener: socketpair: \(SystemError.message(of: errno))"))
+            return
+        }
+        bridgeFD = pair[1]
+        let info = FrontInfo(tls: e.version ?? "?", cipher: e.cipher ?? "?",
+                             path: kernel ? .ktls : .userspace, note: ktlsNote)
+        if let engine {
+            engine.stopRecordAccounting()
+            engine.enableReadAhead()
+        }
+        phase = .relay
+        up = worker.recordBuffers.take()
+        down = worker.recordBuffers.take()
+        connection = worker.startBridged(id: id, fd: pair[0], client: peer, front: info, started: started)
+        relayStep()
+    }
+
+    // MARK: Closing
+
+    /// Ends the front. Before its connection exists the front writes the summary line; after,
+    /// a failure of the outer session ends the connection with that reason.
+    func finish(_ reason: CloseReason) {
+        guard phase != .closing else { return }
+        let wasRelaying = phase == .relay
+        phase = .closing
+        loop.setDeadline(handle, 0)
+        if let c = connection {
+            if reason.kind != .ok { c.finish(reason) }
+        } else if !wasRelaying, config.recordLog != .off {
+            var s = ConnectionSummary(id: id, started: started, client: peer, mode: config.mode)
+            s.front = FrontInfo(tls: engine?.version ?? "-", cipher: engine?.cipher ?? "-", path: nil, note: nil)
+            s.close = reason
+            worker.log(s.line(format: config.logFormat, now: MonotonicClock.now()))
+        }
+        if loop.inFlight(handle) > 0 {
+            for f in [fd, bridgeFD] where f >= 0 { loop.cancelAll(handle, op: Op.cancel.rawValue, fd: f) }
+        }
+        finalizeIfIdle()
+    }
+
+    private func finalizeIfIdle() {
+        guard loop.inFlight(handle) == 0 else { return }
+        Socket.close(fd)
+        Socket.close(bridgeFD)
+        if let b = up { worker.recordBuffers.give(b); up = nil }
+        if let b = down { worker.recordBuffers.give(b); down = nil }
+        if let m = upMessage { veil_tls_message_free(m); upMessage = nil }
+        if let m = downMessage { veil_tls_message_free(m); downMessage = nil }
+        engine = nil
+        loop.release(handle)
+        worker.frontFinished(self)
+    }
+}
+
+/// What the summary line says about the HTTPS listener's outer TLS session.
+struct FrontInfo {
+    let tls: String
+    let cipher: String
+    /// Nil when the connection never got past the outer handshake.
+    let path: ConnectionSummary.DataPath?
+    /// Why the outer session is not on kTLS, when kTLS was wanted.
+    let note: String?
+}
