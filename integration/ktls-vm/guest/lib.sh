@@ -290,16 +290,22 @@ expect_summary() {
 #     - CHECK, if given, is eval'ed and must succeed (e.g. an uploaded file's sha256)
 #     - veil exits 0 on SIGTERM
 #   curl trusts Veil's CA, or the test CA when VEIL_ARGS holds "--mode passthrough";
-#   a --cacert in CURL_ARGS wins. VC_STATUS and VC_SHA are reset after each call.
+#   a --cacert in CURL_ARGS wins. VC_FRONT=1: veil also gets --listen-tls and curl goes
+#   through that HTTPS listener (-x https://... --proxy-cacert <Veil CA>).
+#   VC_STATUS, VC_SHA and VC_FRONT are reset after each call.
 veil_case() {
     local _vc_name _vc_veil _vc_curl _vc_expect _vc_check _vc_t0 _vc_status _vc_sha _vc_ca _vc_out
-    local _vc_got _vc_rc _vc_code _vc_lport _vc_o
+    local _vc_got _vc_rc _vc_code _vc_lport _vc_o _vc_front _vc_fport _vc_proxy
     _vc_name=$1 _vc_veil=$2 _vc_curl=$3 _vc_expect=$4 _vc_check=${5:-}
     _vc_t0=$(uptime_s)
-    _vc_status=${VC_STATUS:-200} _vc_sha=${VC_SHA:-$BIG_SHA}
-    unset VC_STATUS VC_SHA
+    _vc_status=${VC_STATUS:-200} _vc_sha=${VC_SHA:-$BIG_SHA} _vc_front=${VC_FRONT:-}
+    unset VC_STATUS VC_SHA VC_FRONT
     echo
     say "$_vc_name"
+    if [ -n "$_vc_front" ]; then
+        alloc_port _vc_fport
+        _vc_veil="$_vc_veil --listen-tls 127.0.0.1:$_vc_fport"
+    fi
     # shellcheck disable=SC2086
     if ! start_veil "$_vc_name" $_vc_veil; then
         fail "$_vc_name/veil starts" "veil run $VEIL_COMMON $_vc_veil"
@@ -310,7 +316,13 @@ veil_case() {
     _vc_out=$W/vc-$(slug "$_vc_name").out
     rm -f "$_vc_out"
     # shellcheck disable=SC2086
-    _vc_got=$(curl -sS --max-time "$CURL_MAX_TIME" -x "http://127.0.0.1:$VEIL_PORT" --cacert "$_vc_ca" \
+    if [ -n "$_vc_front" ]; then
+        _vc_proxy="-x https://127.0.0.1:$_vc_fport --proxy-cacert $VEIL_CA"
+    else
+        _vc_proxy="-x http://127.0.0.1:$VEIL_PORT"
+    fi
+    # shellcheck disable=SC2086
+    _vc_got=$(curl -sS --max-time "$CURL_MAX_TIME" $_vc_proxy --cacert "$_vc_ca" \
         -o "$_vc_out" -w '%{http_code} %{local_port}' $_vc_curl 2>"$_vc_out.err")
     _vc_rc=$?
     _vc_code=${_vc_got%% *} _vc_lport=${_vc_got##* }

@@ -158,6 +158,30 @@ if want veil; then
             "mode=intercept client_path=ktls-splice upstream_path=ktls-splice close=ok bytes_up=[0-9]{7,}" \
             '[ "$(sha_of "$DOCROOT/up/veil.bin")" = "$BIG_SHA" ]'
     fi
+
+    # The HTTPS proxy listener: curl speaks TLS to Veil; that outer session moves to kTLS
+    # (front_path=ktls). Inside it, a pass-through tunnel is spliced; an intercepted one keeps
+    # its inner client TLS in userspace (one socket carries one kTLS session), and says why.
+    VC_FRONT=1
+    veil_case "veil/https listener passthrough tls1.3" "--mode passthrough" \
+        "https://localhost:$SS13/big.bin" \
+        "front_tls=TLSv1\.3 front_path=ktls mode=passthrough tls=TLSv1\.3 path=splice close=ok bytes_down=[0-9]{7,}"
+    VC_FRONT=1
+    veil_case "veil/https listener intercept tls1.2 ktls=auto" "" \
+        "https://localhost:$SS12/big.bin" \
+        "front_tls=TLSv1\.3 front_path=ktls mode=intercept tls=TLSv1\.2 client_path=userspace upstream_path=userspace ktls=.*HTTPS.listener.* close=ok"
+    VC_FRONT=1
+    veil_case "veil/https listener ktls=off" "--ktls off" \
+        "https://localhost:$SS13/big.bin" \
+        "front_path=userspace mode=intercept path=userspace close=ok"
+    if [ "${NGINX_OK:-0}" = 1 ]; then
+        rm -f "$DOCROOT/up/front.bin"
+        VC_FRONT=1 VC_STATUS='201|204' VC_SHA=-
+        veil_case "veil/https listener intercept nginx h2 PUT 4 MiB" "" \
+            "--http2 -T $DOCROOT/big.bin https://localhost:$NGX/up/front.bin" \
+            "front_path=ktls mode=intercept alpn=h2 close=ok bytes_up=[0-9]{7,}" \
+            '[ "$(sha_of "$DOCROOT/up/front.bin")" = "$BIG_SHA" ]'
+    fi
 fi
 
 # ------------------------------------------------ kTLS: after the handshake
