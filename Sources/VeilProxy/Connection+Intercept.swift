@@ -120,7 +120,7 @@ extension Connection {
                 startRelay()  // the userspace relay passes the close on
                 return
             }
-            if phase != .interceptRelay {
+            if phase != .interceptRelay && phase != .mixedRelay {
                 finish(CloseReason(isClient ? .clientGone : .upstreamGone,
                                    "\(isClient ? "client" : "upstream") closed during the TLS handshake"))
                 return
@@ -184,6 +184,8 @@ extension Connection {
             flush(leg)
         case .interceptRelay:
             relay()
+        case .mixedRelay:
+            mixedRelay()
         case .kernelSwitch:
             continueKernelSwitch()
         default:

@@ -104,38 +104,54 @@ extension Connection {
     }
 
     private func installKernelTLS(client: TLSLeg, upstream: TLSLeg) {
+        // Decided per leg: a leg whose cipher or version has no kernel offload stays in userspace.
         let clientKeys = client.engine.kernelKeys()
         let upstreamKeys = upstream.engine.kernelKeys()
-        guard case .keys(let ctx, let crx) = clientKeys else {
-            if case .unsupported(let why) = clientKeys { kernelSwitchAbandoned("client leg: \(why)") }
+        var notes: [String] = []
+        if case .unsupported(let why) = clientKeys { notes.append("client leg: \(why)") }
+        if case .unsupported(let why) = upstreamKeys { notes.append("upstream leg: \(why)") }
+        if !notes.isEmpty && config.ktls == .require {
+            finish(CloseReason(.ktlsUnavailable, "--ktls require: \(notes.joined(separator: "; "))"))
             return
         }
-        guard case .keys(let utx, let urx) = upstreamKeys else {
-            if case .unsupported(let why) = upstreamKeys { kernelSwitchAbandoned("upstream leg: \(why)") }
-            return
-        }
-        var installedAny = false
         let fault = interception.ktlsSequenceFault
-        func faulted(_ k: KernelTLSKeys) -> KernelTLSKeys {
-            fault == 0 ? k : k.advanced(by: fault)
-        }
-        for (fd, tx, rx, name) in [(clientFD, faulted(ctx), crx, "client"), (upstreamFD, faulted(utx), urx, "upstream")] {
-            if let error = KernelTLS.install(fd: fd, transmit: tx, receive: rx) {
-                if installedAny {
+        var installed: [TLSLeg] = []
+        for (leg, fd, keys, name) in [(client, clientFD, clientKeys, "client"), (upstream, upstreamFD, upstreamKeys, "upstream")] {
+            guard case .keys(let tx, let rx) = keys else { continue }
+            if let error = KernelTLS.install(fd: fd, transmit: fault == 0 ? tx : tx.advanced(by: fault), receive: rx) {
+                if !installed.isEmpty {
                     finish(CloseReason(.error, "kTLS install failed on the \(name) leg after the other succeeded: \(error)"))
-                } else {
-                    kernelSwitchAbandoned("\(name) leg: \(error)")
+                    return
                 }
+                notes.append("\(name) leg: \(error)")
+                if config.ktls == .require {
+                    finish(CloseReason(.ktlsUnavailable, "--ktls require: \(notes.joined(separator: "; "))"))
+                    return
+                }
+                continue
+            }
+            installed.append(leg)
+        }
+        if !notes.isEmpty { summary.ktlsNote = notes.joined(separator: "; ") }
+        guard !installed.isEmpty else {
+            kernelSwitchAbandoned(notes.joined(separator: "; "))
+            return
+        }
+        // The kernel has these sessions now; OpenSSL's state for them is no longer needed.
+        for leg in installed { leg.engine.handOverToKernel() }
+        if installed.count == 1 {
+            let onClient = installed[0] === client
+            guard let k = KernelLeg(fd: onClient ? clientFD : upstreamFD, isClient: onClient) else {
+                finish(CloseReason(.error, "out of memory for a kTLS leg"))
                 return
             }
-            installedAny = true
+            if onClient { clientLeg = nil } else { upstreamLeg = nil }
+            startMixedRelay(kernel: k, userspace: onClient ? upstream : client)
+            return
         }
         kernelTLSActive = true
         summary.clientPath = .ktlsSplice
         summary.upstreamPath = .ktlsSplice
-        // The kernel has the sessions now; OpenSSL's state and buffers are no longer needed.
-        client.engine.handOverToKernel()
-        upstream.engine.handOverToKernel()
         if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
         clientLeg = nil
         upstreamLeg = nil

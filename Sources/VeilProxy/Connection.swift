@@ -18,12 +18,13 @@ final class Connection: IOHandler {
         case upControl, upControlSend, downControl, downControlSend
         case upPollIn, upSpliceIn, upPollOut, upSpliceOut, upShutdown
         case downPollIn, downSpliceIn, downPollOut, downSpliceOut, downShutdown
+        case ktlsRecv, ktlsSend, ktlsShutdown
     }
 
     enum Phase {
         case request, resolving, connecting, replying, lingering
         case handshake, switching, relayingRecords, splicing
-        case clientHello, upstreamHandshake, awaitingCertificate, clientHandshake, interceptRelay, kernelSwitch
+        case clientHello, upstreamHandshake, awaitingCertificate, clientHandshake, interceptRelay, kernelSwitch, mixedRelay
         case closing
     }
 
@@ -73,6 +74,8 @@ final class Connection: IOHandler {
     var plaintext: UnsafeMutableRawPointer?
     /// Both sockets are on kTLS: splice moves plaintext, control records come by recvmsg.
     var kernelTLSActive = false
+    /// Only one leg is on kTLS (the other's engine keeps running): see Connection+MixedRelay.
+    var kernelLeg: KernelLeg?
 
     // Splice relay.
     var spliceUp: SplicePump?
@@ -133,6 +136,9 @@ final class Connection: IOHandler {
         case .lingerShutdown: break
         case .lingerRecv: lingerReceived(result)
         case .alertSend: finish(pendingClose ?? CloseReason(.error, "alert sent"))
+        case .ktlsRecv: kernelLegReceived(result)
+        case .ktlsSend: kernelLegSent(result)
+        case .ktlsShutdown: kernelLegShut()
         case .upPollIn, .upSpliceIn, .upPollOut, .upSpliceOut, .upShutdown, .upControl, .upControlSend:
             spliceCompleted(spliceUp, op: op, result: result)
         case .downPollIn, .downSpliceIn, .downPollOut, .downSpliceOut, .downShutdown, .downControl, .downControlSend:
@@ -194,7 +200,7 @@ final class Connection: IOHandler {
             finish(pendingClose ?? CloseReason(.clientGone, "client did not read the response"))
         case .handshake, .switching, .clientHello, .upstreamHandshake, .awaitingCertificate, .clientHandshake, .kernelSwitch:
             finish(CloseReason(.handshakeTimeout, "TLS handshake not complete within \(format(config.handshakeTimeout))"))
-        case .relayingRecords, .splicing, .interceptRelay:
+        case .relayingRecords, .splicing, .interceptRelay, .mixedRelay:
             let idleFor = now &- lastActivity
             if idleFor >= config.idleTimeout.nanoseconds {
                 finish(CloseReason(.idleTimeout, "no data either way for \(format(config.idleTimeout))"))
@@ -246,6 +252,7 @@ final class Connection: IOHandler {
         if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
         clientLeg = nil
         upstreamLeg = nil
+        kernelLeg = nil
         if let b = responseBuffer { b.deallocate(); responseBuffer = nil }
         if let s = sockaddrBuffer { s.deallocate(); sockaddrBuffer = nil }
         if config.recordLog != .off {

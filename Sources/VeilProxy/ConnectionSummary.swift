@@ -6,7 +6,8 @@ struct ConnectionSummary {
         case splice
         case userspace
         case ktlsSplice = "ktls-splice"
-        /// The HTTPS listener's outer session: the kernel encrypts, Veil copies.
+        /// On kTLS without splice: the kernel encrypts and decrypts, Veil copies plaintext (the
+        /// HTTPS listener's outer session; one kTLS leg beside a userspace one).
         case ktls
     }
 

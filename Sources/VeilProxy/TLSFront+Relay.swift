@@ -158,10 +158,17 @@ extension TLSFront {
             if downSent < downFilled { sendPlain(); return }
             if bridgeDone { closeClient(); return }
         } else {
-            guard let e = engine else { return }
+            guard let e = engine, let down else { return }
+            // Room is checked now: a send in flight pins the output, which then cannot compact.
+            while downSent < downFilled && e.outbound.writable >= TLSFront.recordRoom {
+                let w = e.write(down + downSent, count: downFilled - downSent)
+                if w == 0 { break }
+                downSent += w
+            }
+            if downSent == downFilled { downSent = 0; downFilled = 0 }
             flushClient()
+            guard downFilled == 0 else { return }
             if bridgeDone { closeClient(); return }
-            guard e.outbound.writable >= TLSFront.recordRoom else { return }
         }
         receiveBridge()
     }
@@ -181,17 +188,9 @@ extension TLSFront {
             relayStep()
             return
         }
-        if kernel {
-            downFilled = Int(result)
-            downSent = 0
-        } else if let e = engine, let down {
-            var offset = 0
-            while offset < Int(result) {
-                let w = e.write(down + offset, count: Int(result) - offset)
-                if w == 0 { finish(CloseReason(.error, "internal: HTTPS listener output buffer full")); return }
-                offset += w
-            }
-        }
+        // Sent as is (kTLS) or encrypted as room allows (userspace), by pumpDown.
+        downFilled = Int(result)
+        downSent = 0
         relayStep()
     }
 

@@ -14,6 +14,8 @@
 #   VEIL_VM_BIN       the Veil binary (default .build/release/veil), see build.sh
 #   KTLS_VM_TIMEOUT   seconds before qemu is killed (default 900)
 #   KTLS_VM_QEMU      qemu binary (default qemu-system-x86_64)
+#   KTLS_VM_CPU       qemu -cpu model (default max; e.g. max,-avx,-avx2,-vaes,-vpclmulqdq so that
+#                     kernel and OpenSSL both run the same SSE AES-NI/PCLMUL code in bench)
 #   KTLS_VM_SMP / KTLS_VM_MEM   vCPUs (default 2) / MiB (default 1536)
 #   KTLS_VM_APPEND    extra kernel command-line words
 #   plus build.sh's KTLS_VM_CACHE, KTLS_VM_OUT, KTLS_VM_KERNEL_PKG
@@ -48,7 +50,7 @@ APPEND+=" ${KTLS_VM_APPEND:-}"
 # qboot (qemu-system-data) boots a -kernel a few seconds faster than SeaBIOS under TCG.
 BIOS=()
 [[ -f /usr/share/qemu/qboot.rom && -z "${KTLS_VM_SEABIOS:-}" ]] && BIOS=(-bios /usr/share/qemu/qboot.rom)
-QEMU_CMD=("$QEMU" -cpu max -m "${KTLS_VM_MEM:-1536}" -smp "${KTLS_VM_SMP:-2}" -nographic -no-reboot
+QEMU_CMD=("$QEMU" -cpu "${KTLS_VM_CPU:-max}" -m "${KTLS_VM_MEM:-1536}" -smp "${KTLS_VM_SMP:-2}" -nographic -no-reboot
     -nodefaults -serial stdio -net none "${BIOS[@]}"
     -kernel "$OUT/vmlinuz" -initrd "$OUT/initramfs.cpio" -append "$APPEND")
 

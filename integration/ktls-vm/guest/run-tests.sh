@@ -58,6 +58,7 @@ fi
 # ----------------------------------------------------------------- origins
 
 alloc_port SS13; alloc_port SS12; alloc_port SSCHACHA; alloc_port SSAES128; alloc_port NGX; alloc_port NGX12
+alloc_port SSCBC
 ORIGINS_OK=1
 if want direct || want nginx || want veil || explicit bench; then
     group origins
@@ -65,6 +66,8 @@ if want direct || want nginx || want veil || explicit bench; then
     start_s_server s12 "$SS12" -tls1_2 || ORIGINS_OK=0
     start_s_server s13chacha "$SSCHACHA" -tls1_3 -ciphersuites TLS_CHACHA20_POLY1305_SHA256 || ORIGINS_OK=0
     start_s_server s13aes128 "$SSAES128" -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 || ORIGINS_OK=0
+    # TLS 1.2 with a CBC suite: no kernel offload, so that leg stays in userspace.
+    start_s_server s12cbc "$SSCBC" -tls1_2 -cipher ECDHE-ECDSA-AES128-SHA256 || ORIGINS_OK=0
     NGINX_OK=1
     start_nginx main "$NGX" "TLSv1.2 TLSv1.3" "$DOCROOT" || NGINX_OK=0
     start_nginx tls12 "$NGX12" "TLSv1.2" "$DOCROOT" || NGINX_OK=0
@@ -110,7 +113,7 @@ if want veil; then
     veil --version 2>&1 | head -n 1
     if veil_ca; then pass "veil/ca path: $VEIL_CA"; else fail "veil/ca path" "$(cat "$W/veil-ca.err")"; fi
     VEIL_COMMON="--upstream-ca $TESTCA --grace 2"
-    for _p in $SS13 $SS12 $SSCHACHA $SSAES128 $NGX $NGX12; do
+    for _p in $SS13 $SS12 $SSCHACHA $SSAES128 $SSCBC $NGX $NGX12; do
         VEIL_COMMON="$VEIL_COMMON --resolve localhost:$_p:127.0.0.1"
     done
 
@@ -143,6 +146,25 @@ if want veil; then
     veil_case "veil/intercept s_server tls1.3 aes128 ktls=require" "--ktls require" \
         "https://localhost:$SSAES128/big.bin" \
         "mode=intercept cipher=TLS_AES_128_GCM_SHA256 client_path=ktls-splice upstream_path=ktls-splice close=ok"
+
+    # Per leg: a CBC suite on one leg keeps that leg in userspace; the other still gets kTLS.
+    veil_case "veil/intercept mixed: upstream tls1.2 CBC userspace, client ktls" "" \
+        "https://localhost:$SSCBC/big.bin" \
+        "mode=intercept tls=TLSv1\.2 cipher=TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256 client_path=ktls upstream_path=userspace ktls=upstream.leg:.*offload.* close=ok bytes_down=[0-9]{7,}"
+    veil_case "veil/intercept mixed: client tls1.2 CBC userspace, upstream ktls" "" \
+        "--tls-max 1.2 --ciphers ECDHE-ECDSA-AES128-SHA256 https://localhost:$SS13/big.bin" \
+        "mode=intercept tls=TLSv1\.3 client_tls=TLSv1\.2 client_path=userspace upstream_path=ktls ktls=client.leg:.*offload.* close=ok bytes_down=[0-9]{7,}"
+    echo; say "veil/intercept mixed: --ktls require refuses"
+    if start_veil require-mixed --ktls require; then
+        _got=$(curl -sS --max-time "$CURL_MAX_TIME" -x "http://127.0.0.1:$VEIL_PORT" --cacert "$VEIL_CA" \
+            -o /dev/null -w '%{local_port}' "https://localhost:$SSCBC/big.bin" 2>"$W/require-mixed.err")
+        check "veil/intercept mixed --ktls require: curl fails" [ $? != 0 ]
+        summary_for "$_got" 10
+        expect_summary "veil/intercept mixed --ktls require" "close=ktls-unavailable reason=.*require.*upstream.leg.*"
+        stop_veil
+    else
+        fail "veil/intercept mixed --ktls require/veil starts" "see $VEIL_LOG"
+    fi
 
     if [ "${NGINX_OK:-0}" = 1 ]; then
         veil_case "veil/intercept nginx h2 tls1.3 GET ktls=auto" "" \

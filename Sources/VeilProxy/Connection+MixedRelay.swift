@@ -1,0 +1,175 @@
+import CVeilShims
+import VeilRuntime
+import VeilTLS
+// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
+import CLibURing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The relay when only one leg could move onto kTLS (`--ktls auto` decides per leg: e.g. a
+/// TLS 1.2 CBC suite upstream has no kernel offload while the client's AES-GCM does).
+///
+/// userspace leg -> SSL_read -> send on the kTLS socket (the kernel encrypts);
+/// kTLS socket -> recvmsg one record (type in a cmsg) -> SSL_write on the userspace leg.
+/// Back-pressure as in the userspace relay: a full engine output stops recvmsg; a pending send
+/// stops SSL_read. close_notify, EOF and alerts pass on; a KeyUpdate on the kTLS leg ends the
+/// connection (Linux 6.1 cannot rekey), tickets arriving there are consumed.
+extension Connection {
+    private static let recordRoom = 17 << 10
+
+    /// The leg still in userspace while `kernelLeg` is set.
+    var userspaceLeg: TLSLeg? { clientLeg ?? upstreamLeg }
+
+    func startMixedRelay(kernel: KernelLeg, userspace: TLSLeg) {
+        kernelLeg = kernel
+        phase = .mixedRelay
+        summary.path = .userspace
+        if kernel.isClient {
+            summary.clientPath = .ktls
+            summary.upstreamPath = .userspace
+        } else {
+            summary.clientPath = .userspace
+            summary.upstreamPath = .ktls
+        }
+        userspace.engine.stopRecordAccounting()
+        userspace.engine.enableReadAhead()
+        lastActivity = MonotonicClock.now()
+        armDeadline(after: config.idleTimeout)
+        mixedRelay()
+    }
+
+    func mixedRelay() {
+        guard phase == .mixedRelay, let k = kernelLeg, let u = userspaceLeg, let plaintext else { return }
+        // Userspace leg -> kTLS socket.
+        if !k.sending && !k.closeSent {
+            if k.pendingStart < k.pendingEnd {
+                sendToKernel(k, plaintext)
+            } else {
+                switch u.engine.read(into: plaintext, max: 16 << 10) {
+                case .data(let n):
+                    k.pendingStart = 0
+                    k.pendingEnd = n
+                    sendToKernel(k, plaintext)
+                case .needsInput:
+                    if u.eof { closeKernelLeg(k) }
+                case .closed:
+                    u.closeNotify = true
+                    closeKernelLeg(k)
+                case .failed(let reason):
+                    let isClient = u === clientLeg
+                    finish(CloseReason(isClient ? .clientGone : .upstreamGone, "\(isClient ? "client" : "upstream"): \(reason)"))
+                    return
+                }
+            }
+        }
+        // kTLS socket -> userspace leg: a record at a time while the engine's output has room
+        // (room is checked now: a send in flight pins the buffer, which then cannot compact).
+        while k.incomingStart < k.incomingEnd && u.engine.outbound.writable >= Connection.recordRoom {
+            let w = u.engine.write(UnsafeRawPointer(veil_tls_message_data(k.incoming) + k.incomingStart),
+                                   count: min(16 << 10, k.incomingEnd - k.incomingStart))
+            if w == 0 { break }
+            k.incomingStart += w
+        }
+        if k.sourceDone && k.incomingStart == k.incomingEnd && !u.closeQueued {
+            u.closeQueued = true
+            u.engine.close()
+        }
+        if !k.receiving && !k.sourceDone && k.incomingStart == k.incomingEnd {
+            k.receiving = true
+            loop.submit(handle, op: Op.ktlsRecv.rawValue) { sqe in veil_prep_tls_recvmsg_flags(sqe, k.fd, k.incoming, 0) }
+        }
+        flush(u)
+        receive(u, exact: false)
+        if k.sourceDone && u.writeShut && u.sourceDone && k.writeShut {
+            finish(CloseReason(.ok, u.closeNotify ? "both sides closed" : "both sides closed without close_notify"))
+        }
+    }
+
+    private func sendToKernel(_ k: KernelLeg, _ plaintext: UnsafeMutableRawPointer) {
+        k.sending = true
+        loop.send(handle, op: Op.ktlsSend.rawValue, fd: k.fd, from: plaintext + k.pendingStart,
+                  count: k.pendingEnd - k.pendingStart, flags: Int32(MSG_NOSIGNAL))
+    }
+
+    /// close_notify as a record of its own, then the write side is shut.
+    private func closeKernelLeg(_ k: KernelLeg) {
+        guard !k.closeSent else { return }
+        k.closeSent = true
+        k.sending = true
+        let alert: [UInt8] = [1, 0]
+        alert.withUnsafeBufferPointer { b in
+            loop.submit(handle, op: Op.ktlsSend.rawValue) { sqe in
+                veil_prep_tls_sendmsg(sqe, k.fd, k.control, 21, b.baseAddress, b.count)
+            }
+        }
+    }
+
+    func kernelLegSent(_ result: Int32) {
+        guard let k = kernelLeg else { return }
+        k.sending = false
+        if result < 0 && !Connection.isTransient(result) {
+            finish(.peerFailed(client: k.isClient, result: result))
+            return
+        }
+        if k.closeSent {
+            if !k.shutting {
+                k.shutting = true
+                loop.shutdown(handle, op: Op.ktlsShutdown.rawValue, fd: k.fd, how: Int32(SHUT_WR))
+            }
+        } else if result > 0 {
+            k.pendingStart += Int(result)
+            if k.isClient { summary.bytesDown += UInt64(result) } else { summary.bytesUp += UInt64(result) }
+            lastActivity = MonotonicClock.now()
+        }
+        mixedRelay()
+    }
+
+    func kernelLegShut() {
+        kernelLeg?.writeShut = true
+        mixedRelay()
+    }
+
+    func kernelLegReceived(_ result: Int32) {
+        guard let k = kernelLeg else { return }
+        k.receiving = false
+        let who = k.isClient ? "client" : "upstream"
+        if result < 0 {
+            if Connection.isTransient(result) { mixedRelay(); return }
+            if result == -EKEYEXPIRED {
+                finish(CloseReason(.error, "\(who) sent a TLS 1.3 KeyUpdate; kTLS rekeying is not implemented"))
+            } else {
+                finish(.peerFailed(client: k.isClient, result: result))
+            }
+            return
+        }
+        if result == 0 {
+            k.sourceDone = true
+            mixedRelay()
+            return
+        }
+        let data = UnsafeBufferPointer(start: veil_tls_message_data(k.incoming), count: Int(result))
+        switch veil_tls_message_type(k.incoming) {
+        case 23:
+            k.incomingStart = 0
+            k.incomingEnd = data.count
+            lastActivity = MonotonicClock.now()
+        case 21:
+            guard data.count >= 2 else { finish(CloseReason(.error, "\(who) sent a malformed alert")); return }
+            if data[1] != 0 {
+                finish(CloseReason(k.isClient ? .clientGone : .upstreamGone, "\(who) sent alert fatal \(TLSAlert.name(for: data[1]))"))
+                return
+            }
+            k.sourceDone = true
+        case 22 where data.first == 4:
+            break  // a NewSessionTicket after the switch: consumed
+        case 22 where data.first == 24:
+            finish(CloseReason(.error, "\(who) sent a TLS 1.3 KeyUpdate; this kernel cannot rekey kTLS (Linux 6.1), so the connection ends"))
+            return
+        case let type:
+            finish(CloseReason(.error, "\(who) sent a record of type \(type) (first byte \(data.first ?? 0)) after the handshake"))
+            return
+        }
+        mixedRelay()
+    }
+}
