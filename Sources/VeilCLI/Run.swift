@@ -40,8 +40,22 @@ struct Run: ParsableCommand {
     var ktls: String?
     @Option(help: "Static name mapping HOST:PORT:ADDR[,ADDR] (curl's syntax); repeatable.")
     var resolve: [String] = []
-    @Option(help: "static (only --resolve entries) or system (getaddrinfo; plain DNS, visible on the network).")
+    @Option(help: "Who answers names not in the static map, in order: doh (default), dot, doh,dot; static (--resolve only) or system (plain DNS, visible on the network).")
     var resolver: String?
+    @Option(help: "DoH server URL https://IP[:PORT]/PATH (default \(ProxyConfiguration.defaultDoHURL)); repeatable.")
+    var dohUrl: [String] = []
+    @Option(help: "DoT server IP[:PORT][#NAME] (default \(ProxyConfiguration.defaultDoTServer)); repeatable.")
+    var dotServer: [String] = []
+    @Option(help: "PEM file of extra trust anchors for DoH/DoT server certificates.")
+    var resolverCa: String?
+    @Option(help: "Seconds one DoH/DoT server gets to answer before the next is tried (default 5).")
+    var resolverTimeout: String?
+    @Option(help: "Shortest time an answer is cached, seconds (default 60).")
+    var dnsMinTtl: String?
+    @Option(help: "Longest time an answer is cached, seconds (default 3600).")
+    var dnsMaxTtl: String?
+    @Option(help: "Longest time 'no such name' is cached, seconds (default 60).")
+    var dnsNegativeTtl: String?
     @Option(help: "off | summary | records.")
     var recordLog: String?
     @Option(help: "text | json.")
@@ -95,6 +109,13 @@ struct Run: ParsableCommand {
         add("ktls", ktls)
         for r in resolve { s.append(("resolve", r)) }
         add("resolver", resolver)
+        for u in dohUrl { s.append(("doh-url", u)) }
+        for d in dotServer { s.append(("dot-server", d)) }
+        add("resolver-ca", resolverCa)
+        add("resolver-timeout", resolverTimeout)
+        add("dns-min-ttl", dnsMinTtl)
+        add("dns-max-ttl", dnsMaxTtl)
+        add("dns-negative-ttl", dnsNegativeTtl)
         add("record-log", recordLog)
         add("log-format", logFormat)
         add("record-log-file", recordLogFile)
@@ -115,9 +136,23 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        let configuration = try Settings.build(configPath: config, flags: flagSettings)
+        do {
+            try ProxyServer(config: configuration).run()
+        } catch {
+            FileHandleStderr.write("veil: cannot start: \(error)\n")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Settings from the config file (`--config` or VEIL_CONFIG), the environment and flags, in that
+/// order, through the one `ConfigurationBuilder`.
+enum Settings {
+    static func build(configPath: String?, flags: [(String, String?)]) throws -> ProxyConfiguration {
         var builder = ConfigurationBuilder()
         let environment = Environment.current()
-        if let path = config ?? environment["VEIL_CONFIG"] {
+        if let path = configPath ?? environment["VEIL_CONFIG"] {
             let file: ConfigFile
             do {
                 file = try ConfigFile(text: try readFile(path), path: path)
@@ -128,17 +163,10 @@ struct Run: ParsableCommand {
         }
         do {
             try builder.apply(environment: environment)
-            for (k, v) in flagSettings { try builder.apply(key: k, value: v, origin: "--\(k)") }
-            let configuration = try builder.build()
-            try ProxyServer(config: configuration).run()
-        } catch let error as ConfigurationBuilder.Error {
-            throw ValidationError(error.description)
-        } catch let error as StartError {
-            FileHandleStderr.write("veil: cannot start: \(error)\n")
-            throw ExitCode(1)
+            for (k, v) in flags { try builder.apply(key: k, value: v, origin: "--\(k)") }
+            return try builder.build()
         } catch {
-            FileHandleStderr.write("veil: cannot start: \(error)\n")
-            throw ExitCode(1)
+            throw ValidationError(error.description)
         }
     }
 }

@@ -31,7 +31,14 @@ public struct ConfigurationBuilder {
         ("upstream-groups", false, "key exchange groups offered upstream (default X25519:P-256:P-384)"),
         ("ktls", false, "kernel TLS for intercepted data: auto (where available; default), off, or require (refuse without it)"),
         ("resolve", true, "HOST:PORT:ADDR[,ADDR] static name mapping, curl's syntax"),
-        ("resolver", false, "static (only --resolve entries) or system (getaddrinfo: plain DNS, visible on the network)"),
+        ("resolver", false, "who answers names not in the static map, in order: doh, dot, doh,dot, dot,doh (encrypted; default doh), static (--resolve entries only) or system (getaddrinfo: plain DNS, visible on the network)"),
+        ("doh-url", true, "DoH server URL https://IP[:PORT]/PATH (default \(ProxyConfiguration.defaultDoHURL)); a host name must be in the static map"),
+        ("dot-server", true, "DoT server IP[:PORT][#NAME] (default \(ProxyConfiguration.defaultDoTServer)); NAME is what its certificate must name, else the IP"),
+        ("resolver-ca", false, "PEM file of extra trust anchors for DoH/DoT server certificates (on top of the system store)"),
+        ("resolver-timeout", false, "seconds one DoH/DoT server gets to answer before the next is tried (default 5)"),
+        ("dns-min-ttl", false, "shortest time an answer is cached, seconds (default 60)"),
+        ("dns-max-ttl", false, "longest time an answer is cached, seconds (default 3600)"),
+        ("dns-negative-ttl", false, "longest time 'no such name' is cached, seconds (default 60; 0: not cached)"),
         ("record-log", false, "off | summary | records"),
         ("log-format", false, "text | json"),
         ("record-log-file", false, "write record and summary lines to FILE (mode 0600) instead of stderr"),
@@ -156,11 +163,30 @@ public struct ConfigurationBuilder {
             let v = try need()
             do { config.staticResolve.append(try StaticResolveEntry(parsing: v)) } catch { throw Error("\(origin): \(error)") }
         case "resolver":
-            switch try need() {
-            case "system": config.systemResolver = true
-            case "static": config.systemResolver = false
-            case let v: throw Error("\(origin): resolver '\(v)' is not one of static, system")
+            let v = try need()
+            if v == "static" { config.resolvers = []; break }
+            var kinds: [ResolverKind] = []
+            for part in v.split(separator: ",") {
+                guard let k = ResolverKind(rawValue: String(part)) else {
+                    throw Error("\(origin): resolver '\(part)' is not one of static, system, doh, dot")
+                }
+                if !kinds.contains(k) { kinds.append(k) }
             }
+            if kinds.contains(.system) && kinds.count > 1 {
+                throw Error("\(origin): resolver 'system' cannot be combined with doh/dot: a failure would fall back to plain DNS")
+            }
+            guard !kinds.isEmpty else { throw Error("\(origin): resolver needs a value") }
+            config.resolvers = kinds
+        case "doh-url": config.dohURLs.append(try need())
+        case "dot-server": config.dotServers.append(try need())
+        case "resolver-ca": config.resolverCAFile = try need()
+        case "resolver-timeout":
+            let t = try seconds()
+            guard t > 0 else { throw Error("\(origin): resolver-timeout must be more than 0") }
+            config.resolverTimeout = t
+        case "dns-min-ttl": config.dnsMinTTL = UInt32(try count(min: 0, max: 86_400))
+        case "dns-max-ttl": config.dnsMaxTTL = UInt32(try count(min: 1, max: 604_800))
+        case "dns-negative-ttl": config.dnsNegativeTTL = UInt32(try count(min: 0, max: 86_400))
         case "record-log":
             let v = try need()
             guard let l = RecordLogLevel(rawValue: v) else { throw Error("\(origin): record-log '\(v)' is not one of off, summary, records") }

@@ -13,6 +13,11 @@ public enum KTLSMode: String, Sendable, CaseIterable {
     case require
 }
 
+/// A kind of resolver for names the static map does not have.
+public enum ResolverKind: String, Sendable, CaseIterable {
+    case system, doh, dot
+}
+
 /// Everything `veil run` can be told, after CLI flags, the config file and the environment have
 /// been merged (see `VeilCLI`). Defaults are the secure ones.
 public struct ProxyConfiguration: Sendable {
@@ -42,8 +47,24 @@ public struct ProxyConfiguration: Sendable {
     /// Kernel TLS for intercepted connections: where available (`auto`), never, or required.
     public var ktls: KTLSMode = .auto
     public var staticResolve: [StaticResolveEntry] = []
-    /// The system resolver (getaddrinfo, plain DNS) is used only when asked for.
-    public var systemResolver = false
+    /// Which resolvers answer names not in the static map, in order: `.doh` / `.dot` (encrypted,
+    /// the default is DoH to a public resolver addressed by IP), or `.system` alone (plain DNS,
+    /// only when asked for); empty: the static map only.
+    public var resolvers: [ResolverKind] = [.doh]
+    /// DoH servers (RFC 8484) and DoT servers (RFC 7858), each tried in order.
+    public var dohURLs: [String] = []
+    public var dotServers: [String] = []
+    public static let defaultDoHURL = "https://1.1.1.1/dns-query"
+    public static let defaultDoTServer = "1.1.1.1:853"
+    /// Extra trust anchors for the resolvers' certificates (on top of the system store).
+    public var resolverCAFile: String? = nil
+    /// Seconds one server gets to answer (connect, TLS handshake, query) before the next is tried.
+    public var resolverTimeout: Double = 5
+    public var dnsMinTTL: UInt32 = 60
+    public var dnsMaxTTL: UInt32 = 3600
+    public var dnsNegativeTTL: UInt32 = 60
+    /// Whether the system resolver (getaddrinfo, plain DNS) is in use.
+    public var systemResolver: Bool { resolvers.contains(.system) }
     public var recordLog: RecordLogLevel = .summary
     public var logFormat: LogFormat = .text
     /// Record and summary lines go here instead of stderr when set.

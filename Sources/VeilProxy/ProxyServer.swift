@@ -38,8 +38,7 @@ public struct ProxyServer {
         }
         let listenFD = try Socket.listen(on: config.listen)
         let bound = Socket.localAddress(listenFD) ?? config.listen
-        let chain = ResolverChain(staticMap: StaticResolver(entries: config.staticResolve),
-                                  fallback: config.systemResolver ? SystemResolver() : nil)
+        let chain = try ResolverFactory.make(config)
         var front: FrontListener?
         if let address = config.listenTLS, let interception {
             let fd = try Socket.listen(on: address)

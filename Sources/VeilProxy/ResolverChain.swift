@@ -19,7 +19,7 @@ public struct ResolverChain: Resolver {
             return .success(ResolvedAddresses(addresses: addrs, source: "static"))
         }
         guard let fallback else {
-            return .failure("cannot resolve \(host): no --resolve entry for \(host):\(port) and no other resolver enabled (add --resolve \(host):\(port):ADDR or --resolver system)")
+            return .failure("cannot resolve \(host): no --resolve entry for \(host):\(port) and no other resolver enabled (add --resolve \(host):\(port):ADDR, or --resolver doh|dot|system)")
         }
         return fallback.resolve(host: host, port: port, completion: completion)
     }
