@@ -14,7 +14,7 @@
 SHELL := /bin/bash
 
 APT_PACKAGES := libssl-dev liburing-dev pkg-config curl openssl nginx-light \
-                tshark socat python3 iproute2
+                tshark socat python3 iproute2 unbound
 
 VEIL := .build/release/veil
 
@@ -40,7 +40,10 @@ deps:
 	echo "deps: installing:$$missing"; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections; \
-	apt-get update -q && apt-get install -y -q --no-install-recommends $$missing
+	made_policy=0; \
+	if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1; fi; \
+	apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; rc=$$?; \
+	[ $$made_policy = 1 ] && rm -f /usr/sbin/policy-rc.d; exit $$rc
 
 build:
 	swift build -c release
