@@ -53,9 +53,9 @@ run: deps build
 	@echo "veil will listen on 127.0.0.1:8080 and intercept TLS with its own CA"
 	@echo "(created on first run in \$${VEIL_HOME:-~/.veil}). Point curl at it, e.g.:"
 	@echo "    curl -x http://127.0.0.1:8080 --cacert \"\$$($(VEIL) ca path)\" https://example.com/"
-	@echo "Until the out-of-band resolvers exist it runs with --resolver system (plain DNS)."
+	@echo "Names are resolved over DoH (https://1.1.1.1/dns-query); see README for other resolvers."
 	@echo
-	exec $(VEIL) run --resolver system
+	exec $(VEIL) run
 
 test: deps build
 	swift test
