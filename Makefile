@@ -3,8 +3,9 @@
 #   make deps    install the system packages the build and the tests need (Debian/apt)
 #   make build   release build: .build/release/veil
 #   make run     build, then run veil on 127.0.0.1:8080
-#   make test    unit tests (swift test), integration tests against the release build, then the
-#                kTLS proof in a qemu VM (make ktls-vm)
+#   make test    unit tests (swift test), integration tests against the release build, the wire
+#                proof in network namespaces (integration/netns, writes docs/WIRE-PROOF.md), then
+#                the kTLS proof in a qemu VM (make ktls-vm)
 #   make bench   passthrough benchmark (bench/passthrough.sh)
 #   make bench-intercept   intercept benchmark: veil vs Squid ssl-bump vs mitmproxy
 #                (bench/intercept.sh; installs squid-openssl and mitmproxy itself)
@@ -60,6 +61,7 @@ run: deps build
 test: deps build
 	swift test
 	VEIL_BIN=$(CURDIR)/$(VEIL) integration/run-all.sh
+	VEIL_BIN=$(CURDIR)/$(VEIL) integration/netns/run.sh
 	$(MAKE) ktls-vm
 
 bench: deps build
