@@ -184,38 +184,31 @@ extension Connection {
             return
         }
         guard let m = p.message else { return }
-        let type = veil_tls_message_type(m)
         let data = UnsafeBufferPointer(start: veil_tls_message_data(m), count: Int(result))
         if result == 0 {
             p.sourceEOF = true
             drive(p)
             return
         }
-        switch type {
-        case 21:  // alert
-            guard data.count >= 2 else {
-                finish(CloseReason(.error, "\(who) sent a malformed alert"))
-                return
-            }
-            p.pendingAlert = [data[0], data[1]]
+        switch KernelTLSRecord(type: veil_tls_message_type(m), body: data) {
+        case .alert(let level, let description):
+            // close_notify or a fatal alert: passed on as a record of its own, then the end.
+            p.pendingAlert = [level, description]
             p.sourceEOF = true
             drive(p)
-        case 22:  // TLS 1.3 post-handshake message
-            switch data.first {
-            case 4:
-                // NewSessionTicket after the switch: consumed (OpenSSL no longer sees this
-                // session, so it cannot become a cached session).
-                drive(p)
-            case 24:
-                finish(CloseReason(.error, "\(who) sent a TLS 1.3 KeyUpdate; this kernel cannot rekey kTLS (Linux 6.1), so the connection ends"))
-            default:
-                finish(CloseReason(.error, "\(who) sent an unexpected handshake message (type \(data.first ?? 0)) after the handshake"))
-            }
-        case 23:
+        case .newSessionTicket:
+            // After the switch: consumed (OpenSSL no longer sees this session, so it cannot
+            // become a cached session).
+            drive(p)
+        case .applicationData:
             // Application data by recvmsg (splice stopped for another reason): pass it on as is.
             sendControlRecord(p, type: 23, bytes: Array(data))
-        default:
-            finish(CloseReason(.error, "\(who) sent a record of type \(type) after the handshake"))
+        case .malformedAlert:
+            finish(CloseReason(.error, "\(who) sent a malformed alert"))
+        case .keyUpdate:
+            finish(CloseReason(.error, "\(who) sent a TLS 1.3 KeyUpdate; this kernel cannot rekey kTLS (Linux 6.1), so the connection ends"))
+        case .unexpected(let what):
+            finish(CloseReason(.error, "\(who) sent a \(what) after the handshake"))
         }
     }
 

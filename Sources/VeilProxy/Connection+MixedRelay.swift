@@ -149,25 +149,26 @@ extension Connection {
             return
         }
         let data = UnsafeBufferPointer(start: veil_tls_message_data(k.incoming), count: Int(result))
-        switch veil_tls_message_type(k.incoming) {
-        case 23:
+        switch KernelTLSRecord(type: veil_tls_message_type(k.incoming), body: data) {
+        case .applicationData:
             k.incomingStart = 0
             k.incomingEnd = data.count
             lastActivity = MonotonicClock.now()
-        case 21:
-            guard data.count >= 2 else { finish(CloseReason(.error, "\(who) sent a malformed alert")); return }
-            if data[1] != 0 {
-                finish(CloseReason(k.isClient ? .clientGone : .upstreamGone, "\(who) sent alert fatal \(TLSAlert.name(for: data[1]))"))
-                return
-            }
+        case .alert(_, 0):
             k.sourceDone = true
-        case 22 where data.first == 4:
-            break  // a NewSessionTicket after the switch: consumed
-        case 22 where data.first == 24:
+        case .alert(_, let description):
+            finish(CloseReason(k.isClient ? .clientGone : .upstreamGone, "\(who) sent alert fatal \(TLSAlert.name(for: description))"))
+            return
+        case .malformedAlert:
+            finish(CloseReason(.error, "\(who) sent a malformed alert"))
+            return
+        case .newSessionTicket:
+            break  // after the switch: consumed
+        case .keyUpdate:
             finish(CloseReason(.error, "\(who) sent a TLS 1.3 KeyUpdate; this kernel cannot rekey kTLS (Linux 6.1), so the connection ends"))
             return
-        case let type:
-            finish(CloseReason(.error, "\(who) sent a record of type \(type) (first byte \(data.first ?? 0)) after the handshake"))
+        case .unexpected(let what):
+            finish(CloseReason(.error, "\(who) sent a \(what) after the handshake"))
             return
         }
         mixedRelay()

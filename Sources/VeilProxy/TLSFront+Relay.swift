@@ -98,22 +98,23 @@ extension TLSFront {
             return
         }
         let data = UnsafeBufferPointer(start: veil_tls_message_data(m), count: Int(result))
-        switch veil_tls_message_type(m) {
-        case 23:
+        switch KernelTLSRecord(type: veil_tls_message_type(m), body: data) {
+        case .applicationData:
             upFilled = Int(result)
             upSent = 0
-        case 21:
-            guard data.count >= 2 else { finish(CloseReason(.clientGone, "client sent a malformed alert to the HTTPS listener")); return }
-            guard data[1] == 0 else {
-                finish(CloseReason(.clientGone, "client sent alert \(TLSAlert.name(for: data[1])) to the HTTPS listener"))
-                return
-            }
+        case .alert(_, 0):
             clientDone = true
-        case 22 where data.first == 24:
+        case .alert(_, let description):
+            finish(CloseReason(.clientGone, "client sent alert \(TLSAlert.name(for: description)) to the HTTPS listener"))
+            return
+        case .keyUpdate:
             finish(CloseReason(.error, "client sent a TLS 1.3 KeyUpdate to the HTTPS listener; this kernel cannot rekey kTLS, so the connection ends"))
             return
-        case let type:
-            finish(CloseReason(.clientGone, "client sent a record of type \(type) (first byte \(data.first ?? 0)) to the HTTPS listener after its handshake"))
+        case .malformedAlert, .newSessionTicket:
+            finish(CloseReason(.clientGone, "client sent an unexpected record to the HTTPS listener after its handshake"))
+            return
+        case .unexpected(let what):
+            finish(CloseReason(.clientGone, "client sent a \(what) to the HTTPS listener after its handshake"))
             return
         }
         relayStep()
