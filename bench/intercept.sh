@@ -10,6 +10,11 @@
 #     each fetching 1 KiB: requests/s and proxy CPU ms per connection.
 #   Crypto floor: openssl speed for the ciphers veil's two legs negotiated ->
 #     seconds per GiB for one decrypt + one encrypt; veil CPU/GiB divided by it.
+#   Handshake floor: bench/tools/handshake-floor.c (built here with cc) runs the two OpenSSL
+#     handshakes of one intercepted connection in memory with Veil's configuration (server:
+#     full TLS 1.3, ECDSA P-256 leaf; client: resumed with a ticket) and times the proxy side
+#     only; run just before and just after veil's connections (median of 3): veil CPU per new
+#     connection divided by it.
 #   Ratios: veil vs squid and vs mitmproxy throughput; veil's certificate minting figures.
 #
 #   bench/intercept.sh                     (VEIL_BIN defaults to .build/release/veil)
@@ -97,6 +102,22 @@ URL=https://localhost:$ORIGIN/data.bin
 
 # ----------------------------------------------------------------- helpers
 
+# The handshake floor program (needs a C compiler and libssl-dev, as the build does).
+FLOOR_BIN=$WORK_ROOT/handshake-floor
+FLOOR_RUNS=()
+if ! cc -O2 -o "$FLOOR_BIN" "$BENCH_DIR/tools/handshake-floor.c" -lssl -lcrypto 2>"$WORK_ROOT/handshake-floor.log"; then
+    echo "handshake floor: cannot build bench/tools/handshake-floor.c (see $WORK_ROOT/handshake-floor.log)"
+    FLOOR_BIN=""
+fi
+FLOOR_LINES=""
+handshake_floor() { # appends one run's microseconds per connection to FLOOR_RUNS
+    [[ -n "$FLOOR_BIN" ]] || return 0
+    local out
+    out=$("$FLOOR_BIN" 400 2>&1) || { echo "handshake floor failed: $out"; return 0; }
+    FLOOR_RUNS+=("$(sed -n 's/^floor_us_per_connection=\([0-9]*\).*/\1/p' <<<"$out")")
+    FLOOR_LINES=$(grep -v '^floor_us' <<<"$out")
+}
+
 cpu_ticks() { [[ -n "${1:-}" ]] && "${PROCTREE[@]}" cpu "$1" || echo 0; }
 hwm_kib() { "${PROCTREE[@]}" hwm "$1"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : "") }'; }
@@ -179,7 +200,9 @@ if start_veil bench --mode intercept --resolver static --upstream-ca "$TESTCA" \
     bulk veil "$VEIL_PID" "$URL" "$BENCH_MIB" -x "http://127.0.0.1:$VEIL_PORT" --cacert "$VEIL_CA" ||
         echo "veil bulk transfer failed"
     VEIL_SUMMARY=$(log_new | grep -E "$SUMMARY_RE" | grep "target=localhost:$ORIGIN" | tail -n 1)
+    handshake_floor; handshake_floor
     conns veil "$VEIL_PID" -x "http://127.0.0.1:$VEIL_PORT" --cacert "$VEIL_CA"
+    handshake_floor
     stop_veil 10
     VEIL_MINT=$(grep -E 'certificates minted=' "$VEIL_LOG" | tail -n 1)
 else
@@ -348,6 +371,15 @@ for l in direct veil squid mitmproxy; do
     fi
 done
 
+HS_FLOOR=""
+if ((${#FLOOR_RUNS[@]} > 0)); then
+    HS_FLOOR=$(median "${FLOOR_RUNS[@]}")
+    echo
+    echo "== handshake floor (bench/tools/handshake-floor.c: Veil's two OpenSSL handshakes in memory, proxy side, thread CPU)"
+    printf '%s\n' "$FLOOR_LINES" | sed 's/^/  last run: /'
+    echo "runs (us per connection, around veil's connections): ${FLOOR_RUNS[*]}; median $HS_FLOOR us"
+fi
+
 echo
 echo "== crypto floor (openssl speed -evp ... -bytes 16384 -seconds 2, better of 2 runs, one core)"
 for e in "${!SPEED[@]}"; do
@@ -363,6 +395,8 @@ if [[ -n "${B_WALL[veil]:-}" ]]; then
     V_CPU_GIB=$(per_gib "${B_CPU[veil]}" "${B_SIZE[veil]}")
     [[ -n "$FLOOR" ]] && awk -v v="$V_CPU_GIB" -v f="$FLOOR" \
         'BEGIN { printf "veil CPU/GiB / crypto floor:        %.2f  (%s s/GiB vs %s s/GiB)\n", v / f, v, f }'
+    [[ -n "$HS_FLOOR" && -n "${C_CPU[veil]:-}" ]] && awk -v v="${C_CPU[veil]}" -v f="$HS_FLOOR" \
+        'BEGIN { printf "veil CPU/conn / handshake floor:    %.2f  (%.2f ms vs %.2f ms)\n", v / (f / 1000), v, f / 1000 }'
     awk -v v="${B_WALL[veil]}" -v d="${B_WALL[direct]}" 'BEGIN { printf "veil wall / direct wall:            %.2f\n", v / d }'
     tp() { awk -v s="${B_SIZE[$1]}" -v t="${B_WALL[$1]}" 'BEGIN { print s / t }'; }
     [[ -n "${B_WALL[squid]:-}" ]] && awk -v v="$(tp veil)" -v o="$(tp squid)" \

@@ -14,6 +14,9 @@ int veil_SSL_get_ex_new_index(void) { return SSL_get_ex_new_index(0, NULL, NULL,
 uint64_t veil_ssl_default_options(void) {
     return SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
 }
+uint64_t veil_ssl_server_preference_options(void) {
+    return SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA;
+}
 const long veil_ssl_mode_release_buffers = SSL_MODE_RELEASE_BUFFERS;
 const long veil_ssl_mode_partial_write = SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
 const long veil_ssl_sess_cache_client_only = SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE;

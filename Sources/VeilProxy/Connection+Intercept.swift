@@ -398,8 +398,14 @@ extension Connection {
         guard phase == .interceptRelay else { return }
         flush(client)
         flush(upstream)
+        let largestRecord = 5 + (16 << 10) + 2048  // header included; TLS 1.2 allows 2048 of expansion
         for leg in [client, upstream] where !leg.eof {
             // The other leg's output has room, or this leg's input is what holds things up.
+            // With more than the largest record still waiting, a whole record is there and the
+            // other leg's output is what holds things up (its send is in flight): reading now
+            // would only move (compact) the waiting bytes; the pump after that send completes
+            // makes room and reads again.
+            guard leg.engine.inbound.readable < largestRecord else { continue }
             receive(leg, exact: false)
         }
         if client.sourceDone && upstream.writeShut && upstream.sourceDone && client.writeShut {
@@ -411,7 +417,11 @@ extension Connection {
     private func pump(from src: TLSLeg, to dst: TLSLeg) {
         guard let plaintext else { return }
         while !src.closeNotify && dst.engine.outbound.writable >= Connection.recordRoom {
-            switch src.engine.read(into: plaintext, max: Connection.plaintextChunk) {
+            // relay() pumps both directions after every completion: skip OpenSSL when this
+            // side has nothing to give.
+            let result: TLSEngine.ReadResult = src.engine.hasInput
+                ? src.engine.read(into: plaintext, max: Connection.plaintextChunk) : .needsInput
+            switch result {
             case .data(let n):
                 var offset = 0
                 while offset < n {

@@ -111,8 +111,11 @@ public final class TLSEngine {
     /// accept (what upstream chose; nil accepts none).
     public func configureServer(certificate: MintedCertificate, minter: CertificateMinter,
                                 alpn: String?) throws(OpenSSLError) {
-        guard SSL_use_certificate(ssl, certificate.x509) == 1 else { throw OpenSSLError.drain("use certificate") }
-        guard SSL_use_PrivateKey(ssl, minter.leafKey.pkey) == 1 else { throw OpenSSLError.drain("use key") }
+        // One call for both: SSL_use_certificate + SSL_use_PrivateKey would also copy the key's
+        // parameters between the two (a provider export and import in OpenSSL 3.0).
+        guard SSL_use_cert_and_key(ssl, certificate.x509ForHandshake, minter.leafKey.pkey, nil, 1) == 1 else {
+            throw OpenSSLError.drain("use certificate and key")
+        }
         alpnChoiceSet = true
         alpnChoice = alpn.map { Array($0.utf8) } ?? []
     }
@@ -142,6 +145,12 @@ public final class TLSEngine {
     /// record. Only for the userspace relay: the handshake reads record by record so nothing
     /// past it sits inside OpenSSL.
     public func enableReadAhead() { SSL_set_read_ahead(ssl, 1) }
+
+    /// Whether `read` can produce anything: bytes wait in `inbound`, or OpenSSL holds records
+    /// (read-ahead) or plaintext it has not handed out. When false, `read` would only answer
+    /// `.needsInput`, after a trip through OpenSSL's record layer and error queue.
+    @inline(__always)
+    public var hasInput: Bool { !inbound.isEmpty || SSL_has_pending(ssl) == 1 }
 
     /// Decrypts application data into `buffer`.
     @inline(__always)

@@ -16,6 +16,9 @@ long veil_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
 int veil_SSL_get_ex_new_index(void);
 /// Options Veil sets on every context: no compression, no renegotiation, no TLS < 1.2.
 uint64_t veil_ssl_default_options(void);
+/// The client-facing context picks the TLS 1.3 suite by its own order (cheaper SHA-256 key
+/// schedule first), except that a client preferring ChaCha20 (no AES hardware) gets ChaCha20.
+uint64_t veil_ssl_server_preference_options(void);
 extern const long veil_ssl_mode_release_buffers;
 extern const long veil_ssl_mode_partial_write;
 extern const long veil_ssl_sess_cache_client_only;
