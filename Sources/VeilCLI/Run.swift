@@ -89,6 +89,19 @@ struct Run: ParsableCommand {
     @Option(help: "Largest splice pipe in bytes; pipes start at 64 KiB and grow while full (default 1048576; 0 = stay at 64 KiB).")
     var pipeSize: String?
 
+    @Option(help: "How targets are reached: direct (default) or tunnel (inside TLS to the Veil relay).")
+    var route: String?
+    @Option(help: "Per-host route PATTERN=direct|tunnel, e.g. '*.example.com=tunnel'; repeatable, first match wins.")
+    var routeRule: [String] = []
+    @Option(help: "The Veil relay IP:PORT for tunnelled targets.")
+    var relay: String?
+    @Option(help: "SHA-256 fingerprint of the relay's certificate, as veil relay prints it (colons optional).")
+    var relayFingerprint: String?
+    @Option(help: "The relay's shared secret (also VEIL_RELAY_SECRET; prefer --relay-secret-file).")
+    var relaySecret: String?
+    @Option(help: "File whose first line is the relay's shared secret.")
+    var relaySecretFile: String?
+
     /// The flags given, as the builder's `key value` pairs.
     private var flagSettings: [(String, String?)] {
         var s: [(String, String?)] = []
@@ -132,6 +145,12 @@ struct Run: ParsableCommand {
         add("idle-timeout", idleTimeout)
         add("grace", grace)
         add("pipe-size", pipeSize)
+        add("route", route)
+        for r in routeRule { s.append(("route-rule", r)) }
+        add("relay", relay)
+        add("relay-fingerprint", relayFingerprint)
+        add("relay-secret", relaySecret)
+        add("relay-secret-file", relaySecretFile)
         return s
     }
 

@@ -12,5 +12,5 @@ struct Veil: ParsableCommand {
             Settings come from flags, VEIL_<SETTING> environment variables and a config file (see conf/veil.conf); flags win over the environment, which wins over the file.
             """,
         version: ProxyServer.version,
-        subcommands: [Run.self, Resolve.self, CA.self])
+        subcommands: [Run.self, Relay.self, Resolve.self, CA.self])
 }

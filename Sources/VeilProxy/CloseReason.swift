@@ -23,6 +23,12 @@ public struct CloseReason: Sendable, Equatable {
         case upstreamGone = "upstream-gone"
         case overloaded
         case ktlsUnavailable = "ktls-unavailable"
+        /// The relay refused a wrong or missing secret.
+        case authFailed = "auth-failed"
+        /// The relay refused a client: too many wrong secrets, or too many connections.
+        case rateLimited = "rate-limited"
+        /// `--route tunnel`: the relay could not be reached, was not the pinned one, or refused.
+        case relayFailed = "relay-failed"
         case shutdown
         case error
     }

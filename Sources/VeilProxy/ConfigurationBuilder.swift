@@ -54,12 +54,21 @@ public struct ConfigurationBuilder {
         ("handshake-timeout", false, "seconds for the TLS handshake after CONNECT (default 15)"),
         ("idle-timeout", false, "seconds without data either way before a tunnel is closed (default 300)"),
         ("grace", false, "seconds live connections get to finish after SIGINT/SIGTERM (default 10)"),
+        ("route", false, "how targets are reached: direct (default) or tunnel (inside TLS to the Veil relay: the local network sees only the relay)"),
+        ("route-rule", true, "PATTERN=direct|tunnel per-host route, e.g. '*.example.com=tunnel'; first match wins over route"),
+        ("relay", false, "the Veil relay IP:PORT for tunnelled targets (an IP address, so finding the relay leaks nothing)"),
+        ("relay-fingerprint", false, "SHA-256 fingerprint of the relay's certificate, as veil relay prints it (colons optional); the relay is pinned, no CA"),
+        ("relay-secret", false, "the relay's shared secret (also VEIL_RELAY_SECRET); prefer relay-secret-file"),
+        ("relay-secret-file", false, "file whose first line is the relay's shared secret"),
         ("pipe-size", false, "largest splice pipe in bytes; pipes start at 64 KiB and grow while full (default 1048576; 0 = stay at 64 KiB)"),
     ]
 
     public private(set) var config = ProxyConfiguration()
     private var allow: [String] = []
     private var deny: [String] = []
+    private var relayAddress: SocketAddress?
+    private var relayFingerprint: RelayFingerprint?
+    private var relaySecret: String?
 
     public init() {
         config.workers = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
@@ -79,7 +88,10 @@ public struct ConfigurationBuilder {
         if let file = environment["SSLKEYLOGFILE"], !file.isEmpty {
             try apply(key: "keylog", value: file, origin: "environment SSLKEYLOGFILE")
         }
-        for (key, _, _) in ConfigurationBuilder.keys {
+        if let secret = environment["VEIL_RELAY_SECRET"], !secret.isEmpty {
+            try apply(key: "relay-secret", value: secret, origin: "environment VEIL_RELAY_SECRET")
+        }
+        for (key, _, _) in ConfigurationBuilder.keys where key != "relay-secret" {
             let name = "VEIL_" + String(key.uppercased().map { $0 == "-" ? "_" : $0 })
             if let value = environment[name] {
                 try apply(key: key, value: value, origin: "environment \(name)")
@@ -209,6 +221,33 @@ public struct ConfigurationBuilder {
         case "idle-timeout": config.idleTimeout = try seconds()
         case "grace": config.grace = try seconds()
         case "pipe-size": config.pipeSize = try count(min: 0, max: 1 << 20)
+        case "route":
+            let v = try need()
+            guard let r = Route(rawValue: v) else { throw Error("\(origin): route '\(v)' is not direct or tunnel") }
+            config.route = r
+        case "route-rule":
+            let v = try need()
+            guard let eq = v.lastIndex(of: "="), let r = Route(rawValue: String(v[v.index(after: eq)...])) else {
+                throw Error("\(origin): route-rule '\(v)' is not PATTERN=direct|tunnel")
+            }
+            do { config.routeRules.append((try HostPattern(parsing: v[..<eq]), r)) } catch { throw Error("\(origin): \(error)") }
+        case "relay":
+            let v = try need()
+            guard let a = SocketAddress(parsing: v) else {
+                throw Error("\(origin): relay '\(v)' is not IP:PORT or [IPv6]:PORT (an address, so that finding the relay leaks nothing)")
+            }
+            relayAddress = a
+        case "relay-fingerprint":
+            let v = try need()
+            guard let f = RelayFingerprint(parsing: v) else {
+                throw Error("\(origin): relay-fingerprint is not 64 hex digits (colons optional), as veil relay prints it")
+            }
+            relayFingerprint = f
+        case "relay-secret": relaySecret = try need()
+        case "relay-secret-file":
+            do { relaySecret = try SecretFile.read(try need()) } catch let e as SecretFile.Error {
+                throw Error("\(origin): \(e)")
+            } catch { throw Error("\(origin): \(error)") }
         default:
             throw Error("\(origin): unknown setting '\(key)'")
         }
@@ -221,6 +260,17 @@ public struct ConfigurationBuilder {
             c.rules = try AccessRules(allow: allow, deny: deny)
         } catch {
             throw Error("\(error)")
+        }
+        if c.usesRelay {
+            guard let relayAddress else { throw Error("route tunnel needs relay IP:PORT") }
+            guard let relayFingerprint else {
+                throw Error("route tunnel needs relay-fingerprint (veil relay prints it at start-up)")
+            }
+            guard let relaySecret else {
+                throw Error("route tunnel needs the relay's secret: relay-secret-file, relay-secret or VEIL_RELAY_SECRET")
+            }
+            if let problem = SecretFile.problem(with: relaySecret) { throw Error("relay secret: \(problem)") }
+            c.relay = RelayEndpoint(address: relayAddress, fingerprint: relayFingerprint, secret: relaySecret)
         }
         return c
     }

@@ -52,6 +52,12 @@ extension Connection {
     private func accept(_ req: ConnectRequest) {
         request = req
         summary.target = req.target.description
+        if let gate = worker.shared.relayGate {
+            switch gate.admit(req, client: summary.client, now: Double(MonotonicClock.now()) / 1e9) {
+            case .admitted(let slot): relaySlot = slot
+            case .refused(let status, let reason): reply(status, reason); return
+            }
+        }
         if case .denied(let reason) = config.rules.check(req.target) {
             reply(.forbidden, CloseReason(.forbidden, reason))
             return
@@ -65,6 +71,10 @@ extension Connection {
         if config.ktls == .require, config.intercepts(req.target), summary.front != nil {
             reply(.serviceUnavailable, CloseReason(.ktlsUnavailable,
                 "--ktls require: an intercepted connection through the HTTPS listener keeps its inner TLS in userspace (the socket's kTLS carries the outer session)"))
+            return
+        }
+        if config.relay != nil, config.route(for: req.target) == .tunnel {
+            startTunnel(to: req.target)
             return
         }
         armDeadline(after: config.connectTimeout)

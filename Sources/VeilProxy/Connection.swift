@@ -82,6 +82,11 @@ final class Connection: IOHandler {
     var spliceDown: SplicePump?
     var lastActivity: UInt64 = 0
 
+    // Relay: the tunnel carrying this connection's upstream (`--route tunnel`), and on the relay
+    // itself the per-client slot this connection holds.
+    weak var relayTunnel: RelayTunnel?
+    var relaySlot: String?
+
     // Deadlines: the phase's own, and the shutdown grace period if one is running.
     var phaseDeadline: UInt64 = 0
     var graceDeadline: UInt64 = 0
@@ -234,6 +239,7 @@ final class Connection: IOHandler {
         phase = .closing
         summary.close = reason
         loop.setDeadline(handle, 0)
+        relayTunnel?.connectionFinished()
         if loop.inFlight(handle) > 0 {
             for fd in [clientFD, upstreamFD] + (spliceUp?.pipeFDs ?? []) + (spliceDown?.pipeFDs ?? []) where fd >= 0 {
                 loop.cancelAll(handle, op: Op.cancel.rawValue, fd: fd)
@@ -255,6 +261,7 @@ final class Connection: IOHandler {
         kernelLeg = nil
         if let b = responseBuffer { b.deallocate(); responseBuffer = nil }
         if let s = sockaddrBuffer { s.deallocate(); sockaddrBuffer = nil }
+        if let slot = relaySlot { worker.shared.relayGate?.release(slot); relaySlot = nil }
         if config.recordLog != .off {
             worker.log(summary.line(format: config.logFormat, now: MonotonicClock.now()))
         }

@@ -34,6 +34,9 @@ struct ConnectionSummary {
     var cipher: String?
     var alpn: String?
     var upstreamAddress: String?
+    /// `tunnel` when the upstream went through the Veil relay at `relay`.
+    var route: Route?
+    var relay: String?
     var path: DataPath?
     var bytesUp: UInt64 = 0
     var bytesDown: UInt64 = 0
@@ -60,6 +63,10 @@ struct ConnectionSummary {
         }
         l.field("target", target)
         l.field("upstream", upstreamAddress)
+        if let route {
+            l.field("route", route.rawValue)
+            l.field("relay", relay)
+        }
         l.field("sni", sni)
         if mode == .intercept { l.field("upstream_sni", upstreamSNI) }
         l.field("mode", mode.rawValue)

@@ -13,7 +13,9 @@ public struct HTTPStatusResponse: Sendable, Equatable {
         case badRequest = 400
         case forbidden = 403
         case methodNotAllowed = 405
+        case proxyAuthenticationRequired = 407
         case requestTimeout = 408
+        case tooManyRequests = 429
         case requestHeaderFieldsTooLarge = 431
         case badGateway = 502
         case serviceUnavailable = 503
@@ -26,6 +28,8 @@ public struct HTTPStatusResponse: Sendable, Equatable {
             case .badRequest: return "Bad Request"
             case .forbidden: return "Forbidden"
             case .methodNotAllowed: return "Method Not Allowed"
+            case .proxyAuthenticationRequired: return "Proxy Authentication Required"
+            case .tooManyRequests: return "Too Many Requests"
             case .requestTimeout: return "Request Timeout"
             case .requestHeaderFieldsTooLarge: return "Request Header Fields Too Large"
             case .badGateway: return "Bad Gateway"

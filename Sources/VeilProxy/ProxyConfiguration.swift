@@ -83,6 +83,16 @@ public struct ProxyConfiguration: Sendable {
     /// Largest capacity a splice pipe grows to (bytes). Pipes start at the kernel's 64 KiB and
     /// grow x4 while a transfer keeps filling them; 0 keeps them at 64 KiB.
     public var pipeSize = 1 << 20
+    /// How targets are reached: directly, or through the Veil relay (`route`, `route-rule`).
+    public var route: Route = .direct
+    /// Per-host routes; the first matching pattern wins over `route`.
+    public var routeRules: [(pattern: HostPattern, route: Route)] = []
+    /// The relay tunnelled targets go through (required when anything routes through it).
+    public var relay: RelayEndpoint? = nil
+    /// False for `veil relay`: only the TLS listener accepts connections.
+    public var plainListener = true
+    /// Set for `veil relay`: secret, limits and the relay's own certificate home.
+    public var relayServer: RelayServerSettings? = nil
 
     public init() {}
 
@@ -95,6 +105,14 @@ public struct ProxyConfiguration: Sendable {
     public func sniPolicy(for target: HostPort) -> SNIPolicy {
         sniRules.first { $0.pattern.matches(target) }?.policy ?? sniPolicy
     }
+
+    /// The route for `target`.
+    public func route(for target: HostPort) -> Route {
+        routeRules.first { $0.pattern.matches(target) }?.route ?? route
+    }
+
+    /// Whether any target may be tunnelled through the relay.
+    public var usesRelay: Bool { route == .tunnel || routeRules.contains { $0.route == .tunnel } }
 
     static func defaultHome() -> String {
         (getenv("HOME").map { String(cString: $0) } ?? "/root") + "/.veil"

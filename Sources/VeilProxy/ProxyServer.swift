@@ -1,4 +1,5 @@
 import VeilRuntime
+import VeilTLS
 // Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
 import CLibURing
 #if canImport(Glibc)
@@ -36,8 +37,9 @@ public struct ProxyServer {
             recordLogFD = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             guard recordLogFD >= 0 else { throw SystemError("open record log \(path)") }
         }
-        let listenFD = try Socket.listen(on: config.listen)
-        let bound = Socket.localAddress(listenFD) ?? config.listen
+        // `veil relay` has no plain listener: only its TLS one.
+        let listenFD = config.plainListener ? try Socket.listen(on: config.listen) : -1
+        let bound = listenFD >= 0 ? Socket.localAddress(listenFD) ?? config.listen : config.listen
         let chain = try ResolverFactory.make(config)
         var front: FrontListener?
         if let address = config.listenTLS, let interception {
@@ -46,21 +48,62 @@ public struct ProxyServer {
             let ip = bound.ipString
             let name = config.listenTLSName ?? (ip == "0.0.0.0" || ip == "::" ? "localhost" : ip)
             do {
-                front = try FrontListener(fd: fd, address: bound, name: name, interception: interception)
+                let identity = config.relayServer != nil ? try ServerIdentity(authority: interception.authority) : nil
+                front = try FrontListener(fd: fd, address: bound, name: name, interception: interception, identity: identity)
             } catch {
                 Socket.close(fd)
                 throw StartError("HTTPS listener certificate for \(name): \(error)")
             }
         }
+        var relayClientContext: TLSContext?
+        if config.usesRelay {
+            var options = TLSContext.UpstreamOptions()
+            options.verify = false  // pinned by fingerprint once the handshake is done
+            options.minVersion = 0x0304  // TLS 1.3: the relay's certificate is encrypted on the wire
+            options.captureSecrets = false
+            do { relayClientContext = try TLSContext.upstream(options) } catch {
+                throw StartError("relay TLS context: \(error)")
+            }
+        }
         let shared = ProxyShared(config: config, resolver: chain, listenFD: listenFD, recordLogFD: recordLogFD,
-                                 interception: interception, front: front)
+                                 interception: interception, front: front,
+                                 relayGate: config.relayServer.map { RelayGate(settings: $0) },
+                                 relayClientContext: relayClientContext)
 
         let group = try WorkerGroup(count: config.workers) { loop in
             let worker = ProxyWorker(loop: loop, shared: shared)
             loop.context = worker
             worker.start()
         }
-        say("veil \(ProxyServer.version): listening on \(bound) (mode \(config.mode.rawValue), \(config.workers) worker\(config.workers == 1 ? "" : "s"), resolver \(chain.name), record log \(config.recordLog.rawValue))")
+        if let relay = config.relayServer, let front, let identity = front.identity {
+            sayRelayStart(relay, front: front, identity: identity, resolver: chain.name)
+        } else {
+            sayStart(bound: bound, front: front, interception: interception, resolver: chain.name)
+        }
+
+        let signal = WorkerGroup.waitForTerminationSignal()
+        say("veil: \(signal == SIGINT ? "SIGINT" : "SIGTERM"): no longer accepting; live connections get \(config.grace)s")
+        let graceDeadline = MonotonicClock.now() + config.grace.nanoseconds
+        group.broadcast { loop in (loop.context as? ProxyWorker)?.beginShutdown(graceDeadline: graceDeadline) }
+        // A second signal closes everything at once.
+        Thread.detach {
+            _ = WorkerGroup.waitForTerminationSignal()
+            group.broadcast { loop in (loop.context as? ProxyWorker)?.forceClose() }
+        }
+        group.join()
+        if listenFD >= 0 { Socket.close(listenFD) }
+        if let front { Socket.close(front.fd) }
+        if let interception {
+            let s = interception.minter.stats()
+            let mean = s.mints > 0 ? s.totalMintNanos / UInt64(s.mints) / 1000 : 0
+            let hits = s.hits + interception.workerCacheHits.load(ordering: .relaxed)
+            say("veil: certificates minted=\(s.mints) cache_hits=\(hits) mean_mint_us=\(mean)")
+        }
+        say("veil: stopped")
+    }
+
+    private func sayStart(bound: SocketAddress, front: FrontListener?, interception: Interception?, resolver: String) {
+        say("veil \(ProxyServer.version): listening on \(bound) (mode \(config.mode.rawValue), \(config.workers) worker\(config.workers == 1 ? "" : "s"), resolver \(resolver), record log \(config.recordLog.rawValue))")
         if let front, let interception {
             say("veil: HTTPS proxy listener on \(front.address) (certificate for \(front.name) from Veil's CA; clients: curl -x https://\(front.address) --proxy-cacert \(interception.authority.certificatePath))")
         }
@@ -80,26 +123,20 @@ public struct ProxyServer {
         if !isLoopback(bound) {
             say("veil: warning: listening on \(bound), which is not loopback: anyone who can reach it can use this proxy")
         }
+        if let relay = config.relay {
+            let rules = config.routeRules.map { "\($0.pattern.text)=\($0.route.rawValue)" }
+            say("veil: route \(config.route.rawValue)\(rules.isEmpty ? "" : " (rules: \(rules.joined(separator: ", ")))"); tunnels through the relay at \(relay.address), pinned to certificate \(relay.fingerprint)")
+        }
+    }
 
-        let signal = WorkerGroup.waitForTerminationSignal()
-        say("veil: \(signal == SIGINT ? "SIGINT" : "SIGTERM"): no longer accepting; live connections get \(config.grace)s")
-        let graceDeadline = MonotonicClock.now() + config.grace.nanoseconds
-        group.broadcast { loop in (loop.context as? ProxyWorker)?.beginShutdown(graceDeadline: graceDeadline) }
-        // A second signal closes everything at once.
-        Thread.detach {
-            _ = WorkerGroup.waitForTerminationSignal()
-            group.broadcast { loop in (loop.context as? ProxyWorker)?.forceClose() }
+    private func sayRelayStart(_ relay: RelayServerSettings, front: FrontListener, identity: ServerIdentity, resolver: String) {
+        let ports = relay.allowedPorts.map { $0.lowerBound == $0.upperBound ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }
+        say("veil relay \(ProxyServer.version): listening on \(front.address) (TLS, \(config.workers) worker\(config.workers == 1 ? "" : "s"); ports \(ports.joined(separator: ",")); \(relay.allowPrivate ? "private and loopback targets ALLOWED (--allow-private)" : "private and loopback targets refused"); at most \(relay.maxPerClient) connections per client; names resolved here by \(resolver))")
+        say("veil relay: certificate SHA-256 fingerprint \(RelayFingerprint.format(identity.fingerprint))")
+        say("veil relay: certificate and key in \(config.home) (clients: veil run --route tunnel --relay ADDR:PORT --relay-fingerprint FINGERPRINT --relay-secret-file FILE)")
+        if !isLoopback(front.address) {
+            say("veil relay: listening on \(front.address), which is not loopback: only clients with the secret are served")
         }
-        group.join()
-        Socket.close(listenFD)
-        if let front { Socket.close(front.fd) }
-        if let interception {
-            let s = interception.minter.stats()
-            let mean = s.mints > 0 ? s.totalMintNanos / UInt64(s.mints) / 1000 : 0
-            let hits = s.hits + interception.workerCacheHits.load(ordering: .relaxed)
-            say("veil: certificates minted=\(s.mints) cache_hits=\(hits) mean_mint_us=\(mean)")
-        }
-        say("veil: stopped")
     }
 
     private func isLoopback(_ a: SocketAddress) -> Bool {

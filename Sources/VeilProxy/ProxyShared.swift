@@ -12,10 +12,18 @@ final class ProxyShared: Sendable {
     let interception: Interception?
     /// The HTTPS proxy listener, when `--listen-tls` is set.
     let front: FrontListener?
+    /// `veil relay`: the checks on every CONNECT request (secret, ports, per-client limits).
+    let relayGate: RelayGate?
+    /// `--route tunnel`: the TLS context for connections to the relay (no chain verification:
+    /// the relay's certificate is pinned by fingerprint after the handshake).
+    let relayClientContext: TLSContext?
     private let nextID = Atomic<UInt64>(1)
 
     init(config: ProxyConfiguration, resolver: any Resolver, listenFD: Int32, recordLogFD: Int32,
-         interception: Interception?, front: FrontListener?) {
+         interception: Interception?, front: FrontListener?, relayGate: RelayGate? = nil,
+         relayClientContext: TLSContext? = nil) {
+        self.relayGate = relayGate
+        self.relayClientContext = relayClientContext
         self.interception = interception
         self.front = front
         self.config = config
@@ -31,21 +39,34 @@ final class ProxyShared: Sendable {
 }
 
 /// The HTTPS proxy listener's socket and the certificate it presents (minted by Veil's CA for
-/// the listen address, or for `--listen-tls-name`).
+/// the listen address, or for `--listen-tls-name`; for `veil relay`, its own self-signed
+/// certificate, which clients pin).
 final class FrontListener: Sendable {
     let fd: Int32
     let address: SocketAddress
     let name: String
-    let certificate: MintedCertificate
+    let certificate: MintedCertificate?
+    let identity: ServerIdentity?
     let minter: CertificateMinter
     let context: TLSContext
 
-    init(fd: Int32, address: SocketAddress, name: String, interception: Interception) throws {
+    init(fd: Int32, address: SocketAddress, name: String, interception: Interception,
+         identity: ServerIdentity? = nil) throws {
         self.fd = fd
         self.address = address
         self.name = name
+        self.identity = identity
         minter = interception.minter
-        certificate = try minter.certificate(for: name)
+        certificate = identity == nil ? try minter.certificate(for: name) : nil
         context = interception.clientContext
+    }
+
+    /// Gives `engine` (server role) this listener's certificate.
+    func configure(_ engine: TLSEngine) throws {
+        if let identity {
+            try engine.configureServer(identity: identity)
+        } else if let certificate {
+            try engine.configureServer(certificate: certificate, minter: minter, alpn: nil)
+        }
     }
 }

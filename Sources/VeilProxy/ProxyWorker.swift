@@ -22,6 +22,8 @@ final class ProxyWorker: IOHandler {
     private var connections: [ObjectIdentifier: Connection] = [:]
     /// HTTPS listener fronts; each starts a connection once its TLS handshake is done.
     private var fronts: [ObjectIdentifier: TLSFront] = [:]
+    /// `--route tunnel`: TLS connections to the relay, one per tunnelled connection.
+    private var tunnels: [ObjectIdentifier: RelayTunnel] = [:]
     private var accepting = false
     private(set) var shuttingDown = false
     private var acceptRetryPending = false
@@ -48,7 +50,7 @@ final class ProxyWorker: IOHandler {
     func start() {
         handle = loop.register(self)
         accepting = true
-        loop.acceptMultishot(handle, op: ProxyWorker.opAccept, fd: shared.listenFD)
+        if shared.listenFD >= 0 { loop.acceptMultishot(handle, op: ProxyWorker.opAccept, fd: shared.listenFD) }
         if let front = shared.front { loop.acceptMultishot(handle, op: ProxyWorker.opAcceptTLS, fd: front.fd) }
     }
 
@@ -124,6 +126,19 @@ final class ProxyWorker: IOHandler {
         return c
     }
 
+    /// A tunnel through the relay for `connection` (`fd`: the tunnel's end of the socketpair).
+    func startTunnel(id: UInt64, fd: Int32, target: HostPort, relay: RelayEndpoint, connection: Connection) -> RelayTunnel {
+        let t = RelayTunnel(id: id, bridgeFD: fd, target: target, relay: relay, connection: connection, worker: self)
+        tunnels[ObjectIdentifier(t)] = t
+        t.start()
+        return t
+    }
+
+    func tunnelFinished(_ t: RelayTunnel) {
+        tunnels[ObjectIdentifier(t)] = nil
+        stopIfDrained()
+    }
+
     func connectionFinished(_ c: Connection) {
         connections[ObjectIdentifier(c)] = nil
         stopIfDrained()
@@ -135,7 +150,7 @@ final class ProxyWorker: IOHandler {
     }
 
     private func stopIfDrained() {
-        if shuttingDown && connections.isEmpty && fronts.isEmpty { loop.stop() }
+        if shuttingDown && connections.isEmpty && fronts.isEmpty && tunnels.isEmpty { loop.stop() }
     }
 
     /// Stops accepting; connections that have not started relaying are closed now, the others get
@@ -145,7 +160,7 @@ final class ProxyWorker: IOHandler {
         shuttingDown = true
         accepting = false
         loop.setDeadline(handle, 0)
-        loop.cancel(handle, op: ProxyWorker.opCancel, target: ProxyWorker.opAccept)
+        if shared.listenFD >= 0 { loop.cancel(handle, op: ProxyWorker.opCancel, target: ProxyWorker.opAccept) }
         if shared.front != nil { loop.cancel(handle, op: ProxyWorker.opCancel, target: ProxyWorker.opAcceptTLS) }
         for c in Array(connections.values) { c.shutdownRequested(graceDeadline: graceDeadline) }
         for f in Array(fronts.values) { f.shutdownRequested() }
@@ -156,6 +171,7 @@ final class ProxyWorker: IOHandler {
     func forceClose() {
         for c in Array(connections.values) { c.finish(CloseReason(.shutdown, "closed at shutdown")) }
         for f in Array(fronts.values) { f.finish(CloseReason(.shutdown, "closed at shutdown")) }
+        for t in Array(tunnels.values) { t.finish(CloseReason(.shutdown, "closed at shutdown")) }
         stopIfDrained()
     }
 }

@@ -84,7 +84,7 @@ final class TLSFront: IOHandler {
         do {
             let e = try TLSEngine(context: front.context, role: .server,
                                   inboundCapacity: 64 << 10, outboundCapacity: 64 << 10)
-            try e.configureServer(certificate: front.certificate, minter: front.minter, alpn: nil)
+            try front.configure(e)
             if let keylog = worker.keylog { e.onKeyLog = { line in keylog.append(line + "\n") } }
             engine = e
         } catch {
@@ -246,7 +246,9 @@ final class TLSFront: IOHandler {
         phase = .closing
         loop.setDeadline(handle, 0)
         if let c = connection {
-            if reason.kind != .ok { c.finish(reason) }
+            // A connection that already answered with an error keeps that reason (a client
+            // that resets after reading a 407 must not turn it into client-gone).
+            if reason.kind != .ok { c.finish(c.pendingClose ?? reason) }
         } else if !wasRelaying, config.recordLog != .off {
             var s = ConnectionSummary(id: id, started: started, client: peer, mode: config.mode)
             s.front = FrontInfo(tls: engine?.version ?? "-", cipher: engine?.cipher ?? "-", path: nil, note: nil)

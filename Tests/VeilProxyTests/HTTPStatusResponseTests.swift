@@ -48,6 +48,8 @@ struct HTTPStatusResponseTests {
             .badRequest: (400, "Bad Request"),
             .forbidden: (403, "Forbidden"),
             .methodNotAllowed: (405, "Method Not Allowed"),
+            .proxyAuthenticationRequired: (407, "Proxy Authentication Required"),
+            .tooManyRequests: (429, "Too Many Requests"),
             .requestTimeout: (408, "Request Timeout"),
             .requestHeaderFieldsTooLarge: (431, "Request Header Fields Too Large"),
             .badGateway: (502, "Bad Gateway"),

@@ -3,13 +3,15 @@
 #
 #   netns C ("client side"): curl and veil          10.99.0.1/24  vc0
 #        |  veth: the observed link (tshark on vc0)
-#   netns I ("internet"):    the origin (openssl s_server, TLS 1.3, any SNI) and Debian's unbound
-#                            (plain DNS :53, DoH :8443)     10.99.0.2/24  vi0
+#   netns I ("internet"):    Debian's unbound (plain DNS :53, DoH :8443) and the Veil relay
+#                            (:9443)                        10.99.0.2/24  vi0
+#                            the origin (openssl s_server, TLS 1.3), on a third address
+#                                                           10.99.0.3/24  vi0
 #
 # For each configuration curl fetches https://$NAME/ through veil while the link is captured,
 # then the capture is searched: DNS packets, the name's bytes anywhere (segments, reassembled
 # streams, the raw file, so DNS labels count too), the name whole inside one TCP segment, the
-# origin's address. Each expectation is an assertion; the table goes to docs/WIRE-PROOF.md.
+# origin's address (and, for the tunnel, the relay's). Each expectation is an assertion; the table goes to docs/WIRE-PROOF.md.
 # Needs root (ip netns), iproute2, tshark, unbound, openssl; ends with "N passed, M failed".
 #
 #   VEIL_BIN=.build/release/veil integration/netns/run.sh
@@ -35,23 +37,26 @@ NAME=secret-site.test
 LABEL=secret-site       # what a DNS packet carries (labels are length-prefixed)
 COVER=cover.example
 C=veilc$$ I=veili$$
-CIP=10.99.0.1 IIP=10.99.0.2
+CIP=10.99.0.1 IIP=10.99.0.2 OIP=10.99.0.3
+RELAY_PORT=9443
 cleanup_netns() {
     cleanup_all
     ip netns del "$C" 2>/dev/null
     ip netns del "$I" 2>/dev/null
-    rm -rf "/etc/netns/$C"
+    rm -rf "/etc/netns/$C" "/etc/netns/$I"
 }
 trap cleanup_netns EXIT
 
 ip netns add "$C" && ip netns add "$I" &&
     ip link add vc0 netns "$C" type veth peer name vi0 netns "$I" &&
     ip -n "$C" addr add "$CIP/24" dev vc0 && ip -n "$I" addr add "$IIP/24" dev vi0 &&
+    ip -n "$I" addr add "$OIP/24" dev vi0 &&
     ip -n "$C" link set vc0 up && ip -n "$I" link set vi0 up &&
     ip -n "$C" link set lo up && ip -n "$I" link set lo up
 # getaddrinfo inside C reads this resolv.conf (ip netns exec bind-mounts /etc/netns/C/*).
-mkdir -p "/etc/netns/$C"
+mkdir -p "/etc/netns/$C" "/etc/netns/$I"
 echo "nameserver $IIP" >"/etc/netns/$C/resolv.conf"
+echo "nameserver $IIP" >"/etc/netns/$I/resolv.conf"   # the relay's system resolver
 inC() { ip netns exec "$C" "$@"; }
 inI() { ip netns exec "$I" "$@"; }
 
@@ -63,7 +68,7 @@ make_leaf netns-dns "IP:$IIP" || fail "netns/resolver certificate" "make_leaf"
 DNS_CERT=$LEAF_CERT DNS_KEY=$LEAF_KEY
 mkdir -p "$WORK/www"
 echo "hello from the netns origin" >"$WORK/www/index.html"
-(cd "$WORK/www" && exec ip netns exec "$I" openssl s_server -accept "$IIP:443" -cert "$ORIGIN_CERT" \
+(cd "$WORK/www" && exec ip netns exec "$I" openssl s_server -accept "$OIP:443" -cert "$ORIGIN_CERT" \
     -key "$ORIGIN_KEY" -tls1_3 -WWW -quiet) >"$WORK/origin.log" 2>&1 &
 bg_register $!
 cat >"$WORK/unbound.conf" <<EOF
@@ -83,19 +88,19 @@ server:
     access-control: 10.99.0.0/24 allow
     module-config: "iterator"
     local-zone: "test." static
-    local-data: "$NAME. 300 IN A $IIP"
+    local-data: "$NAME. 300 IN A $OIP"
 EOF
 ip netns exec "$I" "$UNBOUND" -c "$WORK/unbound.conf" >"$WORK/unbound.out" 2>&1 &
 bg_register $!
 up=0
 for ((i = 0; i < 100; i++)); do
-    inI ss -Hltn | grep -q "$IIP:8443" && inI ss -Hltn | grep -q "$IIP:443" && { up=1; break; }
+    inI ss -Hltn | grep -q "$IIP:8443" && inI ss -Hltn | grep -q "$OIP:443" && { up=1; break; }
     sleep 0.1
 done
 if [[ $up == 1 ]]; then pass "netns/origin :443 and unbound (DNS :53, DoH :8443) up in $I"; else
     fail "netns/services" "$(tail -n 3 "$WORK/unbound.log" "$WORK/origin.log" 2>/dev/null | tr '\n' ' ')"; fi
 expect_eq "netns/topology: curl in $C reaches the origin in $I directly" 200 \
-    "$(inC curl -sS --max-time 10 --cacert "$TESTCA" --resolve "$NAME:443:$IIP" -o /dev/null -w '%{http_code}' "https://$NAME/index.html" 2>&1)"
+    "$(inC curl -sS --max-time 10 --cacert "$TESTCA" --resolve "$NAME:443:$OIP" -o /dev/null -w '%{http_code}' "https://$NAME/index.html" 2>&1)"
 
 export VEIL_HOME=$WORK/veil-home
 VEIL_CA=$("$VEIL_BIN" ca path 2>/dev/null | tail -n 1)
@@ -132,7 +137,8 @@ wire_case() {
     "${PCAPCHECK[@]}" grep "$PCAP" "$COVER" >/dev/null 2>&1; COVERHIT=$?
     WHOLE=$(tshark -r "$PCAP" -Y "tcp.len > 0" -T fields -e tcp.payload 2>/dev/null |
         grep -ci "$(python3 -c 'import sys; print(sys.argv[1].encode().hex())' "$NAME")")
-    ADDR=$(tshark -r "$PCAP" -Y "ip.addr == $IIP && tcp" 2>/dev/null | wc -l)
+    ADDR=$(tshark -r "$PCAP" -Y "ip.addr == $OIP && tcp" 2>/dev/null | wc -l)
+    RELAYSEEN=$(tshark -r "$PCAP" -Y "ip.addr == $IIP && tcp.port == $RELAY_PORT" 2>/dev/null | wc -l)
     # What a TLS-reassembling observer (tshark) reads as server_name in ClientHellos to the origin.
     SNI=$(tshark -r "$PCAP" -Y "tls.handshake.type == 1 && tcp.dstport == 443" -T fields -e tls.handshake.extensions_server_name 2>/dev/null |
         sed 's/^$/(none)/' | sort -u | paste -sd, -)
@@ -140,7 +146,7 @@ wire_case() {
 
 yes_no() { [[ $1 == 0 ]] && echo yes || echo no; }
 row() { # CONFIG EXPECTATION
-    ROWS+=("| $1 | $DNSN | $(yes_no "$NAMEHIT") | $WHOLE | ${SNI:--} | $([[ $ADDR -gt 0 ]] && echo "yes ($IIP)" || echo no) | $2 |")
+    ROWS+=("| $1 | $DNSN | $(yes_no "$NAMEHIT") | $WHOLE | ${SNI:--} | $([[ $ADDR -gt 0 ]] && echo "yes ($OIP)" || echo no) | $2 |")
 }
 
 # 1. Baseline: plain DNS and the real SNI. Proves the capture sees what it should.
@@ -181,16 +187,32 @@ expect_eq "split-hello/tshark still reads the name from the split ClientHello" "
 expect_eq "split-hello/no TCP segment holds the whole name" 0 "$WHOLE"
 row "\`--resolver doh --mode passthrough --split-hello\`" "name present (split by a record header, tshark reassembles it), never whole in one TCP segment"
 
-# 5. --route tunnel through the Veil relay: not built yet. Said here, not passed.
-echo "NOT BUILT: --route tunnel (veil relay): the name-and-address-absent row cannot be checked yet"
-ROWS+=("| \`--route tunnel\` | - | - | - | - | - | NOT BUILT YET (veil relay); no claim made |")
+# 5. --route tunnel through the Veil relay (in I, on the DNS server's address; the origin is on a
+#    third one): no DNS, no name, no origin address on the link, only TLS to the relay.
+RELAY_SECRET=netns-relay-secret-$RANDOM$RANDOM
+RELAY_LOG=$WORK/relay.log
+ip netns exec "$I" "$VEIL_BIN" relay --listen "$IIP:$RELAY_PORT" --home "$WORK/relay-home" --secret "$RELAY_SECRET" \
+    --allow-private --resolver system >"$RELAY_LOG" 2>&1 &
+bg_register $!
+wait_log "$RELAY_LOG" "listening on" 10 || fail "tunnel/relay starts" "$(tail -n 3 "$RELAY_LOG")"
+RELAY_FP=$(sed -n 's/^veil relay: certificate SHA-256 fingerprint //p' "$RELAY_LOG")
+wire_case "route tunnel" "$VEIL_CA" --route tunnel --relay "$IIP:$RELAY_PORT" --relay-fingerprint "$RELAY_FP" \
+    --relay-secret "$RELAY_SECRET" --resolver static --sni real
+expect_eq "tunnel/no DNS packet on the link" 0 "$DNSN"
+expect_eq "tunnel/name nowhere in the capture, with --sni real (pcapcheck exit 1)" 1 "$NAMEHIT"
+expect_eq "tunnel/origin address $OIP never on the link" 0 "$ADDR"
+check "tunnel/only the relay's address is seen ($IIP:$RELAY_PORT)" [ "$RELAYSEEN" -gt 0 ]
+expect_eq "tunnel/no other TCP peer on the link" 0 \
+    "$(tshark -r "$PCAP" -Y "tcp && !(ip.addr == $IIP && tcp.port == $RELAY_PORT)" 2>/dev/null | wc -l)"
+check "tunnel/the relay resolved and reached the origin" grep -qE "target=$NAME:443 upstream=$OIP:443 .*close=ok" "$RELAY_LOG"
+row "\`--route tunnel\` (relay at $IIP:$RELAY_PORT)" "no DNS; name and origin address absent; only TLS to the relay"
 
 {
     echo "# Wire proof: what an observer on the local link sees"
     echo
     echo "Written by \`integration/netns/run.sh\` (part of \`make test\`) on $(date -u +%F): curl and Veil in"
-    echo "one network namespace, origin (openssl s_server, TLS 1.3) and Debian's unbound (plain DNS, DoH)"
-    echo "in another, tshark on the veth link between them. \"Name\" is \`$NAME\`; \"in the bytes\" searches"
+    echo "one network namespace; in another, the origin (openssl s_server, TLS 1.3) on its own address,"
+    echo "Debian's unbound (plain DNS, DoH) and the Veil relay on a second one; tshark on the veth link between them. \"Name\" is \`$NAME\`; \"in the bytes\" searches"
     echo "every segment, every reassembled TCP stream and the raw capture (DNS labels included)."
     echo
     echo "| configuration | DNS packets | name in the bytes | segments holding the whole name | SNI tshark decodes | origin address seen | what it shows |"

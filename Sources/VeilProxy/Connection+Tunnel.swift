@@ -1,0 +1,39 @@
+import VeilRuntime
+// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
+import CLibURing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `--route tunnel`: the target is neither resolved nor connected to here. The upstream socket is
+/// one end of a socketpair whose other end a `RelayTunnel` carries, inside TLS, to the Veil
+/// relay; everything after the `200` (intercept or pass-through) runs unchanged on top of it.
+extension Connection {
+    func startTunnel(to target: HostPort) {
+        guard let relay = config.relay else { return }
+        summary.route = .tunnel
+        summary.relay = relay.address.description
+        var pair: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            reply(.badGateway, CloseReason(.error, "tunnel: socketpair: \(SystemError.message(of: errno))"))
+            return
+        }
+        upstreamFD = pair[0]
+        phase = .connecting
+        // The tunnel keeps the deadline (connect, TLS and the relay's answer).
+        armDeadline(after: 0)
+        relayTunnel = worker.startTunnel(id: id, fd: pair[1], target: target, relay: relay, connection: self)
+    }
+
+    /// The relay answered 200: the socketpair now leads to the target.
+    func tunnelEstablished() {
+        guard phase == .connecting else { return }
+        reply(.ok, nil)
+    }
+
+    /// The tunnel could not be set up; `reason` says why (the relay's own answer when it gave one).
+    func tunnelFailed(_ status: HTTPStatusResponse.Status, _ reason: CloseReason) {
+        guard phase == .connecting else { return }
+        reply(status, reason)
+    }
+}

@@ -1,0 +1,211 @@
+# The Veil relay (veil relay) and the tunnel route (veil run --route tunnel): curl -> Veil
+# (intercept) -> TLS to the relay, pinned by fingerprint, authenticated by a shared secret ->
+# origin. A 16 MiB download through the tunnel; a capture of the Veil<->relay link shows
+# neither the target's name (even with --sni real) nor a CONNECT request, and one ClientHello
+# without SNI; Veil resolves nothing itself (--resolver static with no entry for the name).
+# Refusals: a wrong secret (407 at the relay, 502 at Veil, logged without the secret), a wrong
+# pinned fingerprint (502 naming the fingerprint, nothing sent), private targets and other
+# ports at a relay without --allow-private, repeated wrong secrets (429 for that address while
+# another address is still served).
+
+RL_NAME=relay-hidden-target.test
+RL_SECRET=relay-test-secret-$RANDOM$RANDOM
+RL_WRONG=not-the-secret-$RANDOM$RANDOM
+make_leaf relay-origin "DNS:$RL_NAME,DNS:localhost" || fail "harness/relay certificate" "make_leaf"
+RL_PIDS=()
+free_port RL_ORIGIN; free_port RL_PORT; free_port RL_PORT2; free_port RL_PORT3
+NGINX_CERT=$LEAF_CERT NGINX_KEY=$LEAF_KEY start_nginx relay "$DOCROOT" "$RL_ORIGIN:TLSv1.3:h2" && RL_PIDS+=("$NGINX_PID") ||
+    fail "harness/relay nginx" "did not start"
+
+# start_relay NAME PORT ARGS...: veil relay on 127.0.0.1:PORT with its own home; sets RL_LOG,
+# RL_PID, RL_FP (the fingerprint from its start-up line).
+start_relay() {
+    local name=$1 port=$2 i; shift 2
+    RL_LOG=$WORK/relay-$name.log
+    "$VEIL_BIN" relay --listen "127.0.0.1:$port" --home "$WORK/relay-home-$name" --workers 2 "$@" >"$RL_LOG" 2>&1 &
+    RL_PID=$!
+    bg_register "$RL_PID"
+    RL_PIDS+=("$RL_PID")
+    for ((i = 0; i < 100; i++)); do
+        grep -q "listening on" "$RL_LOG" 2>/dev/null && break
+        kill -0 "$RL_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    RL_FP=$(sed -n 's/^veil relay: certificate SHA-256 fingerprint //p' "$RL_LOG")
+    [[ -n "$RL_FP" ]] || { echo "relay $name did not start:"; tail -n 5 "$RL_LOG"; return 1; }
+}
+
+# rcurl PORT SECRET CURL-ARGS...: curl straight to a relay (as a relay client), trusting the
+# test CA for the origin; --proxy-insecure: curl cannot pin a certificate fingerprint.
+rcurl() {
+    local port=$1 secret=$2; shift 2
+    curl -sS --max-time 20 -x "https://127.0.0.1:$port" --proxy-insecure \
+        --proxy-header "Proxy-Authorization: Bearer $secret" --cacert "$TESTCA" "$@"
+}
+
+relay_log_new() { tail -n "+$((RL_MARK + 1))" "$1" 2>/dev/null; }
+
+if start_relay main "$RL_PORT" --secret "$RL_SECRET" --allow-private --allow-port "$RL_ORIGIN,$NGX13" \
+        --resolver static --resolve "$RL_NAME:$RL_ORIGIN:127.0.0.1" --resolve "localhost:$NGX13:127.0.0.1" --auth-failures 3 --auth-block 60; then
+    pass "relay/starts and prints its fingerprint"
+    RL_MAIN_LOG=$RL_LOG
+    want=$(openssl x509 -in "$WORK/relay-home-main/ca.pem" -noout -fingerprint -sha256 | sed 's/.*=//')
+    expect_eq "relay/printed fingerprint is the SHA-256 of its certificate" "$want" "$RL_FP"
+    expect_eq "relay/home is 0700" 700 "$(stat -c %a "$WORK/relay-home-main")"
+    RL_ARGS=(--route tunnel --relay "127.0.0.1:$RL_PORT" --relay-fingerprint "$RL_FP" --resolver static
+        --upstream-ca "$TESTCA" --sni real --passthrough "localhost:$NGX13")
+
+    if veil_or_fail relay-tunnel "${RL_ARGS[@]}" --relay-secret "$RL_SECRET" && veil_ca; then
+        check "relay/veil start-up line names the route and the pin" grep -q "route tunnel; tunnels through the relay at 127.0.0.1:$RL_PORT, pinned to certificate $RL_FP" "$VEIL_LOG"
+        RL_PCAP=$WORK/relay-link.pcap
+        log_mark
+        RL_MARK=$(wc -l <"$RL_MAIN_LOG")
+        if capture_start "$RL_PCAP" "tcp port $RL_PORT"; then
+            got=$(vcurl -o "$WORK/rl-down.bin" -w '%{http_code} %{local_port}' "https://$RL_NAME:$RL_ORIGIN/big.bin" 2>&1)
+            capture_stop
+            expect_eq "relay/tunnel download status" 200 "${got%% *}"
+            expect_eq "relay/tunnel download sha256 of 16 MiB" "$BIG_SHA" "$(sha_of "$WORK/rl-down.bin")"
+            rm -f "$WORK/rl-down.bin"
+            summary_for "${got##* }"
+            expect_summary "relay/tunnel/summary route" route tunnel
+            expect_summary "relay/tunnel/summary relay" relay "127\.0\.0\.1:$RL_PORT"
+            expect_summary "relay/tunnel/summary mode" mode intercept
+            expect_summary "relay/tunnel/summary upstream_sni (real)" upstream_sni "$RL_NAME"
+            expect_summary "relay/tunnel/summary close" close ok
+            check "relay/tunnel: the relay logged the tunnel to the target" \
+                grep -qE "target=$RL_NAME:$RL_ORIGIN upstream=127\.0\.0\.1:$RL_ORIGIN .*mode=passthrough.*close=ok" "$RL_MAIN_LOG"
+            out=$(python3 "$TOOLS/pcapcheck.py" grep "$RL_PCAP" "$RL_NAME"); rc=$?
+            if [[ $rc == 1 ]]; then pass "relay/capture: target name nowhere on the veil<->relay link (--sni real)"; else
+                fail "relay/capture: target name nowhere on the veil<->relay link (--sni real)" "pcapcheck grep exit $rc: $(tr '\n' ' ' <<<"$out")"; fi
+            out=$(python3 "$TOOLS/pcapcheck.py" grep "$RL_PCAP" "CONNECT "); rc=$?
+            if [[ $rc == 1 ]]; then pass "relay/capture: no CONNECT request in clear"; else
+                fail "relay/capture: no CONNECT request in clear" "pcapcheck grep exit $rc"; fi
+            expect_eq "relay/capture: one ClientHello (Veil's to the relay), without SNI" "sni=- ext0=no" \
+                "$(python3 "$TOOLS/pcapcheck.py" hellos "$RL_PCAP" --port "$RL_PORT" 2>&1 | sed 's/^stream=[0-9]* //')"
+        else
+            fail "relay/capture" "tshark did not start"
+        fi
+
+        # A pass-through host through the tunnel: the client's own TLS reaches the origin.
+        log_mark
+        got=$(curl -sS --max-time 30 -x "http://127.0.0.1:$VEIL_PORT" --cacert "$TESTCA" -o "$WORK/rl-pt.bin" \
+            -w '%{http_code} %{local_port}' "https://localhost:$NGX13/big.bin" 2>&1)
+        expect_eq "relay/pass-through through the tunnel status" 200 "${got%% *}"
+        expect_eq "relay/pass-through through the tunnel sha256" "$BIG_SHA" "$(sha_of "$WORK/rl-pt.bin")"
+        rm -f "$WORK/rl-pt.bin"
+        summary_for "${got##* }"
+        expect_summary "relay/pass-through/summary mode" mode passthrough
+        expect_summary "relay/pass-through/summary route" route tunnel
+        expect_summary "relay/pass-through/summary close" close ok
+        stop_veil 10
+        expect_eq "relay/veil clean exit" 0 "$STOP_RC"
+    fi
+
+    # Wrong secret: the relay refuses (407), Veil answers 502 with the relay's reason.
+    if veil_or_fail relay-wrong-secret "${RL_ARGS[@]}" --relay-secret "$RL_WRONG" && veil_ca; then
+        log_mark
+        RL_MARK=$(wc -l <"$RL_MAIN_LOG")
+        code=$(vcurl -o /dev/null -w '%{http_connect} %{local_port}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>/dev/null)
+        expect_eq "relay/wrong secret: curl gets 502" 502 "${code%% *}"
+        summary_for "${code##* }"
+        expect_summary "relay/wrong secret/summary close" close auth-failed
+        expect_summary "relay/wrong secret/summary reason" reason "relay: 407 wrong relay secret"
+        sleep 0.3
+        expect_eq "relay/wrong secret: the relay logs one refusal (auth-failed)" 1 \
+            "$(relay_log_new "$RL_MAIN_LOG" | grep -c 'close=auth-failed reason="wrong relay secret"')"
+        expect_eq "relay/wrong secret: the secret appears in no log" 0 \
+            "$(cat "$RL_MAIN_LOG" "$VEIL_LOG" | grep -cF -e "$RL_WRONG" -e "$RL_SECRET")"
+        stop_veil 10
+    fi
+
+    # Wrong pin: the handshake completes, the fingerprint differs, nothing is sent.
+    if veil_or_fail relay-wrong-pin --route tunnel --relay "127.0.0.1:$RL_PORT" --resolver static \
+            --relay-fingerprint "$(printf '%064d' 0)" --relay-secret "$RL_SECRET" && veil_ca; then
+        log_mark
+        RL_MARK=$(wc -l <"$RL_MAIN_LOG")
+        code=$(vcurl -o /dev/null -w '%{http_connect} %{local_port}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>/dev/null)
+        expect_eq "relay/wrong fingerprint: curl gets 502" 502 "${code%% *}"
+        summary_for "${code##* }"
+        expect_summary "relay/wrong fingerprint/summary close" close relay-failed
+        expect_summary "relay/wrong fingerprint/summary reason" reason "relay certificate fingerprint mismatch \(got $RL_FP, pinned 00:00:.*\)"
+        sleep 0.3
+        expect_eq "relay/wrong fingerprint: no CONNECT reached the relay" 0 \
+            "$(relay_log_new "$RL_MAIN_LOG" | grep -c "target=$RL_NAME")"
+        stop_veil 10
+    fi
+
+    # The relay still serves the right client after those failures; this Veil routes only
+    # *.test through the relay (--route-rule), from a secret file.
+    echo "$RL_SECRET" >"$WORK/relay-secret.txt"
+    if veil_or_fail relay-after --route-rule "*.test=tunnel" --relay "127.0.0.1:$RL_PORT" --relay-fingerprint "${RL_FP//:/}" \
+            --relay-secret-file "$WORK/relay-secret.txt" --resolver static --upstream-ca "$TESTCA" \
+            --resolve "localhost:$NGX13:127.0.0.1" && veil_ca; then
+        log_mark
+        got=$(vcurl -o "$WORK/rl-after.bin" -w '%{http_code} %{local_port}' "https://$RL_NAME:$RL_ORIGIN/big.bin" 2>&1)
+        expect_eq "relay/still serves the right client after refusals" "200 $BIG_SHA" "${got%% *} $(sha_of "$WORK/rl-after.bin")"
+        rm -f "$WORK/rl-after.bin"
+        summary_for "${got##* }"
+        expect_summary "relay/route-rule: *.test goes through the relay" route tunnel
+        log_mark
+        got=$(vcurl -o /dev/null -w '%{http_code} %{local_port}' "https://localhost:$NGX13/index.html" 2>&1)
+        expect_eq "relay/route-rule: other hosts go direct" 200 "${got%% *}"
+        summary_for "${got##* }"
+        expect_summary "relay/route-rule: direct summary has no route field" route ""
+        expect_summary "relay/route-rule: direct summary upstream" upstream "127\.0\.0\.1:$NGX13"
+        stop_veil 10
+    fi
+
+    # Rate limit (--auth-failures 3): the earlier wrong secret counts too.
+    codes=""
+    for i in 1 2 3; do
+        codes+="$(rcurl "$RL_PORT" "$RL_WRONG" -o /dev/null -w '%{http_connect}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>/dev/null) "
+    done
+    expect_eq "relay/rate limit: 407 until the limit, then 429" "407 407 429 " "$codes"
+    code=$(rcurl "$RL_PORT" "$RL_SECRET" -o /dev/null -w '%{http_connect}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>/dev/null)
+    expect_eq "relay/rate limit: the blocked address is refused even with the right secret" 429 "$code"
+    check "relay/rate limit: logged as rate-limited" grep -q 'close=rate-limited reason="too many wrong secrets from 127.0.0.1' "$RL_MAIN_LOG"
+    got=$(rcurl "$RL_PORT" "$RL_SECRET" --interface 127.0.0.2 -o /dev/null -w '%{http_code}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>&1)
+    expect_eq "relay/rate limit: another address is still served" 200 "$got"
+    expect_eq "relay/no secret in the relay log" 0 "$(grep -cF -e "$RL_WRONG" -e "$RL_SECRET" "$RL_MAIN_LOG")"
+fi
+
+# A relay without --allow-private and with the default port list (443).
+if start_relay strict "$RL_PORT2" --secret "$RL_SECRET" --resolver static --resolve "$RL_NAME:443:127.0.0.1" \
+        --resolve "public.test:443:192.0.2.1"; then
+    code=$(rcurl "$RL_PORT2" "$RL_SECRET" -o /dev/null -w '%{http_connect}' "https://$RL_NAME/" 2>/dev/null)
+    expect_eq "relay/strict: a name resolving to loopback is refused (403)" 403 "$code"
+    code=$(rcurl "$RL_PORT2" "$RL_SECRET" -o /dev/null -w '%{http_connect}' "https://127.0.0.1/" 2>/dev/null)
+    expect_eq "relay/strict: a loopback address is refused (403)" 403 "$code"
+    code=$(rcurl "$RL_PORT2" "$RL_SECRET" -o /dev/null -w '%{http_connect}' "https://10.1.2.3/" 2>/dev/null)
+    expect_eq "relay/strict: a private address is refused (403)" 403 "$code"
+    code=$(rcurl "$RL_PORT2" "$RL_SECRET" -o /dev/null -w '%{http_connect}' "https://public.test:$RL_ORIGIN/" 2>/dev/null)
+    expect_eq "relay/strict: a port not allowed is refused (403)" 403 "$code"
+    check "relay/strict: reasons logged" grep -q "resolves to 127.0.0.1, denied by rule 'deny 127.0.0.0/8'" "$RL_LOG"
+    check "relay/strict: port reason logged" grep -q "port $RL_ORIGIN is not allowed on this relay" "$RL_LOG"
+    code=$(curl -sS --max-time 10 -x "https://127.0.0.1:$RL_PORT2" --proxy-insecure -o /dev/null -w '%{http_connect}' "https://$RL_NAME/" 2>/dev/null)
+    expect_eq "relay/strict: no secret at all gets 407" 407 "$code"
+    code=$(curl -sS --max-time 10 -x "http://127.0.0.1:$RL_PORT2" -o /dev/null -w '%{http_connect}' "https://$RL_NAME/" 2>/dev/null)
+    expect_eq "relay/strict: plain HTTP to the relay gets 400" 400 "$code"
+    stop_pid "$RL_PID" 10
+    expect_eq "relay/strict: clean exit" 0 "$STOP_RC"
+fi
+
+# --max-per-client 1: while one tunnel is open (a rate-limited download), a second one from
+# the same address gets 429; another address is served.
+if start_relay perclient "$RL_PORT3" --secret "$RL_SECRET" --allow-private --allow-port "$RL_ORIGIN" \
+        --resolver static --resolve "$RL_NAME:$RL_ORIGIN:127.0.0.1" --max-per-client 1; then
+    rcurl "$RL_PORT3" "$RL_SECRET" --limit-rate 2M -o /dev/null "https://$RL_NAME:$RL_ORIGIN/big.bin" 2>/dev/null &
+    RL_HOLD=$!
+    sleep 1   # let the first tunnel open
+    code=$(rcurl "$RL_PORT3" "$RL_SECRET" -o /dev/null -w '%{http_connect}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>/dev/null)
+    expect_eq "relay/max-per-client: a second connection from the same address gets 429" 429 "$code"
+    got=$(rcurl "$RL_PORT3" "$RL_SECRET" --interface 127.0.0.2 -o /dev/null -w '%{http_code}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>&1)
+    expect_eq "relay/max-per-client: another address is served meanwhile" 200 "$got"
+    check "relay/max-per-client: logged" grep -q 'close=rate-limited reason="127.0.0.1 already has 1 connections' "$RL_LOG"
+    wait "$RL_HOLD"
+    expect_eq "relay/max-per-client: the held download completes" 0 "$?"
+    got=$(rcurl "$RL_PORT3" "$RL_SECRET" -o /dev/null -w '%{http_code}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>&1)
+    expect_eq "relay/max-per-client: the slot is given back" 200 "$got"
+fi
+
+for p in "${RL_PIDS[@]}"; do stop_pid "$p" 5; done
