@@ -13,7 +13,7 @@ struct Resolve: ParsableCommand {
     var names: [String]
     @Option(help: "Config file (default: $VEIL_CONFIG when set). Flags override it.")
     var config: String?
-    @Option(help: "doh, dot, doh,dot, static or system (as for veil run).")
+    @Option(help: "doh, dot, relay, lists such as relay,doh, static or system (as for veil run).")
     var resolver: String?
     @Option(help: "DoH server URL; repeatable.")
     var dohUrl: [String] = []
@@ -25,6 +25,14 @@ struct Resolve: ParsableCommand {
     var resolverTimeout: String?
     @Option(help: "Static name mapping HOST:PORT:ADDR[,ADDR]; repeatable.")
     var resolve: [String] = []
+    @Option(help: "The Veil relay IP:PORT (for --resolver relay).")
+    var relay: String?
+    @Option(help: "SHA-256 fingerprint of the relay's certificate, as veil relay prints it.")
+    var relayFingerprint: String?
+    @Option(help: "The relay's shared secret (also VEIL_RELAY_SECRET; prefer --relay-secret-file).")
+    var relaySecret: String?
+    @Option(help: "File whose first line is the relay's shared secret.")
+    var relaySecretFile: String?
     @Option(help: "Port the answers are for (static map entries are per port).")
     var port: UInt16 = 443
 
@@ -36,6 +44,10 @@ struct Resolve: ParsableCommand {
         if let resolverCa { flags.append(("resolver-ca", resolverCa)) }
         if let resolverTimeout { flags.append(("resolver-timeout", resolverTimeout)) }
         for r in resolve { flags.append(("resolve", r)) }
+        for (k, v) in [("relay", relay), ("relay-fingerprint", relayFingerprint), ("relay-secret", relaySecret),
+                       ("relay-secret-file", relaySecretFile)] {
+            if let v { flags.append((k, v)) }
+        }
         let configuration = try Settings.build(configPath: config, flags: flags)
         let chain: ResolverChain
         do { chain = try ResolverFactory.make(configuration) } catch {

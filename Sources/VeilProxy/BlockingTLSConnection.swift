@@ -20,9 +20,11 @@ final class BlockingTLSConnection {
     private let peer: String
 
     /// Connects to `address` and completes a handshake verified against `verifyName` (an IP
-    /// address or a host name; SNI is sent only for names).
+    /// address or a host name; SNI is sent only for names). With `pinnedSHA256` (the Veil
+    /// relay; `context` must not verify chains) no SNI is sent and the certificate must have
+    /// that SHA-256 fingerprint instead, checked before the caller can send anything.
     init(address: SocketAddress, verifyName: String, alpn: [String], context: TLSContext,
-         timeout: Double) throws(Failure) {
+         timeout: Double, pinnedSHA256: RelayFingerprint? = nil) throws(Failure) {
         deadline = MonotonicClock.now() + timeout.nanoseconds
         peer = address.description
         let s = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
@@ -31,15 +33,21 @@ final class BlockingTLSConnection {
         do {
             engine = try TLSEngine(context: context, role: .client, inboundCapacity: 64 << 10, outboundCapacity: 32 << 10)
             let isIP = SocketAddress(ip: verifyName, port: 0) != nil
-            try engine.configureClient(serverName: isIP ? nil : verifyName, verifyName: verifyName, alpn: alpn, session: nil)
+            if pinnedSHA256 == nil { try engine.configureClient(serverName: isIP ? nil : verifyName, verifyName: verifyName, alpn: alpn, session: nil) }
         } catch {
             Glibc.close(s)
             throw Failure("TLS set-up: \(error)")
         }
         Socket.setNoDelay(s)
-        do {
+        do throws(Failure) {
             try connect(address)
             try handshake()
+            if let pin = pinnedSHA256 {
+                guard let got = engine.peerCertificateSHA256 else { throw Failure("\(peer) presented no certificate") }
+                guard pin.matches(got) else {
+                    throw Failure("certificate fingerprint mismatch at \(peer) (got \(RelayFingerprint.format(got)), pinned \(pin))")
+                }
+            }
         } catch {
             Glibc.close(s)
             throw error

@@ -31,7 +31,7 @@ public struct ConfigurationBuilder {
         ("upstream-groups", false, "key exchange groups offered upstream (default X25519:P-256:P-384)"),
         ("ktls", false, "kernel TLS for intercepted data: auto (where available; default), off, or require (refuse without it)"),
         ("resolve", true, "HOST:PORT:ADDR[,ADDR] static name mapping, curl's syntax"),
-        ("resolver", false, "who answers names not in the static map, in order: doh, dot, doh,dot, dot,doh (encrypted; default doh), static (--resolve entries only) or system (getaddrinfo: plain DNS, visible on the network)"),
+        ("resolver", false, "who answers names not in the static map, in order: doh, dot, relay (the Veil relay, over its pinned TLS: needs relay, relay-fingerprint and the secret), any list of these such as relay,doh (encrypted; default doh), static (--resolve entries only) or system (getaddrinfo: plain DNS, visible on the network)"),
         ("doh-url", true, "DoH server URL https://IP[:PORT]/PATH (default \(ProxyConfiguration.defaultDoHURL)); a host name must be in the static map"),
         ("dot-server", true, "DoT server IP[:PORT][#NAME] (default \(ProxyConfiguration.defaultDoTServer)); NAME is what its certificate must name, else the IP"),
         ("resolver-ca", false, "PEM file of extra trust anchors for DoH/DoT server certificates (on top of the system store)"),
@@ -180,12 +180,12 @@ public struct ConfigurationBuilder {
             var kinds: [ResolverKind] = []
             for part in v.split(separator: ",") {
                 guard let k = ResolverKind(rawValue: String(part)) else {
-                    throw Error("\(origin): resolver '\(part)' is not one of static, system, doh, dot")
+                    throw Error("\(origin): resolver '\(part)' is not one of static, system, doh, dot, relay")
                 }
                 if !kinds.contains(k) { kinds.append(k) }
             }
             if kinds.contains(.system) && kinds.count > 1 {
-                throw Error("\(origin): resolver 'system' cannot be combined with doh/dot: a failure would fall back to plain DNS")
+                throw Error("\(origin): resolver 'system' cannot be combined with doh/dot/relay: a failure would fall back to plain DNS")
             }
             guard !kinds.isEmpty else { throw Error("\(origin): resolver needs a value") }
             config.resolvers = kinds
@@ -261,13 +261,14 @@ public struct ConfigurationBuilder {
         } catch {
             throw Error("\(error)")
         }
-        if c.usesRelay {
-            guard let relayAddress else { throw Error("route tunnel needs relay IP:PORT") }
+        if c.usesRelay || c.resolvers.contains(.relay) {
+            let who = c.usesRelay ? "route tunnel" : "resolver relay"
+            guard let relayAddress else { throw Error("\(who) needs relay IP:PORT") }
             guard let relayFingerprint else {
-                throw Error("route tunnel needs relay-fingerprint (veil relay prints it at start-up)")
+                throw Error("\(who) needs relay-fingerprint (veil relay prints it at start-up)")
             }
             guard let relaySecret else {
-                throw Error("route tunnel needs the relay's secret: relay-secret-file, relay-secret or VEIL_RELAY_SECRET")
+                throw Error("\(who) needs the relay's secret: relay-secret-file, relay-secret or VEIL_RELAY_SECRET")
             }
             if let problem = SecretFile.problem(with: relaySecret) { throw Error("relay secret: \(problem)") }
             c.relay = RelayEndpoint(address: relayAddress, fingerprint: relayFingerprint, secret: relaySecret)

@@ -12,7 +12,8 @@
 /// - lines end in CRLF or a bare LF; a CR anywhere else is an error; empty lines before
 ///   the request line are ignored;
 /// - request line is exactly `METHOD SP target SP HTTP/1.1` (or `HTTP/1.0`), single spaces;
-/// - the method is case-sensitive; anything but `CONNECT` is answered 405;
+/// - the method is case-sensitive; anything but `CONNECT` is answered 405 (`RESOLVE` is
+///   accepted too when `allowsResolve` is set: the Veil relay's name resolution);
 /// - the target is authority-form `host:port` (see `HostPort`);
 /// - header lines are `name: value` with a token name directly followed by `:`; line folding
 ///   and control characters other than tab in values are rejected;
@@ -39,10 +40,14 @@ public struct ConnectRequestParser: Sendable {
     /// Largest accepted request head in bytes, final empty line included.
     public let maxHeaderBytes: Int
 
+    /// Whether `RESOLVE host:port` is accepted besides CONNECT (`veil relay` only).
+    public let allowsResolve: Bool
+
     /// A parser accepting request heads of at most `maxHeaderBytes` bytes (at least 1).
-    public init(maxHeaderBytes: Int = 8192) {
+    public init(maxHeaderBytes: Int = 8192, allowsResolve: Bool = false) {
         precondition(maxHeaderBytes > 0, "maxHeaderBytes must be positive")
         self.maxHeaderBytes = maxHeaderBytes
+        self.allowsResolve = allowsResolve
     }
 
     /// Parses the bytes received so far.
@@ -99,7 +104,7 @@ public struct ConnectRequestParser: Sendable {
                 continue
             }
             if requestLine == nil {
-                switch Self.parseRequestLine(line) {
+                switch Self.parseRequestLine(line, allowsResolve: allowsResolve) {
                 case .success(let parsed): requestLine = parsed
                 case .failure(let rejection): return .reject(rejection.status, reason: rejection.reason)
                 }
@@ -168,7 +173,7 @@ public struct ConnectRequestParser: Sendable {
     }
 
     private static func parseRequestLine(
-        _ line: [UInt8]
+        _ line: [UInt8], allowsResolve: Bool
     ) -> Result<(method: String, target: HostPort, version: String), Rejection> {
         let text = String(decoding: line, as: UTF8.self)
         let parts = line.split(separator: sp, omittingEmptySubsequences: false)
@@ -197,7 +202,7 @@ public struct ConnectRequestParser: Sendable {
                     "malformed HTTP version '\(HostPort.clip(version, limit: 32))' in request line; \(usage)"))
         }
 
-        guard method == "CONNECT" else {
+        guard method == "CONNECT" || (allowsResolve && method == "RESOLVE") else {
             var reason = "method \(HostPort.clip(method, limit: 32)) not supported; this is a CONNECT proxy"
             if method.uppercased() == "CONNECT" { reason += " (methods are case-sensitive)" }
             return .failure(Rejection(.methodNotAllowed, reason))
@@ -208,14 +213,14 @@ public struct ConnectRequestParser: Sendable {
         {
             return .failure(
                 Rejection(
-                    "CONNECT target must be host:port (authority-form), found '\(HostPort.clip(target))'"))
+                    "\(method) target must be host:port (authority-form), found '\(HostPort.clip(target))'"))
         }
         do {
             let hostPort = try HostPort(parsing: target)
             return .success((method, hostPort, version))
         } catch {
             return .failure(
-                Rejection("invalid CONNECT target '\(HostPort.clip(target))': \(error.message)"))
+                Rejection("invalid \(method) target '\(HostPort.clip(target))': \(error.message)"))
         }
     }
 

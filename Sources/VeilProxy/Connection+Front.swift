@@ -57,6 +57,7 @@ extension Connection {
             case .admitted(let slot): relaySlot = slot
             case .refused(let status, let reason): reply(status, reason); return
             }
+            if req.method == "RESOLVE" { startResolve(req); return }
         }
         if case .denied(let reason) = config.rules.check(req.target) {
             reply(.forbidden, CloseReason(.forbidden, reason))
@@ -97,6 +98,7 @@ extension Connection {
     }
 
     func resolved(_ outcome: ResolveOutcome) {
+        if request?.method == "RESOLVE" { answerResolve(outcome); return }
         switch outcome {
         case .failure(let reason):
             reply(.badGateway, CloseReason(.resolveFailed, reason))

@@ -5,7 +5,7 @@ import VeilTLS
 /// Its host must be an IP address (or be in the static map), so that reaching the resolver
 /// leaks nothing; the certificate is verified against that IP or the name given.
 public struct DNSServer: Sendable, CustomStringConvertible {
-    public enum Kind: String, Sendable { case doh, dot }
+    public enum Kind: String, Sendable { case doh, dot, relay }
 
     public let kind: Kind
     public let address: SocketAddress
@@ -15,6 +15,19 @@ public struct DNSServer: Sendable, CustomStringConvertible {
     public let path: String
     public let authority: String
     public let description: String
+    /// `.relay`: the pinned relay and its secret.
+    public let relay: RelayEndpoint?
+
+    init(kind: Kind, address: SocketAddress, verifyName: String, path: String, authority: String,
+         description: String, relay: RelayEndpoint?) {
+        self.kind = kind
+        self.address = address
+        self.verifyName = verifyName
+        self.path = path
+        self.authority = authority
+        self.description = description
+        self.relay = relay
+    }
 
     public struct ParseError: Error, CustomStringConvertible, Sendable {
         public let description: String
@@ -33,6 +46,7 @@ public struct DNSServer: Sendable, CustomStringConvertible {
         authority = hostPort
         kind = .doh
         description = "doh \(url)"
+        relay = nil
     }
 
     /// `IP[:PORT]` (default port 853), optionally `#NAME` to verify the certificate against.
@@ -50,6 +64,7 @@ public struct DNSServer: Sendable, CustomStringConvertible {
         authority = ""
         kind = .dot
         description = "dot \(spec)"
+        relay = nil
     }
 
     private static func split(_ hostPort: String, defaultPort: UInt16, what: String) throws(ParseError) -> (String, UInt16) {
@@ -77,6 +92,8 @@ public struct DNSServer: Sendable, CustomStringConvertible {
     /// One query and its response over a fresh connection.
     func exchange(_ query: [UInt8], context: TLSContext, timeout: Double) throws(BlockingTLSConnection.Failure) -> [UInt8] {
         switch kind {
+        case .relay:
+            throw .init("the relay answers RESOLVE, not DNS messages")
         case .dot:
             let c = try BlockingTLSConnection(address: address, verifyName: verifyName, alpn: ["dot"],
                                               context: context, timeout: timeout)

@@ -13,6 +13,8 @@ public final class EncryptedResolver: Resolver, Sendable {
     public let servers: [DNSServer]
     public let cache: DNSCache
     private let context: TLSContext
+    /// For `relay` servers: TLS 1.3, no chain verification (the certificate is pinned).
+    private let relayContext: TLSContext?
     private let timeout: Double
     private let queue = DispatchQueue(label: "veil.dns", attributes: .concurrent)
 
@@ -26,6 +28,15 @@ public final class EncryptedResolver: Resolver, Sendable {
         options.captureSecrets = false
         options.minVersion = 0x0303
         context = try TLSContext.upstream(options)
+        if servers.contains(where: { $0.kind == .relay }) {
+            var r = TLSContext.UpstreamOptions()
+            r.verify = false  // pinned by fingerprint once the handshake is done
+            r.minVersion = 0x0304
+            r.captureSecrets = false
+            relayContext = try TLSContext.upstream(r)
+        } else {
+            relayContext = nil
+        }
     }
 
     public var name: String { servers.map(\.description).joined(separator: ",") }
@@ -48,6 +59,10 @@ public final class EncryptedResolver: Resolver, Sendable {
     public func lookup(host: String, port: UInt16) -> ResolveOutcome {
         var problems: [String] = []
         for server in servers {
+            if server.kind == .relay {
+                if let done = askRelay(server, host: host, port: port, problems: &problems) { return done }
+                continue
+            }
             do {
                 var addresses: [String] = []
                 var ttl = UInt32.max
@@ -79,6 +94,33 @@ public final class EncryptedResolver: Resolver, Sendable {
             }
         }
         return .failure("cannot resolve \(host): \(problems.joined(separator: "; "))")
+    }
+
+    /// The relay's answer, cached; nil (with the problem noted) to try the next server.
+    private func askRelay(_ server: DNSServer, host: String, port: UInt16, problems: inout [String]) -> ResolveOutcome? {
+        guard let relayContext else { return nil }
+        do {
+            switch try server.askRelay(host: host, port: port, context: relayContext, timeout: timeout) {
+            case .answer(let a):
+                let source = a.source.isEmpty ? server.description : "\(server.description) [\(a.source)]"
+                cache.store(host, addresses: a.addresses, ttl: a.ttl, source: source)
+                return EncryptedResolver.outcome(a.addresses, port: port, source: source)
+            case .refused(let status, let reason):
+                let why = "\(server): \(status) \(reason)"
+                if status == 502, reason.contains("no such name") || reason.contains("no A or AAAA") {
+                    cache.storeNegative(host, failure: "cannot resolve \(host): \(why)", ttl: nil, source: server.description)
+                    return .failure("cannot resolve \(host): \(why)")
+                }
+                problems.append(why)
+            case .malformed(let why):
+                problems.append("\(server): \(why)")
+            case .needMore:
+                problems.append("\(server): incomplete answer")
+            }
+        } catch {
+            problems.append("\(server): \(error)")
+        }
+        return nil
     }
 
     private struct Answer {

@@ -16,6 +16,8 @@ public enum KTLSMode: String, Sendable, CaseIterable {
 /// A kind of resolver for names the static map does not have.
 public enum ResolverKind: String, Sendable, CaseIterable {
     case system, doh, dot
+    /// The Veil relay (`RESOLVE` over its pinned, authenticated TLS channel).
+    case relay
 }
 
 /// Everything `veil run` can be told, after CLI flags, the config file and the environment have

@@ -30,7 +30,8 @@ final class ProxyShared: Sendable {
         self.resolver = resolver
         self.listenFD = listenFD
         self.recordLogFD = recordLogFD
-        self.parser = ConnectRequestParser(maxHeaderBytes: config.maxHeaderBytes)
+        self.parser = ConnectRequestParser(maxHeaderBytes: config.maxHeaderBytes,
+                                           allowsResolve: config.relayServer != nil)
     }
 
     func makeConnectionID() -> UInt64 {

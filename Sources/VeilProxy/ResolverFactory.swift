@@ -18,10 +18,17 @@ public enum ResolverFactory {
                     for spec in config.dotServers.isEmpty ? [ProxyConfiguration.defaultDoTServer] : config.dotServers {
                         servers.append(try DNSServer(dotServer: spec, staticMap: staticMap))
                     }
+                case .relay:
+                    guard let relay = config.relay else {
+                        throw StartError("resolver relay needs --relay, --relay-fingerprint and the relay secret")
+                    }
+                    servers.append(DNSServer(relay: relay))
                 case .system:
                     break
                 }
             }
+        } catch let e as StartError {
+            throw e
         } catch {
             throw StartError("resolver: \(error)")
         }

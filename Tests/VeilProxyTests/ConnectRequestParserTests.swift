@@ -130,6 +130,21 @@ struct ConnectRequestParserTests {
         #expect(needsMore(bytes("C")))
     }
 
+    @Test func resolveOnlyWhenAllowed() throws {
+        let text = "RESOLVE example.com:443 HTTP/1.1\r\nProxy-Authorization: Bearer s\r\n\r\n"
+        #expect(rejection(bytes(text))?.status == .methodNotAllowed)
+        let relay = ConnectRequestParser(allowsResolve: true)
+        let r = try #require(request(bytes(text), relay))
+        #expect(r.method == "RESOLVE")
+        #expect(r.target == (try HostPort(parsing: "example.com:443")))
+        #expect(r.header("proxy-authorization") == "Bearer s")
+        #expect(request(bytes("CONNECT example.com:443 HTTP/1.1\r\n\r\n"), relay)?.method == "CONNECT")
+        #expect(rejection(bytes("resolve example.com:443 HTTP/1.1\r\n\r\n"), relay)?.status == .methodNotAllowed)
+        #expect(rejection(bytes("GET / HTTP/1.1\r\n\r\n"), relay)?.status == .methodNotAllowed)
+        #expect(rejection(bytes("RESOLVE /x HTTP/1.1\r\n\r\n"), relay)?.reason.hasPrefix("RESOLVE target must be host:port") == true)
+        #expect(rejection(bytes("RESOLVE example.com HTTP/1.1\r\n\r\n"), relay)?.reason.hasPrefix("invalid RESOLVE target") == true)
+    }
+
     @Test func otherMethodsAre405() {
         let r = rejection(bytes("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n"))
         #expect(r?.status == .methodNotAllowed)

@@ -1,0 +1,50 @@
+import VeilRuntime
+
+/// `veil relay`: `RESOLVE host:port` (admitted by the relay gate like CONNECT: secret, rate
+/// limits, ports) is answered with the relay's own resolver chain, then the connection closes.
+/// Answers are not filtered for private addresses: the client decides what to do with them.
+extension Connection {
+    func startResolve(_ req: ConnectRequest) {
+        armDeadline(after: config.connectTimeout)
+        if req.target.kind != .name {
+            answerResolve(.success(ResolvedAddresses(
+                addresses: SocketAddress(ip: req.target.host, port: req.target.port).map { [$0] } ?? [],
+                source: "literal")))
+            return
+        }
+        let remote = loop.remote
+        let h = handle
+        phase = .resolving
+        if let now = worker.shared.resolver.resolve(host: req.target.host, port: req.target.port,
+                                                     completion: { remote.deliver($0, to: h) }) {
+            answerResolve(now)
+        }
+    }
+
+    func answerResolve(_ outcome: ResolveOutcome) {
+        switch outcome {
+        case .failure(let reason):
+            reply(.badGateway, CloseReason(.resolveFailed, reason))
+        case .success(let answer):
+            let host = request?.target.host ?? ""
+            let addresses = answer.addresses.map(\.ipString)
+            let bytes = RelayResolution.response(addresses: addresses, ttl: ttlHint(host),
+                                                 source: answer.source,
+                                                 httpVersion: request?.httpVersion ?? "HTTP/1.1")
+            pendingClose = CloseReason(.ok, "resolved to \(addresses.joined(separator: " ")) from \(answer.source)")
+            stageResponse(bytes)
+            phase = .replying
+            armDeadline(after: config.headerTimeout)
+            loop.send(handle, op: Op.clientSend.rawValue, fd: clientFD, from: responseBuffer!, count: responseLength)
+        }
+    }
+
+    /// What is left of the cached answer's TTL when the resolver caches, else the default.
+    private func ttlHint(_ host: String) -> UInt32 {
+        guard let chain = worker.shared.resolver as? ResolverChain else { return RelayResolution.defaultTTL }
+        let cache = (chain.fallback as? EncryptedResolver)?.cache
+        guard let entry = cache?.lookup(host) else { return RelayResolution.defaultTTL }
+        let now = MonotonicClock.now()
+        return entry.expires > now ? UInt32(max(1, (entry.expires - now) / 1_000_000_000)) : 1
+    }
+}
