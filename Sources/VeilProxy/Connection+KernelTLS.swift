@@ -105,8 +105,11 @@ extension Connection {
 
     private func installKernelTLS(client: TLSLeg, upstream: TLSLeg) {
         // Decided per leg: a leg whose cipher or version has no kernel offload stays in userspace.
-        let clientKeys = client.engine.kernelKeys()
-        let upstreamKeys = upstream.engine.kernelKeys()
+        // A leg whose socket is a socketpair (through the relay tunnel) cannot take kTLS.
+        let clientKeys = Socket.isTCP(clientFD) ? client.engine.kernelKeys()
+            : .unsupported("not a TCP socket (a socketpair)")
+        let upstreamKeys = Socket.isTCP(upstreamFD) ? upstream.engine.kernelKeys()
+            : .unsupported("the relay tunnel's socketpair, not a TCP socket")
         var notes: [String] = []
         if case .unsupported(let why) = clientKeys { notes.append("client leg: \(why)") }
         if case .unsupported(let why) = upstreamKeys { notes.append("upstream leg: \(why)") }

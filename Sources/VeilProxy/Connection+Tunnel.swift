@@ -25,9 +25,12 @@ extension Connection {
         relayTunnel = worker.startTunnel(id: id, fd: pair[1], target: target, relay: relay, connection: self)
     }
 
-    /// The relay answered 200: the socketpair now leads to the target.
-    func tunnelEstablished() {
+    /// The relay answered 200: the socketpair now leads to the target. `path` is how the TLS
+    /// to the relay moves (`ktls` or `userspace`), `note` why not kTLS when it was wanted.
+    func tunnelEstablished(path: ConnectionSummary.DataPath, note: String?) {
         guard phase == .connecting else { return }
+        summary.tunnelPath = path
+        summary.tunnelNote = note
         reply(.ok, nil)
     }
 

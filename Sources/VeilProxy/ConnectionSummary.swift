@@ -37,6 +37,9 @@ struct ConnectionSummary {
     /// `tunnel` when the upstream went through the Veil relay at `relay`.
     var route: Route?
     var relay: String?
+    /// How the TLS to the relay moved (`ktls` or `userspace`), and why not kTLS when wanted.
+    var tunnelPath: DataPath?
+    var tunnelNote: String?
     var path: DataPath?
     var bytesUp: UInt64 = 0
     var bytesDown: UInt64 = 0
@@ -66,6 +69,10 @@ struct ConnectionSummary {
         if let route {
             l.field("route", route.rawValue)
             l.field("relay", relay)
+            if route == .tunnel {
+                l.field("tunnel_path", tunnelPath?.rawValue)
+                if let tunnelNote { l.field("tunnel_ktls", tunnelNote) }
+            }
         }
         l.field("sni", sni)
         if mode == .intercept { l.field("upstream_sni", upstreamSNI) }

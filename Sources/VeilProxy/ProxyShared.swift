@@ -17,12 +17,16 @@ final class ProxyShared: Sendable {
     /// `--route tunnel`: the TLS context for connections to the relay (no chain verification:
     /// the relay's certificate is pinned by fingerprint after the handshake).
     let relayClientContext: TLSContext?
+    /// Whether sessions can move onto kTLS here (the start-up probe; `--ktls off` says no).
+    let kernelTLS: KernelTLS.Availability
     private let nextID = Atomic<UInt64>(1)
 
     init(config: ProxyConfiguration, resolver: any Resolver, listenFD: Int32, recordLogFD: Int32,
          interception: Interception?, front: FrontListener?, relayGate: RelayGate? = nil,
          relayClientContext: TLSContext? = nil) {
         self.relayGate = relayGate
+        kernelTLS = interception?.kernelTLS
+            ?? (config.ktls == .off ? .unavailable("--ktls off") : KernelTLS.probe())
         self.relayClientContext = relayClientContext
         self.interception = interception
         self.front = front

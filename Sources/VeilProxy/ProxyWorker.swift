@@ -134,6 +134,15 @@ final class ProxyWorker: IOHandler {
         return t
     }
 
+    /// The relay accepted a tunnel: a `TLSFront` in relay mode carries it from now on.
+    func adoptTunnel(fd: Int32, engine: TLSEngine, bridgeFD: Int32, pending: [UInt8], peerName: String,
+                     connection: Connection?, id: UInt64) -> TLSFront {
+        let f = TLSFront(adopting: fd, engine: engine, bridgeFD: bridgeFD, pending: pending, peerName: peerName,
+                         connection: connection, id: id, worker: self)
+        fronts[ObjectIdentifier(f)] = f
+        return f
+    }
+
     func tunnelFinished(_ t: RelayTunnel) {
         tunnels[ObjectIdentifier(t)] = nil
         stopIfDrained()

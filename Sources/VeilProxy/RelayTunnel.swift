@@ -18,10 +18,10 @@ import Glibc
 /// (userspace OpenSSL). The target's name travels only inside the relay's TLS.
 final class RelayTunnel: IOHandler {
     enum Op: UInt8 {
-        case connect = 1, relayRecv, relaySend, relayShutdown, bridgeRecv, bridgeSend, bridgeShutdown, cancel
+        case connect = 1, relayRecv, relaySend, cancel
     }
 
-    enum Phase { case connecting, handshake, awaitingStatus, relay, closing }
+    enum Phase { case connecting, handshake, awaitingStatus, closing }
 
     /// Largest answer head (and error body) accepted from the relay.
     static let maxAnswer = 8192
@@ -29,7 +29,7 @@ final class RelayTunnel: IOHandler {
     let id: UInt64
     unowned let worker: ProxyWorker
     /// Our end of the socketpair; the connection has the other.
-    let bridgeFD: Int32
+    var bridgeFD: Int32
     let target: HostPort
     let relay: RelayEndpoint
     weak var connection: Connection?
@@ -42,26 +42,15 @@ final class RelayTunnel: IOHandler {
     /// The relay's answer to CONNECT, until its head (and an error's body) is complete.
     var answer: [UInt8] = []
 
-    // Bridge -> relay: plaintext read from the bridge into `up`, encrypted as room allows.
-    var up: UnsafeMutableRawPointer?
-    var upFilled = 0
-    var upSent = 0
-    var bridgeReceiving = false
-    var bridgeDone = false
-    var relaySending = false
-    var closeQueued = false
-    var relayShutting = false
-    var relayWriteShut = false
-
-    // Relay -> bridge: decrypted into `down`, sent to the bridge.
+    /// Scratch for the relay's answer (plaintext read before the tunnel is handed over).
     var down: UnsafeMutableRawPointer?
-    var downFilled = 0
-    var downSent = 0
+    /// Plaintext that followed the relay's 200 in the same read: the tunnel's first bytes.
+    var pending: [UInt8] = []
+    /// The relay answered 200; the hand-over waits for a send still in flight.
+    var answered = false
     var relayReceiving = false
-    /// Nothing more will come from the relay (EOF or close_notify).
+    var relaySending = false
     var relayDone = false
-    var bridgeSending = false
-    var bridgeWriteShut = false
 
     var loop: EventLoop { worker.loop }
     var config: ProxyConfiguration { worker.config }
@@ -100,7 +89,7 @@ final class RelayTunnel: IOHandler {
         if phase == .closing { finalizeIfIdle(); return }
         guard let op = Op(rawValue: op) else { return }
         switch op {
-        case .cancel, .bridgeShutdown: break
+        case .cancel: break
         case .connect: connected(result)
         case .relayRecv:
             relayReceiving = false
@@ -110,9 +99,6 @@ final class RelayTunnel: IOHandler {
             relaySending = false
             engine?.outbound.pinned = false
             relaySent(result)
-        case .relayShutdown: relayWriteShutDone()
-        case .bridgeRecv: bridgeReceived(result)
-        case .bridgeSend: bridgeSent(result)
         }
     }
 
@@ -120,8 +106,6 @@ final class RelayTunnel: IOHandler {
         switch phase {
         case .connecting, .handshake, .awaitingStatus:
             fail(.gatewayTimeout, "relay \(relay.address) did not answer within \(Int(config.connectTimeout))s (connect, TLS handshake and CONNECT)")
-        case .relay:
-            finish(CloseReason(.ok, "relay did not close within 2s of close_notify"))
         case .closing:
             break
         }
@@ -130,7 +114,7 @@ final class RelayTunnel: IOHandler {
     /// The connection ended: a tunnel still being set up ends with it; a relaying one sees the
     /// bridge close and closes the relay's TLS in order.
     func connectionFinished() {
-        if phase != .relay { finish(CloseReason(.ok, "connection ended")) }
+        finish(CloseReason(.ok, "connection ended"))
     }
 
     // MARK: Connect and handshake
@@ -150,7 +134,6 @@ final class RelayTunnel: IOHandler {
             fail(.badGateway, "relay TLS set-up: \(error)")
             return
         }
-        up = worker.recordBuffers.take()
         down = worker.recordBuffers.take()
         phase = .handshake
         driveHandshake()
@@ -223,12 +206,9 @@ final class RelayTunnel: IOHandler {
         if parsed.status == 200 {
             let rest = answer[parsed.headLength...]
             guard rest.count <= 16 << 10 else { fail(.badGateway, "relay: too much data after its 200"); return true }
-            if !rest.isEmpty, let down {
-                rest.withUnsafeBytes { down.copyMemory(from: $0.baseAddress!, byteCount: rest.count) }
-                downFilled = rest.count
-                downSent = 0
-            }
+            pending = Array(rest)
             answer = []
+            answered = true
             established()
             return true
         }
@@ -251,12 +231,20 @@ final class RelayTunnel: IOHandler {
         fail(.badGateway, "relay: \(answer.status) \(answer.reason)", kind: kind)
     }
 
-    private func established() {
-        phase = .relay
+    /// The relay answered 200: a `TLSFront` in relay mode takes the socket, the session (onto
+    /// kTLS where it can) and the bridge; this handler ends.
+    func established() {
+        guard !relaySending else { return }  // relaySent comes back here
+        guard let e = engine else { return }
         loop.setDeadline(handle, 0)
-        engine?.enableReadAhead()
-        connection?.tunnelEstablished()
-        relayStep()
+        let front = worker.adoptTunnel(fd: fd, engine: e, bridgeFD: bridgeFD, pending: pending,
+                                       peerName: "relay \(relay.address)", connection: connection, id: id)
+        fd = -1
+        bridgeFD = -1
+        engine = nil
+        connection?.tunnelEstablished(path: front.kernel ? .ktls : .userspace, note: front.ktlsNote)
+        finish(CloseReason(.ok, "handed over"))
+        front.adopted()
     }
 
     // MARK: Closing
@@ -265,16 +253,14 @@ final class RelayTunnel: IOHandler {
     func fail(_ status: HTTPStatusResponse.Status, _ why: String, kind: CloseReason.Kind = .relayFailed) {
         guard phase != .closing else { return }
         let reason = CloseReason(kind, why)
-        if phase != .relay, let c = connection { c.tunnelFailed(status, reason) }
+        if let c = connection { c.tunnelFailed(status, reason) }
         finish(reason)
     }
 
     func finish(_ reason: CloseReason) {
         guard phase != .closing else { return }
-        let wasRelaying = phase == .relay
         phase = .closing
         loop.setDeadline(handle, 0)
-        if wasRelaying, reason.kind != .ok, let c = connection { c.finish(reason) }
         if loop.inFlight(handle) > 0 {
             for f in [fd, bridgeFD] where f >= 0 { loop.cancelAll(handle, op: Op.cancel.rawValue, fd: f) }
         }
@@ -285,7 +271,6 @@ final class RelayTunnel: IOHandler {
         guard loop.inFlight(handle) == 0 else { return }
         Socket.close(fd)
         Socket.close(bridgeFD)
-        if let b = up { worker.recordBuffers.give(b); up = nil }
         if let b = down { worker.recordBuffers.give(b); down = nil }
         if let s = sockaddrBuffer { s.deallocate(); sockaddrBuffer = nil }
         engine = nil

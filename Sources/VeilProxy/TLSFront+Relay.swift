@@ -52,7 +52,7 @@ extension TLSFront {
             clientDone = true
             shutBridge()
         case .failed(let reason):
-            finish(CloseReason(.clientGone, "client (HTTPS listener): \(reason)"))
+            finish(CloseReason(peerGone, "\(peerName): \(reason)"))
             return
         }
         // SSL_read may have queued a reply (a TLS 1.3 KeyUpdate answer).
@@ -81,9 +81,9 @@ extension TLSFront {
         if result == -EAGAIN || result == -EINTR || result == -ECANCELED { relayStep(); return }
         if result < 0 {
             if kernel && result == -EKEYEXPIRED {
-                finish(CloseReason(.error, "client sent a TLS 1.3 KeyUpdate to the HTTPS listener; kTLS rekeying is not implemented"))
+                finish(CloseReason(.error, "\(peerName) sent a TLS 1.3 KeyUpdate; kTLS rekeying is not implemented"))
             } else {
-                finish(.peerFailed(client: true, result: result))
+                finish(peerFailed(result))
             }
             return
         }
@@ -105,16 +105,16 @@ extension TLSFront {
         case .alert(_, 0):
             clientDone = true
         case .alert(_, let description):
-            finish(CloseReason(.clientGone, "client sent alert \(TLSAlert.name(for: description)) to the HTTPS listener"))
+            finish(CloseReason(peerGone, "\(peerName) sent alert \(TLSAlert.name(for: description))"))
             return
         case .keyUpdate:
-            finish(CloseReason(.error, "client sent a TLS 1.3 KeyUpdate to the HTTPS listener; this kernel cannot rekey kTLS, so the connection ends"))
+            finish(CloseReason(.error, "\(peerName) sent a TLS 1.3 KeyUpdate; this kernel cannot rekey kTLS, so the connection ends"))
             return
         case .malformedAlert, .newSessionTicket:
-            finish(CloseReason(.clientGone, "client sent an unexpected record to the HTTPS listener after its handshake"))
+            finish(CloseReason(peerGone, "\(peerName) sent an unexpected record after the handshake"))
             return
         case .unexpected(let what):
-            finish(CloseReason(.clientGone, "client sent a \(what) to the HTTPS listener after its handshake"))
+            finish(CloseReason(peerGone, "\(peerName) sent a \(what) after the handshake"))
             return
         }
         relayStep()
@@ -250,7 +250,7 @@ extension TLSFront {
 
     func clientSent(_ result: Int32) {
         if result < 0 && result != -EAGAIN && result != -EINTR {
-            finish(failure ?? .peerFailed(client: true, result: result))
+            finish(failure ?? peerFailed(result))
             return
         }
         let n = max(0, Int(result))

@@ -66,6 +66,11 @@ final class TLSFront: IOHandler {
     var clientShutting = false
     var clientWriteShut = false
 
+    /// Who is at the other end of the TLS socket, for reasons: the client, or (a tunnel handed
+    /// over by `RelayTunnel`) the relay; and how its failures close the connection.
+    var peerName = "client (HTTPS listener)"
+    var peerGone = CloseReason.Kind.clientGone
+
     var loop: EventLoop { worker.loop }
     var config: ProxyConfiguration { worker.config }
 
@@ -75,6 +80,66 @@ final class TLSFront: IOHandler {
         self.worker = worker
         started = MonotonicClock.now()
         peer = Socket.peerAddress(fd)?.description ?? "?"
+    }
+
+    /// Takes over an established TLS session on `fd` whose plaintext goes to `bridgeFD` (the
+    /// relay tunnel once the relay answered 200): moves it onto kTLS where possible, then
+    /// relays. `pending` is plaintext already read for the bridge.
+    init(adopting fd: Int32, engine: TLSEngine, bridgeFD: Int32, pending: [UInt8], peerName: String,
+         connection: Connection?, id: UInt64, worker: ProxyWorker) {
+        self.id = id
+        self.fd = fd
+        self.worker = worker
+        self.engine = engine
+        self.bridgeFD = bridgeFD
+        self.peerName = peerName
+        self.connection = connection
+        peerGone = .relayFailed
+        started = MonotonicClock.now()
+        peer = peerName
+        phase = .relay
+        handle = worker.loop.register(self)
+        up = worker.recordBuffers.take()
+        down = worker.recordBuffers.take()
+        if !pending.isEmpty, let up {
+            pending.withUnsafeBytes { up.copyMemory(from: $0.baseAddress!, byteCount: pending.count) }
+            upFilled = pending.count
+        } else if !engine.hasInput {
+            // Nothing of the tunnel is inside OpenSSL: the session can move to the kernel.
+            moveOntoKernel(engine, note: "tunnel")
+        } else {
+            ktlsNote = "tunnel: data after the relay's answer was already inside OpenSSL"
+        }
+        if let e = self.engine {
+            e.stopRecordAccounting()
+            e.enableReadAhead()
+        }
+    }
+
+    func adopted() { relayStep() }
+
+    /// Installs kTLS on `fd` for `e`'s session where the kernel and cipher allow; on success the
+    /// engine is released. Otherwise `ktlsNote` says why not.
+    func moveOntoKernel(_ e: TLSEngine, note: String) {
+        guard worker.shared.kernelTLS.isAvailable else { return }
+        switch e.kernelKeys() {
+        case .keys(let tx, let rx):
+            if let error = KernelTLS.install(fd: fd, transmit: tx, receive: rx) {
+                ktlsNote = "\(note): \(error)"
+            } else {
+                kernel = true
+                e.handOverToKernel()
+                engine = nil
+            }
+        case .unsupported(let why):
+            ktlsNote = "\(note): \(why)"
+        }
+    }
+
+    /// A failed socket operation on the TLS side, as the connection's close reason.
+    func peerFailed(_ result: Int32) -> CloseReason {
+        peerGone == .clientGone ? .peerFailed(client: true, result: result)
+            : CloseReason(peerGone, "\(peerName): \(SystemError.message(of: -result))")
     }
 
     func start() {
@@ -120,7 +185,7 @@ final class TLSFront: IOHandler {
         case .handshake, .failing:
             finish(CloseReason(.handshakeTimeout, "HTTPS listener: TLS handshake not complete within \(Int(config.handshakeTimeout))s"))
         case .relay:
-            finish(CloseReason(.ok, "client did not close within 2s of close_notify"))
+            finish(CloseReason(.ok, "\(peerName) did not close within 2s of close_notify"))
         default:
             break
         }
@@ -203,20 +268,7 @@ final class TLSFront: IOHandler {
             return
         }
         loop.setDeadline(handle, 0)
-        if config.ktls != .off, let ic = worker.shared.interception, ic.kernelTLS.isAvailable {
-            switch e.kernelKeys() {
-            case .keys(let tx, let rx):
-                if let error = KernelTLS.install(fd: fd, transmit: tx, receive: rx) {
-                    ktlsNote = "front: \(error)"
-                } else {
-                    kernel = true
-                    e.handOverToKernel()
-                    engine = nil
-                }
-            case .unsupported(let why):
-                ktlsNote = "front: \(why)"
-            }
-        }
+        moveOntoKernel(e, note: "front")
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             finish(CloseReason(.error, "HTTPS listener: socketpair: \(SystemError.message(of: errno))"))

@@ -70,6 +70,17 @@ public enum Socket {
         return rc == 0 ? SocketAddress(storage: storage, length: len) : nil
     }
 
+    /// Whether `fd` is a TCP socket (kTLS attaches only to those; a socketpair is not one).
+    public static func isTCP(_ fd: Int32) -> Bool {
+        var domain: Int32 = 0
+        var protocolNumber: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 else { return false }
+        len = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocolNumber, &len) == 0 else { return false }
+        return (domain == AF_INET || domain == AF_INET6) && protocolNumber == Int32(IPPROTO_TCP)
+    }
+
     /// Closes a descriptor, ignoring EINTR.
     public static func close(_ fd: Int32) {
         if fd >= 0 { _ = Glibc.close(fd) }

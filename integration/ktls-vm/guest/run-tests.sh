@@ -147,6 +147,30 @@ if want veil; then
         "https://localhost:$SSAES128/big.bin" \
         "mode=intercept cipher=TLS_AES_128_GCM_SHA256 client_path=ktls-splice upstream_path=ktls-splice close=ok"
 
+    # --route tunnel through a veil relay (both in the VM): the TLS to the relay moves onto kTLS
+    # on both ends (tunnel_path=ktls here, the relay's front_path=ktls there). An intercepted
+    # connection keeps its client leg on kTLS; its upstream leg is the tunnel's socketpair.
+    echo; say "veil/tunnel through a veil relay"
+    alloc_port RELAY_PORT
+    veil relay --listen "127.0.0.1:$RELAY_PORT" --home "$W/relay-home" --secret vm-relay-secret --allow-private \
+        --allow-port "$SS13,$SS12" --resolver static --resolve "localhost:$SS13:127.0.0.1" \
+        --resolve "localhost:$SS12:127.0.0.1" </dev/null >"$W/relay.log" 2>&1 &
+    bg_register $!
+    wait_log "$W/relay.log" "fingerprint" 30
+    RELAY_FP=$(sed -n 's/^veil relay: certificate SHA-256 fingerprint //p' "$W/relay.log")
+    if [ -n "$RELAY_FP" ]; then
+        RELAY_ARGS="--route tunnel --relay 127.0.0.1:$RELAY_PORT --relay-fingerprint $RELAY_FP --relay-secret vm-relay-secret"
+        veil_case "veil/tunnel intercept tls1.3" "$RELAY_ARGS" \
+            "https://localhost:$SS13/big.bin" \
+            "route=tunnel tunnel_path=ktls mode=intercept client_path=ktls upstream_path=userspace ktls=upstream.leg:.*socketpair.* close=ok bytes_down=[0-9]{7,}"
+        veil_case "veil/tunnel passthrough tls1.2" "--mode passthrough $RELAY_ARGS" \
+            "https://localhost:$SS12/big.bin" \
+            "route=tunnel tunnel_path=ktls mode=passthrough path=splice close=ok bytes_down=[0-9]{7,}"
+        check "veil/tunnel: the relay's side of the tunnel is on kTLS too" grep -q "front_path=ktls" "$W/relay.log"
+    else
+        fail "veil/tunnel/relay starts" "$(tail -n 5 "$W/relay.log")"
+    fi
+
     # Per leg: a CBC suite on one leg keeps that leg in userspace; the other still gets kTLS.
     veil_case "veil/intercept mixed: upstream tls1.2 CBC userspace, client ktls" "" \
         "https://localhost:$SSCBC/big.bin" \
