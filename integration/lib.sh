@@ -381,6 +381,24 @@ pcurl() {
     curl -sS --max-time "${CURL_MAX_TIME:-60}" -x "http://127.0.0.1:$VEIL_PORT" --cacert "$TESTCA" "$@"
 }
 
+# start_relay NAME PORT ARGS...: veil relay on 127.0.0.1:PORT with its own home
+# ($WORK/relay-home-NAME), log $WORK/relay-NAME.log; sets RL_LOG, RL_PID, RL_FP (the
+# fingerprint from its start-up line). Registered for clean-up.
+start_relay() {
+    local name=$1 port=$2 i; shift 2
+    RL_LOG=$WORK/relay-$name.log
+    "$VEIL_BIN" relay --listen "127.0.0.1:$port" --home "$WORK/relay-home-$name" --workers 2 "$@" >"$RL_LOG" 2>&1 &
+    RL_PID=$!
+    bg_register "$RL_PID"
+    for ((i = 0; i < 100; i++)); do
+        grep -q "listening on" "$RL_LOG" 2>/dev/null && break
+        kill -0 "$RL_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    RL_FP=$(sed -n 's/^veil relay: certificate SHA-256 fingerprint //p' "$RL_LOG")
+    [[ -n "$RL_FP" ]] || { echo "relay $name did not start:"; tail -n 5 "$RL_LOG"; return 1; }
+}
+
 # ------------------------------------------------------------- interception
 
 # Veil keeps its CA in VEIL_HOME (default ~/.veil). Tests and benchmarks never touch

@@ -17,24 +17,6 @@ free_port RL_ORIGIN; free_port RL_PORT; free_port RL_PORT2; free_port RL_PORT3
 NGINX_CERT=$LEAF_CERT NGINX_KEY=$LEAF_KEY start_nginx relay "$DOCROOT" "$RL_ORIGIN:TLSv1.3:h2" && RL_PIDS+=("$NGINX_PID") ||
     fail "harness/relay nginx" "did not start"
 
-# start_relay NAME PORT ARGS...: veil relay on 127.0.0.1:PORT with its own home; sets RL_LOG,
-# RL_PID, RL_FP (the fingerprint from its start-up line).
-start_relay() {
-    local name=$1 port=$2 i; shift 2
-    RL_LOG=$WORK/relay-$name.log
-    "$VEIL_BIN" relay --listen "127.0.0.1:$port" --home "$WORK/relay-home-$name" --workers 2 "$@" >"$RL_LOG" 2>&1 &
-    RL_PID=$!
-    bg_register "$RL_PID"
-    RL_PIDS+=("$RL_PID")
-    for ((i = 0; i < 100; i++)); do
-        grep -q "listening on" "$RL_LOG" 2>/dev/null && break
-        kill -0 "$RL_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    RL_FP=$(sed -n 's/^veil relay: certificate SHA-256 fingerprint //p' "$RL_LOG")
-    [[ -n "$RL_FP" ]] || { echo "relay $name did not start:"; tail -n 5 "$RL_LOG"; return 1; }
-}
-
 # rcurl PORT SECRET CURL-ARGS...: curl straight to a relay (as a relay client), trusting the
 # test CA for the origin; --proxy-insecure: curl cannot pin a certificate fingerprint.
 rcurl() {

@@ -14,18 +14,10 @@ free_port RR_ORIGIN; free_port RR_PORT
 NGINX_CERT=$LEAF_CERT NGINX_KEY=$LEAF_KEY start_nginx relay-resolve "$DOCROOT" "$RR_ORIGIN:TLSv1.3:h2" && RR_PIDS+=("$NGINX_PID") ||
     fail "harness/relay-resolve nginx" "did not start"
 
-RR_LOG=$WORK/relay-resolve.log
-"$VEIL_BIN" relay --listen "127.0.0.1:$RR_PORT" --home "$WORK/relay-home-resolve" --workers 2 --secret "$RR_SECRET" \
-    --allow-private --allow-port "$RR_ORIGIN" --resolver static --resolve "$RR_NAME:$RR_ORIGIN:127.0.0.1" >"$RR_LOG" 2>&1 &
-RR_PID=$!
-bg_register "$RR_PID"
+start_relay resolve "$RR_PORT" --secret "$RR_SECRET" --allow-private --allow-port "$RR_ORIGIN" \
+    --resolver static --resolve "$RR_NAME:$RR_ORIGIN:127.0.0.1"
+RR_LOG=$RL_LOG RR_PID=$RL_PID RR_FP=$RL_FP
 RR_PIDS+=("$RR_PID")
-for ((i = 0; i < 100; i++)); do
-    grep -q "listening on" "$RR_LOG" 2>/dev/null && break
-    kill -0 "$RR_PID" 2>/dev/null || break
-    sleep 0.1
-done
-RR_FP=$(sed -n 's/^veil relay: certificate SHA-256 fingerprint //p' "$RR_LOG")
 if [[ -z "$RR_FP" ]]; then
     fail "relay-resolve/relay starts" "$(tail -n 5 "$RR_LOG" | tr '\n' ' ')"
 else
