@@ -57,7 +57,7 @@ extension Connection {
             case .admitted(let slot): relaySlot = slot
             case .refused(let status, let reason): reply(status, reason); return
             }
-            if req.method == "RESOLVE" { startResolve(req); return }
+            if req.method == "RESOLVE" { resolve(req.target); return }  // answered by answerResolve
         }
         if case .denied(let reason) = config.rules.check(req.target) {
             reply(.forbidden, CloseReason(.forbidden, reason))
@@ -78,11 +78,17 @@ extension Connection {
             startTunnel(to: req.target)
             return
         }
+        resolve(req.target)
+    }
+
+    /// Addresses for `target`: a literal at once, a name through the resolver chain (maybe
+    /// later, through the mailbox). Either way `resolved` gets the outcome.
+    func resolve(_ target: HostPort) {
         armDeadline(after: config.connectTimeout)
-        switch req.target.kind {
+        switch target.kind {
         case .ipv4, .ipv6:
-            guard let addr = SocketAddress(ip: req.target.host, port: req.target.port) else {
-                reply(.badRequest, CloseReason(.badRequest, "bad address \(req.target.host)"))
+            guard let addr = SocketAddress(ip: target.host, port: target.port) else {
+                reply(.badRequest, CloseReason(.badRequest, "bad address \(target.host)"))
                 return
             }
             resolved(.success(ResolvedAddresses(addresses: [addr], source: "literal")))
@@ -90,7 +96,7 @@ extension Connection {
             let remote = loop.remote
             let h = handle
             phase = .resolving
-            if let now = worker.shared.resolver.resolve(host: req.target.host, port: req.target.port,
+            if let now = worker.shared.resolver.resolve(host: target.host, port: target.port,
                                                          completion: { remote.deliver($0, to: h) }) {
                 resolved(now)
             }

@@ -1,26 +1,10 @@
 import VeilRuntime
 
 /// `veil relay`: `RESOLVE host:port` (admitted by the relay gate like CONNECT: secret, rate
-/// limits, ports) is answered with the relay's own resolver chain, then the connection closes.
+/// limits, ports) goes through the same `resolve` as CONNECT; `resolved` hands the outcome here,
+/// and the answer is sent before the connection closes.
 /// Answers are not filtered for private addresses: the client decides what to do with them.
 extension Connection {
-    func startResolve(_ req: ConnectRequest) {
-        armDeadline(after: config.connectTimeout)
-        if req.target.kind != .name {
-            answerResolve(.success(ResolvedAddresses(
-                addresses: SocketAddress(ip: req.target.host, port: req.target.port).map { [$0] } ?? [],
-                source: "literal")))
-            return
-        }
-        let remote = loop.remote
-        let h = handle
-        phase = .resolving
-        if let now = worker.shared.resolver.resolve(host: req.target.host, port: req.target.port,
-                                                     completion: { remote.deliver($0, to: h) }) {
-            answerResolve(now)
-        }
-    }
-
     func answerResolve(_ outcome: ResolveOutcome) {
         switch outcome {
         case .failure(let reason):
