@@ -141,7 +141,7 @@ extension Connection {
             return
         }
         // The kernel has these sessions now; OpenSSL's state for them is no longer needed.
-        for leg in installed { leg.engine.handOverToKernel() }
+        for leg in installed { leg.engine.handOver() }
         if installed.count == 1 {
             let onClient = installed[0] === client
             guard let k = KernelLeg(fd: onClient ? clientFD : upstreamFD, isClient: onClient) else {

@@ -128,7 +128,7 @@ final class TLSFront: IOHandler {
                 ktlsNote = "\(note): \(error)"
             } else {
                 kernel = true
-                e.handOverToKernel()
+                e.handOver()
                 engine = nil
             }
         case .unsupported(let why):

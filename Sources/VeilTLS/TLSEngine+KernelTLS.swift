@@ -184,4 +184,10 @@ extension TLSEngine {
         if let tls12Ciphers { SSL_set_cipher_list(ssl, tls12Ciphers) }
         if let maxVersion { _ = veil_SSL_set_max_proto_version(ssl, Int32(maxVersion)) }
     }
+
+    /// Test hook: queue a TLS 1.3 KeyUpdate (asking the peer to update too when `requestPeer`),
+    /// sent with the next write.
+    func keyUpdate(requestPeer: Bool) -> Bool {
+        SSL_key_update(ssl, requestPeer ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED) == 1
+    }
 }

@@ -47,6 +47,8 @@ public final class TLSEngine {
     var finalCallOutStart = 0
     var finalCallOutEnd = 0
     var finalCallInEnd = 0
+    /// OpenSSL holds (part of) a record `outbound` had no room for: it writes that first.
+    var writePending = false
     /// TLS 1.3 application traffic secrets, from the key log callback (memory only).
     var clientTrafficSecret: [UInt8] = []
     var serverTrafficSecret: [UInt8] = []
@@ -174,10 +176,10 @@ public final class TLSEngine {
         return 0
     }
 
-    /// The kernel takes this session over: mark it shut down without writing anything, so that
-    /// freeing the SSL does not mark its session "bad" (OpenSSL's ssl_clear_bad_session would
-    /// make the cached TLS 1.3 ticket session unresumable).
-    public func handOverToKernel() {
+    /// The kernel or Veil's own record layer takes this session over: mark it shut down without
+    /// writing anything, so that freeing the SSL does not mark its session "bad" (OpenSSL's
+    /// ssl_clear_bad_session would make the cached TLS 1.3 ticket session unresumable).
+    public func handOver() {
         SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN)
     }
 
@@ -262,6 +264,7 @@ public final class TLSEngine {
             let engine = Unmanaged<TLSEngine>.fromOpaque(BIO_get_data(bio)!).takeUnretainedValue()
             veil_BIO_clear_retry_flags(bio)
             let n = engine.outbound.append(data!, count: count)
+            engine.writePending = n < count
             if n == 0 {
                 veil_BIO_set_retry_write(bio)
                 return 0

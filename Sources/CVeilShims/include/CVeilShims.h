@@ -36,5 +36,6 @@ extern const unsigned veil_iosqe_io_hardlink;
 #include "ssl_shims.h"
 #include "x509_shims.h"
 #include "ktls_shims.h"
+#include "record_shims.h"
 
 #endif

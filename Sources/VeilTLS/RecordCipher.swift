@@ -1,0 +1,86 @@
+internal import CVeilShims
+
+/// One direction of a TLS session's record protection, run by Veil itself once the handshake is
+/// over: where the kernel has no kTLS, the relay seals and opens records with these instead of
+/// SSL_write and SSL_read, straight in its socket buffers (a record is decrypted where it was
+/// received and encrypted into the other leg's send buffer: no copies in userspace).
+///
+/// Pure: bytes in, bytes out. Keys come from `TLSEngine.recordCiphers()`, the same derivation
+/// and sequence numbers as the kTLS switch; TLS 1.3 keeps the traffic secret for KeyUpdate.
+public final class RecordCipher {
+    public enum Opened: Equatable, Sendable {
+        /// The plaintext sits at `offset` from the record's start, `count` bytes, content `type`
+        /// (TLS 1.3: the inner type).
+        case record(type: UInt8, offset: Int, count: Int)
+        case failed(String)
+    }
+
+    /// Most a sealed record adds to its plaintext (header, explicit nonce, inner type, tag).
+    public static let maxOverhead = Int(VEIL_RECORD_MAX_OVERHEAD)
+    /// Largest plaintext one record carries.
+    public static let maxPlaintext = 16 << 10
+    /// Largest record `open` accepts: TLS 1.2 allows 2048 bytes of expansion.
+    public static let maxRecord = 5 + (16 << 10) + 2048
+
+    public let version: UInt16
+    private let handle: OpaquePointer
+    private let cipher: KernelTLSKeys.Cipher
+    private var secret: [UInt8]
+
+    init?(keys: KernelTLSKeys, sealing: Bool, secret: [UInt8]) {
+        guard let h = veil_record_cipher_new(sealing ? 1 : 0, keys.version, keys.cipher.rawValue,
+                                             keys.key, keys.iv, keys.sequence) else { return nil }
+        handle = h
+        version = keys.version
+        cipher = keys.cipher
+        self.secret = secret
+    }
+
+    deinit {
+        veil_record_cipher_free(handle)
+        for i in secret.indices { secret[i] = 0 }
+    }
+
+    /// Sequence number of the next record.
+    public var sequence: UInt64 { veil_record_cipher_sequence(handle) }
+
+    /// Seals `count` bytes (at most `maxPlaintext`) of content `type` as one record at `out`,
+    /// which has room for `count + maxOverhead`. Returns the record's length, or 0 on failure.
+    @inline(__always)
+    public func seal(type: UInt8, _ bytes: UnsafeRawPointer, count: Int, into out: UnsafeMutableRawPointer) -> Int {
+        let n = veil_record_seal(handle, type, bytes.assumingMemoryBound(to: UInt8.self), count,
+                                 out.assumingMemoryBound(to: UInt8.self))
+        return n < 0 ? 0 : n
+    }
+
+    /// Opens the whole record (header included) of `length` bytes at `record`, in place.
+    @inline(__always)
+    public func open(_ record: UnsafeMutableRawPointer, length: Int) -> Opened {
+        var type: UInt8 = 0
+        var offset = 0
+        let n = veil_record_open(handle, record.assumingMemoryBound(to: UInt8.self), length, &type, &offset)
+        if n >= 0 { return .record(type: type, offset: offset, count: n) }
+        return .failed(n == -1 ? "bad record MAC" : "malformed record")
+    }
+
+    /// TLS 1.3 KeyUpdate: the next traffic secret, its key and IV; the sequence starts at 0.
+    public func update() -> Bool {
+        guard version == 0x0304, !secret.isEmpty,
+              let (_, digest, keyLength) = TLSEngine.kernelCipher(cipherSuiteID) else { return false }
+        var next = [UInt8](repeating: 0, count: secret.count)
+        guard veil_hkdf_expand_label(digest, secret, secret.count, "traffic upd", &next, next.count) == 1,
+              let keys = TLSEngine.tls13Keys(next, digest, keyLength) else { return false }
+        for i in secret.indices { secret[i] = 0 }
+        secret = next
+        return veil_record_cipher_rekey(handle, keys.key, keys.iv) == 1
+    }
+
+    /// A TLS 1.3 suite with this cipher (for its hash and key length).
+    private var cipherSuiteID: UInt16 {
+        switch cipher {
+        case .aes128gcm: 0x1301
+        case .aes256gcm: 0x1302
+        case .chacha20poly1305: 0x1303
+        }
+    }
+}

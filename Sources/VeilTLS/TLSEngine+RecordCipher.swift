@@ -1,0 +1,39 @@
+internal import COpenSSL
+
+extension TLSEngine {
+    /// Whether Veil's own record layer can take this session over from OpenSSL.
+    public enum RecordTakeover {
+        /// Seal with `transmit`, open with `receive`; OpenSSL must not touch the session again.
+        case ciphers(transmit: RecordCipher, receive: RecordCipher)
+        /// Not at this moment: OpenSSL holds part of a record or plaintext not handed out.
+        case notNow
+        /// Never for this session (cipher, version, or records not accounted).
+        case unsupported(String)
+    }
+
+    /// Hands the session's records to Veil's own record layer (`RecordCipher`): the keys and
+    /// next sequence numbers are those the kTLS switch would install. Only at a record boundary
+    /// in both directions, with nothing left inside OpenSSL; on success OpenSSL is marked shut
+    /// down (without writing anything) and stops counting records.
+    public func recordCiphers() -> RecordTakeover {
+        guard countingRecords else { return .unsupported("record accounting stopped") }
+        guard inScanner.atBoundary, outScanner.atBoundary, !writePending, SSL_has_pending(ssl) == 0 else {
+            return .notNow
+        }
+        switch kernelKeys() {
+        case .unsupported(let why):
+            return .unsupported(why)
+        case .keys(let tx, let rx):
+            let isClient = role == .client
+            let (txSecret, rxSecret) = isClient ? (clientTrafficSecret, serverTrafficSecret)
+                                                : (serverTrafficSecret, clientTrafficSecret)
+            guard let transmit = RecordCipher(keys: tx, sealing: true, secret: tx.version == 0x0304 ? txSecret : []),
+                  let receive = RecordCipher(keys: rx, sealing: false, secret: rx.version == 0x0304 ? rxSecret : []) else {
+                return .unsupported("cipher set-up failed")
+            }
+            stopRecordAccounting()
+            handOver()
+            return .ciphers(transmit: transmit, receive: receive)
+        }
+    }
+}

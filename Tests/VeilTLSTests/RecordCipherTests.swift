@@ -1,0 +1,170 @@
+import Testing
+import VeilRuntime
+@testable import VeilTLS
+
+/// Veil's own record layer against OpenSSL's: records it seals must open in OpenSSL (SSL_read)
+/// and records OpenSSL writes must open in it, for every cipher and version it takes over.
+@Suite struct RecordCipherTests {
+    typealias Case = KernelTLSKeysTests.Case
+
+    /// A finished handshake; the client has read what came after it (TLS 1.3 tickets).
+    static func session(_ c: Case) throws -> (client: TLSEngine, server: TLSEngine) {
+        let (ca, minter, _) = try TLSEngineTests.makeCA()
+        var options = TLSContext.UpstreamOptions()
+        options.extraTrustFile = ca.certificatePath
+        let client = try TLSEngine(context: try TLSContext.upstream(options), role: .client)
+        let server = try TLSEngine(context: try TLSContext.clientFacing(), role: .server)
+        client.restrict(tls13Suites: c.tls13, tls12Ciphers: c.tls12, maxVersion: c.maxVersion)
+        try client.configureClient(serverName: "site.test", verifyName: "site.test", alpn: [], session: nil)
+        try server.configureServer(certificate: try minter.certificate(for: "site.test"), minter: minter, alpn: nil)
+        let (cs, ss) = TLSEngineTests.handshake(client, server)
+        #expect(cs == .complete && ss == .complete)
+        var scratch = [UInt8](repeating: 0, count: 64)
+        #expect(client.read(into: &scratch, max: 64) == .needsInput)
+        return (client, server)
+    }
+
+    static func takeOver(_ engine: TLSEngine) throws -> (transmit: RecordCipher, receive: RecordCipher) {
+        guard case .ciphers(let tx, let rx) = engine.recordCiphers() else {
+            throw TestFailure("no takeover: \(engine.recordCiphers())")
+        }
+        return (tx, rx)
+    }
+
+    struct TestFailure: Error, CustomStringConvertible {
+        let description: String
+        init(_ d: String) { description = d }
+    }
+
+    /// Seals `text` as one record of `type`.
+    static func seal(_ cipher: RecordCipher, _ text: [UInt8], type: UInt8 = 23) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: text.count + RecordCipher.maxOverhead)
+        let n = out.withUnsafeMutableBytes { cipher.seal(type: type, text, count: text.count, into: $0.baseAddress!) }
+        #expect(n > 0)
+        return Array(out.prefix(n))
+    }
+
+    /// Opens one record; returns its type and plaintext.
+    static func open(_ cipher: RecordCipher, _ record: [UInt8]) -> (UInt8, [UInt8])? {
+        var bytes = record
+        let opened = bytes.withUnsafeMutableBytes { cipher.open($0.baseAddress!, length: $0.count) }
+        guard case .record(let type, let offset, let count) = opened else { return nil }
+        return (type, Array(bytes[offset..<(offset + count)]))
+    }
+
+    /// The records an engine has written, one array each.
+    static func records(_ engine: TLSEngine) -> [[UInt8]] {
+        var all = KernelTLSKeysTests.takeRecord(engine)
+        var out: [[UInt8]] = []
+        while all.count >= 5 {
+            let n = 5 + Int(all[3]) << 8 + Int(all[4])
+            out.append(Array(all.prefix(n)))
+            all.removeFirst(n)
+        }
+        return out
+    }
+
+    @Test(arguments: KernelTLSKeysTests.cases)
+    func interoperatesWithOpenSSL(_ c: Case) throws {
+        let (client, server) = try RecordCipherTests.session(c)
+        let (tx, rx) = try RecordCipherTests.takeOver(client)
+
+        // Veil seals, OpenSSL opens.
+        let request = Array("GET /own-records HTTP/1.1\r\n\r\n".utf8)
+        let sealed = RecordCipherTests.seal(tx, request)
+        server.inbound.append(sealed, count: sealed.count)
+        var got = [UInt8](repeating: 0, count: 256)
+        guard case .data(let n) = server.read(into: &got, max: got.count) else {
+            Issue.record("OpenSSL did not open Veil's record")
+            return
+        }
+        #expect(Array(got.prefix(n)) == request)
+
+        // OpenSSL seals, Veil opens; a big record too.
+        let response = (0..<(16 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        #expect(server.write(response, count: response.count) == response.count)
+        let record = try #require(RecordCipherTests.records(server).first)
+        let opened = try #require(RecordCipherTests.open(rx, record))
+        #expect(opened.0 == 23 && opened.1 == response)
+
+        // A flipped bit fails; so does a record whose length does not match its header.
+        #expect(server.write(request, count: request.count) == request.count)
+        var tampered = try #require(RecordCipherTests.records(server).first)
+        tampered[tampered.count - 20] ^= 1
+        #expect(RecordCipherTests.open(rx, tampered) == nil)
+        var wrongLength = tampered
+        wrongLength.removeLast()
+        var bytes = wrongLength
+        let r = bytes.withUnsafeMutableBytes { rx.open($0.baseAddress!, length: $0.count) }
+        #expect(r == .failed("malformed record"))
+
+        // close_notify from OpenSSL arrives as an alert.
+        let (client2, server2) = try RecordCipherTests.session(c)
+        let (_, rx2) = try RecordCipherTests.takeOver(client2)
+        server2.close()
+        let closeRecord = try #require(RecordCipherTests.records(server2).first)
+        let alert = try #require(RecordCipherTests.open(rx2, closeRecord))
+        #expect(alert.0 == 21 && alert.1 == [1, 0])
+    }
+
+    @Test(arguments: KernelTLSKeysTests.cases)
+    func bothEndsVeil(_ c: Case) throws {
+        let (client, server) = try RecordCipherTests.session(c)
+        let (ctx, crx) = try RecordCipherTests.takeOver(client)
+        let (stx, srx) = try RecordCipherTests.takeOver(server)
+        for i in 0..<3 {
+            let text = Array("record \(i)".utf8)
+            #expect(RecordCipherTests.open(srx, RecordCipherTests.seal(ctx, text))?.1 == text)
+            #expect(RecordCipherTests.open(crx, RecordCipherTests.seal(stx, text))?.1 == text)
+        }
+        // A record opened twice (replayed) fails: the sequence number moved on.
+        let once = RecordCipherTests.seal(ctx, [1, 2, 3])
+        #expect(RecordCipherTests.open(srx, once) != nil)
+        #expect(RecordCipherTests.open(srx, once) == nil)
+    }
+
+    @Test func takeoverWaitsForARecordBoundary() throws {
+        let (client, server) = try RecordCipherTests.session(KernelTLSKeysTests.cases[0])
+        let text = [UInt8](repeating: 42, count: 100)
+        #expect(server.write(text, count: text.count) == text.count)
+        let record = try #require(RecordCipherTests.records(server).first)
+        // Half a record inside OpenSSL: not now.
+        client.inbound.append(record, count: 10)
+        var scratch = [UInt8](repeating: 0, count: 200)
+        #expect(client.read(into: &scratch, max: 200) == .needsInput)
+        guard case .notNow = client.recordCiphers() else {
+            Issue.record("takeover allowed mid-record")
+            return
+        }
+        record.withUnsafeBytes { _ = client.inbound.append($0.baseAddress! + 10, count: record.count - 10) }
+        #expect(client.read(into: &scratch, max: 200) == .data(100))
+        _ = try RecordCipherTests.takeOver(client)
+    }
+
+    @Test func keyUpdateBothWays() throws {
+        let (client, server) = try RecordCipherTests.session(KernelTLSKeysTests.cases[1])
+        let (tx, rx) = try RecordCipherTests.takeOver(client)
+        // OpenSSL updates its keys and asks Veil to update too.
+        #expect(server.keyUpdate(requestPeer: true))
+        let data = Array("after the update".utf8)
+        #expect(server.write(data, count: data.count) == data.count)
+        let records = RecordCipherTests.records(server)
+        #expect(records.count == 2)
+        let update = try #require(RecordCipherTests.open(rx, records[0]))
+        #expect(update.0 == 22 && update.1 == [24, 0, 0, 1, 1])
+        // The old key no longer opens what follows (a failed open moves nothing on); the new one does.
+        #expect(RecordCipherTests.open(rx, records[1]) == nil)
+        #expect(rx.update())
+        #expect(RecordCipherTests.open(rx, records[1])?.1 == data)
+
+        // Veil answers with its own KeyUpdate and moves on; OpenSSL reads what follows.
+        let answer = RecordCipherTests.seal(tx, [24, 0, 0, 1, 0], type: 22)
+        #expect(tx.update())
+        let more = Array("veil after its update".utf8)
+        let sealed = answer + RecordCipherTests.seal(tx, more)
+        server.inbound.append(sealed, count: sealed.count)
+        var got = [UInt8](repeating: 0, count: 256)
+        #expect(server.read(into: &got, max: got.count) == .data(more.count))
+        #expect(Array(got.prefix(more.count)) == more)
+    }
+}
