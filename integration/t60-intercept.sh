@@ -29,6 +29,7 @@ ic_download() {
     expect_summary "$name/summary client_tls" client_tls 'TLSv1\.[23]'
     expect_summary "$name/summary client_cipher" client_cipher "$IC_CIPHER_RE"
     expect_summary "$name/summary path" path "$IC_PATH_RE"
+    expect_summary "$name/summary records (Veil's own record layer in userspace)" records "$IC_RECORDS_RE"
     expect_summary "$name/summary close" close ok
     local down
     down=$(field bytes_down "$SUMMARY")
@@ -159,8 +160,9 @@ if veil_or_fail intercept --mode intercept --resolver static --upstream-ca "$TES
     # Userspace OpenSSL relays intercepted data unless the kernel offers kTLS (--ktls auto);
     # veil says which just after "listening on".
     IC_PATH_RE=userspace
+    IC_RECORDS_RE=veil
     wait_log "$VEIL_LOG" 'kTLS' 3
-    grep -qi 'kTLS not available' "$VEIL_LOG" || IC_PATH_RE='userspace|ktls[-a-z]*'
+    grep -qi 'kTLS not available' "$VEIL_LOG" || { IC_PATH_RE='userspace|ktls[-a-z]*'; IC_RECORDS_RE='veil|-'; }
     # Resumption first: these are the first connections veil makes to this nginx.
     ic_resume() { # NAME PORT
         local name=$1 port=$2 got1 got2 i
@@ -202,6 +204,7 @@ if veil_or_fail intercept --mode intercept --resolver static --upstream-ca "$TES
         expect_eq "$name/stored file sha256" "$BIG_SHA" "$(sha_of "$f")"
         summary_for "${got##* }"
         expect_summary "$name/summary close" close ok
+        expect_summary "$name/summary records" records "$IC_RECORDS_RE"
         local up
         up=$(field bytes_up "$SUMMARY")
         if [[ "$up" =~ ^[0-9]+$ ]] && ((up >= BIG_SIZE)); then pass "$name/summary bytes_up >= 16 MiB"; else

@@ -1,4 +1,5 @@
 #include "record_shims.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
@@ -12,13 +13,19 @@ struct veil_record_cipher {
     uint8_t iv[12];
 };
 
+/* Ciphers fetched once: EVP_aes_128_gcm() and friends are fetched again at every init. */
+static EVP_CIPHER *ciphers[3];
+static pthread_once_t ciphers_once = PTHREAD_ONCE_INIT;
+static void fetch_ciphers(void) {
+    ciphers[0] = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
+    ciphers[1] = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    ciphers[2] = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
+}
+
 static const EVP_CIPHER *aead(int cipher) {
-    switch (cipher) {
-    case 0: return EVP_aes_128_gcm();
-    case 1: return EVP_aes_256_gcm();
-    case 2: return EVP_chacha20_poly1305();
-    default: return NULL;
-    }
+    if (cipher < 0 || cipher > 2) return NULL;
+    pthread_once(&ciphers_once, fetch_ciphers);
+    return ciphers[cipher];
 }
 
 static int set_key(struct veil_record_cipher *c, const uint8_t *key, const uint8_t iv[12]) {

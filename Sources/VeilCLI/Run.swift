@@ -38,6 +38,8 @@ struct Run: ParsableCommand {
     var upstreamGroups: String?
     @Option(help: "Kernel TLS for intercepted data: auto (default), off, or require.")
     var ktls: String?
+    @Option(help: "Who seals and opens intercepted records in userspace after the handshakes: veil (default) or openssl.")
+    var recordLayer: String?
     @Option(help: "Static name mapping HOST:PORT:ADDR[,ADDR] (curl's syntax); repeatable.")
     var resolve: [String] = []
     @Option(help: "Who answers names not in the static map, in order: doh (default), dot, doh,dot; static (--resolve only) or system (plain DNS, visible on the network).")
@@ -120,6 +122,7 @@ struct Run: ParsableCommand {
         add("upstream-min-tls", upstreamMinTls)
         add("upstream-groups", upstreamGroups)
         add("ktls", ktls)
+        add("record-layer", recordLayer)
         for r in resolve { s.append(("resolve", r)) }
         add("resolver", resolver)
         for u in dohUrl { s.append(("doh-url", u)) }

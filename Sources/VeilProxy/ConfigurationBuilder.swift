@@ -30,6 +30,7 @@ public struct ConfigurationBuilder {
         ("upstream-min-tls", false, "oldest TLS version offered upstream: 1.2 or 1.3 (default 1.2)"),
         ("upstream-groups", false, "key exchange groups offered upstream (default X25519:P-256:P-384)"),
         ("ktls", false, "kernel TLS for intercepted data: auto (where available; default), off, or require (refuse without it)"),
+        ("record-layer", false, "who seals and opens intercepted records in userspace after the handshakes: veil (its own AEAD record layer, no copies; default) or openssl (SSL_read/SSL_write)"),
         ("resolve", true, "HOST:PORT:ADDR[,ADDR] static name mapping, curl's syntax"),
         ("resolver", false, "who answers names not in the static map, in order: doh, dot, relay (the Veil relay, over its pinned TLS: needs relay, relay-fingerprint and the secret), any list of these such as relay,doh (encrypted; default doh), static (--resolve entries only) or system (getaddrinfo: plain DNS, visible on the network)"),
         ("doh-url", true, "DoH server URL https://IP[:PORT]/PATH (default \(ProxyConfiguration.defaultDoHURL)); a host name must be in the static map"),
@@ -171,6 +172,10 @@ public struct ConfigurationBuilder {
             let v = try need()
             guard let m = KTLSMode(rawValue: v) else { throw Error("\(origin): ktls '\(v)' is not one of auto, off, require") }
             config.ktls = m
+        case "record-layer":
+            let v = try need()
+            guard let m = RecordLayerMode(rawValue: v) else { throw Error("\(origin): record-layer '\(v)' is not veil or openssl") }
+            config.recordLayer = m
         case "resolve":
             let v = try need()
             do { config.staticResolve.append(try StaticResolveEntry(parsing: v)) } catch { throw Error("\(origin): \(error)") }

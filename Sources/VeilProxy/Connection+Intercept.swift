@@ -23,8 +23,8 @@ struct MintOutcome: Sendable {
 extension Connection {
     var interception: Interception { worker.shared.interception! }
 
-    /// Room an engine's output must have before another plaintext chunk is encrypted into it.
-    private static let recordRoom = 17 << 10
+    /// Room an engine's output must have before another record is sealed into it.
+    static let recordRoom = 17 << 10
     private static let plaintextChunk = 16 << 10
 
     func beginIntercept() {
@@ -197,7 +197,7 @@ extension Connection {
 
     /// Frames bytes read from (`inbound`) or written to a leg into records, for the record log
     /// and, on the client's side, to find its ClientHello.
-    private func scan(_ leg: TLSLeg, _ bytes: UnsafeRawBufferPointer, inbound: Bool) {
+    func scan(_ leg: TLSLeg, _ bytes: UnsafeRawBufferPointer, inbound: Bool) {
         let logAll = config.recordLog == .records
         guard logAll || (inbound && leg === clientLeg && phase == .clientHello) || (inbound && phase != .interceptRelay) else { return }
         do {
@@ -379,23 +379,31 @@ extension Connection {
         summary.path = .userspace
         summary.clientPath = .userspace
         summary.upstreamPath = .userspace
-        clientLeg?.engine.stopRecordAccounting()
-        upstreamLeg?.engine.stopRecordAccounting()
-        clientLeg?.engine.enableReadAhead()
-        upstreamLeg?.engine.enableReadAhead()
         if plaintext == nil { plaintext = worker.recordBuffers.take() }
         lastActivity = MonotonicClock.now()
         armDeadline(after: config.idleTimeout)
+        if let client = clientLeg, let upstream = upstreamLeg { chooseRecordLayer(client: client, upstream: upstream) }
         relay()
     }
 
     /// Moves whatever can move in both directions, then reads more where there is room.
     private func relay() {
         guard phase == .interceptRelay, let client = clientLeg, let upstream = upstreamLeg else { return }
+        if recordLayer == .pending { takeOverRecords(client: client, upstream: upstream) }
         pump(from: client, to: upstream)
         guard phase == .interceptRelay else { return }
         pump(from: upstream, to: client)
         guard phase == .interceptRelay else { return }
+        if recordLayer == .pending {
+            // The first upstream data or ticket may have just come through OpenSSL.
+            takeOverRecords(client: client, upstream: upstream)
+            if recordLayer == .veil {
+                pump(from: client, to: upstream)
+                guard phase == .interceptRelay else { return }
+                pump(from: upstream, to: client)
+                guard phase == .interceptRelay else { return }
+            }
+        }
         flush(client)
         flush(upstream)
         let largestRecord = 5 + (16 << 10) + 2048  // header included; TLS 1.2 allows 2048 of expansion
@@ -415,14 +423,23 @@ extension Connection {
 
     /// Decrypts from `src` and encrypts into `dst` while `dst` has room for another record.
     private func pump(from src: TLSLeg, to dst: TLSLeg) {
+        if let opener = src.opener, let sealer = dst.sealer {
+            pumpRecords(from: src, to: dst, opener: opener, sealer: sealer)
+            return
+        }
         guard let plaintext else { return }
+        let pending = recordLayer == .pending
         while !src.closeNotify && dst.engine.outbound.writable >= Connection.recordRoom {
             // relay() pumps both directions after every completion: skip OpenSSL when this
-            // side has nothing to give.
-            let result: TLSEngine.ReadResult = src.engine.hasInput
+            // side has nothing to give. Before a takeover, OpenSSL gets whole records only.
+            let ready = pending ? src.engine.holdsPlaintextOrRecords || Connection.wholeRecord(in: src.engine.inbound) > 0
+                                : src.engine.hasInput
+            let result: TLSEngine.ReadResult = ready
                 ? src.engine.read(into: plaintext, max: Connection.plaintextChunk) : .needsInput
             switch result {
             case .data(let n):
+                if src === upstreamLeg { upstreamDataSeen = true }
+                opensslRelayed &+= n
                 var offset = 0
                 while offset < n {
                     let w = dst.engine.write(plaintext + offset, count: n - offset)
@@ -433,18 +450,13 @@ extension Connection {
                     offset += w
                 }
             case .needsInput:
-                if src.eof && !dst.closeQueued {
-                    // The peer closed its socket without close_notify: pass the close on.
-                    dst.closeQueued = true
-                    dst.engine.close()
+                if src.eof {
+                    queueClose(dst)  // the peer closed its socket without close_notify: pass the close on
                 }
                 return
             case .closed:
                 src.closeNotify = true
-                if !dst.closeQueued {
-                    dst.closeQueued = true
-                    dst.engine.close()
-                }
+                queueClose(dst)
             case .failed(let reason):
                 let isClient = src === clientLeg
                 finish(CloseReason(isClient ? .clientGone : .upstreamGone, "\(isClient ? "client" : "upstream"): \(reason)"))

@@ -16,8 +16,6 @@ import Glibc
 /// stops SSL_read. close_notify, EOF and alerts pass on; a KeyUpdate on the kTLS leg ends the
 /// connection (Linux 6.1 cannot rekey), tickets arriving there are consumed.
 extension Connection {
-    private static let recordRoom = 17 << 10
-
     /// The leg still in userspace while `kernelLeg` is set.
     var userspaceLeg: TLSLeg? { clientLeg ?? upstreamLeg }
 

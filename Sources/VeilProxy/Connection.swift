@@ -72,6 +72,14 @@ final class Connection: IOHandler {
     /// kTLS switch: until when to wait for a first TLS 1.3 ticket (0: not waiting yet).
     var ticketWaitDeadline: UInt64 = 0
     var plaintext: UnsafeMutableRawPointer?
+    /// Userspace relay: who protects records (see Connection+RecordLayer).
+    var recordLayer = RecordLayer.openssl
+    /// Until when the takeover waits for a first TLS 1.3 ticket or upstream data.
+    var takeoverDeadline: UInt64 = 0
+    /// The upstream has sent application data through the userspace relay.
+    var upstreamDataSeen = false
+    /// Plaintext bytes the userspace relay moved through OpenSSL (both directions).
+    var opensslRelayed = 0
     /// Both sockets are on kTLS: splice moves plaintext, control records come by recvmsg.
     var kernelTLSActive = false
     /// Only one leg is on kTLS (the other's engine keeps running): see Connection+MixedRelay.

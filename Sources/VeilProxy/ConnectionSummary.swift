@@ -27,6 +27,10 @@ struct ConnectionSummary {
     var upstreamPath: DataPath?
     /// Intercept: why kTLS was not used, when it was wanted.
     var ktlsNote: String?
+    /// Intercept, userspace relay: who protected records after the handshakes (veil or openssl),
+    /// and why not Veil's own record layer when it was wanted.
+    var records: String?
+    var recordsNote: String?
     /// Whether the upstream certificate was verified (false only with --insecure-upstream).
     var verified = true
     var mode: ProxyMode
@@ -88,6 +92,8 @@ struct ConnectionSummary {
             l.field("client_path", clientPath?.rawValue)
             l.field("upstream_path", upstreamPath?.rawValue)
             if let ktlsNote { l.field("ktls", ktlsNote) }
+            l.field("records", records)
+            if let recordsNote { l.field("records_note", recordsNote) }
             if !verified { l.field("upstream_verify", "OFF") }
         }
         l.field("path", path?.rawValue)

@@ -33,8 +33,9 @@ final class Interception: Sendable {
             throw StartError("certificate authority: \(error)")
         }
         kernelTLS = config.ktls == .off ? .unavailable("--ktls off") : KernelTLS.probe()
-        // Secrets are only asked of OpenSSL when something needs them: a key log, or kTLS.
-        let captureSecrets = config.keylogFile != nil || kernelTLS.isAvailable
+        // Secrets are only asked of OpenSSL when something needs them: a key log, kTLS, or
+        // Veil's own record layer.
+        let captureSecrets = config.keylogFile != nil || kernelTLS.isAvailable || config.recordLayer == .veil
         do {
             minter = try CertificateMinter(authority: authority)
             var options = TLSContext.UpstreamOptions()

@@ -13,6 +13,14 @@ public enum KTLSMode: String, Sendable, CaseIterable {
     case require
 }
 
+/// Who protects intercepted records in userspace once both handshakes are done (no kTLS).
+public enum RecordLayerMode: String, Sendable, CaseIterable {
+    /// Veil's own AEAD record layer (RecordCipher) where the cipher allows, else OpenSSL.
+    case veil
+    /// OpenSSL's SSL_read and SSL_write throughout.
+    case openssl
+}
+
 /// A kind of resolver for names the static map does not have.
 public enum ResolverKind: String, Sendable, CaseIterable {
     case system, doh, dot
@@ -48,6 +56,7 @@ public struct ProxyConfiguration: Sendable {
     public var upstreamGroups = "X25519:P-256:P-384"
     /// Kernel TLS for intercepted connections: where available (`auto`), never, or required.
     public var ktls: KTLSMode = .auto
+    public var recordLayer: RecordLayerMode = .veil
     public var staticResolve: [StaticResolveEntry] = []
     /// Which resolvers answer names not in the static map, in order: `.doh` / `.dot` (encrypted,
     /// the default is DoH to a public resolver addressed by IP), or `.system` alone (plain DNS,

@@ -15,6 +15,10 @@ final class TLSLeg {
     var inScanner: RecordScanner
     var outScanner: RecordScanner
 
+    /// Veil's own record layer, once it has taken the session over from OpenSSL.
+    var sealer: RecordCipher?
+    var opener: RecordCipher?
+
     var receiving = false
     var sending = false
     var sendingCount = 0

@@ -97,7 +97,7 @@ public final class TLSContext: @unchecked Sendable {
         guard captureSecrets else { return }
         SSL_CTX_set_keylog_callback(ctx) { ssl, line in
             guard let ssl, let line, let engine = TLSEngine.from(ssl) else { return }
-            engine.keyLogged(String(cString: line))
+            engine.keyLogged(line)
         }
     }
 }

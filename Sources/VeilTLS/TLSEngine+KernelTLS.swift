@@ -111,14 +111,17 @@ extension TLSEngine {
         return (key, iv)
     }
 
-    func keyLogged(_ line: String) {
-        if line.hasPrefix("CLIENT_TRAFFIC_SECRET_0 ") || line.hasPrefix("SERVER_TRAFFIC_SECRET_0 ") {
-            let parts = line.split(separator: " ")
-            if parts.count == 3, let secret = Hex.decode(parts[2]) {
-                if line.hasPrefix("CLIENT") { clientTrafficSecret = secret } else { serverTrafficSecret = secret }
-            }
+    /// A key log line from OpenSSL: keeps the TLS 1.3 application traffic secrets (decoded in C:
+    /// this runs for every handshake), and passes the line on when a key log is wanted.
+    func keyLogged(_ line: UnsafePointer<CChar>) {
+        var secret = [UInt8](repeating: 0, count: 64)
+        var n = 0
+        switch veil_traffic_secret(line, &secret, &n) {
+        case 1: clientTrafficSecret = Array(secret[0..<n])
+        case 2: serverTrafficSecret = Array(secret[0..<n])
+        default: break
         }
-        onKeyLog?(line)
+        if let onKeyLog { onKeyLog(String(cString: line)) }
     }
 
     func countOut(_ bytes: UnsafeRawBufferPointer) {

@@ -11,15 +11,13 @@ extension TLSEngine {
         case unsupported(String)
     }
 
-    /// Hands the session's records to Veil's own record layer (`RecordCipher`): the keys and
-    /// next sequence numbers are those the kTLS switch would install. Only at a record boundary
-    /// in both directions, with nothing left inside OpenSSL; on success OpenSSL is marked shut
-    /// down (without writing anything) and stops counting records.
+    /// Record ciphers for Veil's own record layer (`RecordCipher`) to take the session over now:
+    /// the keys and next sequence numbers are those the kTLS switch would install. Only at a
+    /// record boundary in both directions, with nothing left inside OpenSSL. Changes nothing:
+    /// once they are in use, call `handOverRecords()`.
     public func recordCiphers() -> RecordTakeover {
         guard countingRecords else { return .unsupported("record accounting stopped") }
-        guard inScanner.atBoundary, outScanner.atBoundary, !writePending, SSL_has_pending(ssl) == 0 else {
-            return .notNow
-        }
+        guard atRecordBoundary else { return .notNow }
         switch kernelKeys() {
         case .unsupported(let why):
             return .unsupported(why)
@@ -31,9 +29,19 @@ extension TLSEngine {
                   let receive = RecordCipher(keys: rx, sealing: false, secret: rx.version == 0x0304 ? rxSecret : []) else {
                 return .unsupported("cipher set-up failed")
             }
-            stopRecordAccounting()
-            handOver()
             return .ciphers(transmit: transmit, receive: receive)
         }
+    }
+
+    /// Nothing of a record is inside OpenSSL in either direction, and no plaintext waits there.
+    public var atRecordBoundary: Bool {
+        inScanner.atBoundary && outScanner.atBoundary && !writePending && SSL_has_pending(ssl) == 0
+    }
+
+    /// OpenSSL is done with this session's records: stop counting them and mark it shut down
+    /// without writing anything.
+    public func handOverRecords() {
+        stopRecordAccounting()
+        handOver()
     }
 }

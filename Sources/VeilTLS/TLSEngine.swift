@@ -154,6 +154,10 @@ public final class TLSEngine {
     @inline(__always)
     public var hasInput: Bool { !inbound.isEmpty || SSL_has_pending(ssl) == 1 }
 
+    /// OpenSSL holds records (read-ahead) or plaintext it has not handed out.
+    @inline(__always)
+    public var holdsPlaintextOrRecords: Bool { SSL_has_pending(ssl) == 1 }
+
     /// Decrypts application data into `buffer`.
     @inline(__always)
     public func read(into buffer: UnsafeMutableRawPointer, max: Int) -> ReadResult {

@@ -30,6 +30,10 @@ long veil_ktls_send_record(int fd, const void *buffer, size_t length, uint8_t ty
 /// "SHA384"). Returns 1 on success.
 int veil_hkdf_expand_label(const char *digest, const uint8_t *secret, size_t secret_len,
                            const char *label, uint8_t *out, size_t out_len);
+/// A key log line's TLS 1.3 application traffic secret: 1 for CLIENT_TRAFFIC_SECRET_0, 2 for
+/// SERVER_TRAFFIC_SECRET_0 (the secret, hex-decoded, in out[0..*out_len], at most 64 bytes),
+/// 0 for any other line.
+int veil_traffic_secret(const char *line, uint8_t *out, size_t *out_len);
 /// TLS 1.2 key block: PRF(master, "key expansion", server_random + client_random). 1 on success.
 int veil_tls12_key_block(const char *digest, const uint8_t *master, size_t master_len,
                          const uint8_t client_random[32], const uint8_t server_random[32],

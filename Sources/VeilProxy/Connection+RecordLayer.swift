@@ -1,0 +1,225 @@
+import VeilRuntime
+import VeilTLS
+
+/// Veil's own record layer for the userspace relay (no kTLS): once both handshakes are done and
+/// OpenSSL holds nothing, a leg's records are opened where they were received and sealed
+/// straight into the other leg's send buffer (`RecordCipher`), instead of SSL_read into a
+/// plaintext buffer and SSL_write out of it: no copies in userspace and no libssl per record.
+///
+/// Until the takeover the relay runs on OpenSSL, reading whole records only (no read-ahead), so
+/// that the takeover finds both sessions at a record boundary. The takeover costs about 0.1 M
+/// instructions (key derivation and four cipher contexts), so it waits until a connection has
+/// moved `takeoverAfterBytes` through OpenSSL: short exchanges never pay it. A TLS 1.3 server sends its
+/// session tickets after the handshake and only OpenSSL turns them into cached sessions, so the
+/// takeover waits for the first ticket, the first upstream data, or about the upstream
+/// handshake's duration (2-50 ms), whichever comes first; data moves meanwhile.
+///
+/// After it: application data is relayed; close_notify is passed on; another alert ends the
+/// connection with its name; a NewSessionTicket is dropped (one is already cached); a KeyUpdate
+/// is applied, and answered with Veil's own when the peer asks; anything else ends the
+/// connection with what it was.
+extension Connection {
+    enum RecordLayer {
+        /// SSL_read / SSL_write for the whole connection.
+        case openssl
+        /// On OpenSSL until `takeOverRecords` finds the moment.
+        case pending
+        /// Veil's `RecordCipher`s on both legs.
+        case veil
+    }
+
+    /// Plaintext relayed through OpenSSL before Veil's record layer takes over.
+    static let takeoverAfterBytes = 64 << 10
+
+    /// Called as the userspace relay starts.
+    func chooseRecordLayer(client: TLSLeg, upstream: TLSLeg) {
+        if config.recordLayer == .veil {
+            recordLayer = .pending
+            summary.records = "openssl"  // until the takeover
+            takeoverDeadline = MonotonicClock.now() + min(max(upstreamHandshakeNanos, 2_000_000), 50_000_000)
+            takeOverRecords(client: client, upstream: upstream)
+        }
+        if recordLayer == .openssl { useOpenSSLRecords(client: client, upstream: upstream) }
+    }
+
+    private func useOpenSSLRecords(client: TLSLeg, upstream: TLSLeg) {
+        summary.records = "openssl"
+        for leg in [client, upstream] {
+            leg.engine.stopRecordAccounting()
+            leg.engine.enableReadAhead()
+        }
+    }
+
+    /// Moves both sessions onto Veil's record layer when the moment has come.
+    func takeOverRecords(client: TLSLeg, upstream: TLSLeg) {
+        guard recordLayer == .pending, opensslRelayed >= Connection.takeoverAfterBytes,
+              !client.sourceDone, !upstream.sourceDone, !client.closeQueued, !upstream.closeQueued else { return }
+        if upstream.engine.versionCode == 0x0304 && upstreamTickets == 0 && !upstreamDataSeen
+            && MonotonicClock.now() < takeoverDeadline { return }
+        guard client.engine.atRecordBoundary, upstream.engine.atRecordBoundary else { return }
+        switch (client.engine.recordCiphers(), upstream.engine.recordCiphers()) {
+        case (.ciphers(let ctx, let crx), .ciphers(let utx, let urx)):
+            client.engine.handOverRecords()
+            upstream.engine.handOverRecords()
+            client.sealer = ctx
+            client.opener = crx
+            upstream.sealer = utx
+            upstream.opener = urx
+            recordLayer = .veil
+            summary.records = "veil"
+        case (.notNow, _), (_, .notNow):
+            break  // again after the next completion
+        case (.unsupported(let why), _):
+            recordLayer = .openssl
+            summary.recordsNote = "client leg: \(why)"
+            useOpenSSLRecords(client: client, upstream: upstream)
+        case (_, .unsupported(let why)):
+            recordLayer = .openssl
+            summary.recordsNote = "upstream leg: \(why)"
+            useOpenSSLRecords(client: client, upstream: upstream)
+        }
+    }
+
+    /// The length of the whole record at the start of `input`, or 0 while it is incomplete.
+    @inline(__always)
+    static func wholeRecord(in input: ByteBuffer) -> Int {
+        guard input.readable >= 5 else { return 0 }
+        let p = input.readPointer
+        let length = 5 + (Int(p.load(fromByteOffset: 3, as: UInt8.self)) << 8 | Int(p.load(fromByteOffset: 4, as: UInt8.self)))
+        return input.readable >= length ? length : 0
+    }
+
+    /// Opens `src`'s records in place and seals their data into `dst`'s output while it has room
+    /// for another record.
+    func pumpRecords(from src: TLSLeg, to dst: TLSLeg, opener: RecordCipher, sealer: RecordCipher) {
+        let input = src.engine.inbound
+        let output = dst.engine.outbound
+        let logAll = config.recordLog == .records
+        while !src.closeNotify && !dst.closeQueued && output.writable >= Connection.recordRoom {
+            guard input.readable >= 5 else { break }
+            let record = input.readPointer
+            let length = 5 + (Int(record.load(fromByteOffset: 3, as: UInt8.self)) << 8
+                              | Int(record.load(fromByteOffset: 4, as: UInt8.self)))
+            guard length <= RecordCipher.maxRecord else {
+                recordFailed(src, "record_overflow: a record of \(length - 5) bytes")
+                return
+            }
+            guard input.readable >= length else { break }
+            switch opener.open(record, length: length) {
+            case .failed(let why):
+                recordFailed(src, why)
+                return
+            case .record(let type, let offset, let count):
+                let plaintext = record + offset
+                guard count <= RecordCipher.maxPlaintext else {
+                    recordFailed(src, "record_overflow: \(count) bytes of plaintext")
+                    return
+                }
+                switch type {
+                case 23:
+                    guard count > 0 else { break }
+                    let target = output.writePointer
+                    let n = sealer.seal(type: 23, plaintext, count: count, into: target)
+                    guard n > 0 else {
+                        finish(CloseReason(.error, "internal: sealing a record failed"))
+                        return
+                    }
+                    output.didWrite(n)
+                    if logAll { scan(dst, UnsafeRawBufferPointer(start: target, count: n), inbound: false) }
+                case 21:
+                    guard count == 2 else {
+                        recordFailed(src, "malformed alert")
+                        return
+                    }
+                    let description = plaintext.load(fromByteOffset: 1, as: UInt8.self)
+                    guard description == 0 else {
+                        let level = TLSAlert.Level(rawValue: plaintext.load(as: UInt8.self)) ?? .fatal
+                        recordFailed(src, "alert \(TLSAlert(level: level, code: description))")
+                        return
+                    }
+                    src.closeNotify = true
+                    queueClose(dst)
+                case 22 where opener.version == 0x0304:
+                    guard postHandshake(src, UnsafeRawBufferPointer(start: plaintext, count: count), opener: opener) else { return }
+                default:
+                    recordFailed(src, type == 22 ? "renegotiation (not supported)" : "a record of type \(type) after the handshake")
+                    return
+                }
+            }
+            input.consume(length)
+        }
+        if src.eof && !src.closeNotify && Connection.wholeRecord(in: input) == 0 {
+            queueClose(dst)  // closed without close_notify (a partial record is dropped): pass the close on
+        }
+    }
+
+    /// TLS 1.3 handshake messages after the handshake, all within one record.
+    private func postHandshake(_ src: TLSLeg, _ bytes: UnsafeRawBufferPointer, opener: RecordCipher) -> Bool {
+        var i = 0
+        while i < bytes.count {
+            guard bytes.count - i >= 4 else {
+                recordFailed(src, "a handshake message split across records after the handshake (not supported)")
+                return false
+            }
+            let type = bytes[i]
+            let length = Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
+            guard bytes.count - i - 4 >= length else {
+                recordFailed(src, "a handshake message split across records after the handshake (not supported)")
+                return false
+            }
+            switch type {
+            case 4:
+                break  // NewSessionTicket: dropped, OpenSSL no longer sees this session
+            case 24:
+                guard length == 1, bytes[i + 4] <= 1 else {
+                    recordFailed(src, "malformed KeyUpdate")
+                    return false
+                }
+                guard opener.update() else {
+                    finish(CloseReason(.error, "internal: KeyUpdate key derivation failed"))
+                    return false
+                }
+                // update_requested: answer before any more data goes to this peer.
+                if bytes[i + 4] == 1, let sealer = src.sealer {
+                    guard sealOwn(src, type: 22, [24, 0, 0, 1, 0]), sealer.update() else {
+                        finish(CloseReason(.error, "cannot answer a KeyUpdate"))
+                        return false
+                    }
+                }
+            default:
+                recordFailed(src, "handshake message type \(type) after the handshake")
+                return false
+            }
+            i += 4 + length
+        }
+        return true
+    }
+
+    /// Queues close_notify towards `leg`: sealed by Veil after the takeover, by OpenSSL before.
+    func queueClose(_ leg: TLSLeg) {
+        guard !leg.closeQueued else { return }
+        leg.closeQueued = true
+        if leg.sealer != nil {
+            _ = sealOwn(leg, type: 21, [1, 0])
+        } else {
+            leg.engine.close()
+        }
+    }
+
+    /// Seals a short record of Veil's own into `leg`'s output.
+    private func sealOwn(_ leg: TLSLeg, type: UInt8, _ bytes: [UInt8]) -> Bool {
+        let output = leg.engine.outbound
+        guard let sealer = leg.sealer, output.writable >= bytes.count + RecordCipher.maxOverhead else { return false }
+        let target = output.writePointer
+        let n = bytes.withUnsafeBytes { sealer.seal(type: type, $0.baseAddress!, count: bytes.count, into: target) }
+        guard n > 0 else { return false }
+        output.didWrite(n)
+        if config.recordLog == .records { scan(leg, UnsafeRawBufferPointer(start: target, count: n), inbound: false) }
+        return true
+    }
+
+    private func recordFailed(_ src: TLSLeg, _ why: String) {
+        let isClient = src === clientLeg
+        finish(CloseReason(isClient ? .clientGone : .upstreamGone, "\(isClient ? "client" : "upstream"): \(why)"))
+    }
+}
