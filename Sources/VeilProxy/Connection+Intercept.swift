@@ -80,13 +80,14 @@ extension Connection {
     // MARK: Reading and writing sockets
 
     /// Reads into the leg's engine input: during handshakes exactly up to the next record
-    /// boundary, afterwards as much as fits.
+    /// boundary when a kTLS switch may follow (nothing past the handshake may sit in userspace
+    /// then), otherwise, and afterwards, as much as fits.
     func receive(_ leg: TLSLeg, exact: Bool, flags: Int32 = 0) {
         guard !leg.receiving, !leg.eof else { return }
         let input = leg.engine.inbound
         let target = input.writePointer
         var count = input.contiguousWritable
-        if exact { count = min(count, leg.inScanner.bytesToBoundary) }
+        if exact && kernelSwitchPossible { count = min(count, leg.inScanner.bytesToBoundary) }
         guard count > 0 else {
             if exact { finish(CloseReason(.handshakeFailed, "handshake record does not fit in \(input.capacity) bytes")) }
             return
@@ -94,6 +95,11 @@ extension Connection {
         leg.receiving = true
         input.pinned = true
         loop.recv(handle, op: leg.recvOp.rawValue, fd: leg.fd, into: target, count: count, flags: flags)
+    }
+
+    /// Whether this connection may move onto kTLS after its handshakes (see handshakesDone).
+    var kernelSwitchPossible: Bool {
+        config.ktls != .off && interception.kernelTLS.isAvailable && summary.front == nil
     }
 
     func legReceived(_ leg: TLSLeg?, _ result: Int32) {

@@ -65,10 +65,11 @@ public final class TLSContext: @unchecked Sendable {
         // Stateless tickets (keys made by OpenSSL, in memory only); no server-side session cache.
         // The session ID context ties tickets to this context (as openssl s_server does).
         _ = veil_SSL_CTX_set_session_cache_mode(ctx, 0)
-        // Two tickets per full handshake (OpenSSL's default; the kTLS sequence tests count on
-        // it). Each costs a session encoding (four i2d, one d2i), an encryption and a key
-        // derivation: about 3% of a new connection's instructions.
-        SSL_CTX_set_num_tickets(ctx, 2)
+        // One ticket per full handshake (OpenSSL's default is two): a client resumes one
+        // connection with it and gets a new one each time. A ticket costs a session encoding
+        // (four i2d, one d2i), an encryption and a key derivation: about 3% of a new
+        // connection's instructions.
+        SSL_CTX_set_num_tickets(ctx, 1)
         SSL_CTX_set_options(ctx, veil_ssl_server_preference_options())
         // Clients get the leaf alone (they trust Veil's CA). Without this OpenSSL would try to
         // build a chain from the context's (empty) store on every handshake.

@@ -207,7 +207,8 @@ if want veil; then
 
     # The HTTPS proxy listener: curl speaks TLS to Veil; that outer session moves to kTLS
     # (front_path=ktls). Inside it, a pass-through tunnel is spliced; an intercepted one keeps
-    # its inner client TLS in userspace (one socket carries one kTLS session), and says why.
+    # its inner client TLS in userspace (one socket carries one kTLS session), and says why;
+    # there Veil's own record layer protects both inner legs (records=veil).
     VC_FRONT=1
     veil_case "veil/https listener passthrough tls1.3" "--mode passthrough" \
         "https://localhost:$SS13/big.bin" \
@@ -215,11 +216,11 @@ if want veil; then
     VC_FRONT=1
     veil_case "veil/https listener intercept tls1.2 ktls=auto" "" \
         "https://localhost:$SS12/big.bin" \
-        "front_tls=TLSv1\.3 front_path=ktls mode=intercept tls=TLSv1\.2 client_path=userspace upstream_path=userspace ktls=.*HTTPS.listener.* close=ok"
+        "front_tls=TLSv1\.3 front_path=ktls mode=intercept tls=TLSv1\.2 client_path=userspace upstream_path=userspace ktls=.*HTTPS.listener.* records=veil close=ok"
     VC_FRONT=1
     veil_case "veil/https listener ktls=off" "--ktls off" \
         "https://localhost:$SS13/big.bin" \
-        "front_path=userspace mode=intercept path=userspace close=ok"
+        "front_path=userspace mode=intercept path=userspace records=veil close=ok"
     if [ "${NGINX_OK:-0}" = 1 ]; then
         rm -f "$DOCROOT/up/front.bin"
         VC_FRONT=1 VC_STATUS='201|204' VC_SHA=-
