@@ -10,6 +10,10 @@
 #     each fetching 1 KiB: requests/s and proxy CPU ms per connection.
 #   Crypto floor: openssl speed for the ciphers veil's two legs negotiated ->
 #     seconds per GiB for one decrypt + one encrypt; veil CPU/GiB divided by it.
+#   Copy-relay floor: socat -b 1048576 (a plain TCP relay through userspace, read/write with
+#     1 MiB buffers) carrying the same download: what moving the bytes in and out of a process
+#     costs on this kernel (loopback TCP, two socket copies), with no crypto. A TLS-terminating
+#     proxy without kTLS pays both floors; veil CPU/GiB is also divided by their sum.
 #   Handshake floor: bench/tools/handshake-floor.c (built here with cc) runs the two OpenSSL
 #     handshakes of one intercepted connection in memory with Veil's configuration (server:
 #     full TLS 1.3, ECDSA P-256 leaf; client: resumed with a ticket) and times the proxy side
@@ -209,6 +213,22 @@ else
     echo "veil did not start ($VEIL_BIN); skipping its rows"
 fi
 
+# -------------------------------------------------------- copy-relay floor
+
+if command -v socat >/dev/null; then
+    free_port COPY_PORT
+    socat -b 1048576 "TCP-LISTEN:$COPY_PORT,bind=127.0.0.1,reuseaddr,fork" "TCP:127.0.0.1:$ORIGIN" &
+    COPY_PID=$!
+    bg_register "$COPY_PID"
+    if wait_port "$COPY_PORT" 10; then
+        bulk copyrelay "$COPY_PID" "$URL" "$BENCH_MIB" --cacert "$TESTCA" \
+            --connect-to "localhost:$ORIGIN:127.0.0.1:$COPY_PORT" || echo "copy-relay transfer failed"
+    fi
+    stop_pid "$COPY_PID" 5
+else
+    echo "socat missing: no copy-relay floor (apt-get install socat)"
+fi
+
 # ------------------------------------------------------------------- squid
 
 SQUID_PID=""
@@ -333,9 +353,10 @@ fi
 echo
 echo "== bulk: ${BENCH_MIB} MiB HTTPS download (mitmproxy: ${MITM_MIB} MiB), median of $ROUNDS"
 row "" "wall s" "MB/s" "proxy CPU s/GiB" "peak RSS"
-for l in direct veil squid mitmproxy; do
+for l in direct copyrelay veil squid mitmproxy; do
     name=$l
     case $l in
+        copyrelay) name="copy relay (socat, no TLS)" ;;
         veil) name="veil intercept" ;;
         squid) name="squid ssl-bump" ;;
         mitmproxy) name=mitmproxy; ((MITM_MIB != BENCH_MIB)) && name="mitmproxy (${MITM_MIB} MiB)" ;;
@@ -351,7 +372,7 @@ for l in direct veil squid mitmproxy; do
             "$(per_gib "${B_CPU[$l]}" "${B_SIZE[$l]}")" "$((${B_HWM[$l]:-0} / 1024)) MiB"
     fi
 done
-for l in direct veil squid mitmproxy; do
+for l in direct copyrelay veil squid mitmproxy; do
     [[ -n "${B_ALL[$l]:-}" ]] && echo "  $l rounds: ${B_ALL[$l]}"
 done
 [[ -n "$VEIL_SUMMARY" ]] && echo "  veil summary: tls=$(field tls "$VEIL_SUMMARY") cipher=$UP_CIPHER client_tls=$(field client_tls "$VEIL_SUMMARY") client_cipher=$CL_CIPHER path=$(field path "$VEIL_SUMMARY") client_path=$(field client_path "$VEIL_SUMMARY") upstream_path=$(field upstream_path "$VEIL_SUMMARY")"
@@ -395,6 +416,13 @@ if [[ -n "${B_WALL[veil]:-}" ]]; then
     V_CPU_GIB=$(per_gib "${B_CPU[veil]}" "${B_SIZE[veil]}")
     [[ -n "$FLOOR" ]] && awk -v v="$V_CPU_GIB" -v f="$FLOOR" \
         'BEGIN { printf "veil CPU/GiB / crypto floor:        %.2f  (%s s/GiB vs %s s/GiB)\n", v / f, v, f }'
+    if [[ -n "$FLOOR" && -n "${B_CPU[copyrelay]:-}" ]]; then
+        C_GIB=$(per_gib "${B_CPU[copyrelay]}" "${B_SIZE[copyrelay]}")
+        awk -v c="$C_GIB" -v f="$FLOOR" \
+            'BEGIN { printf "(crypto + copy-relay floor) / crypto floor: %.2f  (%.3f + %.3f s/GiB: what a proxy with no overhead of its own would show)\n", (f + c) / f, f, c }'
+        awk -v v="$V_CPU_GIB" -v c="$C_GIB" -v f="$FLOOR" \
+            'BEGIN { printf "veil CPU/GiB / (crypto + copy-relay floor): %.2f\n", v / (f + c) }'
+    fi
     [[ -n "$HS_FLOOR" && -n "${C_CPU[veil]:-}" ]] && awk -v v="${C_CPU[veil]}" -v f="$HS_FLOOR" \
         'BEGIN { printf "veil CPU/conn / handshake floor:    %.2f  (%.2f ms vs %.2f ms)\n", v / (f / 1000), v, f / 1000 }'
     awk -v v="${B_WALL[veil]}" -v d="${B_WALL[direct]}" 'BEGIN { printf "veil wall / direct wall:            %.2f\n", v / d }'
