@@ -29,8 +29,9 @@ import VeilRuntime
         return bytes
     }
 
-    @Test(arguments: cases)
-    func derivedKeysOpenTheNextRecords(_ c: Case) throws {
+    /// A finished in-memory handshake for `c`; the client has then read what came after it
+    /// (TLS 1.3 session tickets), so its receive sequence number has moved past them.
+    static func session(_ c: Case) throws -> (client: TLSEngine, server: TLSEngine) {
         let (ca, minter, _) = try TLSEngineTests.makeCA()
         var options = TLSContext.UpstreamOptions()
         options.extraTrustFile = ca.certificatePath
@@ -41,10 +42,14 @@ import VeilRuntime
         try server.configureServer(certificate: try minter.certificate(for: "site.test"), minter: minter, alpn: nil)
         let (cs, ss) = TLSEngineTests.handshake(client, server)
         #expect(cs == .complete && ss == .complete)
-        // Let the client take whatever came after the handshake (TLS 1.3 session tickets), so
-        // its receive sequence number moves past them.
         var scratch = [UInt8](repeating: 0, count: 64)
         #expect(client.read(into: &scratch, max: 64) == .needsInput)
+        return (client, server)
+    }
+
+    @Test(arguments: cases)
+    func derivedKeysOpenTheNextRecords(_ c: Case) throws {
+        let (client, server) = try KernelTLSKeysTests.session(c)
 
         guard case .keys(let ctx, let crx) = client.kernelKeys(), case .keys(let stx, let srx) = server.kernelKeys() else {
             Issue.record("kernel keys unavailable: \(client.kernelKeys()) / \(server.kernelKeys())")

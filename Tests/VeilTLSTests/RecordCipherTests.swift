@@ -7,21 +7,8 @@ import VeilRuntime
 @Suite struct RecordCipherTests {
     typealias Case = KernelTLSKeysTests.Case
 
-    /// A finished handshake; the client has read what came after it (TLS 1.3 tickets).
     static func session(_ c: Case) throws -> (client: TLSEngine, server: TLSEngine) {
-        let (ca, minter, _) = try TLSEngineTests.makeCA()
-        var options = TLSContext.UpstreamOptions()
-        options.extraTrustFile = ca.certificatePath
-        let client = try TLSEngine(context: try TLSContext.upstream(options), role: .client)
-        let server = try TLSEngine(context: try TLSContext.clientFacing(), role: .server)
-        client.restrict(tls13Suites: c.tls13, tls12Ciphers: c.tls12, maxVersion: c.maxVersion)
-        try client.configureClient(serverName: "site.test", verifyName: "site.test", alpn: [], session: nil)
-        try server.configureServer(certificate: try minter.certificate(for: "site.test"), minter: minter, alpn: nil)
-        let (cs, ss) = TLSEngineTests.handshake(client, server)
-        #expect(cs == .complete && ss == .complete)
-        var scratch = [UInt8](repeating: 0, count: 64)
-        #expect(client.read(into: &scratch, max: 64) == .needsInput)
-        return (client, server)
+        try KernelTLSKeysTests.session(c)
     }
 
     static func takeOver(_ engine: TLSEngine) throws -> (transmit: RecordCipher, receive: RecordCipher) {
