@@ -36,6 +36,8 @@ extension Connection {
         if config.recordLayer == .veil {
             recordLayer = .pending
             summary.records = "openssl"  // until the takeover
+            client.engine.watchKeyUpdates()
+            upstream.engine.watchKeyUpdates()
             takeoverDeadline = MonotonicClock.now() + min(max(upstreamHandshakeNanos, 2_000_000), 50_000_000)
             takeOverRecords(client: client, upstream: upstream)
         }
@@ -45,6 +47,7 @@ extension Connection {
     private func useOpenSSLRecords(client: TLSLeg, upstream: TLSLeg) {
         summary.records = "openssl"
         for leg in [client, upstream] {
+            leg.engine.watchKeyUpdates(false)
             leg.engine.stopRecordAccounting()
             leg.engine.enableReadAhead()
         }

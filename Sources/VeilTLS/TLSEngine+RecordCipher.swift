@@ -17,6 +17,7 @@ extension TLSEngine {
     /// once they are in use, call `handOverRecords()`.
     public func recordCiphers() -> RecordTakeover {
         guard countingRecords else { return .unsupported("record accounting stopped") }
+        guard !keyUpdated else { return .unsupported("a KeyUpdate went through OpenSSL first") }
         guard atRecordBoundary else { return .notNow }
         switch kernelKeys() {
         case .unsupported(let why):
@@ -38,9 +39,24 @@ extension TLSEngine {
         inScanner.atBoundary && outScanner.atBoundary && !writePending && SSL_has_pending(ssl) == 0
     }
 
+    /// Watches for TLS 1.3 KeyUpdates OpenSSL handles (either way) until the takeover: after one
+    /// the traffic secrets the key log gave are stale, and the session stays with OpenSSL.
+    public func watchKeyUpdates(_ watching: Bool = true) {
+        guard watching else {
+            SSL_set_msg_callback(ssl, nil)
+            return
+        }
+        SSL_set_msg_callback(ssl) { _, _, contentType, buf, len, ssl, _ in
+            guard contentType == SSL3_RT_HANDSHAKE, len > 0, let buf, let ssl,
+                  buf.load(as: UInt8.self) == 24, let engine = TLSEngine.from(ssl) else { return }
+            engine.keyUpdated = true
+        }
+    }
+
     /// OpenSSL is done with this session's records: stop counting them and mark it shut down
     /// without writing anything.
     public func handOverRecords() {
+        watchKeyUpdates(false)
         stopRecordAccounting()
         handOver()
     }

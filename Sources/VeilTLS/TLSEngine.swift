@@ -49,6 +49,8 @@ public final class TLSEngine {
     var finalCallInEnd = 0
     /// OpenSSL holds (part of) a record `outbound` had no room for: it writes that first.
     var writePending = false
+    /// OpenSSL sent or received a TLS 1.3 KeyUpdate (see `watchKeyUpdates`).
+    var keyUpdated = false
     /// TLS 1.3 application traffic secrets, from the key log callback (memory only).
     var clientTrafficSecret: [UInt8] = []
     var serverTrafficSecret: [UInt8] = []

@@ -128,6 +128,22 @@ import VeilRuntime
         _ = try RecordCipherTests.takeOver(client)
     }
 
+    @Test func noTakeoverAfterAKeyUpdateThroughOpenSSL() throws {
+        let (client, server) = try RecordCipherTests.session(KernelTLSKeysTests.cases[0])
+        client.watchKeyUpdates()
+        #expect(server.keyUpdate(requestPeer: false))
+        let data = Array("updated".utf8)
+        #expect(server.write(data, count: data.count) == data.count)
+        TLSEngineTests.shuttle(client, server)
+        var got = [UInt8](repeating: 0, count: 64)
+        #expect(client.read(into: &got, max: got.count) == .data(data.count))
+        guard case .unsupported(let why) = client.recordCiphers() else {
+            Issue.record("takeover allowed with stale secrets")
+            return
+        }
+        #expect(why.contains("KeyUpdate"))
+    }
+
     @Test func keyUpdateBothWays() throws {
         let (client, server) = try RecordCipherTests.session(KernelTLSKeysTests.cases[1])
         let (tx, rx) = try RecordCipherTests.takeOver(client)
