@@ -10,6 +10,7 @@
 #
 #   bench/https-listener.sh          (VEIL_BIN defaults to .build/release/veil)
 #   BENCH_MIB=64 ROUNDS=1 CONNS=50 bench/https-listener.sh
+#   VEIL_ARGS="--record-layer openssl" bench/https-listener.sh    extra flags for veil run
 set -uo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -69,7 +70,7 @@ run_mode() { # MODE: one veil with both listeners
     local mode=$1
     free_port TLS_PORT
     start_veil "bench-$mode" --workers 1 --mode "$mode" --resolver static --upstream-ca "$TESTCA" \
-        --resolve "localhost:$ORIGIN:127.0.0.1" --listen-tls "127.0.0.1:$TLS_PORT" && veil_ca || return 1
+        --resolve "localhost:$ORIGIN:127.0.0.1" --listen-tls "127.0.0.1:$TLS_PORT" ${VEIL_ARGS:-} && veil_ca || return 1
     local ca=$VEIL_CA
     [[ $mode == passthrough ]] && ca=$TESTCA
     bulk "$mode-plain" -x "http://127.0.0.1:$VEIL_PORT" --cacert "$ca"

@@ -54,6 +54,13 @@ if start_relay main "$RL_PORT" --secret "$RL_SECRET" --allow-private --allow-por
             expect_summary "relay/tunnel/summary mode" mode intercept
             expect_summary "relay/tunnel/summary upstream_sni (real)" upstream_sni "$RL_NAME"
             expect_summary "relay/tunnel/summary close" close ok
+            # Without kTLS the tunnel's TLS moves onto Veil's own record layer after 64 KiB, at
+            # both ends.
+            if [[ "$(field tunnel_path "$SUMMARY")" == userspace ]]; then
+                expect_summary "relay/tunnel/summary tunnel_records" tunnel_records veil
+                check "relay/tunnel: the relay's end is on Veil's record layer too" \
+                    grep -qE "target=$RL_NAME:$RL_ORIGIN .*front_records=veil|front_records=veil.*target=$RL_NAME:$RL_ORIGIN" "$RL_MAIN_LOG"
+            fi
             check "relay/tunnel: the relay logged the tunnel to the target" \
                 grep -qE "target=$RL_NAME:$RL_ORIGIN upstream=127\.0\.0\.1:$RL_ORIGIN .*mode=passthrough.*close=ok" "$RL_MAIN_LOG"
             out=$(python3 "$TOOLS/pcapcheck.py" grep "$RL_PCAP" "$RL_NAME"); rc=$?

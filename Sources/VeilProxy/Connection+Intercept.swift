@@ -438,7 +438,7 @@ extension Connection {
         while !src.closeNotify && dst.engine.outbound.writable >= Connection.recordRoom {
             // relay() pumps both directions after every completion: skip OpenSSL when this
             // side has nothing to give. Before a takeover, OpenSSL gets whole records only.
-            let ready = pending ? src.engine.holdsPlaintextOrRecords || Connection.wholeRecord(in: src.engine.inbound) > 0
+            let ready = pending ? src.engine.holdsPlaintextOrRecords || RecordCipher.wholeRecord(in: src.engine.inbound) > 0
                                 : src.engine.hasInput
             let result: TLSEngine.ReadResult = ready
                 ? src.engine.read(into: plaintext, max: Connection.plaintextChunk) : .needsInput

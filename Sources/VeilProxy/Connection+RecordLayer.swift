@@ -83,15 +83,6 @@ extension Connection {
         }
     }
 
-    /// The length of the whole record at the start of `input`, or 0 while it is incomplete.
-    @inline(__always)
-    static func wholeRecord(in input: ByteBuffer) -> Int {
-        guard input.readable >= 5 else { return 0 }
-        let p = input.readPointer
-        let length = 5 + (Int(p.load(fromByteOffset: 3, as: UInt8.self)) << 8 | Int(p.load(fromByteOffset: 4, as: UInt8.self)))
-        return input.readable >= length ? length : 0
-    }
-
     /// Opens `src`'s records in place and seals their data into `dst`'s output while it has room
     /// for another record.
     func pumpRecords(from src: TLSLeg, to dst: TLSLeg, opener: RecordCipher, sealer: RecordCipher) {
@@ -99,25 +90,13 @@ extension Connection {
         let output = dst.engine.outbound
         let logAll = config.recordLog == .records
         while !src.closeNotify && !dst.closeQueued && output.writable >= Connection.recordRoom {
-            guard input.readable >= 5 else { break }
-            let record = input.readPointer
-            let length = 5 + (Int(record.load(fromByteOffset: 3, as: UInt8.self)) << 8
-                              | Int(record.load(fromByteOffset: 4, as: UInt8.self)))
-            guard length <= RecordCipher.maxRecord else {
-                recordFailed(src, "record_overflow: a record of \(length - 5) bytes")
-                return
-            }
-            guard input.readable >= length else { break }
-            switch opener.open(record, length: length) {
+            switch opener.openNext(in: input) {
+            case .incomplete:
+                break
             case .failed(let why):
                 recordFailed(src, why)
                 return
-            case .record(let type, let offset, let count):
-                let plaintext = record + offset
-                guard count <= RecordCipher.maxPlaintext else {
-                    recordFailed(src, "record_overflow: \(count) bytes of plaintext")
-                    return
-                }
+            case .record(let type, let plaintext, let count, let length):
                 switch type {
                 case 23:
                     guard count > 0 else { break }
@@ -148,54 +127,32 @@ extension Connection {
                     recordFailed(src, type == 22 ? "renegotiation (not supported)" : "a record of type \(type) after the handshake")
                     return
                 }
+                input.consume(length)
+                continue
             }
-            input.consume(length)
+            break
         }
-        if src.eof && !src.closeNotify && Connection.wholeRecord(in: input) == 0 {
+        if src.eof && !src.closeNotify && RecordCipher.wholeRecord(in: input) == 0 {
             queueClose(dst)  // closed without close_notify (a partial record is dropped): pass the close on
         }
     }
 
-    /// TLS 1.3 handshake messages after the handshake, all within one record.
+    /// TLS 1.3 handshake messages after the handshake (tickets, KeyUpdate), all within one record.
     private func postHandshake(_ src: TLSLeg, _ bytes: UnsafeRawBufferPointer, opener: RecordCipher) -> Bool {
-        var i = 0
-        while i < bytes.count {
-            guard bytes.count - i >= 4 else {
-                recordFailed(src, "a handshake message split across records after the handshake (not supported)")
-                return false
-            }
-            let type = bytes[i]
-            let length = Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
-            guard bytes.count - i - 4 >= length else {
-                recordFailed(src, "a handshake message split across records after the handshake (not supported)")
-                return false
-            }
-            switch type {
-            case 4:
-                break  // NewSessionTicket: dropped, OpenSSL no longer sees this session
-            case 24:
-                guard length == 1, bytes[i + 4] <= 1 else {
-                    recordFailed(src, "malformed KeyUpdate")
+        switch opener.receivePostHandshake(bytes) {
+        case .failed(let why):
+            recordFailed(src, why)
+            return false
+        case .applied(let answer):
+            // update_requested: answer before any more data goes to this peer.
+            if answer, let sealer = src.sealer {
+                guard sealOwn(src, type: 22, RecordCipher.keyUpdateAnswer), sealer.update() else {
+                    finish(CloseReason(.error, "cannot answer a KeyUpdate"))
                     return false
                 }
-                guard opener.update() else {
-                    finish(CloseReason(.error, "internal: KeyUpdate key derivation failed"))
-                    return false
-                }
-                // update_requested: answer before any more data goes to this peer.
-                if bytes[i + 4] == 1, let sealer = src.sealer {
-                    guard sealOwn(src, type: 22, [24, 0, 0, 1, 0]), sealer.update() else {
-                        finish(CloseReason(.error, "cannot answer a KeyUpdate"))
-                        return false
-                    }
-                }
-            default:
-                recordFailed(src, "handshake message type \(type) after the handshake")
-                return false
             }
-            i += 4 + length
+            return true
         }
-        return true
     }
 
     /// Queues close_notify towards `leg`: sealed by Veil after the takeover, by OpenSSL before.

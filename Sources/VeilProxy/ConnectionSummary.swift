@@ -44,6 +44,9 @@ struct ConnectionSummary {
     /// How the TLS to the relay moved (`ktls` or `userspace`), and why not kTLS when wanted.
     var tunnelPath: DataPath?
     var tunnelNote: String?
+    /// In userspace: who protected the tunnel's records (veil or openssl), and why not veil.
+    var tunnelRecords: String?
+    var tunnelRecordsNote: String?
     var path: DataPath?
     var bytesUp: UInt64 = 0
     var bytesDown: UInt64 = 0
@@ -67,6 +70,8 @@ struct ConnectionSummary {
             l.field("front_cipher", front.cipher)
             l.field("front_path", front.path?.rawValue)
             if let note = front.note { l.field("front_ktls", note) }
+            if let records = front.records { l.field("front_records", records) }
+            if let note = front.recordsNote { l.field("front_records_note", note) }
         }
         l.field("target", target)
         l.field("upstream", upstreamAddress)
@@ -76,6 +81,8 @@ struct ConnectionSummary {
             if route == .tunnel {
                 l.field("tunnel_path", tunnelPath?.rawValue)
                 if let tunnelNote { l.field("tunnel_ktls", tunnelNote) }
+                if let tunnelRecords { l.field("tunnel_records", tunnelRecords) }
+                if let tunnelRecordsNote { l.field("tunnel_records_note", tunnelRecordsNote) }
             }
         }
         l.field("sni", sni)

@@ -60,8 +60,9 @@ public struct ProxyServer {
             var options = TLSContext.UpstreamOptions()
             options.verify = false  // pinned by fingerprint once the handshake is done
             options.minVersion = 0x0304  // TLS 1.3: the relay's certificate is encrypted on the wire
-            // The tunnel's session moves onto kTLS where the kernel has it: that needs the secrets.
-            options.captureSecrets = config.ktls != .off
+            // The tunnel's session moves onto kTLS where the kernel has it, or onto Veil's own
+            // record layer: both need the secrets.
+            options.captureSecrets = config.ktls != .off || config.recordLayer == .veil
             do { relayClientContext = try TLSContext.upstream(options) } catch {
                 throw StartError("relay TLS context: \(error)")
             }

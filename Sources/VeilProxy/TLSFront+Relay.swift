@@ -22,6 +22,7 @@ extension TLSFront {
 
     func relayStep() {
         guard phase == .relay else { return }
+        if takeoverPending, let e = engine { takeOverRecords(e) }
         pumpUp()
         guard phase == .relay else { return }
         pumpDown()
@@ -41,8 +42,20 @@ extension TLSFront {
             return
         }
         guard let e = engine, let up else { return }
-        switch e.read(into: up, max: TLSFront.chunk) {
+        if let opener {
+            if openClientRecord(e, opener) {
+                if phase == .relay && upFilled > 0 { sendToBridge() }
+            } else if phase == .relay {
+                if clientDone { shutBridge() } else { receiveClient(e) }
+            }
+            flushClient()  // a KeyUpdate answer
+            return
+        }
+        // Before a takeover OpenSSL gets whole records only.
+        let ready = !takeoverPending || e.holdsPlaintextOrRecords || RecordCipher.wholeRecord(in: e.inbound) > 0
+        switch ready ? e.read(into: up, max: TLSFront.chunk) : .needsInput {
         case .data(let n):
+            opensslRelayed &+= n
             upFilled = n
             upSent = 0
             sendToBridge()
@@ -162,9 +175,16 @@ extension TLSFront {
             guard let e = engine, let down else { return }
             // Room is checked now: a send in flight pins the output, which then cannot compact.
             while downSent < downFilled && e.outbound.writable >= TLSFront.recordRoom {
-                let w = e.write(down + downSent, count: downFilled - downSent)
-                if w == 0 { break }
-                downSent += w
+                if sealer != nil {
+                    let n = min(downFilled - downSent, RecordCipher.maxPlaintext)
+                    guard sealToClient(23, down + downSent, count: n) else { break }
+                    downSent += n
+                } else {
+                    let w = e.write(down + downSent, count: downFilled - downSent)
+                    if w == 0 { break }
+                    downSent += w
+                    opensslRelayed &+= w
+                }
             }
             if downSent == downFilled { downSent = 0; downFilled = 0 }
             flushClient()
@@ -219,7 +239,7 @@ extension TLSFront {
         } else if let e = engine {
             if !closeQueued {
                 closeQueued = true
-                e.close()
+                if sealer != nil { sealToClient(21, [1, 0]) } else { e.close() }
             }
             flushClient()
             if !clientSending && e.outbound.readable == 0 { shutClient() }

@@ -41,6 +41,15 @@ final class TLSFront: IOHandler {
     var kernel = false
     var ktlsNote: String?
     var failure: CloseReason?
+    /// A relay tunnel's session handed over by `RelayTunnel` (else the HTTPS listener's).
+    var adoptedTunnel = false
+
+    // Veil's own record layer in userspace (see TLSFront+RecordLayer).
+    var sealer: RecordCipher?
+    var opener: RecordCipher?
+    var takeoverPending = false
+    /// Plaintext moved through OpenSSL before the takeover (both directions).
+    var opensslRelayed = 0
 
     // Client -> bridge: plaintext in `up` (userspace) or in `upMessage` (kTLS recvmsg).
     var up: UnsafeMutableRawPointer?
@@ -95,6 +104,7 @@ final class TLSFront: IOHandler {
         self.peerName = peerName
         self.connection = connection
         peerGone = .relayFailed
+        adoptedTunnel = true
         started = MonotonicClock.now()
         peer = peerName
         phase = .relay
@@ -110,10 +120,7 @@ final class TLSFront: IOHandler {
         } else {
             ktlsNote = "tunnel: data after the relay's answer was already inside OpenSSL"
         }
-        if let e = self.engine {
-            e.stopRecordAccounting()
-            e.enableReadAhead()
-        }
+        if let e = self.engine { startUserspaceRecords(e) }
     }
 
     func adopted() { relayStep() }
@@ -277,14 +284,11 @@ final class TLSFront: IOHandler {
         bridgeFD = pair[1]
         let info = FrontInfo(tls: e.version ?? "?", cipher: e.cipher ?? "?",
                              path: kernel ? .ktls : .userspace, note: ktlsNote)
-        if let engine {
-            engine.stopRecordAccounting()
-            engine.enableReadAhead()
-        }
         phase = .relay
         up = worker.recordBuffers.take()
         down = worker.recordBuffers.take()
         connection = worker.startBridged(id: id, fd: pair[0], client: peer, front: info, started: started)
+        if let engine { startUserspaceRecords(engine) }
         relayStep()
     }
 
@@ -335,4 +339,7 @@ struct FrontInfo {
     let path: ConnectionSummary.DataPath?
     /// Why the outer session is not on kTLS, when kTLS was wanted.
     let note: String?
+    /// In userspace: who protected the outer records (veil or openssl), and why not veil.
+    var records: String? = nil
+    var recordsNote: String? = nil
 }

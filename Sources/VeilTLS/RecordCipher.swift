@@ -1,4 +1,5 @@
 internal import CVeilShims
+import VeilRuntime
 
 /// One direction of a TLS session's record protection, run by Veil itself once the handshake is
 /// over: where the kernel has no kTLS, the relay seals and opens records with these instead of
@@ -61,6 +62,84 @@ public final class RecordCipher {
         let n = veil_record_open(handle, record.assumingMemoryBound(to: UInt8.self), length, &type, &offset)
         if n >= 0 { return .record(type: type, offset: offset, count: n) }
         return .failed(n == -1 ? "bad record MAC" : "malformed record")
+    }
+
+    /// What TLS 1.3 handshake messages after the handshake asked for.
+    public enum PostHandshake: Equatable, Sendable {
+        /// Applied (tickets ignored, KeyUpdates taken); `answer`: the peer asked for a
+        /// KeyUpdate in return, to be sealed (`keyUpdateAnswer`) before any more data, with the
+        /// sending cipher's `update()` right after.
+        case applied(answer: Bool)
+        case failed(String)
+    }
+
+    /// A KeyUpdate with update_not_requested (content type 22).
+    public static let keyUpdateAnswer: [UInt8] = [24, 0, 0, 1, 0]
+
+    /// The length of the whole record at the start of `input`, or 0 while it is incomplete.
+    @inline(__always)
+    public static func wholeRecord(in input: ByteBuffer) -> Int {
+        guard input.readable >= 5 else { return 0 }
+        let p = input.readPointer
+        let length = 5 + (Int(p.load(fromByteOffset: 3, as: UInt8.self)) << 8 | Int(p.load(fromByteOffset: 4, as: UInt8.self)))
+        return input.readable >= length ? length : 0
+    }
+
+    /// Takes the TLS 1.3 handshake messages of one record this (receiving) cipher opened:
+    /// NewSessionTickets are dropped (OpenSSL no longer sees the session), a KeyUpdate rekeys
+    /// this direction. Messages split across records are not supported.
+    public func receivePostHandshake(_ bytes: UnsafeRawBufferPointer) -> PostHandshake {
+        var i = 0
+        var answer = false
+        while i < bytes.count {
+            guard bytes.count - i >= 4 else { return .failed("a handshake message split across records after the handshake (not supported)") }
+            let type = bytes[i]
+            let length = Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
+            guard bytes.count - i - 4 >= length else {
+                return .failed("a handshake message split across records after the handshake (not supported)")
+            }
+            switch type {
+            case 4:
+                break
+            case 24:
+                guard length == 1, bytes[i + 4] <= 1 else { return .failed("malformed KeyUpdate") }
+                guard update() else { return .failed("KeyUpdate key derivation failed") }
+                answer = answer || bytes[i + 4] == 1
+            default:
+                return .failed("handshake message type \(type) after the handshake")
+            }
+            i += 4 + length
+        }
+        return .applied(answer: answer)
+    }
+
+    /// The next record in `input`, opened in place (not consumed: `consume(length)` once its
+    /// plaintext is no longer needed).
+    public enum Next {
+        /// Not a whole record yet.
+        case incomplete
+        /// `count` bytes of content `type` at `plaintext`; the record is `length` bytes.
+        case record(type: UInt8, plaintext: UnsafeMutableRawPointer, count: Int, length: Int)
+        /// Too long, malformed, or it does not authenticate: the session cannot go on.
+        case failed(String)
+    }
+
+    /// Opens the record at the start of `input` if it is whole.
+    @inline(__always)
+    public func openNext(in input: ByteBuffer) -> Next {
+        guard input.readable >= 5 else { return .incomplete }
+        let record = input.readPointer
+        let length = 5 + (Int(record.load(fromByteOffset: 3, as: UInt8.self)) << 8
+                          | Int(record.load(fromByteOffset: 4, as: UInt8.self)))
+        guard length <= RecordCipher.maxRecord else { return .failed("record_overflow: a record of \(length - 5) bytes") }
+        guard input.readable >= length else { return .incomplete }
+        switch open(record, length: length) {
+        case .failed(let why):
+            return .failed(why)
+        case .record(let type, let offset, let count):
+            guard count <= RecordCipher.maxPlaintext else { return .failed("record_overflow: \(count) bytes of plaintext") }
+            return .record(type: type, plaintext: record + offset, count: count, length: length)
+        }
     }
 
     /// TLS 1.3 KeyUpdate: the next traffic secret, its key and IV; the sequence starts at 0.

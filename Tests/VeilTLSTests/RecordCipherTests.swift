@@ -110,6 +110,29 @@ import VeilRuntime
         #expect(RecordCipherTests.open(srx, once) == nil)
     }
 
+    @Test func openNextInABuffer() throws {
+        let (client, server) = try RecordCipherTests.session(KernelTLSKeysTests.cases[0])
+        let (tx, _) = try RecordCipherTests.takeOver(client)
+        let (_, rx) = try RecordCipherTests.takeOver(server)
+        let text = Array("in a buffer".utf8)
+        let sealed = RecordCipherTests.seal(tx, text)
+        let input = ByteBuffer(capacity: 64 << 10)
+        input.append(sealed, count: 7)
+        guard case .incomplete = rx.openNext(in: input) else { Issue.record("half a record opened"); return }
+        sealed.withUnsafeBytes { _ = input.append($0.baseAddress! + 7, count: sealed.count - 7) }
+        guard case .record(23, let plaintext, text.count, sealed.count) = rx.openNext(in: input) else {
+            Issue.record("whole record not opened")
+            return
+        }
+        #expect(Array(UnsafeRawBufferPointer(start: plaintext, count: text.count)) == text)
+        input.consume(sealed.count)
+        // A header announcing more than TLS allows fails at once, before the body arrives.
+        let huge: [UInt8] = [23, 3, 3, 0xff, 0xff]
+        input.append(huge, count: huge.count)
+        guard case .failed(let why) = rx.openNext(in: input) else { Issue.record("oversized record accepted"); return }
+        #expect(why.hasPrefix("record_overflow"))
+    }
+
     @Test func takeoverWaitsForARecordBoundary() throws {
         let (client, server) = try RecordCipherTests.session(KernelTLSKeysTests.cases[0])
         let text = [UInt8](repeating: 42, count: 100)

@@ -1,0 +1,127 @@
+import VeilRuntime
+import VeilTLS
+
+/// Veil's own record layer for the outer session of the HTTPS listener and of relay tunnels,
+/// where it stays in userspace (no kTLS): as for intercepted legs (Connection+RecordLayer),
+/// OpenSSL is given whole records until 64 KiB have moved and the session sits at a record
+/// boundary; then client records are opened in place (their plaintext goes to the bridge) and
+/// bridge bytes are sealed straight into the engine's output. close_notify ends the client side,
+/// another alert the connection; tickets are dropped, a KeyUpdate rekeys (and is answered when
+/// asked for). The summary says `front_records=` (listener) or `tunnel_records=` (tunnel).
+extension TLSFront {
+    /// Called where the userspace relay starts.
+    func startUserspaceRecords(_ e: TLSEngine) {
+        if config.recordLayer == .veil {
+            takeoverPending = true
+            e.watchKeyUpdates()
+        } else {
+            useOpenSSLRecords(e)
+        }
+        noteRecords("openssl")  // until the takeover
+    }
+
+    private func useOpenSSLRecords(_ e: TLSEngine) {
+        takeoverPending = false
+        e.watchKeyUpdates(false)
+        e.stopRecordAccounting()
+        e.enableReadAhead()
+    }
+
+    /// The summary field for the outer session's records.
+    private func noteRecords(_ what: String, note: String? = nil) {
+        guard let c = connection else { return }
+        if adoptedTunnel {
+            c.summary.tunnelRecords = what
+            if let note { c.summary.tunnelRecordsNote = note }
+        } else {
+            c.summary.front?.records = what
+            if let note { c.summary.front?.recordsNote = note }
+        }
+    }
+
+    /// Moves the session onto Veil's record layer when the moment has come.
+    func takeOverRecords(_ e: TLSEngine) {
+        guard takeoverPending, opensslRelayed >= Connection.takeoverAfterBytes, !clientDone, !bridgeDone,
+              !closeQueued, e.atRecordBoundary else { return }
+        switch e.recordCiphers() {
+        case .ciphers(let tx, let rx):
+            e.handOverRecords()
+            sealer = tx
+            opener = rx
+            takeoverPending = false
+            noteRecords("veil")
+        case .notNow:
+            break
+        case .unsupported(let why):
+            useOpenSSLRecords(e)
+            noteRecords("openssl", note: why)
+        }
+    }
+
+    /// Client -> bridge after the takeover: the next data record's plaintext into `up`.
+    /// Returns false when nothing could be taken (then read more, or pass the close on).
+    func openClientRecord(_ e: TLSEngine, _ opener: RecordCipher) -> Bool {
+        guard let up else { return false }
+        let input = e.inbound
+        while true {
+            switch opener.openNext(in: input) {
+            case .incomplete:
+                return false
+            case .failed(let why):
+                finish(CloseReason(peerGone, "\(peerName): \(why)"))
+                return true
+            case .record(let type, let plaintext, let count, let length):
+                switch type {
+                case 23:
+                    guard count > 0 else { break }
+                    up.copyMemory(from: plaintext, byteCount: count)
+                    upFilled = count
+                    upSent = 0
+                    input.consume(length)
+                    return true
+                case 21:
+                    guard count == 2, plaintext.load(fromByteOffset: 1, as: UInt8.self) == 0 else {
+                        let code = count == 2 ? plaintext.load(fromByteOffset: 1, as: UInt8.self) : 0
+                        finish(CloseReason(peerGone, "\(peerName) sent alert \(TLSAlert.name(for: code))"))
+                        return true
+                    }
+                    input.consume(length)
+                    clientDone = true
+                    return false
+                case 22 where opener.version == 0x0304:
+                    switch opener.receivePostHandshake(UnsafeRawBufferPointer(start: plaintext, count: count)) {
+                    case .failed(let why):
+                        finish(CloseReason(peerGone, "\(peerName): \(why)"))
+                        return true
+                    case .applied(let answer):
+                        if answer {
+                            guard let sealer, sealToClient(22, RecordCipher.keyUpdateAnswer), sealer.update() else {
+                                finish(CloseReason(.error, "cannot answer the \(peerName)'s KeyUpdate"))
+                                return true
+                            }
+                        }
+                    }
+                default:
+                    finish(CloseReason(peerGone, "\(peerName) sent a record of type \(type) after the handshake"))
+                    return true
+                }
+                input.consume(length)
+            }
+        }
+    }
+
+    /// Seals a record of `type` into the engine's output; false when there is no room.
+    @discardableResult
+    func sealToClient(_ type: UInt8, _ bytes: UnsafeRawPointer, count: Int) -> Bool {
+        guard let e = engine, let sealer, e.outbound.writable >= count + RecordCipher.maxOverhead else { return false }
+        let n = sealer.seal(type: type, bytes, count: count, into: e.outbound.writePointer)
+        guard n > 0 else { return false }
+        e.outbound.didWrite(n)
+        return true
+    }
+
+    @discardableResult
+    func sealToClient(_ type: UInt8, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { sealToClient(type, $0.baseAddress!, count: bytes.count) }
+    }
+}
