@@ -464,8 +464,7 @@ extension Connection {
                 src.closeNotify = true
                 queueClose(dst)
             case .failed(let reason):
-                let isClient = src === clientLeg
-                finish(CloseReason(isClient ? .clientGone : .upstreamGone, "\(isClient ? "client" : "upstream"): \(reason)"))
+                legFailed(src, reason)
                 return
             }
         }

@@ -30,8 +30,7 @@ extension Connection {
             summary.clientPath = .userspace
             summary.upstreamPath = .ktls
         }
-        userspace.engine.stopRecordAccounting()
-        userspace.engine.enableReadAhead()
+        userspace.engine.keepRecordsInOpenSSL()
         lastActivity = MonotonicClock.now()
         armDeadline(after: config.idleTimeout)
         mixedRelay()
@@ -55,8 +54,7 @@ extension Connection {
                     u.closeNotify = true
                     closeKernelLeg(k)
                 case .failed(let reason):
-                    let isClient = u === clientLeg
-                    finish(CloseReason(isClient ? .clientGone : .upstreamGone, "\(isClient ? "client" : "upstream"): \(reason)"))
+                    legFailed(u, reason)
                     return
                 }
             }
@@ -69,10 +67,7 @@ extension Connection {
             if w == 0 { break }
             k.incomingStart += w
         }
-        if k.sourceDone && k.incomingStart == k.incomingEnd && !u.closeQueued {
-            u.closeQueued = true
-            u.engine.close()
-        }
+        if k.sourceDone && k.incomingStart == k.incomingEnd { queueClose(u) }
         if !k.receiving && !k.sourceDone && k.incomingStart == k.incomingEnd {
             k.receiving = true
             loop.submit(handle, op: Op.ktlsRecv.rawValue) { sqe in veil_prep_tls_recvmsg_flags(sqe, k.fd, k.incoming, 0) }

@@ -46,11 +46,8 @@ extension Connection {
 
     private func useOpenSSLRecords(client: TLSLeg, upstream: TLSLeg) {
         summary.records = "openssl"
-        for leg in [client, upstream] {
-            leg.engine.watchKeyUpdates(false)
-            leg.engine.stopRecordAccounting()
-            leg.engine.enableReadAhead()
-        }
+        client.engine.keepRecordsInOpenSSL()
+        upstream.engine.keepRecordsInOpenSSL()
     }
 
     /// Moves both sessions onto Veil's record layer when the moment has come.
@@ -94,7 +91,7 @@ extension Connection {
             case .incomplete:
                 break
             case .failed(let why):
-                recordFailed(src, why)
+                legFailed(src, why)
                 return
             case .record(let type, let plaintext, let count, let length):
                 switch type {
@@ -110,13 +107,13 @@ extension Connection {
                     if logAll { scan(dst, UnsafeRawBufferPointer(start: target, count: n), inbound: false) }
                 case 21:
                     guard count == 2 else {
-                        recordFailed(src, "malformed alert")
+                        legFailed(src, "malformed alert")
                         return
                     }
                     let description = plaintext.load(fromByteOffset: 1, as: UInt8.self)
                     guard description == 0 else {
                         let level = TLSAlert.Level(rawValue: plaintext.load(as: UInt8.self)) ?? .fatal
-                        recordFailed(src, "alert \(TLSAlert(level: level, code: description))")
+                        legFailed(src, "alert \(TLSAlert(level: level, code: description))")
                         return
                     }
                     src.closeNotify = true
@@ -124,7 +121,7 @@ extension Connection {
                 case 22 where opener.version == 0x0304:
                     guard postHandshake(src, UnsafeRawBufferPointer(start: plaintext, count: count), opener: opener) else { return }
                 default:
-                    recordFailed(src, type == 22 ? "renegotiation (not supported)" : "a record of type \(type) after the handshake")
+                    legFailed(src, type == 22 ? "renegotiation (not supported)" : "a record of type \(type) after the handshake")
                     return
                 }
                 input.consume(length)
@@ -141,7 +138,7 @@ extension Connection {
     private func postHandshake(_ src: TLSLeg, _ bytes: UnsafeRawBufferPointer, opener: RecordCipher) -> Bool {
         switch opener.receivePostHandshake(bytes) {
         case .failed(let why):
-            recordFailed(src, why)
+            legFailed(src, why)
             return false
         case .applied(let answer):
             // update_requested: answer before any more data goes to this peer.
@@ -178,8 +175,9 @@ extension Connection {
         return true
     }
 
-    private func recordFailed(_ src: TLSLeg, _ why: String) {
-        let isClient = src === clientLeg
+    /// A leg's TLS session cannot go on: the connection ends, naming the leg.
+    func legFailed(_ leg: TLSLeg, _ why: String) {
+        let isClient = leg === clientLeg
         finish(CloseReason(isClient ? .clientGone : .upstreamGone, "\(isClient ? "client" : "upstream"): \(why)"))
     }
 }

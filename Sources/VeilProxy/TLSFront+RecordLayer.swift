@@ -22,9 +22,7 @@ extension TLSFront {
 
     private func useOpenSSLRecords(_ e: TLSEngine) {
         takeoverPending = false
-        e.watchKeyUpdates(false)
-        e.stopRecordAccounting()
-        e.enableReadAhead()
+        e.keepRecordsInOpenSSL()
     }
 
     /// The summary field for the outer session's records.

@@ -91,8 +91,8 @@ extension TLSEngine {
                      receive: KernelTLSKeys(version: version, cipher: cipher, key: rxKey, iv: fullIV(rxIV, seq: rxSeq), sequence: rxSeq))
     }
 
-    /// Stops counting records (once the session stays in userspace for good).
-    public func stopRecordAccounting() { countingRecords = false }
+    /// Stops counting records (once the session stays in userspace for good, or is handed over).
+    func stopRecordAccounting() { countingRecords = false }
 
     static func kernelCipher(_ id: UInt16) -> (KernelTLSKeys.Cipher, String, Int)? {
         switch id {

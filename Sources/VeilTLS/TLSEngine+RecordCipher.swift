@@ -53,6 +53,15 @@ extension TLSEngine {
         }
     }
 
+    /// OpenSSL keeps this session's records for good: no KeyUpdate watch, no record accounting,
+    /// and read-ahead (all buffered input at once instead of a header and then a body per
+    /// record; the handshake reads record by record so that nothing past it sits inside OpenSSL).
+    public func keepRecordsInOpenSSL() {
+        watchKeyUpdates(false)
+        stopRecordAccounting()
+        SSL_set_read_ahead(ssl, 1)
+    }
+
     /// OpenSSL is done with this session's records: stop counting them and mark it shut down
     /// without writing anything.
     public func handOverRecords() {

@@ -145,11 +145,6 @@ public final class TLSEngine {
 
     public var isHandshakeComplete: Bool { SSL_is_init_finished(ssl) == 1 }
 
-    /// Lets OpenSSL take all buffered input at once instead of a header and then a body per
-    /// record. Only for the userspace relay: the handshake reads record by record so nothing
-    /// past it sits inside OpenSSL.
-    public func enableReadAhead() { SSL_set_read_ahead(ssl, 1) }
-
     /// Whether `read` can produce anything: bytes wait in `inbound`, or OpenSSL holds records
     /// (read-ahead) or plaintext it has not handed out. When false, `read` would only answer
     /// `.needsInput`, after a trip through OpenSSL's record layer and error queue.
