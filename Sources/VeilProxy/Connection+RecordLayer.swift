@@ -97,14 +97,12 @@ extension Connection {
                 switch type {
                 case 23:
                     guard count > 0 else { break }
-                    let target = output.writePointer
-                    let n = sealer.seal(type: 23, plaintext, count: count, into: target)
-                    guard n > 0 else {
+                    // The loop's room check leaves nil for a failed seal only.
+                    guard let sealed = sealer.seal(type: 23, plaintext, count: count, into: output) else {
                         finish(CloseReason(.error, "internal: sealing a record failed"))
                         return
                     }
-                    output.didWrite(n)
-                    if logAll { scan(dst, UnsafeRawBufferPointer(start: target, count: n), inbound: false) }
+                    if logAll { scan(dst, sealed, inbound: false) }
                 case 21:
                     guard count == 2 else {
                         legFailed(src, "malformed alert")
@@ -165,13 +163,8 @@ extension Connection {
 
     /// Seals a short record of Veil's own into `leg`'s output.
     private func sealOwn(_ leg: TLSLeg, type: UInt8, _ bytes: [UInt8]) -> Bool {
-        let output = leg.engine.outbound
-        guard let sealer = leg.sealer, output.writable >= bytes.count + RecordCipher.maxOverhead else { return false }
-        let target = output.writePointer
-        let n = bytes.withUnsafeBytes { sealer.seal(type: type, $0.baseAddress!, count: bytes.count, into: target) }
-        guard n > 0 else { return false }
-        output.didWrite(n)
-        if config.recordLog == .records { scan(leg, UnsafeRawBufferPointer(start: target, count: n), inbound: false) }
+        guard let sealed = leg.sealer?.seal(type: type, bytes, into: leg.engine.outbound) else { return false }
+        if config.recordLog == .records { scan(leg, sealed, inbound: false) }
         return true
     }
 

@@ -111,15 +111,13 @@ extension TLSFront {
     /// Seals a record of `type` into the engine's output; false when there is no room.
     @discardableResult
     func sealToClient(_ type: UInt8, _ bytes: UnsafeRawPointer, count: Int) -> Bool {
-        guard let e = engine, let sealer, e.outbound.writable >= count + RecordCipher.maxOverhead else { return false }
-        let n = sealer.seal(type: type, bytes, count: count, into: e.outbound.writePointer)
-        guard n > 0 else { return false }
-        e.outbound.didWrite(n)
-        return true
+        guard let e = engine else { return false }
+        return sealer?.seal(type: type, bytes, count: count, into: e.outbound) != nil
     }
 
     @discardableResult
     func sealToClient(_ type: UInt8, _ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { sealToClient(type, $0.baseAddress!, count: bytes.count) }
+        guard let e = engine else { return false }
+        return sealer?.seal(type: type, bytes, into: e.outbound) != nil
     }
 }

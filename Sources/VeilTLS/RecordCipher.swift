@@ -54,6 +54,23 @@ public final class RecordCipher {
         return n < 0 ? 0 : n
     }
 
+    /// Seals one record into `buffer`'s free room; returns the record as written there, or nil
+    /// when the buffer has no room for it or sealing failed.
+    @inline(__always)
+    public func seal(type: UInt8, _ bytes: UnsafeRawPointer, count: Int, into buffer: ByteBuffer) -> UnsafeRawBufferPointer? {
+        guard buffer.writable >= count + RecordCipher.maxOverhead else { return nil }
+        let target = buffer.writePointer
+        let n = seal(type: type, bytes, count: count, into: target)
+        guard n > 0 else { return nil }
+        buffer.didWrite(n)
+        return UnsafeRawBufferPointer(start: target, count: n)
+    }
+
+    /// The same for a short record of Veil's own (an alert, a KeyUpdate).
+    public func seal(type: UInt8, _ bytes: [UInt8], into buffer: ByteBuffer) -> UnsafeRawBufferPointer? {
+        bytes.withUnsafeBytes { seal(type: type, $0.baseAddress!, count: bytes.count, into: buffer) }
+    }
+
     /// Opens the whole record (header included) of `length` bytes at `record`, in place.
     @inline(__always)
     public func open(_ record: UnsafeMutableRawPointer, length: Int) -> Opened {

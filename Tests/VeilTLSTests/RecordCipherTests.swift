@@ -115,7 +115,12 @@ import VeilRuntime
         let (tx, _) = try RecordCipherTests.takeOver(client)
         let (_, rx) = try RecordCipherTests.takeOver(server)
         let text = Array("in a buffer".utf8)
-        let sealed = RecordCipherTests.seal(tx, text)
+        // Sealing into a buffer: nothing when the record would not fit, the record when it does.
+        #expect(tx.seal(type: 23, text, into: ByteBuffer(capacity: text.count + RecordCipher.maxOverhead - 1)) == nil)
+        let out = ByteBuffer(capacity: 256)
+        let written = try #require(tx.seal(type: 23, text, into: out))
+        #expect(out.readable == written.count)
+        let sealed = Array(written)
         let input = ByteBuffer(capacity: 64 << 10)
         input.append(sealed, count: 7)
         guard case .incomplete = rx.openNext(in: input) else { Issue.record("half a record opened"); return }
