@@ -85,16 +85,12 @@ extension Connection {
     func receive(_ leg: TLSLeg, exact: Bool, flags: Int32 = 0) {
         guard !leg.receiving, !leg.eof else { return }
         let input = leg.engine.inbound
-        let target = input.writePointer
-        var count = input.contiguousWritable
-        if exact && kernelSwitchPossible { count = min(count, leg.inScanner.bytesToBoundary) }
-        guard count > 0 else {
+        let limit = exact && kernelSwitchPossible ? leg.inScanner.bytesToBoundary : .max
+        guard loop.recv(handle, op: leg.recvOp.rawValue, fd: leg.fd, into: input, max: limit, flags: flags) > 0 else {
             if exact { finish(CloseReason(.handshakeFailed, "handshake record does not fit in \(input.capacity) bytes")) }
             return
         }
         leg.receiving = true
-        input.pinned = true
-        loop.recv(handle, op: leg.recvOp.rawValue, fd: leg.fd, into: target, count: count, flags: flags)
     }
 
     /// Whether this connection may move onto kTLS after its handshakes (see handshakesDone).
@@ -150,12 +146,10 @@ extension Connection {
     /// out, shuts the socket's write side.
     func flush(_ leg: TLSLeg) {
         guard !leg.sending, phase != .closing else { return }
-        let output = leg.engine.outbound
-        if output.readable > 0 {
+        let sent = loop.send(handle, op: leg.sendOp.rawValue, fd: leg.fd, from: leg.engine.outbound)
+        if sent > 0 {
             leg.sending = true
-            leg.sendingCount = output.readable
-            output.pinned = true
-            loop.send(handle, op: leg.sendOp.rawValue, fd: leg.fd, from: output.readPointer, count: output.readable)
+            leg.sendingCount = sent
         } else if leg.closeQueued && !leg.writeShut {
             leg.writeShut = true
             loop.shutdown(handle, op: (leg === clientLeg ? Op.clientShutdown : Op.upstreamShutdown).rawValue,

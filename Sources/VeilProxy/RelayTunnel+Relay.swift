@@ -12,11 +12,7 @@ extension RelayTunnel {
     /// Reads from the relay into the engine (handshake, answer and relay alike).
     func receiveRelay() {
         guard !relayReceiving, let e = engine else { return }
-        let count = e.inbound.contiguousWritable
-        guard count > 0 else { return }
-        relayReceiving = true
-        e.inbound.pinned = true
-        loop.recv(handle, op: Op.relayRecv.rawValue, fd: fd, into: e.inbound.writePointer, count: count)
+        relayReceiving = loop.recv(handle, op: Op.relayRecv.rawValue, fd: fd, into: e.inbound) > 0
     }
 
     func relayReceived(_ result: Int32) {
@@ -46,11 +42,8 @@ extension RelayTunnel {
 
     /// Sends what the engine produced (handshake flights, the CONNECT request, records, alerts).
     func flushRelay() {
-        guard !relaySending, let e = engine, e.outbound.readable > 0 else { return }
-        relaySending = true
-        e.outbound.pinned = true
-        loop.send(handle, op: Op.relaySend.rawValue, fd: fd, from: e.outbound.readPointer, count: e.outbound.readable,
-                  flags: Int32(MSG_NOSIGNAL))
+        guard !relaySending, let e = engine else { return }
+        relaySending = loop.send(handle, op: Op.relaySend.rawValue, fd: fd, from: e.outbound) > 0
     }
 
     func relaySent(_ result: Int32) {

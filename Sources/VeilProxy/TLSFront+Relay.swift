@@ -74,12 +74,7 @@ extension TLSFront {
 
     private func receiveClient(_ e: TLSEngine) {
         guard !clientReceiving else { return }
-        let target = e.inbound.writePointer
-        let count = e.inbound.contiguousWritable
-        guard count > 0 else { return }
-        clientReceiving = true
-        e.inbound.pinned = true
-        loop.recv(handle, op: Op.clientRecv.rawValue, fd: fd, into: target, count: count)
+        clientReceiving = loop.recv(handle, op: Op.clientRecv.rawValue, fd: fd, into: e.inbound) > 0
     }
 
     private func receiveRecord() {
@@ -261,11 +256,8 @@ extension TLSFront {
 
     /// Sends what the engine produced (handshake flights, records, alerts).
     func flushClient() {
-        guard !clientSending, let e = engine, e.outbound.readable > 0 else { return }
-        clientSending = true
-        e.outbound.pinned = true
-        loop.send(handle, op: Op.clientSend.rawValue, fd: fd, from: e.outbound.readPointer, count: e.outbound.readable,
-                  flags: Int32(MSG_NOSIGNAL))
+        guard !clientSending, let e = engine else { return }
+        clientSending = loop.send(handle, op: Op.clientSend.rawValue, fd: fd, from: e.outbound) > 0
     }
 
     func clientSent(_ result: Int32) {

@@ -210,11 +210,11 @@ final class TLSFront: IOHandler {
         guard let e = engine, !clientReceiving else { return }
         // Record by record: at the end nothing past the handshake is inside OpenSSL, so the
         // session can move to kTLS with exact sequence numbers.
-        let count = min(e.inbound.contiguousWritable, scanner.bytesToBoundary)
-        guard count > 0 else { finish(CloseReason(.handshakeFailed, "HTTPS listener: handshake record too large")); return }
+        guard loop.recv(handle, op: Op.clientRecv.rawValue, fd: fd, into: e.inbound, max: scanner.bytesToBoundary) > 0 else {
+            finish(CloseReason(.handshakeFailed, "HTTPS listener: handshake record too large"))
+            return
+        }
         clientReceiving = true
-        e.inbound.pinned = true
-        loop.recv(handle, op: Op.clientRecv.rawValue, fd: fd, into: e.inbound.writePointer, count: count)
     }
 
     private func handshakeReceived(_ result: Int32) {

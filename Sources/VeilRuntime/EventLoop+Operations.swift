@@ -22,6 +22,30 @@ extension EventLoop {
         io_uring_sqe_set_data64(sqe, track(h, op: op))
     }
 
+    /// Receives at most `max` bytes into `buffer`'s free room (compacted first) and pins the
+    /// buffer; the completion's handler unpins it and calls `didWrite`. Returns the bytes asked
+    /// for: 0 when there is no room, and then nothing is submitted.
+    @discardableResult
+    public func recv(_ h: IOHandle, op: UInt8, fd: Int32, into buffer: ByteBuffer, max: Int = .max, flags: Int32 = 0) -> Int {
+        let target = buffer.writePointer
+        let count = Swift.min(buffer.contiguousWritable, max)
+        guard count > 0 else { return 0 }
+        buffer.pinned = true
+        recv(h, op: op, fd: fd, into: target, count: count, flags: flags)
+        return count
+    }
+
+    /// Sends all of `buffer`'s readable bytes and pins it; the completion's handler unpins it and
+    /// consumes what went out. Returns the bytes asked for: 0 when it is empty (nothing submitted).
+    @discardableResult
+    public func send(_ h: IOHandle, op: UInt8, fd: Int32, from buffer: ByteBuffer, flags: Int32 = 0) -> Int {
+        let count = buffer.readable
+        guard count > 0 else { return 0 }
+        buffer.pinned = true
+        send(h, op: op, fd: fd, from: buffer.readPointer, count: count, flags: flags)
+        return count
+    }
+
     public func connect(_ h: IOHandle, op: UInt8, fd: Int32, address: UnsafePointer<sockaddr>, length: socklen_t) {
         let sqe = ring.nextSQE()
         io_uring_prep_connect(sqe, fd, address, length)
