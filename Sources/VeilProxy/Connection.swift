@@ -248,11 +248,8 @@ final class Connection: IOHandler {
         summary.close = reason
         loop.setDeadline(handle, 0)
         relayTunnel?.connectionFinished()
-        if loop.inFlight(handle) > 0 {
-            for fd in [clientFD, upstreamFD] + (spliceUp?.pipeFDs ?? []) + (spliceDown?.pipeFDs ?? []) where fd >= 0 {
-                loop.cancelAll(handle, op: Op.cancel.rawValue, fd: fd)
-            }
-        }
+        loop.cancelInFlight(handle, op: Op.cancel.rawValue,
+                            fds: [clientFD, upstreamFD] + (spliceUp?.pipeFDs ?? []) + (spliceDown?.pipeFDs ?? []))
         finalizeIfIdle()
     }
 

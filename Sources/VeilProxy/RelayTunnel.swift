@@ -261,9 +261,7 @@ final class RelayTunnel: IOHandler {
         guard phase != .closing else { return }
         phase = .closing
         loop.setDeadline(handle, 0)
-        if loop.inFlight(handle) > 0 {
-            for f in [fd, bridgeFD] where f >= 0 { loop.cancelAll(handle, op: Op.cancel.rawValue, fd: f) }
-        }
+        loop.cancelInFlight(handle, op: Op.cancel.rawValue, fds: [fd, bridgeFD])
         finalizeIfIdle()
     }
 

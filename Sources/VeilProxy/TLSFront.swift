@@ -311,9 +311,7 @@ final class TLSFront: IOHandler {
             s.close = reason
             worker.log(s.line(format: config.logFormat, now: MonotonicClock.now()))
         }
-        if loop.inFlight(handle) > 0 {
-            for f in [fd, bridgeFD] where f >= 0 { loop.cancelAll(handle, op: Op.cancel.rawValue, fd: f) }
-        }
+        loop.cancelInFlight(handle, op: Op.cancel.rawValue, fds: [fd, bridgeFD])
         finalizeIfIdle()
     }
 

@@ -100,6 +100,13 @@ extension EventLoop {
         io_uring_sqe_set_data64(sqe, track(h, op: op))
     }
 
+    /// Tearing a handler down: when it still has operations in flight, cancels everything on
+    /// each of `fds` (negative ones skipped), each cancellation tagged `op`.
+    public func cancelInFlight(_ h: IOHandle, op: UInt8, fds: [Int32]) {
+        guard inFlight(h) > 0 else { return }
+        for fd in fds where fd >= 0 { cancelAll(h, op: op, fd: fd) }
+    }
+
     /// Cancels the operation of `h` tagged `target`.
     public func cancel(_ h: IOHandle, op: UInt8, target: UInt8) {
         let sqe = ring.nextSQE()
