@@ -11,24 +11,29 @@ import Glibc
 /// unless every record is to be logged (`--record-log records`), which keeps relaying here.
 extension Connection {
     func beginHandshake() {
+        guard let request, let upBuffer = requestBuffer else {
+            finish(CloseReason(.error, "internal: handshake relay started without a request"))
+            return
+        }
         phase = .handshake
         armDeadline(after: config.handshakeTimeout)
         let size = worker.recordBuffers.bufferSize
-        let request = self.request!
         // The request buffer becomes the client->upstream record buffer; pipelined bytes after
         // the request head stay in it, in order.
-        let upBuffer = requestBuffer!
         requestBuffer = nil
         let pumpUp = RecordPump(buffer: upBuffer, capacity: size, sourceFD: clientFD, destinationFD: upstreamFD,
                                 side: .client, recvOp: .clientRecv, sendOp: .upstreamSend)
         let pipelined = requestFilled - request.headerLength
         if pipelined > 0 { upBuffer.copyMemory(from: upBuffer + request.headerLength, byteCount: pipelined) }
         pumpUp.filled = pipelined
+        let pumpDown = RecordPump(buffer: worker.recordBuffers.take(), capacity: size, sourceFD: upstreamFD,
+                                  destinationFD: clientFD, side: .server, recvOp: .upstreamRecv, sendOp: .clientSend)
         up = pumpUp
-        down = RecordPump(buffer: worker.recordBuffers.take(), capacity: size, sourceFD: upstreamFD,
-                          destinationFD: clientFD, side: .server, recvOp: .upstreamRecv, sendOp: .clientSend)
-        readNext(up!)
-        readNext(down!)
+        down = pumpDown
+        // Pipelined bytes are parsed at once, and may end the connection (not TLS, a bad
+        // ClientHello): readNext does nothing on a closing connection.
+        readNext(pumpUp)
+        readNext(pumpDown)
     }
 
     /// Continues a pump: parses what it holds, or reads exactly what the current record lacks.
@@ -297,7 +302,7 @@ extension Connection {
         down?.stopped = true
         phase = .lingering
         armDeadline(after: 2)
-        stageResponse([21, 0x03, 0x03, 0x00, 0x02, 2, description])
-        loop.send(handle, op: Op.alertSend.rawValue, fd: clientFD, from: responseBuffer!, count: responseLength)
+        guard let alert = stageResponse([21, 0x03, 0x03, 0x00, 0x02, 2, description]) else { return }
+        loop.send(handle, op: Op.alertSend.rawValue, fd: clientFD, from: alert, count: responseLength)
     }
 }

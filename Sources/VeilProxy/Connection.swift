@@ -125,11 +125,7 @@ final class Connection: IOHandler {
     // MARK: Completions
 
     func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
-        if phase == .closing {
-            finalizeIfIdle()
-            return
-        }
-        guard let op = Op(rawValue: op) else { return }
+        guard phase != .closing, let op = Op(rawValue: op) else { return }
         switch op {
         case .cancel: break
         case .clientRecv:
@@ -241,20 +237,19 @@ final class Connection: IOHandler {
 
     // MARK: Closing
 
-    /// Ends the connection: cancels whatever is in flight and tears down once nothing is.
+    /// Ends the connection: the loop cancels whatever is in flight and calls `finalize` once
+    /// nothing is, after the current event has returned. Whatever the caller does next on this
+    /// connection submits nothing (the handle is retired) and finds its state intact.
     func finish(_ reason: CloseReason) {
         guard phase != .closing else { return }
         phase = .closing
         summary.close = reason
-        loop.setDeadline(handle, 0)
         relayTunnel?.connectionFinished()
-        loop.cancelInFlight(handle, op: Op.cancel.rawValue,
-                            fds: [clientFD, upstreamFD] + (spliceUp?.pipeFDs ?? []) + (spliceDown?.pipeFDs ?? []))
-        finalizeIfIdle()
+        loop.retire(handle, cancelling: [clientFD, upstreamFD] + (spliceUp?.pipeFDs ?? []) + (spliceDown?.pipeFDs ?? []))
     }
 
-    private func finalizeIfIdle() {
-        guard loop.inFlight(handle) == 0 else { return }
+    /// Nothing of this connection is in flight any more: close, release, write the summary.
+    func finalize(loop: EventLoop) {
         Socket.close(clientFD)
         Socket.close(upstreamFD)
         spliceUp?.release()
@@ -270,7 +265,6 @@ final class Connection: IOHandler {
         if config.recordLog != .off {
             worker.log(summary.line(format: config.logFormat, now: MonotonicClock.now()))
         }
-        loop.release(handle)
         worker.connectionFinished(self)
     }
 

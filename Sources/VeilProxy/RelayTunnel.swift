@@ -86,8 +86,7 @@ final class RelayTunnel: IOHandler {
     // MARK: Completions
 
     func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
-        if phase == .closing { finalizeIfIdle(); return }
-        guard let op = Op(rawValue: op) else { return }
+        guard phase != .closing, let op = Op(rawValue: op) else { return }
         switch op {
         case .cancel: break
         case .connect: connected(result)
@@ -260,19 +259,16 @@ final class RelayTunnel: IOHandler {
     func finish(_ reason: CloseReason) {
         guard phase != .closing else { return }
         phase = .closing
-        loop.setDeadline(handle, 0)
-        loop.cancelInFlight(handle, op: Op.cancel.rawValue, fds: [fd, bridgeFD])
-        finalizeIfIdle()
+        loop.retire(handle, cancelling: [fd, bridgeFD])
     }
 
-    private func finalizeIfIdle() {
-        guard loop.inFlight(handle) == 0 else { return }
+    /// Nothing of this tunnel is in flight any more (see `EventLoop.retire`).
+    func finalize(loop: EventLoop) {
         Socket.close(fd)
         Socket.close(bridgeFD)
         if let b = down { worker.recordBuffers.give(b); down = nil }
         if let s = sockaddrBuffer { s.deallocate(); sockaddrBuffer = nil }
         engine = nil
-        loop.release(handle)
         worker.tunnelFinished(self)
     }
 }

@@ -169,8 +169,7 @@ final class TLSFront: IOHandler {
     // MARK: Completions
 
     func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
-        if phase == .closing { finalizeIfIdle(); return }
-        guard let op = Op(rawValue: op) else { return }
+        guard phase != .closing, let op = Op(rawValue: op) else { return }
         switch op {
         case .cancel, .bridgeShutdown: break
         case .clientRecv:
@@ -300,7 +299,6 @@ final class TLSFront: IOHandler {
         guard phase != .closing else { return }
         let wasRelaying = phase == .relay
         phase = .closing
-        loop.setDeadline(handle, 0)
         if let c = connection {
             // A connection that already answered with an error keeps that reason (a client
             // that resets after reading a 407 must not turn it into client-gone).
@@ -311,12 +309,11 @@ final class TLSFront: IOHandler {
             s.close = reason
             worker.log(s.line(format: config.logFormat, now: MonotonicClock.now()))
         }
-        loop.cancelInFlight(handle, op: Op.cancel.rawValue, fds: [fd, bridgeFD])
-        finalizeIfIdle()
+        loop.retire(handle, cancelling: [fd, bridgeFD])
     }
 
-    private func finalizeIfIdle() {
-        guard loop.inFlight(handle) == 0 else { return }
+    /// Nothing of this front is in flight any more (see `EventLoop.retire`).
+    func finalize(loop: EventLoop) {
         Socket.close(fd)
         Socket.close(bridgeFD)
         if let b = up { worker.recordBuffers.give(b); up = nil }
@@ -324,7 +321,6 @@ final class TLSFront: IOHandler {
         if let m = upMessage { veil_tls_message_free(m); upMessage = nil }
         if let m = downMessage { veil_tls_message_free(m); downMessage = nil }
         engine = nil
-        loop.release(handle)
         worker.frontFinished(self)
     }
 }
