@@ -30,7 +30,7 @@ free_port CLOSED_PORT   # bound and closed again: connections are refused
 
 if veil_or_fail bad-input --mode passthrough --resolver static --connect-timeout 2 \
     --resolve "localhost:$NGX12:127.0.0.1" --resolve "localhost:$NGX13:127.0.0.1" \
-    --resolve "localhost:$CLOSED_PORT:127.0.0.1" --resolve "localhost:$BH_PORT:127.0.0.1" \
+    --resolve "localhost:$SS12:127.0.0.1" --resolve "localhost:$CLOSED_PORT:127.0.0.1" --resolve "localhost:$BH_PORT:127.0.0.1" \
     --resolve "localhost:$SINK_PORT:127.0.0.1"; then
 
     bad_case "bad/malformed CONNECT (bad port)" 400 bad-request \
@@ -73,6 +73,15 @@ if veil_or_fail bad-input --mode passthrough --resolver static --connect-timeout
     bad_case "bad/SNI differs from CONNECT host" 200 sni-mismatch \
         sni --target "localhost:$NGX13" --sni origin.test --cafile "$TESTCA"
     expect_match "bad/SNI differs from CONNECT host/handshake refused" '^failed' "$(kv handshake "$BAD_OUT")"
+
+    # The client refuses the origin's certificate with a (plaintext, TLS 1.2) alert: the summary
+    # blames the client, whichever side closes first.
+    log_mark
+    got=$(curl -sS --max-time 10 -x "http://127.0.0.1:$VEIL_PORT" -o /dev/null -w '%{local_port}' \
+        "https://localhost:$SS12/index.html" 2>/dev/null)
+    summary_for "$got" 6
+    expect_summary "bad/client alert blamed on the client" close handshake-failed
+    expect_match "bad/client alert blamed on the client/reason" 'reason="client sent alert fatal' "$SUMMARY"
 
     # Error answers carry a one-line text body with the reason.
     out=$("${PC[@]}" raw --port "$VEIL_PORT" --data "CONNECT localhost:$CLOSED_PORT HTTP/1.1\r\n\r\n")

@@ -42,6 +42,12 @@ extension Connection {
         while true {
             let wanted = p.bytesWanted
             if wanted > 0 {
+                guard p.filled + wanted <= p.capacity else {
+                    // Only held fragments can get here: one record always fits.
+                    sendAlertAndClose(CloseReason(.handshakeFailed,
+                        "client sent a ClientHello in fragments of more than \(p.capacity) bytes in all"), alert: 50)
+                    return
+                }
                 p.receiving = true
                 loop.recv(handle, op: p.recvOp.rawValue, fd: p.sourceFD, into: p.buffer + p.filled, count: wanted)
                 return
@@ -50,14 +56,13 @@ extension Connection {
                 guard parseHeader(p) else { return }
                 continue
             }
-            processRecord(p)
-            return
+            guard processRecord(p) else { return }
         }
     }
 
     private func parseHeader(_ p: RecordPump) -> Bool {
         do {
-            let header = try TLSRecordHeader(bytes: UnsafeRawBufferPointer(start: p.buffer, count: TLSRecordHeader.size))
+            let header = try TLSRecordHeader(bytes: UnsafeRawBufferPointer(start: p.record, count: TLSRecordHeader.size))
             p.recordLength = TLSRecordHeader.size + header.length
             return true
         } catch {
@@ -85,28 +90,33 @@ extension Connection {
             readNext(p)
             return
         }
+        if result == 0 && phase == .relayingRecords {
+            halfClose(p)
+            return
+        }
+        if phase == .handshake, let (from, alert) = lastAlert {
+            // Whoever closes (or resets) first, the alert is blamed on the side that sent it.
+            let sender = from == .client ? "client" : "upstream"
+            let closer = p.side == .client ? "client" : "upstream"
+            finish(CloseReason(.handshakeFailed, from == p.side ? "\(sender) sent alert \(alert) and closed"
+                                                                : "\(sender) sent alert \(alert); then the \(closer) closed"))
+            return
+        }
         if result == 0 {
-            if phase == .relayingRecords {
-                halfClose(p)
-                return
-            }
             let partial = p.filled > 0 ? " (in the middle of a record: \(p.filled) of \(max(p.recordLength, 5)) bytes)" : ""
-            if p.side == .client {
-                finish(CloseReason(.clientGone, "client closed during the TLS handshake\(partial)"))
-            } else if let alert = lastAlert {
-                finish(CloseReason(.handshakeFailed, "upstream sent alert \(alert) and closed"))
-            } else {
-                finish(CloseReason(.upstreamGone, "upstream closed during the TLS handshake\(partial)"))
-            }
+            finish(CloseReason(p.side == .client ? .clientGone : .upstreamGone,
+                               "\(p.side == .client ? "client" : "upstream") closed during the TLS handshake\(partial)"))
             return
         }
         finish(.peerFailed(client: p.side == .client, result: result))
     }
 
-    private func processRecord(_ p: RecordPump) {
-        let body = UnsafeRawBufferPointer(start: p.buffer + TLSRecordHeader.size,
+    /// Judges, logs and forwards the current record. Returns true when the record was held back
+    /// (a ClientHello in fragments) and the next one is to be read.
+    private func processRecord(_ p: RecordPump) -> Bool {
+        let body = UnsafeRawBufferPointer(start: p.record + TLSRecordHeader.size,
                                           count: p.recordLength - TLSRecordHeader.size)
-        let typeByte = p.buffer.load(as: UInt8.self)
+        let typeByte = p.record.load(as: UInt8.self)
         let recordSummary: TLSRecordSummary
         if tracker.isHandshakeComplete {
             recordSummary = TLSRecordSummary(contentType: TLSContentType(rawValue: typeByte) ?? .applicationData,
@@ -118,17 +128,22 @@ extension Connection {
             } catch {
                 let kind: CloseReason.Kind = (p.side == .client && p.records == 0) ? .notTLS : .handshakeFailed
                 finish(CloseReason(kind, Connection.describe(error, from: p.side)))
-                return
+                return false
             }
         }
         p.records += 1
-        if let alert = recordSummary.alert { lastAlert = alert.description }
+        if let alert = recordSummary.alert { lastAlert = (p.side, alert.description) }
         if config.recordLog == .records {
             worker.log(RecordLogFormatter.line(format: config.logFormat, connection: id, elapsedNanos: elapsed(),
                                                direction: p.inbound, summary: recordSummary))
         }
-        if p.side == .client && p.records == 1 {
-            guard clientHelloArrived() else { return }
+        if p.side == .client {
+            if tracker.awaitingClientHello {
+                // Nothing of a ClientHello is forwarded before all of it is here and judged.
+                p.hold()
+                return true
+            }
+            guard clientHellosArrived(p) else { return false }
         }
         if p.side == .server, summary.tlsVersion == nil, let version = tracker.version {
             summary.tlsVersion = TLSNames.version(version)
@@ -137,17 +152,22 @@ extension Connection {
         }
         if config.splitHello && p.side == .client && p.records == 1, let split = splitPoint(p) {
             sendSplitFirst(p, at: split)
-            return
+            return false
         }
-        send(p, from: 0, to: p.recordLength)
+        send(p, from: 0, to: p.held + p.recordLength)
+        return false
     }
 
-    /// Checks the first client record: a ClientHello whose SNI agrees with the CONNECT target.
-    private func clientHelloArrived() -> Bool {
-        guard let hello = tracker.clientHello else {
-            return true  // split across records: the tracker checks it as the rest arrives
+    /// Judges each ClientHello the client has completed (the first, and a second after a
+    /// HelloRetryRequest): its SNI must agree with the CONNECT target.
+    private func clientHellosArrived(_ p: RecordPump) -> Bool {
+        let hellos = tracker.clientHellos
+        while p.hellosChecked < hellos.count {
+            let hello = hellos[p.hellosChecked]
+            p.hellosChecked += 1
+            guard acceptClientSNI(hello) else { return false }
         }
-        return acceptClientSNI(hello)
+        return true
     }
 
     /// Records the client's SNI; refuses it (alert, `sni-mismatch`) when it names another host

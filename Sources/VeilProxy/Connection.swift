@@ -55,7 +55,8 @@ final class Connection: IOHandler {
     var tracker = TLSFlowTracker()
     var up: RecordPump?      // client -> upstream
     var down: RecordPump?    // upstream -> client
-    var lastAlert: String?
+    /// The last alert seen in the handshake relay, and who sent it.
+    var lastAlert: (from: TLSFlowTracker.Side, alert: String)?
 
     // Interception.
     var intercepting = false
