@@ -238,9 +238,7 @@ extension Connection {
     }
 
     private func lingerReceive() {
-        let buffer = requestBuffer ?? worker.recordBuffers.take()
-        requestBuffer = buffer
-        loop.recv(handle, op: Op.lingerRecv.rawValue, fd: clientFD, into: buffer, count: worker.recordBuffers.bufferSize)
+        loop.recv(handle, op: Op.lingerRecv.rawValue, fd: clientFD, into: worker.discard, count: 4096)
     }
 
     func lingerReceived(_ result: Int32) {

@@ -28,8 +28,19 @@ final class Connection: IOHandler {
         case closing
     }
 
+    /// How this connection counts against `--max-connections`.
+    enum Accounting {
+        /// Admitted: counted until it ends.
+        case admitted
+        /// Refused with 503 (over the limit, or shutting down): counted among the worker's refusals.
+        case refused
+        /// Inside an HTTPS-listener front, which does the counting.
+        case front
+    }
+
     let id: UInt64
     unowned let worker: ProxyWorker
+    var accounting: Accounting
     let clientFD: Int32
     var upstreamFD: Int32 = -1
     var handle = IOHandle.none
@@ -105,11 +116,12 @@ final class Connection: IOHandler {
 
     /// `client` and `front` are given for connections that came through the HTTPS listener,
     /// whose `clientFD` is the front's socketpair.
-    init(id: UInt64, clientFD: Int32, worker: ProxyWorker, client: String? = nil, front: FrontInfo? = nil,
-         started: UInt64? = nil) {
+    init(id: UInt64, clientFD: Int32, worker: ProxyWorker, admitted: Bool = false, client: String? = nil,
+         front: FrontInfo? = nil, started: UInt64? = nil) {
         self.id = id
         self.clientFD = clientFD
         self.worker = worker
+        accounting = front != nil ? .front : admitted ? .admitted : .refused
         self.started = started ?? MonotonicClock.now()
         summary = ConnectionSummary(id: id, started: self.started,
                                     client: client ?? Socket.peerAddress(clientFD)?.description ?? "?",
@@ -117,8 +129,15 @@ final class Connection: IOHandler {
         summary.front = front
     }
 
-    func start() {
+    /// Starts reading the CONNECT request; with a `refusal` (over the limit, shutting down),
+    /// answers 503 with its reason at once instead.
+    func start(refusal: CloseReason? = nil) {
         handle = loop.register(self)
+        if worker.shuttingDown { graceDeadline = worker.graceDeadline }
+        if let refusal {
+            reply(.serviceUnavailable, refusal)
+            return
+        }
         armDeadline(after: config.headerTimeout)
         startRequest()
     }
@@ -223,15 +242,22 @@ final class Connection: IOHandler {
         }
     }
 
-    /// Shutdown began: unfinished front work ends now, relays get the grace period.
+    /// Shutdown began: a connection still setting up is answered 503 now; the others (an answer
+    /// on its way, a relay) get the grace period.
     func shutdownRequested(graceDeadline: UInt64) {
+        guard phase != .closing else { return }
+        self.graceDeadline = graceDeadline
         switch phase {
-        case .request, .resolving, .connecting, .lingering:
-            finish(CloseReason(.shutdown, "proxy shutting down"))
-        case .closing:
-            break
+        case .request, .resolving, .connecting:
+            if phase == .connecting {
+                if let tunnel = relayTunnel {
+                    tunnel.connectionFinished()
+                } else {
+                    loop.cancelAll(handle, op: Op.cancel.rawValue, fd: upstreamFD)
+                }
+            }
+            reply(.serviceUnavailable, CloseReason(.shutdown, "proxy shutting down"))
         default:
-            self.graceDeadline = graceDeadline
             applyDeadline()
         }
     }
@@ -263,6 +289,11 @@ final class Connection: IOHandler {
         if let b = responseBuffer { b.deallocate(); responseBuffer = nil }
         if let s = sockaddrBuffer { s.deallocate(); sockaddrBuffer = nil }
         if let slot = relaySlot { worker.shared.relayGate?.release(slot); relaySlot = nil }
+        switch accounting {
+        case .admitted: worker.shared.admission.leave()
+        case .refused: worker.refusalFinished()
+        case .front: break
+        }
         if config.recordLog != .off {
             worker.log(summary.line(format: config.logFormat, now: MonotonicClock.now()))
         }

@@ -83,16 +83,19 @@ public struct ProxyServer {
             sayStart(bound: bound, front: front, interception: interception, resolver: chain.name)
         }
 
-        let signal = WorkerGroup.waitForTerminationSignal()
-        say("veil: \(signal == SIGINT ? "SIGINT" : "SIGTERM"): no longer accepting; live connections get \(config.grace)s")
+        let signal = WorkerGroup.waitForTerminationSignal(hangUp: ProxyServer.hangUp)
+        say("veil: \(signal == SIGINT ? "SIGINT" : "SIGTERM"): new connections are answered 503; live connections get \(config.grace)s")
         let graceDeadline = MonotonicClock.now() + config.grace.nanoseconds
         group.broadcast { loop in (loop.context as? ProxyWorker)?.beginShutdown(graceDeadline: graceDeadline) }
         // A second signal closes everything at once.
         Thread.detach {
-            _ = WorkerGroup.waitForTerminationSignal()
+            _ = WorkerGroup.waitForTerminationSignal(hangUp: ProxyServer.hangUp)
             group.broadcast { loop in (loop.context as? ProxyWorker)?.forceClose() }
         }
         group.join()
+        // Clients the kernel queued after the last worker stopped accepting still get an answer.
+        ShutdownBacklog(config: config, recordLogFD: recordLogFD, nextID: shared.makeConnectionID)
+            .refuse(listenFD: listenFD, tlsListenFD: front?.fd ?? -1)
         if listenFD >= 0 { Socket.close(listenFD) }
         if let front { Socket.close(front.fd) }
         if let interception {
@@ -102,6 +105,11 @@ public struct ProxyServer {
             say("veil: certificates minted=\(s.mints) cache_hits=\(hits) mean_mint_us=\(mean)")
         }
         say("veil: stopped")
+    }
+
+    /// SIGHUP: never fatal (a logrotate `postrotate kill -HUP` must not stop the proxy).
+    @Sendable private static func hangUp() {
+        say("veil: SIGHUP: nothing to reopen; still running")
     }
 
     private func sayStart(bound: SocketAddress, front: FrontListener?, interception: Interception?, resolver: String) {
@@ -146,7 +154,9 @@ public struct ProxyServer {
         return ip.hasPrefix("127.") || ip == "::1"
     }
 
-    private func say(_ line: String) {
+    private func say(_ line: String) { ProxyServer.say(line) }
+
+    private static func say(_ line: String) {
         let text = line + "\n"
         _ = text.withCString { write(2, $0, strlen($0)) }
     }

@@ -43,6 +43,11 @@ final class TLSFront: IOHandler {
     var failure: CloseReason?
     /// A relay tunnel's session handed over by `RelayTunnel` (else the HTTPS listener's).
     var adoptedTunnel = false
+    /// How this front counts against `--max-connections` (a tunnel's front does not: its
+    /// connection does).
+    let accounting: Connection.Accounting
+    /// Why the connection inside is to answer 503 (over the limit, shutting down).
+    let refusal: CloseReason?
 
     // Veil's own record layer in userspace (see TLSFront+RecordLayer).
     var sealer: RecordCipher?
@@ -83,10 +88,14 @@ final class TLSFront: IOHandler {
     var loop: EventLoop { worker.loop }
     var config: ProxyConfiguration { worker.config }
 
-    init(id: UInt64, fd: Int32, worker: ProxyWorker) {
+    /// An HTTPS-listener client. With a `refusal` (over the limit, shutting down) the front
+    /// still runs the handshake, and its connection answers 503 with the reason inside TLS.
+    init(id: UInt64, fd: Int32, worker: ProxyWorker, refusal: CloseReason?) {
         self.id = id
         self.fd = fd
         self.worker = worker
+        self.refusal = refusal
+        accounting = refusal == nil ? .admitted : .refused
         started = MonotonicClock.now()
         peer = Socket.peerAddress(fd)?.description ?? "?"
     }
@@ -105,6 +114,8 @@ final class TLSFront: IOHandler {
         self.connection = connection
         peerGone = .relayFailed
         adoptedTunnel = true
+        accounting = .front
+        refusal = nil
         started = MonotonicClock.now()
         peer = peerName
         phase = .relay
@@ -189,7 +200,11 @@ final class TLSFront: IOHandler {
     func deadlineExpired(loop: EventLoop) {
         switch phase {
         case .handshake, .failing:
-            finish(CloseReason(.handshakeTimeout, "HTTPS listener: TLS handshake not complete within \(Int(config.handshakeTimeout))s"))
+            if worker.shuttingDown && MonotonicClock.now() >= worker.graceDeadline {
+                finish(CloseReason(.shutdown, "HTTPS listener: TLS handshake not complete when the grace period of \(Int(config.grace))s ended"))
+            } else {
+                finish(CloseReason(.handshakeTimeout, "HTTPS listener: TLS handshake not complete within \(Int(config.handshakeTimeout))s"))
+            }
         case .relay:
             finish(CloseReason(.ok, "\(peerName) did not close within 2s of close_notify"))
         default:
@@ -197,10 +212,13 @@ final class TLSFront: IOHandler {
         }
     }
 
-    /// Shutdown began: a front still in its handshake ends now; a relaying one ends with its
-    /// connection, which has the grace period.
-    func shutdownRequested() {
-        if phase == .handshake || phase == .failing { finish(CloseReason(.shutdown, "proxy shutting down")) }
+    /// Shutdown began: a front still in its handshake may finish it within the grace period
+    /// (its connection then answers 503); a relaying one ends with its connection, which has
+    /// the grace period.
+    func shutdownRequested(graceDeadline: UInt64) {
+        if phase == .handshake || phase == .failing {
+            loop.setDeadline(handle, min(started + config.handshakeTimeout.nanoseconds, graceDeadline))
+        }
     }
 
     // MARK: Handshake
@@ -286,7 +304,8 @@ final class TLSFront: IOHandler {
         phase = .relay
         up = worker.recordBuffers.take()
         down = worker.recordBuffers.take()
-        connection = worker.startBridged(id: id, fd: pair[0], client: peer, front: info, started: started)
+        connection = worker.startBridged(id: id, fd: pair[0], client: peer, front: info, started: started,
+                                         refusal: refusal)
         if let engine { startUserspaceRecords(engine) }
         relayStep()
     }
@@ -321,6 +340,11 @@ final class TLSFront: IOHandler {
         if let m = upMessage { veil_tls_message_free(m); upMessage = nil }
         if let m = downMessage { veil_tls_message_free(m); downMessage = nil }
         engine = nil
+        switch accounting {
+        case .admitted: worker.shared.admission.leave()
+        case .refused: worker.refusalFinished()
+        case .front: break
+        }
         worker.frontFinished(self)
     }
 }
