@@ -111,14 +111,13 @@ extension Connection {
         case .failure(let reason):
             reply(.badGateway, CloseReason(.resolveFailed, reason))
         case .success(let answer):
-            // Deny rules also apply to where a name leads: `deny 127.0.0.0/8` must stop a name
+            // The rules also apply to where a name leads: `deny 127.0.0.0/8` must stop a name
             // that resolves to loopback, not only the literal address.
             if let target = request?.target, target.kind == .name {
                 for a in answer.addresses {
-                    if let ip = try? HostPort(host: a.ipString, port: target.port),
-                       let rule = config.rules.deny.first(where: { $0.matches(ip) }) {
-                        reply(.forbidden, CloseReason(.forbidden,
-                            "target \(target) resolves to \(a.ipString), denied by rule 'deny \(rule)'"))
+                    guard let ip = try? HostPort(host: a.ipString, port: target.port) else { continue }
+                    if case .denied(let reason) = config.rules.check(target, resolvedTo: ip) {
+                        reply(.forbidden, CloseReason(.forbidden, reason))
                         return
                     }
                 }

@@ -34,8 +34,14 @@ public struct ProxyServer {
         let interception = config.mode == .intercept || config.listenTLS != nil ? try Interception(config: config) : nil
         var recordLogFD: Int32 = 2
         if let path = config.recordLogFile {
-            recordLogFD = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-            guard recordLogFD >= 0 else { throw SystemError("open record log \(path)") }
+            let (fd, tightened) = try PrivateFile.openForAppend(path)
+            recordLogFD = fd
+            if let mode = tightened {
+                say("veil: warning: record log \(path) was mode \(String(mode, radix: 8)), readable by others; it is 0600 now")
+            }
+        }
+        if let interception, let mode = interception.keylogTightened {
+            say("veil: warning: key log \(config.keylogFile ?? "?") was mode \(String(mode, radix: 8)), readable by others; it is 0600 now")
         }
         // `veil relay` has no plain listener: only its TLS one.
         let listenFD = config.plainListener ? try Socket.listen(on: config.listen) : -1
@@ -67,6 +73,12 @@ public struct ProxyServer {
                 throw StartError("relay TLS context: \(error)")
             }
         }
+        // Beyond loopback, anyone who reaches a listener must not reach this host's own services.
+        var config = self.config
+        let exposed = !isLoopback(bound) && listenFD >= 0 || front.map { !isLoopback($0.address) } ?? false
+        if exposed {
+            config.rules = config.rules.guardingOwnAddresses(SocketAddress.interfaceAddresses())
+        }
         let shared = ProxyShared(config: config, resolver: chain, listenFD: listenFD, recordLogFD: recordLogFD,
                                  interception: interception, front: front,
                                  relayGate: config.relayServer.map { RelayGate(settings: $0) },
@@ -80,7 +92,7 @@ public struct ProxyServer {
         if let relay = config.relayServer, let front, let identity = front.identity {
             sayRelayStart(relay, front: front, identity: identity, resolver: chain.name)
         } else {
-            sayStart(bound: bound, front: front, interception: interception, resolver: chain.name)
+            sayStart(bound: bound, front: front, interception: interception, resolver: chain.name, exposed: exposed)
         }
 
         let signal = WorkerGroup.waitForTerminationSignal(hangUp: ProxyServer.hangUp)
@@ -112,7 +124,8 @@ public struct ProxyServer {
         say("veil: SIGHUP: nothing to reopen; still running")
     }
 
-    private func sayStart(bound: SocketAddress, front: FrontListener?, interception: Interception?, resolver: String) {
+    private func sayStart(bound: SocketAddress, front: FrontListener?, interception: Interception?, resolver: String,
+                          exposed: Bool) {
         say("veil \(ProxyServer.version): listening on \(bound) (mode \(config.mode.rawValue), \(config.workers) worker\(config.workers == 1 ? "" : "s"), resolver \(resolver), record log \(config.recordLog.rawValue))")
         if let front, let interception {
             say("veil: HTTPS proxy listener on \(front.address) (certificate for \(front.name) from Veil's CA; clients: curl -x https://\(front.address) --proxy-cacert \(interception.authority.certificatePath))")
@@ -132,6 +145,9 @@ public struct ProxyServer {
         }
         if !isLoopback(bound) {
             say("veil: warning: listening on \(bound), which is not loopback: anyone who can reach it can use this proxy")
+        }
+        if exposed {
+            say("veil: a listener is not on loopback: targets on this host's own addresses (loopback and every interface's) are refused unless an allow rule names them")
         }
         if let relay = config.relay {
             let rules = config.routeRules.map { "\($0.pattern.text)=\($0.route.rawValue)" }
