@@ -163,7 +163,7 @@ final class RelayTunnel: IOHandler {
             return
         }
         let head = Array("CONNECT \(target) HTTP/1.1\r\nHost: \(target)\r\nProxy-Authorization: Bearer \(relay.secret)\r\n\r\n".utf8)
-        let written = head.withUnsafeBytes { e.write($0.baseAddress!, count: head.count) }
+        let written = head.withUnsafeBytes { raw in raw.baseAddress.map { e.write($0, count: raw.count) } ?? 0 }
         guard written == head.count else { fail(.badGateway, "relay: could not queue the CONNECT request"); return }
         phase = .awaitingStatus
         flushRelay()

@@ -123,7 +123,7 @@ final class TLSFront: IOHandler {
         up = worker.recordBuffers.take()
         down = worker.recordBuffers.take()
         if !pending.isEmpty, let up {
-            pending.withUnsafeBytes { up.copyMemory(from: $0.baseAddress!, byteCount: pending.count) }
+            pending.withUnsafeBytes { if let p = $0.baseAddress { up.copyMemory(from: p, byteCount: $0.count) } }
             upFilled = pending.count
         } else if !engine.hasInput {
             // Nothing of the tunnel is inside OpenSSL: the session can move to the kernel.
@@ -268,7 +268,7 @@ final class TLSFront: IOHandler {
             // Send the alert OpenSSL queued, then end.
             failure = CloseReason(.handshakeFailed, "HTTPS listener: client handshake: \(reason)")
             phase = .failing
-            if e.outbound.readable > 0 { flushClient() } else { finish(failure!) }
+            if e.outbound.readable > 0 { flushClient() } else { finish(failure ?? CloseReason(.handshakeFailed, "HTTPS listener: handshake failed")) }
         }
     }
 
@@ -278,8 +278,11 @@ final class TLSFront: IOHandler {
             reason: "this is Veil's HTTPS proxy listener: speak TLS to it (curl -x https://HOST:PORT --proxy-cacert <Veil CA>) or use the plain listener").bytes
         failure = CloseReason(.notTLS, "HTTPS listener: client spoke plain HTTP")
         phase = .failing
-        guard let e = engine, e.outbound.writable >= text.count else { finish(failure!); return }
-        text.withUnsafeBytes { _ = e.outbound.append($0.baseAddress!, count: text.count) }
+        guard let e = engine, e.outbound.writable >= text.count, let failure else {
+            finish(CloseReason(.notTLS, "HTTPS listener: client spoke plain HTTP"))
+            return
+        }
+        guard e.outbound.append(text) == text.count else { finish(failure); return }
         flushClient()
     }
 
