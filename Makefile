@@ -14,8 +14,8 @@
 
 SHELL := /bin/bash
 
-APT_PACKAGES := libssl-dev liburing-dev pkg-config curl openssl nginx-light \
-                tshark socat python3 iproute2 unbound
+APT_PACKAGES := libssl-dev liburing-dev libcrypt-dev pkg-config curl openssl nginx-light \
+                tshark socat python3 python3-requests apache2-utils iproute2 unbound
 
 VEIL := .build/release/veil
 

@@ -72,6 +72,12 @@ struct Run: ParsableCommand {
     var deny: [String] = []
     @Flag(inversion: .prefixedNo, help: "Accept a ClientHello whose SNI differs from the CONNECT host.")
     var allowSNIMismatch: Bool?
+    @Option(help: "USER:PASSWORD who may use the proxy (Proxy-Authorization: Basic); repeatable; prefer --auth-file.")
+    var auth: [String] = []
+    @Option(help: "htpasswd-style file of users who may use the proxy (USER:HASH; bcrypt or SHA-256/512-crypt).")
+    var authFile: String?
+    @Flag(inversion: .prefixedNo, help: "Let a listener beyond loopback serve without --auth or --auth-file.")
+    var allowOpenProxy: Bool?
     @Option(help: "Worker threads, one io_uring each (default: one per core).")
     var workers: String?
     @Option(help: "Connections open at once (default 4096).")
@@ -139,6 +145,9 @@ struct Run: ParsableCommand {
         for a in allow { s.append(("allow", a)) }
         for d in deny { s.append(("deny", d)) }
         add("allow-sni-mismatch", allowSNIMismatch.map { String($0) })
+        for a in auth { s.append(("auth", a)) }
+        add("auth-file", authFile)
+        add("allow-open-proxy", allowOpenProxy.map { String($0) })
         add("workers", workers)
         add("max-connections", maxConnections)
         add("max-header-bytes", maxHeaderBytes)
@@ -159,6 +168,9 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let configuration = try Settings.build(configPath: config, flags: flagSettings)
+        if SecretArgument.scrub("--auth") {
+            FileHandleStderr.write("veil: \(SecretArgument.warning(flag: "--auth", instead: "--auth-file FILE or VEIL_AUTH"))\n")
+        }
         if SecretArgument.scrub("--relay-secret") {
             FileHandleStderr.write("veil: \(SecretArgument.warning(flag: "--relay-secret", instead: "--relay-secret-file FILE or VEIL_RELAY_SECRET"))\n")
         }

@@ -47,6 +47,9 @@ public struct ConfigurationBuilder {
         ("allow", true, "PATTERN[:PORTS] targets allowed; when any allow rule exists, others are refused (403)"),
         ("deny", true, "PATTERN[:PORTS] targets refused (403); checked before allow"),
         ("allow-sni-mismatch", false, "accept a ClientHello whose SNI differs from the CONNECT host"),
+        ("auth", true, "USER:PASSWORD a user who may use the proxy (Proxy-Authorization: Basic); prefer auth-file (a flag is readable by local users until Veil blanks it)"),
+        ("auth-file", false, "htpasswd-style FILE of users who may use the proxy: USER:HASH lines (bcrypt htpasswd -B, or SHA-256/512-crypt)"),
+        ("allow-open-proxy", false, "let a listener beyond loopback serve without auth or auth-file (anyone who reaches it can use the proxy)"),
         ("workers", false, "worker threads, one io_uring each (default: one per core)"),
         ("max-connections", false, "connections open at once across workers (default 4096)"),
         ("max-header-bytes", false, "largest CONNECT request head (default 8192)"),
@@ -248,6 +251,15 @@ public struct ConfigurationBuilder {
                 throw Error("\(origin): relay-fingerprint is not 64 hex digits (colons optional), as veil relay prints it")
             }
             relayFingerprint = f
+        case "auth":
+            do { try config.users.add(entry: try need(), origin: origin) } catch let e as ProxyUsers.Error {
+                throw Error(e.description)
+            } catch { throw Error("\(origin): \(error)") }
+        case "auth-file":
+            do { try config.users.add(file: try need()) } catch let e as ProxyUsers.Error {
+                throw Error("\(origin): \(e.description)")
+            } catch { throw Error("\(origin): \(error)") }
+        case "allow-open-proxy": config.allowOpenProxy = try bool()
         case "relay-secret": relaySecret = try need()
         case "relay-secret-file":
             do { relaySecret = try SecretFile.read(try need()) } catch let e as SecretFile.Error {

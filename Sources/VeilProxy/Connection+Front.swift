@@ -60,7 +60,56 @@ extension Connection {
             case .refused(let status, let reason): reply(status, reason); return
             }
             if req.method == "RESOLVE" { resolve(req.target); return }  // answered by answerResolve
+        } else if let auth = worker.shared.authenticator {
+            guard authenticate(req, auth) else { return }
         }
+        admitted(req)
+    }
+
+    /// `--auth`: true when the request may go on now; otherwise it was answered (407, 429) or a
+    /// slow check runs off the ring and `authChecked` continues.
+    private func authenticate(_ req: ConnectRequest, _ auth: ProxyAuthenticator) -> Bool {
+        let ip = RelayGate.address(of: summary.client)
+        let now = Double(MonotonicClock.now()) / 1e9
+        return authDecided(auth.decide(req.header("Proxy-Authorization"), client: ip, now: now,
+                                       remembered: worker.authCache), auth)
+    }
+
+    private func authDecided(_ decision: ProxyAuthenticator.Decision, _ auth: ProxyAuthenticator) -> Bool {
+        switch decision {
+        case .allowed(let user):
+            summary.user = user
+            return true
+        case .missing:
+            reply(.proxyAuthenticationRequired, CloseReason(.authFailed,
+                "proxy credentials required (Proxy-Authorization: Basic; curl --proxy-user USER:PASSWORD)"))
+        case .wrong(let reason):
+            reply(.proxyAuthenticationRequired, CloseReason(.authFailed, reason))
+        case .blocked(let reason):
+            reply(.tooManyRequests, CloseReason(.rateLimited, reason))
+        case .check(let credentials, let key):
+            phase = .authenticating
+            let remote = loop.remote
+            let h = handle
+            auth.verify(credentials) { valid in
+                remote.deliver(AuthOutcome(credentials: credentials, key: key, valid: valid), to: h)
+            }
+        }
+        return false
+    }
+
+    /// A slow credentials check came back.
+    func authChecked(_ outcome: AuthOutcome) {
+        guard phase == .authenticating, let req = request, let auth = worker.shared.authenticator else { return }
+        let ip = RelayGate.address(of: summary.client)
+        let now = Double(MonotonicClock.now()) / 1e9
+        guard authDecided(auth.record(outcome.credentials, key: outcome.key, valid: outcome.valid, client: ip,
+                                      now: now, remembered: worker.authCache), auth) else { return }
+        admitted(req)
+    }
+
+    /// Past the relay's gate or client authentication: rules, then the route.
+    private func admitted(_ req: ConnectRequest) {
         if case .denied(let reason) = config.rules.check(req.target) {
             reply(.forbidden, CloseReason(.forbidden, reason))
             return
@@ -175,8 +224,10 @@ extension Connection {
 
     /// Sends a status line. `close == nil` means success: the tunnel starts once it is sent.
     func reply(_ status: HTTPStatusResponse.Status, _ close: CloseReason?) {
+        let challenge = status != .proxyAuthenticationRequired ? nil
+            : worker.shared.relayGate != nil ? RelayGate.challenge : ProxyAuthenticator.challenge
         let bytes = HTTPStatusResponse(status: status, reason: close?.reason,
-                                       httpVersion: request?.httpVersion ?? "HTTP/1.1").bytes
+                                       httpVersion: request?.httpVersion ?? "HTTP/1.1", challenge: challenge).bytes
         pendingClose = close
         stageResponse(bytes)
         phase = .replying

@@ -22,7 +22,7 @@ final class Connection: IOHandler {
     }
 
     enum Phase {
-        case request, resolving, connecting, replying, lingering
+        case request, authenticating, resolving, connecting, replying, lingering
         case handshake, switching, relayingRecords, splicing
         case clientHello, upstreamHandshake, awaitingCertificate, clientHandshake, interceptRelay, kernelSwitch, mixedRelay
         case closing
@@ -178,6 +178,8 @@ final class Connection: IOHandler {
     func receive(_ message: any Sendable, loop: EventLoop) {
         if phase == .resolving, let outcome = message as? ResolveOutcome {
             resolved(outcome)
+        } else if let outcome = message as? AuthOutcome {
+            authChecked(outcome)
         } else if let minted = message as? MintOutcome {
             certificateMinted(minted)
         }
@@ -222,6 +224,8 @@ final class Connection: IOHandler {
             reply(.requestTimeout, CloseReason(.headerTimeout, "no complete CONNECT request within \(format(config.headerTimeout))"))
         case .resolving:
             reply(.gatewayTimeout, CloseReason(.resolveFailed, "resolver \(worker.shared.resolver.name) did not answer within \(format(config.connectTimeout))"))
+        case .authenticating:
+            reply(.serviceUnavailable, CloseReason(.error, "proxy credentials could not be checked within \(format(config.headerTimeout))"))
         case .connecting:
             connectTimedOut = true
             loop.cancelAll(handle, op: Op.cancel.rawValue, fd: upstreamFD)
@@ -248,7 +252,7 @@ final class Connection: IOHandler {
         guard phase != .closing else { return }
         self.graceDeadline = graceDeadline
         switch phase {
-        case .request, .resolving, .connecting:
+        case .request, .authenticating, .resolving, .connecting:
             if phase == .connecting {
                 if let tunnel = relayTunnel {
                     tunnel.connectionFinished()

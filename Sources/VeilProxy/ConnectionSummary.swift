@@ -14,6 +14,8 @@ struct ConnectionSummary {
     let id: UInt64
     let started: UInt64
     var client: String
+    /// The proxy user who authenticated (`--auth`).
+    var user: String?
     var target: String?
     var sni: String?
     /// What Veil's own upstream ClientHello carried (intercept); "-" when omitted.
@@ -65,6 +67,7 @@ struct ConnectionSummary {
         var l = LogLine(event: "summary", format: format)
         l.field("conn", id)
         l.field("client", client)
+        if let user { l.field("user", user) }
         if let front {
             l.field("front_tls", front.tls)
             l.field("front_cipher", front.cipher)

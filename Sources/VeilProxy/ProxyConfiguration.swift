@@ -82,6 +82,10 @@ public struct ProxyConfiguration: Sendable {
     public var recordLogFile: String? = nil
     public var splitHello = false
     public var rules = AccessRules.allowAll
+    /// Who may use the proxy (`auth`, `auth-file`); empty: anyone who reaches a listener.
+    public var users = ProxyUsers()
+    /// A listener beyond loopback may serve without `users`.
+    public var allowOpenProxy = false
     public var allowSNIMismatch = false
     public var workers = 1
     public var maxConnections = 4096

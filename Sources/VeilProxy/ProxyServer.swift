@@ -78,6 +78,9 @@ public struct ProxyServer {
         let exposed = !isLoopback(bound) && listenFD >= 0 || front.map { !isLoopback($0.address) } ?? false
         if exposed {
             config.rules = config.rules.guardingOwnAddresses(SocketAddress.interfaceAddresses())
+            if config.users.isEmpty && !config.allowOpenProxy && config.relayServer == nil {
+                throw StartError("a listener is not on loopback (\(listenFD >= 0 ? bound.description : front.map { $0.address.description } ?? "?")) and no --auth or --auth-file is given: anyone who reaches it could use this proxy. Add users, or --allow-open-proxy if that is what you want")
+            }
         }
         let shared = ProxyShared(config: config, resolver: chain, listenFD: listenFD, recordLogFD: recordLogFD,
                                  interception: interception, front: front,

@@ -15,6 +15,8 @@ final class ProxyWorker: IOHandler {
     let diagnostics: LogWriter
     /// Minted certificates used on this worker (lock-free front of the shared minter).
     let certificates = WorkerCertificateCache()
+    /// Proxy credentials that passed on this worker (`--auth`).
+    let authCache = WorkerAuthCache()
     /// NSS key log lines (only when asked for).
     let keylog: LogWriter?
     /// Buffers big enough for one whole TLS record (header + largest body).
