@@ -34,7 +34,7 @@ let package = Package(
         // Thin CLI.
         .executableTarget(
             name: "VeilCLI",
-            dependencies: ["VeilProxy", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["VeilProxy", "VeilRuntime", "VeilTLS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         .testTarget(name: "VeilTLSTests", dependencies: ["VeilTLS"], swiftSettings: strict),

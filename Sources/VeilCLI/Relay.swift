@@ -1,5 +1,6 @@
 import ArgumentParser
 import VeilProxy
+import VeilRuntime
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -81,10 +82,11 @@ struct Relay: ParsableCommand {
         }
         configuration.plainListener = false
 
+        let log = ProcessLog(format: configuration.logFormat)
         if SecretArgument.scrub("--secret") {
-            FileHandleStderr.write("veil relay: \(SecretArgument.warning(flag: "--secret", instead: "--secret-file FILE or VEIL_SECRET"))\n")
+            log.say("veil relay: \(SecretArgument.warning(flag: "--secret", instead: "--secret-file FILE or VEIL_SECRET"))")
         }
-        let secret = try sharedSecret(environment, home: configuration.home)
+        let secret = try sharedSecret(environment, home: configuration.home, log: log)
         if let problem = SecretFile.problem(with: secret) { throw ValidationError("secret: \(problem)") }
         var settings = RelayServerSettings(secret: secret)
         if !allowPort.isEmpty {
@@ -107,14 +109,14 @@ struct Relay: ParsableCommand {
         do {
             try ProxyServer(config: configuration).run()
         } catch {
-            FileHandleStderr.write("veil relay: cannot start: \(error)\n")
+            log.say("veil relay: error: cannot start: \(error)")
             throw ExitCode(1)
         }
     }
 
     /// --secret-file, --secret, VEIL_SECRET, or the one in HOME/relay-secret (generated there,
     /// 0600, on first use; its path is printed, never the secret).
-    private func sharedSecret(_ environment: [String: String], home: String) throws -> String {
+    private func sharedSecret(_ environment: [String: String], home: String, log: ProcessLog) throws -> String {
         if let secretFile {
             do { return try SecretFile.read(secretFile) } catch { throw ValidationError("\(error)") }
         }
@@ -125,15 +127,15 @@ struct Relay: ParsableCommand {
         if let s = environment["VEIL_SECRET"], !s.isEmpty { return s }
         let path = home + "/relay-secret"
         if let existing = try? SecretFile.read(path) {
-            FileHandleStderr.write("veil relay: no secret given; using the one in \(path)\n")
+            log.say("veil relay: no secret given; using the one in \(path)")
             return existing
         }
         do {
             let generated = try SecretFile.generate(into: path)
-            FileHandleStderr.write("veil relay: no secret given; generated one in \(path) (mode 0600; give clients a copy: --relay-secret-file FILE)\n")
+            log.say("veil relay: no secret given; generated one in \(path) (mode 0600; give clients a copy: --relay-secret-file FILE)")
             return generated
         } catch {
-            FileHandleStderr.write("veil relay: \(error)\n")
+            log.say("veil relay: error: \(error)")
             throw ExitCode(1)
         }
     }

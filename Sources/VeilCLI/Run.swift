@@ -1,5 +1,6 @@
 import ArgumentParser
 import VeilProxy
+import VeilRuntime
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -168,16 +169,17 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let configuration = try Settings.build(configPath: config, flags: flagSettings)
+        let log = ProcessLog(format: configuration.logFormat)
         if SecretArgument.scrub("--auth") {
-            FileHandleStderr.write("veil: \(SecretArgument.warning(flag: "--auth", instead: "--auth-file FILE or VEIL_AUTH"))\n")
+            log.say("veil: \(SecretArgument.warning(flag: "--auth", instead: "--auth-file FILE or VEIL_AUTH"))")
         }
         if SecretArgument.scrub("--relay-secret") {
-            FileHandleStderr.write("veil: \(SecretArgument.warning(flag: "--relay-secret", instead: "--relay-secret-file FILE or VEIL_RELAY_SECRET"))\n")
+            log.say("veil: \(SecretArgument.warning(flag: "--relay-secret", instead: "--relay-secret-file FILE or VEIL_RELAY_SECRET"))")
         }
         do {
             try ProxyServer(config: configuration).run()
         } catch {
-            FileHandleStderr.write("veil: cannot start: \(error)\n")
+            log.say("veil: error: cannot start: \(error)")
             throw ExitCode(1)
         }
     }

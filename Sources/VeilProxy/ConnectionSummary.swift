@@ -97,8 +97,8 @@ struct ConnectionSummary {
         if mode == .intercept {
             l.field("client_tls", clientTLS)
             l.field("client_cipher", clientCipher)
-            l.field("resumed", resumed.map { $0 ? "true" : "false" })
-            l.field("client_resumed", clientResumed.map { $0 ? "true" : "false" })
+            l.field("resumed", resumed)
+            l.field("client_resumed", clientResumed)
             l.field("client_path", clientPath?.rawValue)
             l.field("upstream_path", upstreamPath?.rawValue)
             if let ktlsNote { l.field("ktls", ktlsNote) }

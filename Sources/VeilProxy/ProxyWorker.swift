@@ -50,9 +50,9 @@ final class ProxyWorker: IOHandler {
     init(loop: EventLoop, shared: ProxyShared) {
         self.loop = loop
         self.shared = shared
-        recordLog = loop.addLogWriter(fd: shared.recordLogFD)
-        diagnostics = loop.addLogWriter(fd: 2)
-        if let fd = shared.interception?.keylogFD, fd >= 0 { keylog = loop.addLogWriter(fd: fd) } else { keylog = nil }
+        recordLog = loop.addLogWriter(fd: shared.recordLogFD, notices: shared.config.logFormat)
+        diagnostics = loop.addLogWriter(fd: 2, notices: shared.config.logFormat)
+        if let fd = shared.interception?.keylogFD, fd >= 0 { keylog = loop.addLogWriter(fd: fd, notices: nil) } else { keylog = nil }
     }
 
     deinit { discard.deallocate() }
