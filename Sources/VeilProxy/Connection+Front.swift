@@ -114,13 +114,20 @@ extension Connection {
             reply(.forbidden, CloseReason(.forbidden, reason))
             return
         }
-        if config.ktls == .require, config.intercepts(req.target),
+        if req.isForward {
+            do throws(ForwardRequest.Refusal) {
+                forward = ForwardBody(request: try ForwardRequest(req))
+            } catch {
+                reply(.badRequest, CloseReason(.badRequest, error.reason))
+                return
+            }
+        } else if config.ktls == .require, config.intercepts(req.target),
            let availability = worker.shared.interception?.kernelTLS, !availability.isAvailable {
             reply(.serviceUnavailable, CloseReason(.ktlsUnavailable,
                 "--ktls require: kernel TLS is \(availability)"))
             return
         }
-        if config.ktls == .require, config.intercepts(req.target), summary.front != nil {
+        if !req.isForward, config.ktls == .require, config.intercepts(req.target), summary.front != nil {
             reply(.serviceUnavailable, CloseReason(.ktlsUnavailable,
                 "--ktls require: an intercepted connection through the HTTPS listener keeps its inner TLS in userspace (the socket's kTLS carries the outer session)"))
             return
@@ -208,7 +215,7 @@ extension Connection {
         let addr = addresses[addressIndex]
         if result == 0 {
             summary.upstreamAddress = addr.description
-            reply(.ok, nil)
+            upstreamReady()
             return
         }
         Socket.close(upstreamFD)
@@ -220,6 +227,12 @@ extension Connection {
         lastConnectError = "connect to \(addr): \(SystemError.message(of: -result))"
         addressIndex += 1
         connectNext()
+    }
+
+    /// The upstream connection is up (directly or through the relay): a tunnel is answered
+    /// 200, a plain-http request is forwarded.
+    func upstreamReady() {
+        if forward != nil { beginForward() } else { reply(.ok, nil) }
     }
 
     /// Sends a status line. `close == nil` means success: the tunnel starts once it is sent.

@@ -94,11 +94,11 @@ extension Connection {
     }
 
     func spliceCompleted(_ pump: SplicePump?, op: Op, result: Int32) {
-        guard let p = pump, phase == .splicing else { return }
+        guard let p = pump, phase == .splicing || phase == .forwarding else { return }
         switch op {
         case p.ops.shutdown:
             p.done = true
-            if spliceUp?.done == true && spliceDown?.done == true {
+            if spliceUp?.done ?? true, spliceDown?.done ?? true {
                 finish(CloseReason(.ok, "both sides closed"))
             }
             return

@@ -23,7 +23,7 @@ final class Connection: IOHandler {
 
     enum Phase {
         case request, authenticating, resolving, connecting, replying, lingering
-        case handshake, switching, relayingRecords, splicing
+        case handshake, switching, relayingRecords, splicing, forwarding
         case clientHello, upstreamHandshake, awaitingCertificate, clientHandshake, interceptRelay, kernelSwitch, mixedRelay
         case closing
     }
@@ -97,6 +97,9 @@ final class Connection: IOHandler {
     /// Only one leg is on kTLS (the other's engine keeps running): see Connection+MixedRelay.
     var kernelLeg: KernelLeg?
 
+    /// A plain-http request being forwarded (see Connection+Forward).
+    var forward: ForwardBody?
+
     // Splice relay.
     var spliceUp: SplicePump?
     var spliceDown: SplicePump?
@@ -146,6 +149,7 @@ final class Connection: IOHandler {
 
     func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
         guard phase != .closing, let op = Op(rawValue: op) else { return }
+        if phase == .forwarding, forwardCompleted(op, result: result) { return }
         switch op {
         case .cancel: break
         case .clientRecv:
@@ -233,7 +237,7 @@ final class Connection: IOHandler {
             finish(pendingClose ?? CloseReason(.clientGone, "client did not read the response"))
         case .handshake, .switching, .clientHello, .upstreamHandshake, .awaitingCertificate, .clientHandshake, .kernelSwitch:
             finish(CloseReason(.handshakeTimeout, "TLS handshake not complete within \(format(config.handshakeTimeout))"))
-        case .relayingRecords, .splicing, .interceptRelay, .mixedRelay:
+        case .relayingRecords, .splicing, .interceptRelay, .mixedRelay, .forwarding:
             let idleFor = now &- lastActivity
             if idleFor >= config.idleTimeout.nanoseconds {
                 finish(CloseReason(.idleTimeout, "no data either way for \(format(config.idleTimeout))"))

@@ -35,7 +35,20 @@ struct ConnectionSummary {
     var recordsNote: String?
     /// Whether the upstream certificate was verified (false only with --insecure-upstream).
     var verified = true
-    var mode: ProxyMode
+    /// What the connection turned out to be: `intercept`, `passthrough`, or `http` (a
+    /// plain-http request forwarded).
+    enum Mode: String {
+        case intercept, passthrough, http
+
+        init(_ mode: ProxyMode) {
+            switch mode {
+            case .intercept: self = .intercept
+            case .passthrough: self = .passthrough
+            }
+        }
+    }
+
+    var mode: Mode
     var tlsVersion: String?
     var cipher: String?
     var alpn: String?
@@ -60,7 +73,7 @@ struct ConnectionSummary {
         self.id = id
         self.started = started
         self.client = client
-        self.mode = mode
+        self.mode = Mode(mode)
     }
 
     func line(format: LogFormat, now: UInt64) -> String {

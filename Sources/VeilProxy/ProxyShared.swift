@@ -41,7 +41,8 @@ final class ProxyShared: Sendable {
         self.listenFD = listenFD
         self.recordLogFD = recordLogFD
         self.parser = ConnectRequestParser(maxHeaderBytes: config.maxHeaderBytes,
-                                           allowsResolve: config.relayServer != nil)
+                                           allowsResolve: config.relayServer != nil,
+                                           allowsForward: config.relayServer == nil)
     }
 
     func makeConnectionID() -> UInt64 {
