@@ -76,3 +76,37 @@ if veil_or_fail http-forward-auth --resolver static "${FW_RESOLVE[@]}" --auth "u
     else pass "http-forward-auth/credentials not forwarded"; fi
     stop_veil 10
 fi
+
+# Chromium (headless, Debian's) set to use Veil loads an http:// page whose scripts come over
+# http:// and https:// (Veil's CA in the NSS database Chromium reads).
+CR_ROOT=$WORK/chromium-www
+mkdir -p "$CR_ROOT"
+free_port CR_HTTP
+cat >"$CR_ROOT/page.html" <<HTML
+<html><body><div id="out">loading</div>
+<script src="http://www.page.test:$CR_HTTP/plain.js"></script>
+<script src="https://localhost:$NGX13/secure.js"></script>
+<script>document.getElementById('out').textContent = 'plain=' + (window.plainOK || 0) + ' secure=' + (window.secureOK || 0);</script>
+</body></html>
+HTML
+echo 'window.plainOK = 1;' >"$CR_ROOT/plain.js"
+echo 'window.secureOK = 1;' >"$DOCROOT/secure.js"
+if start_nginx chromium-www "$CR_ROOT" "$CR_HTTP:TLSv1.3:http" &&
+    veil_or_fail chromium --resolver static --upstream-ca "$TESTCA" --resolve "www.page.test:$CR_HTTP:127.0.0.1" \
+        --resolve "localhost:$NGX13:127.0.0.1" && veil_ca; then
+    CR_HOME=$WORK/chromium-home
+    rm -rf "$CR_HOME"; mkdir -p "$CR_HOME/.pki/nssdb"
+    certutil -d "sql:$CR_HOME/.pki/nssdb" -N --empty-password
+    certutil -d "sql:$CR_HOME/.pki/nssdb" -A -t "C,," -n veil-test-ca -i "$VEIL_CA"
+    log_mark
+    dom=$(HOME=$CR_HOME timeout 60 chromium --headless=new --no-sandbox --disable-gpu --no-first-run \
+        --user-data-dir="$CR_HOME/profile" --proxy-server="http://127.0.0.1:$VEIL_PORT" \
+        --proxy-bypass-list='<-loopback>' --virtual-time-budget=10000 --dump-dom \
+        "http://www.page.test:$CR_HTTP/page.html" 2>"$WORK/chromium.err")
+    expect_match "chromium/http page with http and https scripts" 'plain=1 secure=1' "$dom"
+    n=$(log_new | grep -E "$SUMMARY_RE" | grep -c 'mode=http')
+    if ((n >= 2)); then pass "chromium/page and script went through as http"; else
+        fail "chromium/page and script went through as http" "$n http summaries"; fi
+    expect_match "chromium/the https script was intercepted" 'mode=intercept' "$(log_new | grep -E "$SUMMARY_RE")"
+    stop_veil 10
+fi
