@@ -15,7 +15,7 @@
 SHELL := /bin/bash
 
 APT_PACKAGES := libssl-dev liburing-dev libcrypt-dev pkg-config curl openssl nginx-light \
-                tshark socat python3 python3-requests apache2-utils chromium libnss3-tools iproute2 unbound
+                tshark socat python3 python3-requests python3-prometheus-client apache2-utils chromium libnss3-tools iproute2 unbound
 
 VEIL := .build/release/veil
 

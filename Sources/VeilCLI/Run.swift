@@ -79,6 +79,8 @@ struct Run: ParsableCommand {
     var authFile: String?
     @Flag(inversion: .prefixedNo, help: "Let a listener beyond loopback serve without --auth or --auth-file.")
     var allowOpenProxy: Bool?
+    @Option(help: "ADDR:PORT to serve GET /metrics (Prometheus) and GET /healthz on (off by default).")
+    var metrics: String?
     @Option(help: "Worker threads, one io_uring each (default: one per core).")
     var workers: String?
     @Option(help: "Connections open at once (default 4096).")
@@ -149,6 +151,7 @@ struct Run: ParsableCommand {
         for a in auth { s.append(("auth", a)) }
         add("auth-file", authFile)
         add("allow-open-proxy", allowOpenProxy.map { String($0) })
+        add("metrics", metrics)
         add("workers", workers)
         add("max-connections", maxConnections)
         add("max-header-bytes", maxHeaderBytes)

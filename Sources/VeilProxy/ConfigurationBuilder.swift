@@ -49,6 +49,7 @@ public struct ConfigurationBuilder {
         ("allow-sni-mismatch", false, "accept a ClientHello whose SNI differs from the CONNECT host"),
         ("auth", true, "USER:PASSWORD a user who may use the proxy (Proxy-Authorization: Basic); prefer auth-file (a flag is readable by local users until Veil blanks it)"),
         ("auth-file", false, "htpasswd-style FILE of users who may use the proxy: USER:HASH lines (bcrypt htpasswd -B, or SHA-256/512-crypt)"),
+        ("metrics", false, "ADDR:PORT to serve GET /metrics (Prometheus text format) and GET /healthz on (off by default; keep it on loopback)"),
         ("allow-open-proxy", false, "let a listener beyond loopback serve without auth or auth-file (anyone who reaches it can use the proxy)"),
         ("workers", false, "worker threads, one io_uring each (default: one per core)"),
         ("max-connections", false, "connections open at once across workers (default 4096)"),
@@ -126,6 +127,13 @@ public struct ConfigurationBuilder {
             let v = try need()
             guard let n = Int(v), n >= min, n <= max else { throw Error("\(origin): '\(key)' takes a number from \(min) to \(max), not '\(v)'") }
             return n
+        }
+        func address() throws(Error) -> SocketAddress {
+            let v = try need()
+            guard let a = SocketAddress(parsing: v) else {
+                throw Error("\(origin): \(key) address '\(v)' is not IP:PORT or [IPv6]:PORT")
+            }
+            return a
         }
         switch key {
         case "listen":
@@ -260,6 +268,7 @@ public struct ConfigurationBuilder {
                 throw Error("\(origin): \(e.description)")
             } catch { throw Error("\(origin): \(error)") }
         case "allow-open-proxy": config.allowOpenProxy = try bool()
+        case "metrics": config.metrics = try address()
         case "relay-secret": relaySecret = try need()
         case "relay-secret-file":
             do { relaySecret = try SecretFile.read(try need()) } catch let e as SecretFile.Error {

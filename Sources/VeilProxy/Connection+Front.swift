@@ -154,14 +154,21 @@ extension Connection {
             let remote = loop.remote
             let h = handle
             phase = .resolving
+            resolveStarted = MonotonicClock.now()
             if let now = worker.shared.resolver.resolve(host: target.host, port: target.port,
                                                          completion: { remote.deliver($0, to: h) }) {
+                if case .success(let a) = now, a.source.hasSuffix("(cache)") { worker.metrics.nameResolved(cached: true, seconds: nil) }
+                resolveStarted = 0
                 resolved(now)
             }
         }
     }
 
     func resolved(_ outcome: ResolveOutcome) {
+        if resolveStarted != 0 {
+            worker.metrics.nameResolved(cached: false, seconds: Double(MonotonicClock.now() &- resolveStarted) / 1e9)
+            resolveStarted = 0
+        }
         if request?.method == "RESOLVE" { answerResolve(outcome); return }
         switch outcome {
         case .failure(let reason):

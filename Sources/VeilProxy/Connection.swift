@@ -81,6 +81,8 @@ final class Connection: IOHandler {
     var upstreamTickets = 0
     var upstreamHandshakeStarted: UInt64 = 0
     var upstreamHandshakeNanos: UInt64 = 0
+    /// When the resolver was asked (for the lookup latency in the metrics).
+    var resolveStarted: UInt64 = 0
     /// kTLS switch: until when to wait for a first TLS 1.3 ticket (0: not waiting yet).
     var ticketWaitDeadline: UInt64 = 0
     var plaintext: UnsafeMutableRawPointer?
@@ -305,6 +307,7 @@ final class Connection: IOHandler {
         if config.recordLog != .off {
             worker.log(summary.line(format: config.logFormat, now: MonotonicClock.now()))
         }
+        worker.metrics.connectionEnded(summary, upstreamHandshakeNanos: upstreamHandshakeNanos)
         worker.connectionFinished(self)
     }
 

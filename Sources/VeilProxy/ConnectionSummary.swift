@@ -2,7 +2,7 @@ import VeilRuntime
 
 /// What the one summary line of a connection says. Filled in as the connection progresses.
 struct ConnectionSummary {
-    enum DataPath: String {
+    enum DataPath: String, CaseIterable {
         case splice
         case userspace
         case ktlsSplice = "ktls-splice"

@@ -86,6 +86,8 @@ public struct ProxyConfiguration: Sendable {
     public var users = ProxyUsers()
     /// A listener beyond loopback may serve without `users`.
     public var allowOpenProxy = false
+    /// Where `GET /metrics` (Prometheus) and `GET /healthz` are served; nil: nowhere.
+    public var metrics: SocketAddress?
     public var allowSNIMismatch = false
     public var workers = 1
     public var maxConnections = 4096

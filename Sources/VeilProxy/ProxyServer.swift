@@ -92,6 +92,14 @@ public struct ProxyServer {
             loop.context = worker
             worker.start()
         }
+        var metrics: MetricsServer?
+        if let address = config.metrics {
+            let fd = try Socket.listen(on: address, backlog: 64)
+            let server = MetricsServer(fd: fd, address: Socket.localAddress(fd) ?? address, remotes: group.remotes,
+                                       interception: interception)
+            server.start()
+            metrics = server
+        }
         if let relay = config.relayServer, let front, let identity = front.identity {
             sayRelayStart(relay, front: front, identity: identity, resolver: chain.name)
         } else {
@@ -112,6 +120,10 @@ public struct ProxyServer {
             group.broadcast { loop in (loop.context as? ProxyWorker)?.forceClose() }
         }
         group.join()
+        if let metrics {
+            metrics.stop()
+            Socket.close(metrics.fd)
+        }
         // Clients the kernel queued after the last worker stopped accepting still get an answer.
         ShutdownBacklog(config: config, recordLogFD: recordLogFD, nextID: shared.makeConnectionID)
             .refuse(listenFD: listenFD, tlsListenFD: front?.fd ?? -1)
@@ -171,6 +183,9 @@ public struct ProxyServer {
         }
         if !isLoopback(bound) {
             say("veil: warning: listening on \(bound), which is not loopback: anyone who can reach it can use this proxy")
+        }
+        if let metrics = config.metrics {
+            say("veil: metrics on http://\(metrics)/metrics and /healthz\(isLoopback(metrics) ? "" : " (warning: not loopback: anyone who reaches it sees the counters)")")
         }
         if exposed {
             say("veil: a listener is not on loopback: targets on this host's own addresses (loopback and every interface's) are refused unless an allow rule names them")

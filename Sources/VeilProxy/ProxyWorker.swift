@@ -17,6 +17,8 @@ final class ProxyWorker: IOHandler {
     let certificates = WorkerCertificateCache()
     /// Proxy credentials that passed on this worker (`--auth`).
     let authCache = WorkerAuthCache()
+    /// This worker's counters for `--metrics`.
+    let metrics = WorkerMetrics()
     /// NSS key log lines (only when asked for).
     let keylog: LogWriter?
     /// Buffers big enough for one whole TLS record (header + largest body).
@@ -156,6 +158,11 @@ final class ProxyWorker: IOHandler {
         connections[ObjectIdentifier(c)] = c
         c.start(refusal: refusal ?? (shuttingDown ? CloseReason(.shutdown, "refused: proxy shutting down") : nil))
         return c
+    }
+
+    /// This worker's counters, copied for a scrape (on the ring thread).
+    func metricsSnapshot() -> WorkerMetrics.Snapshot {
+        metrics.snapshot(worker: loop.index, openConnections: connections.count, openFronts: fronts.count)
     }
 
     /// A refused connection (or front) has ended.
