@@ -81,6 +81,7 @@ extension Connection {
             return
         }
         if result == 0 {
+            noteEnd(client: p.side == .client, p.filled > 0 ? .finMidRecord : .tcpFin)
             if phase == .relayingRecords {
                 halfClose(p)
                 return
@@ -95,7 +96,7 @@ extension Connection {
             }
             return
         }
-        finish(.peerFailed(client: p.side == .client, result: result))
+        finish(gone(client: p.side == .client, result: result))
     }
 
     private func processRecord(_ p: RecordPump) {
@@ -232,7 +233,7 @@ extension Connection {
         }
         guard result > 0 else {
             p.sending = false
-            finish(.peerFailed(client: p.side != .client, result: result))
+            finish(gone(client: p.side != .client, result: result))
             return
         }
         p.sendOffset += Int(result)

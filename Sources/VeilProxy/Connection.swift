@@ -94,6 +94,10 @@ final class Connection: IOHandler {
     // itself the per-client slot this connection holds.
     weak var relayTunnel: RelayTunnel?
     var relaySlot: String?
+    /// The TLS fronts carrying this connection's client socket (HTTPS listener) and upstream
+    /// socket (relay tunnel): told when an end passed on to them was authenticated (Connection+Ends).
+    weak var clientFront: TLSFront?
+    weak var upstreamFront: TLSFront?
 
     // Deadlines: the phase's own, and the shutdown grace period if one is running.
     var phaseDeadline: UInt64 = 0

@@ -198,4 +198,35 @@ import VeilRuntime
         #expect(server.read(into: &got, max: got.count) == .data(more.count))
         #expect(Array(got.prefix(more.count)) == more)
     }
+
+    /// RFC 8446 5.1: a handshake message that changes keys (KeyUpdate) must end its record.
+    /// Two KeyUpdates in one record, or a KeyUpdate followed by anything, are refused; one at
+    /// the end of a record (after a ticket) is taken.
+    @Test func keyUpdateMustEndItsRecord() throws {
+        let (client, server) = try RecordCipherTests.session(KernelTLSKeysTests.cases[1])
+        let (stx, _) = try RecordCipherTests.takeOver(server)
+        let (_, crx) = try RecordCipherTests.takeOver(client)
+        let keyUpdate: [UInt8] = [24, 0, 0, 1, 0]
+        let ticket: [UInt8] = [4, 0, 0, 2, 0xAA, 0xBB]
+        for (name, messages) in [("two KeyUpdates", keyUpdate + keyUpdate), ("a KeyUpdate, then a ticket", keyUpdate + ticket)] {
+            let (c2, s2) = try RecordCipherTests.session(KernelTLSKeysTests.cases[1])
+            let (tx, _) = try RecordCipherTests.takeOver(s2)
+            let (_, rx) = try RecordCipherTests.takeOver(c2)
+            let record = RecordCipherTests.seal(tx, messages, type: 22)
+            let opened = try #require(RecordCipherTests.open(rx, record))
+            #expect(opened.0 == 22 && opened.1 == messages)
+            let taken = opened.1.withUnsafeBytes { rx.receivePostHandshake($0) }
+            guard case .failed = taken else {
+                Issue.record("\(name) in one record accepted: \(taken)")
+                continue
+            }
+        }
+        // A ticket, then a KeyUpdate ending the record: taken, and the next record opens with the new key.
+        let record = RecordCipherTests.seal(stx, ticket + keyUpdate, type: 22)
+        let opened = try #require(RecordCipherTests.open(crx, record))
+        #expect(opened.1.withUnsafeBytes { crx.receivePostHandshake($0) } == .applied(answer: false))
+        #expect(stx.update())
+        let data = Array("after".utf8)
+        #expect(RecordCipherTests.open(crx, RecordCipherTests.seal(stx, data))?.1 == data)
+    }
 }
