@@ -117,6 +117,10 @@ fi
 if veil_or_fail truncation-openssl "${TR_VEIL[@]}" --record-layer openssl && veil_ca; then
     tr_down "truncation/openssl-records/small: origin FIN" fin 1000 eof fin
     tr_down "truncation/openssl-records/small: origin FIN mid-record" mid-record 1000 eof fin-mid-record
+    # Veil ended its upstream sessions with a bare FIN (the client's end passed on): OpenSSL must
+    # not take that for a broken session, so the ticket cached from them still resumes.
+    tr_down "truncation/openssl-records/small: after bare FINs" close_notify 1000 close_notify close_notify
+    expect_summary "truncation/openssl-records/small: after bare FINs: the upstream session resumed" resumed true
     tr_cases truncation/openssl-records "$TR_BIG" openssl
     stop_veil 10
 fi
