@@ -81,7 +81,7 @@ extension Connection {
         flush(u)
         receive(u, exact: false)
         if k.sourceDone && u.writeShut && u.sourceDone && k.writeShut {
-            finish(CloseReason(.ok, u.closeNotify ? "both sides closed" : "both sides closed without close_notify"))
+            finish(CloseReason(.ok, u.closeNotify || k.closeNotify ? "both sides closed" : "both sides closed without close_notify"))
         }
     }
 
