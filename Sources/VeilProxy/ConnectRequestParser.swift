@@ -213,7 +213,7 @@ public struct ConnectRequestParser: Sendable {
                     "malformed HTTP version '\(HostPort.clip(version, limit: 32))' in request line; \(usage)"))
         }
 
-        if allowsForward, method != "CONNECT", method != "RESOLVE" {
+        if allowsForward, method.uppercased() != "CONNECT", method != "RESOLVE" {
             return parseAbsoluteURL(target, method: method, version: version)
         }
         guard method == "CONNECT" || (allowsResolve && method == "RESOLVE") else {

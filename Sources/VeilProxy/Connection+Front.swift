@@ -303,6 +303,8 @@ extension Connection {
     private func linger() {
         phase = .lingering
         armDeadline(after: 2)
+        // Veil's own answer, complete: through the HTTPS listener it ends with close_notify.
+        clientFront?.bridgeEndAuthenticated = true
         loop.shutdown(handle, op: Op.lingerShutdown.rawValue, fd: clientFD, how: Int32(SHUT_WR))
         lingerReceive()
     }

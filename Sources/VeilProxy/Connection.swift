@@ -111,6 +111,10 @@ final class Connection: IOHandler {
     // itself the per-client slot this connection holds.
     weak var relayTunnel: RelayTunnel?
     var relaySlot: String?
+    /// The TLS fronts carrying this connection's client socket (HTTPS listener) and upstream
+    /// socket (relay tunnel): told when an end passed on to them was authenticated (Connection+Ends).
+    weak var clientFront: TLSFront?
+    weak var upstreamFront: TLSFront?
 
     // Deadlines: the phase's own, and the shutdown grace period if one is running.
     var phaseDeadline: UInt64 = 0
@@ -304,10 +308,13 @@ final class Connection: IOHandler {
         case .refused: worker.refusalFinished()
         case .front: break
         }
-        if config.recordLog != .off {
-            worker.log(summary.line(format: config.logFormat, now: MonotonicClock.now()))
+        let fronts = [clientFront, upstreamFront].compactMap { $0 }
+        if fronts.isEmpty {
+            worker.connectionSummary(summary, upstreamHandshakeNanos: upstreamHandshakeNanos)
+        } else {
+            let pending = PendingSummary(summary, upstreamHandshakeNanos: upstreamHandshakeNanos, holders: fronts.count)
+            for f in fronts { f.pendingSummary = pending }
         }
-        worker.metrics.connectionEnded(summary, upstreamHandshakeNanos: upstreamHandshakeNanos)
         worker.connectionFinished(self)
     }
 

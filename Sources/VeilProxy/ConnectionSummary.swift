@@ -62,7 +62,12 @@ struct ConnectionSummary {
     /// In userspace: who protected the tunnel's records (veil or openssl), and why not veil.
     var tunnelRecords: String?
     var tunnelRecordsNote: String?
+    /// How the relay's side of the tunnel's TLS ended (see StreamEnd).
+    var tunnelEnd: StreamEnd?
     var path: DataPath?
+    /// How each side's stream towards Veil ended (see StreamEnd); nil while it has not.
+    var clientEnd: StreamEnd?
+    var upstreamEnd: StreamEnd?
     var bytesUp: UInt64 = 0
     var bytesDown: UInt64 = 0
     var close: CloseReason?
@@ -88,6 +93,7 @@ struct ConnectionSummary {
             if let note = front.note { l.field("front_ktls", note) }
             if let records = front.records { l.field("front_records", records) }
             if let note = front.recordsNote { l.field("front_records_note", note) }
+            if front.path != nil { l.field("front_end", front.end?.token) }
         }
         l.field("target", target)
         l.field("upstream", upstreamAddress)
@@ -99,6 +105,7 @@ struct ConnectionSummary {
                 if let tunnelNote { l.field("tunnel_ktls", tunnelNote) }
                 if let tunnelRecords { l.field("tunnel_records", tunnelRecords) }
                 if let tunnelRecordsNote { l.field("tunnel_records_note", tunnelRecordsNote) }
+                if tunnelPath != nil { l.field("tunnel_end", tunnelEnd?.token) }
             }
         }
         l.field("sni", sni)
@@ -122,6 +129,10 @@ struct ConnectionSummary {
         l.field("path", path?.rawValue)
         l.field("bytes_up", bytesUp)
         l.field("bytes_down", bytesDown)
+        if path != nil || clientEnd != nil || upstreamEnd != nil {
+            l.field("client_end", clientEnd?.token)
+            l.field("upstream_end", upstreamEnd?.token)
+        }
         l.field("duration", seconds: now &- started, decimals: 6)
         l.field("close", close?.kind.rawValue ?? "error")
         l.field("reason", close?.reason ?? "unknown")

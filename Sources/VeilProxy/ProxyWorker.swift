@@ -160,6 +160,12 @@ final class ProxyWorker: IOHandler {
         return c
     }
 
+    /// A connection's summary line, written and counted.
+    func connectionSummary(_ summary: ConnectionSummary, upstreamHandshakeNanos: UInt64) {
+        if config.recordLog != .off { log(summary.line(format: config.logFormat, now: MonotonicClock.now())) }
+        metrics.connectionEnded(summary, upstreamHandshakeNanos: upstreamHandshakeNanos)
+    }
+
     /// This worker's counters, copied for a scrape (on the ring thread).
     func metricsSnapshot() -> WorkerMetrics.Snapshot {
         metrics.snapshot(worker: loop.index, openConnections: connections.count, openFronts: fronts.count)
