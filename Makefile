@@ -25,7 +25,8 @@ SHELL := /bin/bash
 
 APT_PACKAGES := libssl-dev liburing-dev pkg-config curl openssl nginx-light \
                 tshark socat python3 iproute2 unbound \
-                systemd man-db groff-base zsh fish strace
+                systemd man-db groff-base zsh fish strace \
+                ca-certificates libnss3-tools python3-requests
 
 VEIL := .build/release/veil
 
