@@ -11,7 +11,7 @@ public enum ResolveAdvice {
     public static let marker = "; to fix: "
 
     /// The list of per-server problems is cut so that the advice still fits the error body
-    /// (`HTTPStatusResponse.maxReasonLength`), but never below this many characters.
+    /// (`HTTPStatusResponse.maxReasonLength`, 1024), but never below this many characters.
     static let minProblemsLength = 80
 
     /// `reason` without the advice a resolver appended (e.g. the relay's, which names the relay's
@@ -56,7 +56,8 @@ public enum ResolveAdvice {
         if !kinds.contains(.doh) && kinds.contains(.dot) {
             fixes.append("DoH (--resolver doh, or dot,doh to fall back to it)")
         }
-        if problems.contains(where: { $0.contains("certificate") || $0.contains("hostname mismatch") }) {
+        let serverProblems = problems.filter { $0.hasPrefix("doh ") || $0.hasPrefix("dot ") }
+        if serverProblems.contains(where: { $0.contains("certificate") || $0.contains("hostname mismatch") }) {
             fixes.append("for a server whose certificate comes from your own CA, --resolver-ca FILE (the name it must carry: --dot-server IP#NAME, or a --doh-url name mapped with --resolve)")
         }
         fixes.append("a fixed address (--resolve \(host):\(port):ADDR)")

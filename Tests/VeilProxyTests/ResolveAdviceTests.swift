@@ -2,7 +2,7 @@ import Testing
 @testable import VeilProxy
 
 /// Every resolver's failure says how to fix it, naming the flags, and the advice survives the
-/// 512-character cap of the 502 body.
+/// cap of the 502 body (HTTPStatusResponse.maxReasonLength).
 @Suite("ResolveAdvice")
 struct ResolveAdviceTests {
     static func advice(_ reason: String) -> String {
@@ -35,6 +35,14 @@ struct ResolveAdviceTests {
         for flag in ["--relay IP:PORT", "--relay-fingerprint", "--resolver relay,doh", "--resolve h.test:443:ADDR"] {
             #expect(a.contains(flag), "\(flag) missing in: \(a)")
         }
+    }
+
+    @Test func relayFingerprintMismatchIsNotACAProblem() {
+        let r = ResolveAdvice.serversFailed(host: "h", port: 443, kinds: [.relay],
+                                            problems: ["relay 127.0.0.1:8443: certificate fingerprint mismatch at 127.0.0.1:8443 (got \(String(repeating: "AB:", count: 31))AB, pinned \(String(repeating: "00:", count: 31))00)"])
+        #expect(!r.contains("--resolver-ca"))
+        #expect(r.contains("pinned 00:00:"))
+        #expect(!HTTPStatusResponse.sanitise(r).hasSuffix("..."), "cut: \(r)")
     }
 
     @Test func certificateProblemNamesResolverCA() {
