@@ -65,8 +65,9 @@ else
     fail "cli/--config conf/veil.conf starts the default Veil" "default: $(head -c 300 <<<"$CLI_DEFAULT" | tr '\n' '|') ; with conf/veil.conf: $(head -c 300 <<<"$CLI_CONF" | tr '\n' '|')"
 fi
 
-# veil --help's example works as printed: its curl line, run by bash with veil on PATH, only the
-# address (a free port instead of 8080) and the URL (a local origin, not example.com) changed.
+# veil --help's example works as printed: veil run in one shell (here: started and waited for
+# like every test's veil), then its curl line, run by bash with veil on PATH, only the address
+# (a free port instead of 8080) and the URL (a local origin, not example.com) changed.
 CLI_CURL=$("$VEIL_BIN" --help 2>&1 | grep -E '^ *curl -x ' | head -n 1 | sed 's/^ *//')
 expect_match "cli/--help shows a curl example" '^curl -x http://127\.0\.0\.1:8080 .*https://example\.com/$' "$CLI_CURL"
 if [[ -n "$CLI_CURL" ]] && veil_or_fail cli-help-example --upstream-ca "$TESTCA" --resolve "localhost:$NGX12:127.0.0.1"; then
