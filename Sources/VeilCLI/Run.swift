@@ -9,11 +9,11 @@ import Glibc
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the proxy.")
 
-    @Option(help: "Address to accept CONNECT on (IP:PORT or [IPv6]:PORT; default 127.0.0.1:8080).")
+    @Option(help: "Address to accept CONNECT on: IP:PORT, [IPv6]:PORT or localhost:PORT (= 127.0.0.1); default 127.0.0.1:8080.")
     var listen: String?
-    @Option(help: "Address of the HTTPS proxy listener (clients speak TLS to Veil: curl -x https://...); off by default.")
+    @Option(help: "Address of the HTTPS proxy listener, as for --listen (clients speak TLS to Veil: curl -x https://...); off by default.")
     var listenTls: String?
-    @Option(help: "Name in the HTTPS listener's certificate (default: the listen IP address).")
+    @Option(help: "Name in the HTTPS listener's certificate (default: the listen IP address, or localhost for localhost:PORT).")
     var listenTlsName: String?
     @Option(help: "Config file (default: $VEIL_CONFIG when set). Flags override it.")
     var config: String?
@@ -43,7 +43,7 @@ struct Run: ParsableCommand {
     var recordLayer: String?
     @Option(help: "Static name mapping HOST:PORT:ADDR[,ADDR] (curl's syntax); repeatable.")
     var resolve: [String] = []
-    @Option(help: "Who answers names not in the static map, in order: doh (default), dot, doh,dot; static (--resolve only) or system (plain DNS, visible on the network).")
+    @Option(help: "Who answers names not in the static map, in order: doh (default), dot, relay, or a list such as doh,dot or relay,doh; static (--resolve only) or system (plain DNS, visible on the network).")
     var resolver: String?
     @Option(help: "DoH server URL https://IP[:PORT]/PATH (default \(ProxyConfiguration.defaultDoHURL)); repeatable.")
     var dohUrl: [String] = []
@@ -168,6 +168,13 @@ struct Run: ParsableCommand {
         add("relay-secret", relaySecret)
         add("relay-secret-file", relaySecretFile)
         return s
+    }
+
+    /// Value errors (flags, environment, config file) are found here rather than in `run`: an
+    /// error thrown from `validate` comes with `veil run`'s usage, one thrown from `run` with the
+    /// top-level one.
+    func validate() throws {
+        _ = try Settings.build(configPath: config, flags: flagSettings)
     }
 
     func run() throws {

@@ -16,9 +16,9 @@ public struct ConfigurationBuilder {
 
     /// Every key, with its help text (also shown in `conf/veil.conf`).
     public static let keys: [(key: String, repeatable: Bool, help: String)] = [
-        ("listen", false, "address:port to accept CONNECT on (default 127.0.0.1:8080)"),
+        ("listen", false, "IP:PORT, [IPv6]:PORT or localhost:PORT (= 127.0.0.1) to accept CONNECT on (default 127.0.0.1:8080)"),
         ("listen-tls", false, "address:port of the HTTPS proxy listener: clients speak TLS to Veil itself (curl -x https://...); off by default"),
-        ("listen-tls-name", false, "name in the HTTPS listener's certificate, minted by Veil's CA (default: the listen IP address)"),
+        ("listen-tls-name", false, "name in the HTTPS listener's certificate, minted by Veil's CA (default: the listen IP address, or localhost for localhost:PORT)"),
         ("mode", false, "intercept (terminate TLS with Veil's CA; default) or passthrough (relay TLS untouched)"),
         ("passthrough", true, "PATTERN[:PORTS] hosts relayed untouched even in intercept mode"),
         ("home", false, "directory of Veil's CA (default ~/.veil; created 0700)"),
@@ -74,6 +74,8 @@ public struct ConfigurationBuilder {
     private var relayAddress: SocketAddress?
     private var relayFingerprint: RelayFingerprint?
     private var relaySecret: String?
+    /// `listen-tls` was given as `localhost:PORT`: the certificate names localhost by default.
+    private var listenTLSByName = false
 
     public init() {
         config.workers = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
@@ -137,17 +139,17 @@ public struct ConfigurationBuilder {
         }
         switch key {
         case "listen":
-            let v = try need()
-            guard let a = SocketAddress(parsing: v) else {
-                throw Error("\(origin): listen address '\(v)' is not IP:PORT or [IPv6]:PORT")
+            switch ListenAddress.parse(try need(), what: "listen") {
+            case .success(let p): config.listen = p.address
+            case .failure(let e): throw Error("\(origin): \(e)")
             }
-            config.listen = a
         case "listen-tls":
-            let v = try need()
-            guard let a = SocketAddress(parsing: v) else {
-                throw Error("\(origin): listen-tls address '\(v)' is not IP:PORT or [IPv6]:PORT")
+            switch ListenAddress.parse(try need(), what: "listen-tls") {
+            case .success(let p):
+                config.listenTLS = p.address
+                listenTLSByName = p.byName
+            case .failure(let e): throw Error("\(origin): \(e)")
             }
-            config.listenTLS = a
         case "listen-tls-name": config.listenTLSName = try need()
         case "mode":
             let v = try need()
@@ -282,6 +284,7 @@ public struct ConfigurationBuilder {
     /// The finished configuration (rules compiled).
     public func build() throws(Error) -> ProxyConfiguration {
         var c = config
+        if listenTLSByName && c.listenTLSName == nil { c.listenTLSName = "localhost" }
         do {
             c.rules = try AccessRules(allow: allow, deny: deny)
         } catch {

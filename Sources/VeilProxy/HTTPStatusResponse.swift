@@ -40,7 +40,8 @@ public struct HTTPStatusResponse: Sendable, Equatable {
     }
 
     /// Longest body line kept, in Unicode scalars; longer reasons are cut and end in `...`.
-    public static let maxReasonLength = 512
+    /// Room for a resolve failure's reasons and its advice (`ResolveAdvice`).
+    public static let maxReasonLength = 1024
 
     /// The status to send.
     public let status: Status
