@@ -29,16 +29,22 @@ let package = Package(
         .target(name: "VeilRuntime", dependencies: ["CLibURing", "CVeilShims"], swiftSettings: strict),
         // TLS: record layer, ClientHello parser, record logger (pure; no I/O).
         .target(name: "VeilTLS", dependencies: ["VeilRuntime", "COpenSSL", "CVeilShims"], swiftSettings: strict),
-        // Proxy: CONNECT front, rules, resolver, upstream, relay.
-        .target(name: "VeilProxy", dependencies: ["VeilRuntime", "VeilTLS", "CLibURing", "CVeilShims", "CLibCrypt"], swiftSettings: strict),
+        // Wire values: host/port, patterns and rules, request parsing, status answers (no dependencies).
+        .target(name: "VeilWire", swiftSettings: strict),
+        // Out-of-band name resolution: static map, system, DoH, DoT, the Veil relay; DNS codec and cache.
+        .target(name: "VeilResolver", dependencies: ["VeilRuntime", "VeilTLS", "VeilWire", "CLibURing"], swiftSettings: strict),
+        // Proxy: the server, its configuration and the connection pipelines.
+        .target(name: "VeilProxy", dependencies: ["VeilRuntime", "VeilTLS", "VeilWire", "VeilResolver", "CLibURing", "CVeilShims", "CLibCrypt"], swiftSettings: strict),
         // Thin CLI.
         .executableTarget(
             name: "VeilCLI",
-            dependencies: ["VeilProxy", "VeilRuntime", "VeilTLS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["VeilProxy", "VeilRuntime", "VeilTLS", "VeilWire", "VeilResolver", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         .testTarget(name: "VeilTLSTests", dependencies: ["VeilTLS"], swiftSettings: strict),
-        .testTarget(name: "VeilProxyTests", dependencies: ["VeilProxy"], swiftSettings: strict),
+        .testTarget(name: "VeilWireTests", dependencies: ["VeilWire"], swiftSettings: strict),
+        .testTarget(name: "VeilResolverTests", dependencies: ["VeilResolver", "VeilWire", "VeilRuntime"], swiftSettings: strict),
+        .testTarget(name: "VeilProxyTests", dependencies: ["VeilProxy", "VeilWire", "VeilResolver", "VeilRuntime", "VeilTLS"], swiftSettings: strict),
         .testTarget(name: "VeilRuntimeTests", dependencies: ["VeilRuntime"], swiftSettings: strict),
     ]
 )

@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import Synchronization
 
 /// Counts wrong relay secrets per client address: after `limit` failures within `window`

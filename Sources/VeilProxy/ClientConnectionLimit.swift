@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import Synchronization
 
 /// Open connections per client address, across workers, up to `maxPerClient`.

@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import VeilRuntime
 
 /// Why a connection ended: a stable token for scripts (`close=`) and a sentence for people

@@ -1,3 +1,4 @@
+import VeilWire
 /// Veil's configuration file: one setting per line, named like the long command-line flags.
 ///
 ///     # Veil configuration

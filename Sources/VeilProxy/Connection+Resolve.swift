@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import VeilRuntime
 
 /// `veil relay`: `RESOLVE host:port` (admitted by the relay gate like CONNECT: secret, rate

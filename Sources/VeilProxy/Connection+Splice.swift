@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import CVeilShims
 import VeilRuntime
 import VeilTLS

@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import Synchronization
 
 /// `--max-connections`: client connections open across all workers (a plain-listener

@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import VeilRuntime
 
 /// What the one summary line of a connection says. Filled in as the connection progresses.

@@ -1,3 +1,4 @@
+import VeilWire
 /// A plain-http request on its way to the origin: the head to send, then exactly the request
 /// body (by Content-Length, or chunked up to its last chunk), from what the client pipelined
 /// after its head and then from the socket. What the client sends after the body (a second

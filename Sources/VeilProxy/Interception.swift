@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import Dispatch
 import Synchronization
 import VeilRuntime

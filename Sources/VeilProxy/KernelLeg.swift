@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import CVeilShims
 
 /// The kTLS side of a connection whose other leg stays in userspace (`--ktls auto` decides per

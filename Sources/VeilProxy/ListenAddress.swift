@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import VeilRuntime
 
 /// The address a listener binds (`listen`, `listen-tls`, `veil relay --listen`): `IP:PORT`,

@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import Synchronization
 import VeilRuntime
 import Dispatch

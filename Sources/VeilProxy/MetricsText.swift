@@ -1,3 +1,4 @@
+import VeilWire
 /// The Prometheus text exposition format (version 0.0.4) of the workers' snapshots summed,
 /// plus the process-wide figures (certificates).
 enum MetricsText {

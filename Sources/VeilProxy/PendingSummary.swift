@@ -1,3 +1,4 @@
+import VeilWire
 /// A connection's summary line that waits for the fronts still carrying it (the HTTPS
 /// listener's outer session, a relay tunnel's session): they may see their peer's end after the
 /// connection has ended, and the line says how each ended (`front_end=`, `tunnel_end=`). Written

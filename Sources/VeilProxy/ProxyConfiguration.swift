@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import VeilRuntime
 #if canImport(Glibc)
 import Glibc
@@ -134,9 +136,4 @@ public struct ProxyConfiguration: Sendable {
     static func defaultHome() -> String {
         (getenv("HOME").map { String(cString: $0) } ?? "/root") + "/.veil"
     }
-}
-
-extension Double {
-    /// Seconds to nanoseconds, clamped at zero.
-    var nanoseconds: UInt64 { self <= 0 ? 0 : UInt64(self * 1_000_000_000) }
 }

@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import CLibCrypt
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import VeilTLS
 
 /// One direction of the handshake relay: reads exactly one TLS record at a time (header, then

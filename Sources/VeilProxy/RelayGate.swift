@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import VeilRuntime
 
 /// The relay's checks on a CONNECT request, before any rule, resolution or connect: a client

@@ -1,3 +1,4 @@
+import VeilWire
 /// What `veil relay` enforces on the CONNECT requests it receives (see `RelayGate`).
 public struct RelayServerSettings: Sendable {
     /// The shared secret clients send as `Proxy-Authorization: Bearer <secret>`.

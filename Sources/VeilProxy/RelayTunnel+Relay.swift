@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import VeilRuntime
 import VeilTLS
 // Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).

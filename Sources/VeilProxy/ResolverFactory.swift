@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 /// Builds the resolver chain a configuration asks for: the static map first, then the system
 /// resolver or the DoH/DoT servers in the configured order.
 public enum ResolverFactory {

@@ -1,21 +1,6 @@
-import VeilRuntime
-
+import VeilWire
 /// How Veil reaches a target: directly, or inside a TLS tunnel through the Veil relay
 /// (`--route tunnel`), so the local network sees only TLS to the relay.
 public enum Route: String, Sendable, CaseIterable {
     case direct, tunnel
-}
-
-/// Where the relay is and how Veil knows it: its address (an IP, so finding it leaks nothing),
-/// the SHA-256 fingerprint of its certificate (pinned; no CA), and the shared secret.
-public struct RelayEndpoint: Sendable {
-    public let address: SocketAddress
-    public let fingerprint: RelayFingerprint
-    public let secret: String
-
-    public init(address: SocketAddress, fingerprint: RelayFingerprint, secret: String) {
-        self.address = address
-        self.fingerprint = fingerprint
-        self.secret = secret
-    }
 }

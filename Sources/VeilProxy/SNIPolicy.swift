@@ -1,3 +1,4 @@
+import VeilWire
 /// What the server_name extension of Veil's upstream ClientHello carries. Certificate
 /// verification always uses the real target name, whatever is sent.
 public enum SNIPolicy: Sendable, Equatable, CustomStringConvertible {

@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import CVeilShims
 import VeilRuntime
 // Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).

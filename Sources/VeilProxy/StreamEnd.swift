@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import VeilTLS
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import VeilWire
 /// One worker's counters, kept by its ring thread alone (plain stored numbers: no lock, no
 /// atomic, no allocation when they move) and copied out as a `Snapshot` when the metrics
 /// endpoint asks through the loop's mailbox; the endpoint sums the workers' snapshots.

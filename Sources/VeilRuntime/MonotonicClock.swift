@@ -11,3 +11,8 @@ public enum MonotonicClock {
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 }
+
+extension Double {
+    /// Seconds to nanoseconds, clamped at zero.
+    public var nanoseconds: UInt64 { self <= 0 ? 0 : UInt64(self * 1_000_000_000) }
+}
