@@ -13,7 +13,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
-        // C layer: system libraries and one-line shims for what Swift cannot call.
+        // C layer: system libraries; one-line shims for what Swift cannot call, one target per
+        // library they wrap; and Veil's own record cryptography in C.
         .systemLibrary(
             name: "CLibURing", path: "Sources/CLibURing", pkgConfig: "liburing",
             providers: [.apt(["liburing-dev"])]),
@@ -23,28 +24,34 @@ let package = Package(
         .systemLibrary(
             name: "CLibCrypt", path: "Sources/CLibCrypt",
             providers: [.apt(["libcrypt-dev"])]),
-        .target(name: "CVeilShims", dependencies: ["CLibURing", "COpenSSL"], path: "Sources/CVeilShims"),
+        // io_uring, pipe, signal and eventfd helpers, kTLS socket options and record messages
+        // (the runtime's C; no OpenSSL).
+        .target(name: "CRuntimeShims", dependencies: ["CLibURing"]),
+        // OpenSSL macros as functions (the TLS layer's C).
+        .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
+        // Veil's own TLS record protection and key schedule, in C over libcrypto.
+        .target(name: "CRecordCrypto", dependencies: ["COpenSSL"]),
 
         // I/O runtime: one io_uring per worker thread.
-        .target(name: "VeilRuntime", dependencies: ["CLibURing", "CVeilShims"], swiftSettings: strict),
+        .target(name: "VeilRuntime", dependencies: ["CLibURing", "CRuntimeShims"], swiftSettings: strict),
         // TLS: record layer, ClientHello parser, record logger (pure; no I/O).
-        .target(name: "VeilTLS", dependencies: ["VeilRuntime", "COpenSSL", "CVeilShims"], swiftSettings: strict),
+        .target(name: "VeilTLS", dependencies: ["VeilRuntime", "COpenSSL", "COpenSSLShims", "CRecordCrypto"], swiftSettings: strict),
         // Wire values: host/port, patterns and rules, request parsing, status answers (no dependencies).
         .target(name: "VeilWire", swiftSettings: strict),
         // Out-of-band name resolution: static map, system, DoH, DoT, the Veil relay; DNS codec and cache.
-        .target(name: "VeilResolver", dependencies: ["VeilRuntime", "VeilTLS", "VeilWire", "CLibURing"], swiftSettings: strict),
+        .target(name: "VeilResolver", dependencies: ["VeilRuntime", "VeilTLS", "VeilWire"], swiftSettings: strict),
         // Proxy: the server, its configuration and the connection pipelines.
-        .target(name: "VeilProxy", dependencies: ["VeilRuntime", "VeilTLS", "VeilWire", "VeilResolver", "CLibURing", "CVeilShims", "CLibCrypt"], swiftSettings: strict),
+        .target(name: "VeilProxy", dependencies: ["VeilRuntime", "VeilTLS", "VeilWire", "VeilResolver", "CLibCrypt"], swiftSettings: strict),
         // Thin CLI.
         .executableTarget(
             name: "VeilCLI",
             dependencies: ["VeilProxy", "VeilRuntime", "VeilTLS", "VeilWire", "VeilResolver", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
-        .testTarget(name: "VeilTLSTests", dependencies: ["VeilTLS"], swiftSettings: strict),
+        .testTarget(name: "VeilTLSTests", dependencies: ["VeilTLS", "VeilRuntime", "COpenSSL", "COpenSSLShims"], swiftSettings: strict),
         .testTarget(name: "VeilWireTests", dependencies: ["VeilWire"], swiftSettings: strict),
-        .testTarget(name: "VeilResolverTests", dependencies: ["VeilResolver", "VeilWire", "VeilRuntime"], swiftSettings: strict),
-        .testTarget(name: "VeilProxyTests", dependencies: ["VeilProxy", "VeilWire", "VeilResolver", "VeilRuntime", "VeilTLS"], swiftSettings: strict),
+        .testTarget(name: "VeilResolverTests", dependencies: ["VeilResolver", "VeilWire"], swiftSettings: strict),
+        .testTarget(name: "VeilProxyTests", dependencies: ["VeilProxy", "VeilWire", "VeilResolver", "VeilRuntime"], swiftSettings: strict),
         .testTarget(name: "VeilRuntimeTests", dependencies: ["VeilRuntime"], swiftSettings: strict),
     ]
 )

@@ -1,8 +1,6 @@
 import VeilResolver
 import VeilWire
 import VeilRuntime
-// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
-import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -86,7 +84,7 @@ extension Connection {
         guard let base, f.sendStart < f.sendEnd else { return }
         f.sending = true
         loop.reserve(2)
-        loop.poll(handle, op: Op.upPollOut.rawValue, fd: upstreamFD, events: UInt32(POLLOUT), linkNext: true)
+        loop.poll(handle, op: Op.upPollOut.rawValue, fd: upstreamFD, for: .writable, linkNext: true)
         loop.send(handle, op: Op.upstreamSend.rawValue, fd: upstreamFD, from: base + f.sendStart,
                   count: f.sendEnd - f.sendStart)
     }
@@ -96,7 +94,7 @@ extension Connection {
         guard !f.done, let buffer = requestBuffer else { return }
         f.receiving = true
         loop.reserve(2)
-        loop.poll(handle, op: Op.upPollIn.rawValue, fd: clientFD, events: UInt32(POLLIN), linkNext: true)
+        loop.poll(handle, op: Op.upPollIn.rawValue, fd: clientFD, for: .readable, linkNext: true)
         loop.recv(handle, op: Op.clientRecv.rawValue, fd: clientFD, into: buffer, count: worker.recordBuffers.bufferSize)
     }
 

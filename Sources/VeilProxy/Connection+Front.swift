@@ -2,8 +2,6 @@ import VeilResolver
 import VeilWire
 import VeilRuntime
 import VeilTLS
-// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
-import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -208,15 +206,12 @@ extension Connection {
             return
         }
         Socket.setNoDelay(upstreamFD)
-        let storage = sockaddrBuffer ?? .allocate(capacity: 1)
-        sockaddrBuffer = storage
-        storage.initialize(to: addr.storage)
+        let slot = connectSlot ?? AddressSlot()
+        connectSlot = slot
         phase = .connecting
         connectTimedOut = false
         armDeadline(after: config.connectTimeout)
-        storage.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            loop.connect(handle, op: Op.connect.rawValue, fd: upstreamFD, address: $0, length: addr.length)
-        }
+        loop.connect(handle, op: Op.connect.rawValue, fd: upstreamFD, to: addr, slot: slot)
     }
 
     func connectCompleted(_ result: Int32) {
@@ -307,7 +302,7 @@ extension Connection {
         armDeadline(after: 2)
         // Veil's own answer, complete: through the HTTPS listener it ends with close_notify.
         clientFront?.bridgeEndAuthenticated = true
-        loop.shutdown(handle, op: Op.lingerShutdown.rawValue, fd: clientFD, how: Int32(SHUT_WR))
+        loop.shutdownWrite(handle, op: Op.lingerShutdown.rawValue, fd: clientFD)
         lingerReceive()
     }
 

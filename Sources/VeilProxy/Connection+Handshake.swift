@@ -2,8 +2,6 @@ import VeilResolver
 import VeilWire
 import VeilRuntime
 import VeilTLS
-// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
-import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -311,7 +309,7 @@ extension Connection {
                                "\(p.side == .client ? "client" : "upstream") closed in the middle of a record"))
             return
         }
-        loop.shutdown(handle, op: Op.lingerShutdown.rawValue, fd: p.destinationFD, how: Int32(SHUT_WR))
+        loop.shutdownWrite(handle, op: Op.lingerShutdown.rawValue, fd: p.destinationFD)
         if (up?.eof ?? true) && (down?.eof ?? true) {
             finish(CloseReason(.ok, "both sides closed"))
         }

@@ -3,8 +3,6 @@ import VeilWire
 import Synchronization
 import VeilRuntime
 import VeilTLS
-// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
-import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -84,11 +82,11 @@ extension Connection {
     /// Reads into the leg's engine input: during handshakes exactly up to the next record
     /// boundary when a kTLS switch may follow (nothing past the handshake may sit in userspace
     /// then), otherwise, and afterwards, as much as fits.
-    func receive(_ leg: TLSLeg, exact: Bool, flags: Int32 = 0) {
+    func receive(_ leg: TLSLeg, exact: Bool, dontWait: Bool = false) {
         guard !leg.receiving, !leg.eof else { return }
         let input = leg.engine.inbound
         let limit = exact && kernelSwitchPossible ? leg.inScanner.bytesToBoundary : .max
-        guard loop.recv(handle, op: leg.recvOp.rawValue, fd: leg.fd, into: input, max: limit, flags: flags) > 0 else {
+        guard loop.recv(handle, op: leg.recvOp.rawValue, fd: leg.fd, into: input, max: limit, dontWait: dontWait) > 0 else {
             if exact { finish(CloseReason(.handshakeFailed, "handshake record does not fit in \(input.capacity) bytes")) }
             return
         }
@@ -158,8 +156,8 @@ extension Connection {
         } else if leg.closeQueued && !leg.writeShut {
             leg.writeShut = true
             writeSideShutting(leg)
-            loop.shutdown(handle, op: (leg === clientLeg ? Op.clientShutdown : Op.upstreamShutdown).rawValue,
-                          fd: leg.fd, how: Int32(SHUT_WR))
+            loop.shutdownWrite(handle, op: (leg === clientLeg ? Op.clientShutdown : Op.upstreamShutdown).rawValue,
+                          fd: leg.fd)
         }
     }
 

@@ -1,10 +1,7 @@
 import VeilResolver
 import VeilWire
-import CVeilShims
 import VeilRuntime
 import VeilTLS
-// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
-import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -55,7 +52,7 @@ extension Connection {
             // Mid-record: wait for the rest. At a boundary: only what is already there, unless
             // still waiting for a first ticket.
             let wait = !upstream.inScanner.atBoundary || waitForTicket
-            receive(upstream, exact: true, flags: wait ? 0 : Int32(MSG_DONTWAIT))
+            receive(upstream, exact: true, dontWait: !wait)
             return
         }
         ticketWaitDeadline = 1
@@ -166,14 +163,14 @@ extension Connection {
     // MARK: Control records on kTLS sockets
 
     func receiveControlRecord(_ p: SplicePump) {
-        if p.message == nil { p.message = veil_tls_message_new() }
+        if p.message == nil { p.message = TLSRecordMessage() }
         guard let m = p.message else {
             finish(CloseReason(.error, "out of memory for a kTLS control record"))
             return
         }
         p.chain = .control
         p.pending = 1
-        loop.submit(handle, op: p.ops.control.rawValue) { sqe in veil_prep_tls_recvmsg(sqe, p.sourceFD, m) }
+        loop.receiveRecord(handle, op: p.ops.control.rawValue, fd: p.sourceFD, into: m, dontWait: true)
     }
 
     func controlRecordReceived(_ p: SplicePump, result: Int32) {
@@ -189,14 +186,14 @@ extension Connection {
             return
         }
         guard let m = p.message else { return }
-        let data = UnsafeBufferPointer(start: veil_tls_message_data(m), count: Int(result))
+        let data = m.body(count: Int(result))
         if result == 0 {
             p.sourceEOF = true
             noteEnd(client: upward, .fin)
             drive(p)
             return
         }
-        switch KernelTLSRecord(type: veil_tls_message_type(m), body: data) {
+        switch KernelTLSRecord(type: m.type, body: data) {
         case .alert(let level, let description):
             // close_notify or a fatal alert: passed on as a record of its own, then the end.
             noteEnd(client: upward, description == 0 ? .closeNotify : .alert(description))
@@ -220,14 +217,10 @@ extension Connection {
     }
 
     func sendControlRecord(_ p: SplicePump, type: UInt8, bytes: [UInt8]) {
-        if p.message == nil { p.message = veil_tls_message_new() }
+        if p.message == nil { p.message = TLSRecordMessage() }
         guard let m = p.message else { return }
         p.chain = .controlSend
         p.pending = 1
-        bytes.withUnsafeBufferPointer { b in
-            loop.submit(handle, op: p.ops.controlSend.rawValue) { sqe in
-                veil_prep_tls_sendmsg(sqe, p.destinationFD, m, type, b.baseAddress, b.count)
-            }
-        }
+        loop.sendRecord(handle, op: p.ops.controlSend.rawValue, fd: p.destinationFD, type: type, bytes: bytes, using: m)
     }
 }

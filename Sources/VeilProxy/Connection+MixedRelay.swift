@@ -1,10 +1,7 @@
 import VeilResolver
 import VeilWire
-import CVeilShims
 import VeilRuntime
 import VeilTLS
-// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
-import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -70,7 +67,7 @@ extension Connection {
         // kTLS socket -> userspace leg: a record at a time while the engine's output has room
         // (room is checked now: a send in flight pins the buffer, which then cannot compact).
         while k.incomingStart < k.incomingEnd && u.engine.outbound.writable >= Connection.recordRoom {
-            let w = u.engine.write(UnsafeRawPointer(veil_tls_message_data(k.incoming) + k.incomingStart),
+            let w = u.engine.write(UnsafeRawPointer(k.incoming.data + k.incomingStart),
                                    count: min(16 << 10, k.incomingEnd - k.incomingStart))
             if w == 0 { break }
             k.incomingStart += w
@@ -78,7 +75,7 @@ extension Connection {
         if k.sourceDone && k.incomingStart == k.incomingEnd { passEnd(to: u, authenticated: k.closeNotify) }
         if !k.receiving && !k.sourceDone && k.incomingStart == k.incomingEnd {
             k.receiving = true
-            loop.submit(handle, op: Op.ktlsRecv.rawValue) { sqe in veil_prep_tls_recvmsg_flags(sqe, k.fd, k.incoming, 0) }
+            loop.receiveRecord(handle, op: Op.ktlsRecv.rawValue, fd: k.fd, into: k.incoming)
         }
         flush(u)
         receive(u, exact: false)
@@ -90,7 +87,7 @@ extension Connection {
     private func sendToKernel(_ k: KernelLeg, _ plaintext: UnsafeMutableRawPointer) {
         k.sending = true
         loop.send(handle, op: Op.ktlsSend.rawValue, fd: k.fd, from: plaintext + k.pendingStart,
-                  count: k.pendingEnd - k.pendingStart, flags: Int32(MSG_NOSIGNAL))
+                  count: k.pendingEnd - k.pendingStart)
     }
 
     /// Ends Veil's side towards the kTLS leg: close_notify as a record of its own when the end it
@@ -100,16 +97,11 @@ extension Connection {
         k.closeSent = true
         if !authenticated {
             k.shutting = true
-            loop.shutdown(handle, op: Op.ktlsShutdown.rawValue, fd: k.fd, how: Int32(SHUT_WR))
+            loop.shutdownWrite(handle, op: Op.ktlsShutdown.rawValue, fd: k.fd)
             return
         }
         k.sending = true
-        let alert: [UInt8] = [1, 0]
-        alert.withUnsafeBufferPointer { b in
-            loop.submit(handle, op: Op.ktlsSend.rawValue) { sqe in
-                veil_prep_tls_sendmsg(sqe, k.fd, k.control, 21, b.baseAddress, b.count)
-            }
-        }
+        loop.sendRecord(handle, op: Op.ktlsSend.rawValue, fd: k.fd, type: 21, bytes: [1, 0], using: k.control)
     }
 
     func kernelLegSent(_ result: Int32) {
@@ -122,7 +114,7 @@ extension Connection {
         if k.closeSent {
             if !k.shutting {
                 k.shutting = true
-                loop.shutdown(handle, op: Op.ktlsShutdown.rawValue, fd: k.fd, how: Int32(SHUT_WR))
+                loop.shutdownWrite(handle, op: Op.ktlsShutdown.rawValue, fd: k.fd)
             }
         } else if result > 0 {
             k.pendingStart += Int(result)
@@ -157,8 +149,8 @@ extension Connection {
             mixedRelay()
             return
         }
-        let data = UnsafeBufferPointer(start: veil_tls_message_data(k.incoming), count: Int(result))
-        switch KernelTLSRecord(type: veil_tls_message_type(k.incoming), body: data) {
+        let data = k.incoming.body(count: Int(result))
+        switch KernelTLSRecord(type: k.incoming.type, body: data) {
         case .applicationData:
             k.incomingStart = 0
             k.incomingEnd = data.count

@@ -1,10 +1,7 @@
 import VeilResolver
 import VeilWire
-import CVeilShims
 import VeilRuntime
 import VeilTLS
-// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
-import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -63,9 +60,6 @@ extension Connection {
         drive(downPump)
     }
 
-    private static let spliceFlags = veil_splice_f_nonblock | veil_splice_f_move
-    private static let readable = UInt32(Int16(POLLIN) | veil_pollrdhup)
-
     /// Starts the next chain of a direction, or passes its EOF on, if nothing is in flight.
     func drive(_ p: SplicePump) {
         guard p.chain == .none else { return }
@@ -73,25 +67,25 @@ extension Connection {
             p.chain = .drain
             p.pending = 2
             loop.reserve(2)
-            loop.poll(handle, op: p.ops.pollOut.rawValue, fd: p.destinationFD, events: UInt32(POLLOUT), linkNext: true)
+            loop.poll(handle, op: p.ops.pollOut.rawValue, fd: p.destinationFD, for: .writable, linkNext: true)
             loop.splice(handle, op: p.ops.spliceOut.rawValue, from: p.pipeRead, to: p.destinationFD,
-                        count: UInt32(p.inPipe), flags: Connection.spliceFlags)
+                        count: UInt32(p.inPipe))
         } else if !p.sourceEOF {
             p.chain = .fill
             p.pending = 3
             loop.reserve(3)
-            loop.poll(handle, op: p.ops.pollIn.rawValue, fd: p.sourceFD, events: Connection.readable, linkNext: true)
+            loop.poll(handle, op: p.ops.pollIn.rawValue, fd: p.sourceFD, for: .readableOrPeerClosed, linkNext: true)
             loop.splice(handle, op: p.ops.spliceIn.rawValue, from: p.sourceFD, to: p.pipeWrite,
-                        count: UInt32(p.pipeCapacity), flags: Connection.spliceFlags, linkNext: true)
+                        count: UInt32(p.pipeCapacity), linkNext: true)
             loop.splice(handle, op: p.ops.spliceOut.rawValue, from: p.pipeRead, to: p.destinationFD,
-                        count: UInt32(p.pipeCapacity), flags: Connection.spliceFlags)
+                        count: UInt32(p.pipeCapacity))
         } else if let alert = p.pendingAlert, !p.alertSent {
             // kTLS: pass the peer's close_notify (or fatal alert) on as a record of its own.
             p.alertSent = true
             sendControlRecord(p, type: 21, bytes: alert)
         } else if !p.shutdownSent {
             p.shutdownSent = true
-            loop.shutdown(handle, op: p.ops.shutdown.rawValue, fd: p.destinationFD, how: Int32(SHUT_WR))
+            loop.shutdownWrite(handle, op: p.ops.shutdown.rawValue, fd: p.destinationFD)
         }
     }
 

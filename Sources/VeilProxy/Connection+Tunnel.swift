@@ -1,8 +1,6 @@
 import VeilResolver
 import VeilWire
 import VeilRuntime
-// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
-import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,16 +13,16 @@ extension Connection {
         guard let relay = config.relay else { return }
         summary.route = .tunnel
         summary.relay = relay.address.description
-        var pair: [Int32] = [-1, -1]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
-            reply(.badGateway, CloseReason(.error, "tunnel: socketpair: \(SystemError.message(of: errno))"))
+        let pair: (Int32, Int32)
+        do { pair = try Socket.pair() } catch {
+            reply(.badGateway, CloseReason(.error, "tunnel: \(error)"))
             return
         }
-        upstreamFD = pair[0]
+        upstreamFD = pair.0
         phase = .connecting
         // The tunnel keeps the deadline (connect, TLS and the relay's answer).
         armDeadline(after: 0)
-        relayTunnel = worker.startTunnel(id: id, fd: pair[1], target: target, relay: relay, connection: self)
+        relayTunnel = worker.startTunnel(id: id, fd: pair.1, target: target, relay: relay, connection: self)
     }
 
     /// The relay answered 200: the socketpair now leads to the target. `path` is how the TLS

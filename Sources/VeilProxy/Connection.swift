@@ -2,8 +2,6 @@ import VeilResolver
 import VeilWire
 import VeilRuntime
 import VeilTLS
-// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
-import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -58,7 +56,8 @@ final class Connection: IOHandler {
     var addressIndex = 0
     var lastConnectError = ""
     var connectTimedOut = false
-    var sockaddrBuffer: UnsafeMutablePointer<sockaddr_storage>?
+    /// Where the upstream address waits for the kernel during a connect.
+    var connectSlot: AddressSlot?
     var responseBuffer: UnsafeMutableRawPointer?
     var responseLength = 0
     var responseSent = 0
@@ -303,7 +302,7 @@ final class Connection: IOHandler {
         upstreamLeg = nil
         kernelLeg = nil
         if let b = responseBuffer { b.deallocate(); responseBuffer = nil }
-        if let s = sockaddrBuffer { s.deallocate(); sockaddrBuffer = nil }
+        connectSlot = nil
         if let slot = relaySlot { worker.shared.relayGate?.release(slot); relaySlot = nil }
         switch accounting {
         case .admitted: worker.shared.admission.leave()

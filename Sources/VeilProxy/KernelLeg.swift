@@ -1,6 +1,6 @@
 import VeilResolver
 import VeilWire
-import CVeilShims
+import VeilRuntime
 
 /// The kTLS side of a connection whose other leg stays in userspace (`--ktls auto` decides per
 /// leg): the kernel decrypts what arrives and encrypts what Veil sends, one record at a time by
@@ -9,9 +9,9 @@ final class KernelLeg {
     let fd: Int32
     let isClient: Bool
     /// The record being received (recvmsg with a cmsg for its type).
-    let incoming: OpaquePointer
+    let incoming: TLSRecordMessage
     /// A control record being sent (close_notify).
-    let control: OpaquePointer
+    let control: TLSRecordMessage
     /// Application data received and not yet handed to the other leg's engine:
     /// `incomingStart..<incomingEnd` of `incoming`'s data (a recvmsg can bring several records).
     var incomingStart = 0
@@ -31,16 +31,10 @@ final class KernelLeg {
     var shutting = false
 
     init?(fd: Int32, isClient: Bool) {
-        guard let a = veil_tls_message_new() else { return nil }
-        guard let b = veil_tls_message_new() else { veil_tls_message_free(a); return nil }
+        guard let a = TLSRecordMessage(), let b = TLSRecordMessage() else { return nil }
         self.fd = fd
         self.isClient = isClient
         incoming = a
         control = b
-    }
-
-    deinit {
-        veil_tls_message_free(incoming)
-        veil_tls_message_free(control)
     }
 }

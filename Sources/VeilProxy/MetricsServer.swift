@@ -33,24 +33,24 @@ final class MetricsServer: Sendable {
     func stop() { stopping.store(true, ordering: .relaxed) }
 
     private func serve() {
-        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         while !stopping.load(ordering: .relaxed) {
-            guard poll(&pfd, 1, 500) > 0, let client = Socket.acceptQueued(fd) else { continue }
+            guard (try? Socket.wait(fd, for: .readable, timeoutMillis: 500)) == true,
+                  let client = Socket.acceptQueued(fd) else { continue }
             answer(client)
             Socket.close(client)
         }
     }
 
     private func answer(_ client: Int32) {
-        var tv = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        Socket.setReceiveTimeout(client, seconds: 2)
         // The socket inherited O_NONBLOCK from the listener: wait for the request with poll.
         var head: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
-        var pfd = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
         while head.count < 8192, !head.ends(with: [13, 10, 13, 10]), !head.ends(with: [10, 10]) {
-            guard poll(&pfd, 1, 2000) > 0 else { return }
-            let n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
+            guard (try? Socket.wait(client, for: .readable, timeoutMillis: 2000)) == true else { return }
+            let n = buffer.withUnsafeMutableBytes { raw in
+                raw.baseAddress.map { Socket.receive(client, into: $0, count: raw.count) } ?? -1
+            }
             guard n > 0 else { return }
             head += buffer[0..<n]
         }

@@ -2,8 +2,6 @@ import VeilResolver
 import VeilWire
 import VeilRuntime
 import VeilTLS
-// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
-import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -40,7 +38,8 @@ final class RelayTunnel: IOHandler {
     var handle = IOHandle.none
     var phase = Phase.connecting
     var engine: TLSEngine?
-    var sockaddrBuffer: UnsafeMutablePointer<sockaddr_storage>?
+    /// Where the relay's address waits for the kernel during the connect.
+    let connectSlot = AddressSlot()
     /// The relay's answer to CONNECT, until its head (and an error's body) is complete.
     var answer: [UInt8] = []
 
@@ -77,12 +76,7 @@ final class RelayTunnel: IOHandler {
             return
         }
         Socket.setNoDelay(fd)
-        let buffer = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: 1)
-        buffer.initialize(to: relay.address.storage)
-        sockaddrBuffer = buffer
-        buffer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            loop.connect(handle, op: Op.connect.rawValue, fd: fd, address: $0, length: relay.address.length)
-        }
+        loop.connect(handle, op: Op.connect.rawValue, fd: fd, to: relay.address, slot: connectSlot)
     }
 
     // MARK: Completions
@@ -269,7 +263,6 @@ final class RelayTunnel: IOHandler {
         Socket.close(fd)
         Socket.close(bridgeFD)
         if let b = down { worker.recordBuffers.give(b); down = nil }
-        if let s = sockaddrBuffer { s.deallocate(); sockaddrBuffer = nil }
         engine = nil
         worker.tunnelFinished(self)
     }

@@ -1,9 +1,6 @@
 import VeilResolver
 import VeilWire
-import CVeilShims
 import VeilRuntime
-// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
-import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,9 +25,10 @@ final class SplicePump {
     let sourceFD: Int32
     let destinationFD: Int32
     let ops: Ops
-    private(set) var pipeRead: Int32 = -1
-    private(set) var pipeWrite: Int32 = -1
-    private(set) var pipeCapacity = 0
+    private var pipe: Pipe?
+    var pipeRead: Int32 { pipe?.readFD ?? -1 }
+    var pipeWrite: Int32 { pipe?.writeFD ?? -1 }
+    var pipeCapacity: Int { pipe?.capacity ?? 0 }
 
     /// Bytes spliced into the pipe and not yet out of it.
     var inPipe = 0
@@ -45,7 +43,7 @@ final class SplicePump {
     var done = false
     var bytes: UInt64 = 0
     /// kTLS: the record being received or sent by recvmsg/sendmsg (allocated on first use).
-    var message: OpaquePointer?
+    var message: TLSRecordMessage?
     /// kTLS: an alert to send on the destination once the pipe is drained (close_notify or fatal).
     var pendingAlert: [UInt8]?
     var alertSent = false
@@ -58,13 +56,7 @@ final class SplicePump {
 
     /// Creates the pipe at the kernel's default capacity (64 KiB).
     func openPipe() throws(SystemError) {
-        var fds: [Int32] = [-1, -1]
-        var capacity: Int32 = 0
-        let rc = veil_pipe(&fds, &capacity)
-        guard rc == 0 else { throw SystemError("pipe2", code: -rc) }
-        pipeRead = fds[0]
-        pipeWrite = fds[1]
-        pipeCapacity = Int(capacity)
+        pipe = try Pipe()
     }
 
     /// After a fill that filled the whole pipe: this is a bulk transfer, so take bigger chunks
@@ -72,21 +64,18 @@ final class SplicePump {
     /// pipe capacity counts against per-user limits (fs.pipe-user-pages-soft). A refused resize
     /// (EPERM past those limits) keeps the current size and is not retried.
     func grow(limit: Int) {
-        guard pipeCapacity < limit else { return }
-        let r = veil_pipe_resize(pipeWrite, Int32(min(pipeCapacity * 4, limit)))
-        if r > 0 { pipeCapacity = Int(r) } else { canGrow = false }
+        guard var p = pipe, p.capacity < limit else { return }
+        if !p.grow(to: min(p.capacity * 4, limit)) { canGrow = false }
+        pipe = p
     }
 
     var canGrow = true
 
-    var pipeFDs: [Int32] { [pipeRead, pipeWrite] }
+    var pipeFDs: [Int32] { pipe?.fds ?? [] }
 
     /// Closes the pipe and frees the kTLS message buffer.
     func release() {
-        Socket.close(pipeRead)
-        Socket.close(pipeWrite)
-        pipeRead = -1
-        pipeWrite = -1
-        if let m = message { veil_tls_message_free(m); message = nil }
+        pipe?.close()
+        message = nil
     }
 }

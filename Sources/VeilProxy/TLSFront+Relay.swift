@@ -1,10 +1,7 @@
 import VeilResolver
 import VeilWire
-import CVeilShims
 import VeilRuntime
 import VeilTLS
-// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
-import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -99,10 +96,10 @@ extension TLSFront {
 
     private func receiveRecord() {
         guard !clientReceiving else { return }
-        if upMessage == nil { upMessage = veil_tls_message_new() }
+        if upMessage == nil { upMessage = TLSRecordMessage() }
         guard let m = upMessage else { finish(CloseReason(.error, "out of memory")); return }
         clientReceiving = true
-        loop.submit(handle, op: Op.clientRecv.rawValue) { sqe in veil_prep_tls_recvmsg_flags(sqe, fd, m, 0) }
+        loop.receiveRecord(handle, op: Op.clientRecv.rawValue, fd: fd, into: m)
     }
 
     func clientReceived(_ result: Int32) {
@@ -127,8 +124,8 @@ extension TLSFront {
             relayStep()
             return
         }
-        let data = UnsafeBufferPointer(start: veil_tls_message_data(m), count: Int(result))
-        switch KernelTLSRecord(type: veil_tls_message_type(m), body: data) {
+        let data = m.body(count: Int(result))
+        switch KernelTLSRecord(type: m.type, body: data) {
         case .applicationData:
             upFilled = Int(result)
             upSent = 0
@@ -154,12 +151,11 @@ extension TLSFront {
 
     private func sendToBridge() {
         let base: UnsafeMutableRawPointer
-        if kernel, let m = upMessage { base = UnsafeMutableRawPointer(veil_tls_message_data(m)) }
+        if kernel, let m = upMessage { base = UnsafeMutableRawPointer(m.data) }
         else if let up { base = up }
         else { return }
         bridgeSending = true
-        loop.send(handle, op: Op.bridgeSend.rawValue, fd: bridgeFD, from: base + upSent, count: upFilled - upSent,
-                  flags: Int32(MSG_NOSIGNAL))
+        loop.send(handle, op: Op.bridgeSend.rawValue, fd: bridgeFD, from: base + upSent, count: upFilled - upSent)
     }
 
     func bridgeSent(_ result: Int32) {
@@ -180,7 +176,7 @@ extension TLSFront {
     private func shutBridge() {
         guard !bridgeWriteShut else { return }
         bridgeWriteShut = true
-        loop.shutdown(handle, op: Op.bridgeShutdown.rawValue, fd: bridgeFD, how: Int32(SHUT_WR))
+        loop.shutdownWrite(handle, op: Op.bridgeShutdown.rawValue, fd: bridgeFD)
     }
 
     // MARK: Bridge -> client
@@ -237,8 +233,7 @@ extension TLSFront {
     private func sendPlain() {
         guard let down else { return }
         clientSending = true
-        loop.send(handle, op: Op.clientSend.rawValue, fd: fd, from: down + downSent, count: downFilled - downSent,
-                  flags: Int32(MSG_NOSIGNAL))
+        loop.send(handle, op: Op.clientSend.rawValue, fd: fd, from: down + downSent, count: downFilled - downSent)
     }
 
     /// The bridge is done: close_notify to the client when the end it mirrors was authenticated
@@ -258,15 +253,10 @@ extension TLSFront {
         if kernel {
             guard !closeQueued else { shutClient(); return }
             closeQueued = true
-            if downMessage == nil { downMessage = veil_tls_message_new() }
+            if downMessage == nil { downMessage = TLSRecordMessage() }
             guard let m = downMessage else { shutClient(); return }
             clientSending = true
-            let alert: [UInt8] = [1, 0]
-            alert.withUnsafeBufferPointer { b in
-                loop.submit(handle, op: Op.clientSend.rawValue) { sqe in
-                    veil_prep_tls_sendmsg(sqe, fd, m, 21, b.baseAddress, b.count)
-                }
-            }
+            loop.sendRecord(handle, op: Op.clientSend.rawValue, fd: fd, type: 21, bytes: [1, 0], using: m)
         } else if let e = engine {
             if !closeQueued {
                 closeQueued = true
@@ -280,7 +270,7 @@ extension TLSFront {
     private func shutClient() {
         guard !clientWriteShut, !clientShutting else { return }
         clientShutting = true
-        loop.shutdown(handle, op: Op.clientShutdown.rawValue, fd: fd, how: Int32(SHUT_WR))
+        loop.shutdownWrite(handle, op: Op.clientShutdown.rawValue, fd: fd)
     }
 
     func clientWriteShutDone() {

@@ -1,10 +1,7 @@
 import VeilResolver
 import VeilWire
-import CVeilShims
 import VeilRuntime
 import VeilTLS
-// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
-import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -65,7 +62,7 @@ final class TLSFront: IOHandler {
 
     // Client -> bridge: plaintext in `up` (userspace) or in `upMessage` (kTLS recvmsg).
     var up: UnsafeMutableRawPointer?
-    var upMessage: OpaquePointer?
+    var upMessage: TLSRecordMessage?
     var upFilled = 0
     var upSent = 0
     var clientReceiving = false
@@ -77,7 +74,7 @@ final class TLSFront: IOHandler {
     // Bridge -> client: plaintext read from the bridge into `down`, encrypted (userspace) or sent
     // as is to the kTLS socket.
     var down: UnsafeMutableRawPointer?
-    var downMessage: OpaquePointer?
+    var downMessage: TLSRecordMessage?
     var downFilled = 0
     var downSent = 0
     var bridgeReceiving = false
@@ -310,18 +307,18 @@ final class TLSFront: IOHandler {
         }
         loop.setDeadline(handle, 0)
         moveOntoKernel(e, note: "front")
-        var pair: [Int32] = [-1, -1]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
-            finish(CloseReason(.error, "HTTPS listener: socketpair: \(SystemError.message(of: errno))"))
+        let pair: (Int32, Int32)
+        do { pair = try Socket.pair() } catch {
+            finish(CloseReason(.error, "HTTPS listener: \(error)"))
             return
         }
-        bridgeFD = pair[1]
+        bridgeFD = pair.1
         let info = FrontInfo(tls: e.version ?? "?", cipher: e.cipher ?? "?",
                              path: kernel ? .ktls : .userspace, note: ktlsNote)
         phase = .relay
         up = worker.recordBuffers.take()
         down = worker.recordBuffers.take()
-        connection = worker.startBridged(id: id, fd: pair[0], client: peer, front: info, started: started,
+        connection = worker.startBridged(id: id, fd: pair.0, client: peer, front: info, started: started,
                                          refusal: refusal)
         connection?.clientFront = self
         if let engine { startUserspaceRecords(engine) }
@@ -355,8 +352,8 @@ final class TLSFront: IOHandler {
         Socket.close(bridgeFD)
         if let b = up { worker.recordBuffers.give(b); up = nil }
         if let b = down { worker.recordBuffers.give(b); down = nil }
-        if let m = upMessage { veil_tls_message_free(m); upMessage = nil }
-        if let m = downMessage { veil_tls_message_free(m); downMessage = nil }
+        upMessage = nil
+        downMessage = nil
         engine = nil
         switch accounting {
         case .admitted: worker.shared.admission.leave()

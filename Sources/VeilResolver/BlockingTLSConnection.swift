@@ -1,8 +1,6 @@
 import VeilWire
 import VeilRuntime
 import VeilTLS
-// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
-import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,15 +26,15 @@ final class BlockingTLSConnection {
          timeout: Double, pinnedSHA256: RelayFingerprint? = nil) throws(Failure) {
         deadline = MonotonicClock.now() + timeout.nanoseconds
         peer = address.description
-        let s = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard s >= 0 else { throw Failure("socket: \(SystemError.message(of: errno))") }
+        let s: Int32
+        do { s = try Socket.makeTCP(family: address.family, nonBlocking: true) } catch { throw Failure("\(error)") }
         fd = s
         do {
             engine = try TLSEngine(context: context, role: .client, inboundCapacity: 64 << 10, outboundCapacity: 32 << 10)
             let isIP = SocketAddress(ip: verifyName, port: 0) != nil
             if pinnedSHA256 == nil { try engine.configureClient(serverName: isIP ? nil : verifyName, verifyName: verifyName, alpn: alpn, session: nil) }
         } catch {
-            Glibc.close(s)
+            Socket.close(s)
             throw Failure("TLS set-up: \(error)")
         }
         Socket.setNoDelay(s)
@@ -50,12 +48,12 @@ final class BlockingTLSConnection {
                 }
             }
         } catch {
-            Glibc.close(s)
+            Socket.close(s)
             throw error
         }
     }
 
-    deinit { Glibc.close(fd) }
+    deinit { Socket.close(fd) }
 
     /// The ALPN protocol the server chose.
     var alpn: String? { engine.alpn }
@@ -66,36 +64,33 @@ final class BlockingTLSConnection {
         return Int32(min((deadline - now) / 1_000_000 + 1, UInt64(Int32.max)))
     }
 
-    private func wait(_ events: Int16) throws(Failure) {
+    private func wait(_ readiness: Readiness) throws(Failure) {
         while true {
-            var p = pollfd(fd: fd, events: events, revents: 0)
-            let rc = poll(&p, 1, try remaining())
-            if rc > 0 { return }
-            if rc < 0 && errno != EINTR { throw Failure("poll: \(SystemError.message(of: errno))") }
+            let timeout = try remaining()
+            let ready: Bool
+            do { ready = try Socket.wait(fd, for: readiness, timeoutMillis: timeout) } catch { throw Failure("\(error)") }
+            if ready { return }
         }
     }
 
     private func connect(_ address: SocketAddress) throws(Failure) {
-        var storage = address.storage
-        let rc = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, address.length) }
+        do {
+            if try Socket.startConnect(fd, to: address) { return }
+        } catch {
+            throw Failure("connect \(peer): \(SystemError.message(of: error.code))")
         }
-        if rc == 0 { return }
-        guard errno == EINPROGRESS else { throw Failure("connect \(peer): \(SystemError.message(of: errno))") }
-        do { try wait(Int16(POLLOUT)) } catch { throw Failure("connect \(peer): \(error)") }
-        var err: Int32 = 0
-        var len = socklen_t(MemoryLayout<Int32>.size)
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+        do { try wait(.writable) } catch { throw Failure("connect \(peer): \(error)") }
+        let err = Socket.pendingError(fd)
         guard err == 0 else { throw Failure("connect \(peer): \(SystemError.message(of: err))") }
     }
 
     private func flush() throws(Failure) {
         let out = engine.outbound
         while out.readable > 0 {
-            let n = Glibc.send(fd, out.readPointer, out.readable, Int32(MSG_NOSIGNAL))
+            let n = Socket.send(fd, out.readPointer, count: out.readable)
             if n > 0 { out.consume(n); continue }
-            if n < 0 && (errno == EAGAIN || errno == EINTR) { try wait(Int16(POLLOUT)); continue }
-            throw Failure("send to \(peer): \(SystemError.message(of: errno))")
+            if n == -Int(EAGAIN) || n == -Int(EINTR) { try wait(.writable); continue }
+            throw Failure("send to \(peer): \(SystemError.message(of: Int32(-n)))")
         }
     }
 
@@ -107,12 +102,12 @@ final class BlockingTLSConnection {
             guard input.contiguousWritable > 0 else { throw Failure("response larger than \(input.capacity) bytes") }
             // Answer every segment at once: a server that writes its reply in two segments
             // (length, then message) would otherwise wait out our delayed ACK (40 ms).
-            Socket.setOption(fd, Int32(IPPROTO_TCP), TCP_QUICKACK, 1)
-            let n = Glibc.recv(fd, target, input.contiguousWritable, 0)
+            Socket.setQuickAck(fd)
+            let n = Socket.receive(fd, into: target, count: input.contiguousWritable)
             if n > 0 { input.didWrite(n); return true }
             if n == 0 { return false }
-            if errno == EAGAIN || errno == EINTR { try wait(Int16(POLLIN)); continue }
-            throw Failure("recv from \(peer): \(SystemError.message(of: errno))")
+            if n == -Int(EAGAIN) || n == -Int(EINTR) { try wait(.readable); continue }
+            throw Failure("recv from \(peer): \(SystemError.message(of: Int32(-n)))")
         }
     }
 

@@ -1,4 +1,4 @@
-import CLibURing
+internal import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,7 +21,7 @@ public final class EventLoop {
     }
 
     public let index: Int
-    public let ring: IOUring
+    let ring: IOUring
     public let remote: LoopRemote
     /// Application state attached to this loop (set once at start-up by the layer above).
     public var context: AnyObject?

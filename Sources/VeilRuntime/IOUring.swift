@@ -1,5 +1,5 @@
-import CLibURing
-import CVeilShims
+internal import CLibURing
+internal import CRuntimeShims
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,13 +8,13 @@ import Glibc
 ///
 /// Submission entries are obtained with `nextSQE()`; if the submission queue is full, the pending
 /// entries are submitted first. Completions are read in batches with `drain(_:)`.
-public final class IOUring {
-    @usableFromInline let ring: UnsafeMutablePointer<io_uring>
+final class IOUring {
+    let ring: UnsafeMutablePointer<io_uring>
     private let cqeBatch: UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>
     private let batchSize: UInt32 = 256
-    public let setupFlags: UInt32
+    let setupFlags: UInt32
 
-    public init(entries: UInt32 = 4096) throws(SystemError) {
+    init(entries: UInt32 = 4096) throws(SystemError) {
         ring = .allocate(capacity: 1)
         ring.initialize(to: io_uring())
         cqeBatch = .allocate(capacity: 256)
@@ -49,7 +49,7 @@ public final class IOUring {
 
     /// A zeroed submission entry. Never nil: submits first when the queue is full.
     @inline(__always)
-    public func nextSQE() -> UnsafeMutablePointer<io_uring_sqe> {
+    func nextSQE() -> UnsafeMutablePointer<io_uring_sqe> {
         if let sqe = io_uring_get_sqe(ring) { return sqe }
         _ = io_uring_submit(ring)
         while true {
@@ -60,12 +60,12 @@ public final class IOUring {
 
     /// Submits what is queued if fewer than `count` entries are free.
     @inline(__always)
-    public func reserve(_ count: UInt32) {
+    func reserve(_ count: UInt32) {
         if io_uring_sq_space_left(ring) < count { _ = io_uring_submit(ring) }
     }
 
     /// Submits pending entries and waits for at least one completion or the timeout.
-    public func submitAndWait(timeoutNanos: UInt64) {
+    func submitAndWait(timeoutNanos: UInt64) {
         var ts = __kernel_timespec(tv_sec: Int64(timeoutNanos / 1_000_000_000),
                                    tv_nsec: Int64(timeoutNanos % 1_000_000_000))
         var cqe: UnsafeMutablePointer<io_uring_cqe>? = nil
@@ -73,7 +73,7 @@ public final class IOUring {
     }
 
     /// Submits pending entries without waiting.
-    public func submit() {
+    func submit() {
         _ = io_uring_submit(ring)
     }
 
@@ -81,7 +81,7 @@ public final class IOUring {
     /// Returns how many were handled.
     @discardableResult
     @inline(__always)
-    public func drain(_ body: (UInt64, Int32, UInt32) -> Void) -> Int {
+    func drain(_ body: (UInt64, Int32, UInt32) -> Void) -> Int {
         var total = 0
         while true {
             let n = veil_uring_peek_batch(ring, cqeBatch, batchSize)

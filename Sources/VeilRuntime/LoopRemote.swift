@@ -1,5 +1,5 @@
 import Synchronization
-import CVeilShims
+internal import CRuntimeShims
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,17 +1,30 @@
 // Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
-import CLibURing
+internal import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Thin, synchronous socket set-up calls (creation and options; never data transfer, which goes
-/// through the rings).
+/// Thin, synchronous socket calls: set-up (creation and options) for every socket, and the
+/// few blocking transfers of threads that are not rings (Socket+OffRing.swift). Data on a ring
+/// moves through `EventLoop` operations.
 public enum Socket {
-    /// A TCP socket of the address's family, close-on-exec.
-    public static func makeTCP(family: Int32) throws(SystemError) -> Int32 {
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    /// A TCP socket of the address's family, close-on-exec; `nonBlocking` sets O_NONBLOCK.
+    public static func makeTCP(family: Int32, nonBlocking: Bool = false) throws(SystemError) -> Int32 {
+        var type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        if nonBlocking { type |= Int32(SOCK_NONBLOCK.rawValue) }
+        let fd = socket(family, type, 0)
         guard fd >= 0 else { throw SystemError("socket") }
         return fd
+    }
+
+    /// A connected pair of Unix stream sockets, close-on-exec: the plaintext bridge between a
+    /// TLS front (HTTPS listener, relay tunnel) and the connection it carries.
+    public static func pair() throws(SystemError) -> (Int32, Int32) {
+        var fds: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
+            throw SystemError("socketpair")
+        }
+        return (fds[0], fds[1])
     }
 
     /// A listening TCP socket with SO_REUSEADDR, bound to `address`.
@@ -93,7 +106,7 @@ public enum Socket {
     /// the write side and closes. Never blocks.
     public static func answerAndClose(_ fd: Int32, _ bytes: [UInt8]) {
         setNonBlocking(fd)
-        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         var scratch = [UInt8](repeating: 0, count: 4096)
         while scratch.withUnsafeMutableBytes({ recv(fd, $0.baseAddress, $0.count, 0) }) > 0 {}
         _ = Glibc.shutdown(fd, Int32(SHUT_WR))
@@ -108,7 +121,7 @@ public enum Socket {
         while sent < bytes.count {
             guard poll(&pfd, 1, timeoutMillis) > 0 else { return false }
             let n = bytes.withUnsafeBytes { raw in
-                raw.baseAddress.map { send(fd, $0 + sent, raw.count - sent, Int32(MSG_NOSIGNAL)) } ?? -1
+                raw.baseAddress.map { Glibc.send(fd, $0 + sent, raw.count - sent, Int32(MSG_NOSIGNAL)) } ?? -1
             }
             if n < 0 && (errno == EAGAIN || errno == EINTR) { continue }
             guard n > 0 else { return false }

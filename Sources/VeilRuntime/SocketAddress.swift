@@ -1,17 +1,18 @@
 // Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
-import CLibURing
+internal import CLibURing
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// An IPv4 or IPv6 socket address, stored inline (no allocation) so it can be handed to the kernel.
 public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
-    public private(set) var storage: sockaddr_storage
-    public private(set) var length: socklen_t
+    private(set) var storage: sockaddr_storage
+    private(set) var length: socklen_t
 
+    /// AF_INET or AF_INET6, for `Socket.makeTCP(family:)`.
     public var family: Int32 { Int32(storage.ss_family) }
 
-    public init(storage: sockaddr_storage, length: socklen_t) {
+    init(storage: sockaddr_storage, length: socklen_t) {
         self.storage = storage
         self.length = length
     }

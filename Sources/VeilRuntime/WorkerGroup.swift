@@ -1,4 +1,4 @@
-import CVeilShims
+internal import CRuntimeShims
 import Dispatch
 import Synchronization
 #if canImport(Glibc)

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 internal import COpenSSL
-internal import CVeilShims
+internal import COpenSSLShims
 import Synchronization
 import VeilRuntime
 

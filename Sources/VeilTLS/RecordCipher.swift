@@ -1,4 +1,4 @@
-internal import CVeilShims
+internal import CRecordCrypto
 import VeilRuntime
 
 /// One direction of a TLS session's record protection, run by Veil itself once the handshake is

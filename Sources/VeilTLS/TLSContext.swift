@@ -1,5 +1,5 @@
 internal import COpenSSL
-internal import CVeilShims
+internal import COpenSSLShims
 
 /// An OpenSSL SSL_CTX configured once at start-up and shared by every engine (SSL_CTX is safe
 /// to use from several threads once configured).

@@ -1,22 +1,7 @@
 internal import COpenSSL
-internal import CVeilShims
-
-/// Keys for one direction of one socket, as the kernel wants them.
-public struct KernelTLSKeys: Sendable, Equatable {
-    public enum Cipher: Int32, Sendable { case aes128gcm = 0, aes256gcm = 1, chacha20poly1305 = 2 }
-    public let version: UInt16
-    public let cipher: Cipher
-    public let key: [UInt8]
-    /// The 12-byte write IV (TLS 1.2 AES-GCM: 4-byte salt, then the explicit nonce to start at).
-    public let iv: [UInt8]
-    /// Sequence number of the next record in this direction.
-    public let sequence: UInt64
-
-    /// The same keys with the sequence number moved on by `n` (fault injection in tests).
-    public func advanced(by n: UInt64) -> KernelTLSKeys {
-        KernelTLSKeys(version: version, cipher: cipher, key: key, iv: iv, sequence: sequence &+ n)
-    }
-}
+internal import COpenSSLShims
+internal import CRecordCrypto
+import VeilRuntime
 
 /// What the kernel needs to take over both directions of a socket, or why it cannot.
 public enum KernelTLSSwitch: Sendable {

@@ -1,5 +1,5 @@
 internal import COpenSSL
-internal import CVeilShims
+internal import COpenSSLShims
 import VeilRuntime
 
 /// One TLS session driven without I/O: the caller puts received bytes into `inbound`, calls

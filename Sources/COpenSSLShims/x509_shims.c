@@ -1,6 +1,6 @@
 // EC_KEY functions are deprecated in OpenSSL 3.0; the wrappers below exist to call them quietly.
 #define OPENSSL_SUPPRESS_DEPRECATED
-#include "CVeilShims.h"
+#include "COpenSSLShims.h"
 #include <openssl/ec.h>
 
 GENERAL_NAMES *veil_sk_GENERAL_NAME_new_null(void) { return sk_GENERAL_NAME_new_null(); }

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "CVeilShims.h"
+#include "CRuntimeShims.h"
 #include <fcntl.h>
 #include <errno.h>
 #include <unistd.h>

@@ -1,6 +1,10 @@
-#ifndef CVEILSHIMS_H
-#define CVEILSHIMS_H
-// One-line wrappers for C macros and inline helpers that Swift cannot call.
+#ifndef CRUNTIMESHIMS_H
+#define CRUNTIMESHIMS_H
+// The runtime's C: one-line wrappers for what Swift cannot call (GNU-only constants, pipe and
+// signal set-up, a liburing helper) and the kTLS socket calls (ktls_socket.h). Only VeilRuntime
+// imports this. No OpenSSL here: the TLS layer's C is COpenSSLShims and CRecordCrypto.
+// features.h first: liburing.h (included by the .c files and by CLibURing) defines
+// _XOPEN_SOURCE before the libc headers, which breaks a clean build if it comes first.
 #include <features.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -33,9 +37,6 @@ extern const short veil_pollrdhup;
 /// IOSQE_IO_HARDLINK (a macro over an enum, not imported by Swift).
 extern const unsigned veil_iosqe_io_hardlink;
 
-#include "ssl_shims.h"
-#include "x509_shims.h"
-#include "ktls_shims.h"
-#include "record_shims.h"
+#include "ktls_socket.h"
 
 #endif

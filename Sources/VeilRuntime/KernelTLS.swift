@@ -1,12 +1,12 @@
-internal import CVeilShims
-import VeilRuntime
-// Socket declarations are attributed to CLibURing on a clean build (liburing.h includes them).
 internal import CLibURing
+internal import CRuntimeShims
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Kernel TLS (kTLS): whether this kernel offers it, and installing keys on a socket.
+/// Kernel TLS (kTLS): whether this kernel offers it, and handing a session's keys to a socket
+/// (setsockopt TCP_ULP "tls", then TLS_RX and TLS_TX). Records on such a socket move with
+/// `EventLoop.receiveRecord`/`sendRecord` (control records) or plain send, recv and splice.
 public enum KernelTLS {
     /// The probe's answer: available, or why not.
     public enum Availability: Sendable, Equatable, CustomStringConvertible {

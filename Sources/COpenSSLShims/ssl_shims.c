@@ -1,4 +1,4 @@
-#include "CVeilShims.h"
+#include "COpenSSLShims.h"
 
 void veil_BIO_set_retry_read(BIO *b) { BIO_set_retry_read(b); }
 void veil_BIO_set_retry_write(BIO *b) { BIO_set_retry_write(b); }

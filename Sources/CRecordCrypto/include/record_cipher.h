@@ -1,5 +1,5 @@
-#ifndef VEIL_RECORD_SHIMS_H
-#define VEIL_RECORD_SHIMS_H
+#ifndef VEIL_RECORD_CIPHER_H
+#define VEIL_RECORD_CIPHER_H
 // Veil's own TLS record protection after the handshake (userspace, where the kernel has no kTLS):
 // one direction of one session, sealing or opening whole records in place, with no copies.
 #include <stdint.h>
@@ -34,5 +34,11 @@ long veil_record_seal(struct veil_record_cipher *c, uint8_t type, const uint8_t 
 /// length does not match its header (decode_error), -3 it is too long (record_overflow), -4 TLS 1.3
 /// outer type not application_data, or no inner content type (unexpected_message).
 long veil_record_open(struct veil_record_cipher *c, uint8_t *record, size_t length, uint8_t *type, size_t *offset);
+
+/// Opens one record's AEAD body on its own, with no state (the check, in tests and diagnostics,
+/// that keys handed to the kernel are right): cipher as above, 12-byte nonce; ciphertext
+/// includes the 16-byte tag. Returns the plaintext's length, or -1.
+long veil_aead_open(int cipher, const uint8_t *key, const uint8_t nonce[12], const uint8_t *aad,
+                    size_t aad_len, const uint8_t *ciphertext, size_t length, uint8_t *out);
 
 #endif

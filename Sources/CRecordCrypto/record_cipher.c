@@ -1,4 +1,4 @@
-#include "record_shims.h"
+#include "record_cipher.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,3 +187,25 @@ long veil_record_open(struct veil_record_cipher *c, uint8_t *record, size_t leng
     }
     return (long)plain;
 }
+
+long veil_aead_open(int cipher, const uint8_t *key, const uint8_t nonce[12], const uint8_t *aad,
+                    size_t aad_len, const uint8_t *ciphertext, size_t length, uint8_t *out) {
+    if (length < 16) return -1;
+    const EVP_CIPHER *c = cipher == 0 ? EVP_aes_128_gcm() : cipher == 1 ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    long result = -1;
+    int n = 0, m = 0;
+    size_t body = length - 16;
+    if (ctx && EVP_DecryptInit_ex(ctx, c, NULL, NULL, NULL) == 1
+        && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) == 1
+        && EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) == 1
+        && EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len) == 1
+        && EVP_DecryptUpdate(ctx, out, &n, ciphertext, (int)body) == 1
+        && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, (void *)(ciphertext + body)) == 1
+        && EVP_DecryptFinal_ex(ctx, out + n, &m) == 1) {
+        result = n + m;
+    }
+    EVP_CIPHER_CTX_free(ctx);
+    return result;
+}
+
