@@ -157,7 +157,7 @@ extension Connection {
             leg.writeShut = true
             writeSideShutting(leg)
             loop.shutdownWrite(handle, op: (leg === clientLeg ? Op.clientShutdown : Op.upstreamShutdown).rawValue,
-                          fd: leg.fd)
+                               fd: leg.fd)
         }
     }
 
