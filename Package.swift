@@ -32,9 +32,12 @@ let package = Package(
         // Veil's own TLS record protection and key schedule, in C over libcrypto.
         .target(name: "CRecordCrypto", dependencies: ["COpenSSL"]),
 
-        // I/O runtime: one io_uring per worker thread.
+        // I/O runtime: one io_uring per worker thread; the only target that talks to io_uring
+        // and to socket-level C (typed operations, Socket, SocketAddress, Pipe, kTLS install).
         .target(name: "VeilRuntime", dependencies: ["CLibURing", "CRuntimeShims"], swiftSettings: strict),
-        // TLS: record layer, ClientHello parser, record logger (pure; no I/O).
+        // TLS: handshake engine (OpenSSL), Veil's record layer, kTLS key derivation, ClientHello
+        // parser, record logger, certificate authority and minting. No sockets and no rings: its
+        // only I/O is the CA's two files under $VEIL_HOME (CertificateAuthorityFiles).
         .target(name: "VeilTLS", dependencies: ["VeilRuntime", "COpenSSL", "COpenSSLShims", "CRecordCrypto"], swiftSettings: strict),
         // Wire values: host/port, patterns and rules, request parsing, status answers (no dependencies).
         .target(name: "VeilWire", swiftSettings: strict),
