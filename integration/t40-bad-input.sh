@@ -30,7 +30,7 @@ free_port CLOSED_PORT   # bound and closed again: connections are refused
 
 if veil_or_fail bad-input --mode passthrough --resolver static --connect-timeout 2 \
     --resolve "localhost:$NGX12:127.0.0.1" --resolve "localhost:$NGX13:127.0.0.1" \
-    --resolve "localhost:$CLOSED_PORT:127.0.0.1" --resolve "localhost:$BH_PORT:127.0.0.1" \
+    --resolve "localhost:$SS12:127.0.0.1" --resolve "localhost:$CLOSED_PORT:127.0.0.1" --resolve "localhost:$BH_PORT:127.0.0.1" \
     --resolve "localhost:$SINK_PORT:127.0.0.1"; then
 
     bad_case "bad/malformed CONNECT (bad port)" 400 bad-request \
@@ -46,6 +46,12 @@ if veil_or_fail bad-input --mode passthrough --resolver static --connect-timeout
     expect_match "bad/garbage after 200/veil closes" '^(eof|reset)$' "$(kv closed "$BAD_OUT")"
     bad_case "bad/plain HTTP inside the tunnel" 200 not-tls \
         tunnel --target "localhost:$NGX12" --after plain-http
+    # Bytes sent in the same write as the CONNECT head (pipelined) reach the handshake relay
+    # before it has read anything: a bad first record there once took the whole process down.
+    bad_case "bad/pipelined garbage after CONNECT" 200 not-tls \
+        raw --data "CONNECT localhost:$NGX12 HTTP/1.1\r\nHost: localhost\r\n\r\nhello"
+    bad_case "bad/pipelined malformed ClientHello" 200 'not-tls|handshake-failed' \
+        raw --data "CONNECT localhost:$NGX12 HTTP/1.1\r\n\r\n\x16\x03\x01\x00\x08\x01\x00\x00\x04\x03\x03\x00\x00"
     bad_case "bad/truncated ClientHello, client closes" 200 'client-gone|not-tls' \
         tunnel --target "localhost:$NGX12" --after truncated-hello
     # The origin never answers: the client gives up before any ServerHello.
@@ -68,9 +74,28 @@ if veil_or_fail bad-input --mode passthrough --resolver static --connect-timeout
         sni --target "localhost:$NGX13" --sni origin.test --cafile "$TESTCA"
     expect_match "bad/SNI differs from CONNECT host/handshake refused" '^failed' "$(kv handshake "$BAD_OUT")"
 
+    # The client refuses the origin's certificate with a (plaintext, TLS 1.2) alert: the summary
+    # blames the client, whichever side closes first.
+    log_mark
+    got=$(curl -sS --max-time 10 -x "http://127.0.0.1:$VEIL_PORT" -o /dev/null -w '%{local_port}' \
+        "https://localhost:$SS12/index.html" 2>/dev/null)
+    summary_for "$got" 6
+    expect_summary "bad/client alert blamed on the client" close handshake-failed
+    expect_match "bad/client alert blamed on the client/reason" 'reason="client sent alert fatal' "$SUMMARY"
+
     # Error answers carry a one-line text body with the reason.
     out=$("${PC[@]}" raw --port "$VEIL_PORT" --data "CONNECT localhost:$CLOSED_PORT HTTP/1.1\r\n\r\n")
     expect_match "bad/502 has a reason body" '.+' "$(kv body "$out")"
+    stop_veil 10
+fi
+
+# The same pipelined bytes for a --passthrough host of an intercepting Veil.
+if veil_or_fail bad-input-intercept --resolver static --passthrough localhost \
+    --resolve "localhost:$NGX12:127.0.0.1"; then
+    bad_case "bad/intercept, --passthrough host: pipelined garbage" 200 not-tls \
+        raw --data "CONNECT localhost:$NGX12 HTTP/1.1\r\n\r\nhello"
+    bad_case "bad/intercept, --passthrough host: pipelined malformed ClientHello" 200 'not-tls|handshake-failed' \
+        raw --data "CONNECT localhost:$NGX12 HTTP/1.1\r\n\r\n\x16\x03\x01\x00\x08\x01\x00\x00\x04\x03\x03\x00\x00"
     stop_veil 10
 fi
 

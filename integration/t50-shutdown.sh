@@ -1,6 +1,9 @@
-# Shutdown: SIGTERM stops accepting, lets an in-flight download finish within the
-# grace period and exits 0; a connection outliving the grace is closed
-# (close=shutdown) and veil still exits 0; SIGINT with nothing open exits 0 quickly.
+# Shutdown: after SIGTERM new clients are answered 503 (with a summary line each), an
+# in-flight download finishes within the grace period and veil exits 0; a connection
+# outliving the grace is closed (close=shutdown) and veil still exits 0; connections still
+# setting up (request half sent, connect under way) are answered 503; SIGINT with nothing
+# open exits 0 quickly; SIGHUP never stops veil. --max-connections counts across workers
+# and answers 503 past the limit.
 
 SD_RESOLVE=(--resolve "localhost:$NGX12:127.0.0.1" --resolve "localhost:$NGX13:127.0.0.1")
 
@@ -17,9 +20,10 @@ if veil_or_fail shutdown --mode passthrough --resolver static --grace 20 "${SD_R
     kill -TERM "$VEIL_PID"
     sleep 0.5
     got=$(curl -sS --max-time 3 -x "http://127.0.0.1:$VEIL_PORT" --cacert "$TESTCA" -o /dev/null \
-        -w '%{http_connect}' "https://localhost:$NGX13/index.html" 2>/dev/null)
-    if [[ "$got" != 200 ]]; then pass "shutdown/no new tunnels after SIGTERM"; else
-        fail "shutdown/no new tunnels after SIGTERM" "a new CONNECT got 200 after SIGTERM"; fi
+        -w '%{http_connect} %{local_port}' "https://localhost:$NGX13/index.html" 2>/dev/null)
+    expect_eq "shutdown/a new CONNECT after SIGTERM is answered 503" 503 "${got%% *}"
+    summary_for "${got##* }" 3
+    expect_summary "shutdown/the refused client has a summary" close shutdown
     wait "$curl_pid"; crc=$?
     expect_eq "shutdown/in-flight download completes" "0 200" "$crc $(cat "$WORK/slow.code")"
     expect_eq "shutdown/in-flight download sha256" "$BIG_SHA" "$(sha_of "$out")"
@@ -58,4 +62,64 @@ if veil_or_fail shutdown-sigint --mode passthrough --resolver static "${SD_RESOL
     wait_exit "$VEIL_PID" 5
     expect_eq "shutdown-sigint/idle veil exits 0 on SIGINT" 0 "$STOP_RC"
     VEIL_PID=""
+fi
+
+# Connections still setting up at SIGTERM get an answer: one that sent half a request, one
+# whose upstream connect hangs (a listener whose accept queue is full).
+start_pc_listener blackhole SD_BH_PORT || SD_BH_PORT=9
+SD_BH_PID=$PC_LISTENER_PID
+if veil_or_fail shutdown-setup --mode passthrough --resolver static --connect-timeout 20 \
+    "${SD_RESOLVE[@]}" --resolve "localhost:$SD_BH_PORT:127.0.0.1"; then
+    log_mark
+    python3 "$TOOLS/proxyclient.py" raw --port "$VEIL_PORT" --data 'CONNECT localhost:' --timeout 10 \
+        >"$WORK/sd-half.out" 2>&1 &
+    half_pid=$!
+    python3 "$TOOLS/proxyclient.py" raw --port "$VEIL_PORT" --timeout 10 \
+        --data "CONNECT localhost:$SD_BH_PORT HTTP/1.1\r\n\r\n" >"$WORK/sd-connecting.out" 2>&1 &
+    connecting_pid=$!
+    sleep 1
+    kill -TERM "$VEIL_PID"
+    wait "$half_pid" "$connecting_pid"
+    expect_eq "shutdown-setup/half a request: 503" 503 "$(sed -n 's/^status=//p' "$WORK/sd-half.out")"
+    expect_eq "shutdown-setup/connect under way: 503" 503 "$(sed -n 's/^status=//p' "$WORK/sd-connecting.out")"
+    wait_exit "$VEIL_PID" 10
+    expect_eq "shutdown-setup/veil exits 0" 0 "$STOP_RC"
+    n=$(log_new | grep -cE "$SUMMARY_RE")
+    expect_eq "shutdown-setup/two summary lines" 2 "$n"
+    VEIL_PID=""
+fi
+stop_pid "$SD_BH_PID" 2
+
+# SIGHUP (a logrotate postrotate) is harmless: veil keeps serving and still exits 0 later.
+if veil_or_fail sighup --mode passthrough --resolver static "${SD_RESOLVE[@]}"; then
+    kill -HUP "$VEIL_PID"
+    sleep 0.5
+    if kill -0 "$VEIL_PID" 2>/dev/null; then pass "sighup/veil survives SIGHUP"; else
+        fail "sighup/veil survives SIGHUP" "veil exited"; fi
+    got=$(pcurl -o /dev/null -w '%{http_code}' "https://localhost:$NGX13/index.html" 2>&1)
+    expect_eq "sighup/still serves" 200 "$got"
+    stop_veil 10
+    expect_eq "sighup/exits 0 on SIGTERM afterwards" 0 "$STOP_RC"
+fi
+
+# --max-connections is one limit across all workers; past it, 503 with the reason.
+if veil_or_fail max-connections --mode passthrough --resolver static --workers 2 --max-connections 4 \
+    "${SD_RESOLVE[@]}"; then
+    python3 "$TOOLS/proxyclient.py" hold --port "$VEIL_PORT" --target "localhost:$NGX13" --sni localhost \
+        --cafile "$TESTCA" --count 4 --hold-seconds 30 --ready-file "$WORK/limit.ready" >"$WORK/limit-hold.log" 2>&1 &
+    hold_pid=$!
+    bg_register "$hold_pid"
+    for _ in $(seq 100); do [[ -s "$WORK/limit.ready" ]] && break; sleep 0.1; done
+    expect_eq "max-connections/4 of 4 open on 2 workers" "4 0" "$(cat "$WORK/limit.ready" 2>/dev/null)"
+    log_mark
+    out=$(python3 "$TOOLS/proxyclient.py" raw --port "$VEIL_PORT" --data "CONNECT localhost:$NGX13 HTTP/1.1\r\n\r\n")
+    expect_eq "max-connections/the fifth is answered 503" 503 "$(sed -n 's/^status=//p' <<<"$out")"
+    expect_match "max-connections/with the reason" 'max-connections' "$(sed -n 's/^body=//p' <<<"$out")"
+    summary_for "$(sed -n 's/^local=//p' <<<"$out")" 3
+    expect_summary "max-connections/summary close" close overloaded
+    stop_pid "$hold_pid" 5
+    sleep 0.5
+    got=$(pcurl -o /dev/null -w '%{http_code}' "https://localhost:$NGX13/index.html" 2>&1)
+    expect_eq "max-connections/room again once they close" 200 "$got"
+    stop_veil 10
 fi

@@ -30,7 +30,7 @@ else
     expect_eq "relay-resolve/without the relay the name does not resolve (exit 2)" 2 "$rc"
 
     RR_MARK=$(wc -l <"$RR_LOG")
-    out=$("$VEIL_BIN" resolve "${RR_ARGS[@]}" --relay-secret "$RR_SECRET" --port "$RR_ORIGIN" "$RR_NAME" "$RR_NAME" 2>&1); rc=$?
+    out=$(VEIL_RELAY_SECRET=$RR_SECRET "$VEIL_BIN" resolve "${RR_ARGS[@]}" --port "$RR_ORIGIN" "$RR_NAME" "$RR_NAME" 2>&1); rc=$?
     expect_eq "relay-resolve/veil resolve exits 0" 0 "$rc"
     expect_eq "relay-resolve/resolver line" "resolver: static+relay 127.0.0.1:$RR_PORT" "$(sed -n 1p <<<"$out")"
     expect_match "relay-resolve/answer from the relay" "^$RR_NAME: 127\.0\.0\.1 from relay 127\.0\.0\.1:$RR_PORT \[static\] in " "$(sed -n 2p <<<"$out")"

@@ -28,22 +28,25 @@ int veil_pipe_resize(int fd, int size) {
     return r < 0 ? -errno : r;
 }
 
-static sigset_t termination_set(void) {
+/* The signals the main thread takes with sigwait: SIGINT and SIGTERM (shut down) and SIGHUP
+ * (log files reopened; never fatal, so a logrotate postrotate `kill -HUP` is safe). */
+static sigset_t control_set(void) {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     return set;
 }
 
 void veil_block_signals(void) {
-    sigset_t set = termination_set();
+    sigset_t set = control_set();
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
-int veil_wait_termination_signal(void) {
-    sigset_t set = termination_set();
+int veil_wait_signal(void) {
+    sigset_t set = control_set();
     int sig = 0;
     while (sigwait(&set, &sig) != 0) {}
     return sig;

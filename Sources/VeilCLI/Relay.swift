@@ -81,7 +81,10 @@ struct Relay: ParsableCommand {
         }
         configuration.plainListener = false
 
-        let secret = try sharedSecret(environment)
+        if SecretArgument.scrub("--secret") {
+            FileHandleStderr.write("veil relay: \(SecretArgument.warning(flag: "--secret", instead: "--secret-file FILE or VEIL_SECRET"))\n")
+        }
+        let secret = try sharedSecret(environment, home: configuration.home)
         if let problem = SecretFile.problem(with: secret) { throw ValidationError("secret: \(problem)") }
         var settings = RelayServerSettings(secret: secret)
         if !allowPort.isEmpty {
@@ -109,8 +112,9 @@ struct Relay: ParsableCommand {
         }
     }
 
-    /// --secret-file, --secret, VEIL_SECRET, or a new one printed once.
-    private func sharedSecret(_ environment: [String: String]) throws -> String {
+    /// --secret-file, --secret, VEIL_SECRET, or the one in HOME/relay-secret (generated there,
+    /// 0600, on first use; its path is printed, never the secret).
+    private func sharedSecret(_ environment: [String: String], home: String) throws -> String {
         if let secretFile {
             do { return try SecretFile.read(secretFile) } catch { throw ValidationError("\(error)") }
         }
@@ -119,11 +123,18 @@ struct Relay: ParsableCommand {
             return secret
         }
         if let s = environment["VEIL_SECRET"], !s.isEmpty { return s }
-        guard let generated = SecretFile.generate() else {
-            FileHandleStderr.write("veil relay: cannot read random bytes for a secret\n")
+        let path = home + "/relay-secret"
+        if let existing = try? SecretFile.read(path) {
+            FileHandleStderr.write("veil relay: no secret given; using the one in \(path)\n")
+            return existing
+        }
+        do {
+            let generated = try SecretFile.generate(into: path)
+            FileHandleStderr.write("veil relay: no secret given; generated one in \(path) (mode 0600; give clients a copy: --relay-secret-file FILE)\n")
+            return generated
+        } catch {
+            FileHandleStderr.write("veil relay: \(error)\n")
             throw ExitCode(1)
         }
-        FileHandleStderr.write("veil relay: no secret given; generated one (shown once, keep it; clients: --relay-secret-file FILE): \(generated)\n")
-        return generated
     }
 }

@@ -37,6 +37,9 @@ struct Resolve: ParsableCommand {
     var port: UInt16 = 443
 
     func run() throws {
+        if SecretArgument.scrub("--relay-secret") {
+            FileHandleStderr.write("veil resolve: \(SecretArgument.warning(flag: "--relay-secret", instead: "--relay-secret-file FILE or VEIL_RELAY_SECRET"))\n")
+        }
         var flags: [(String, String?)] = []
         if let resolver { flags.append(("resolver", resolver)) }
         for u in dohUrl { flags.append(("doh-url", u)) }

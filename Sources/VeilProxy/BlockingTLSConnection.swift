@@ -137,7 +137,7 @@ final class BlockingTLSConnection {
     func write(_ bytes: [UInt8]) throws(Failure) {
         var offset = 0
         while offset < bytes.count {
-            let w = bytes.withUnsafeBytes { engine.write($0.baseAddress! + offset, count: bytes.count - offset) }
+            let w = bytes.withUnsafeBytes { raw in raw.baseAddress.map { engine.write($0 + offset, count: raw.count - offset) } ?? 0 }
             if w == 0 { try flush(); continue }
             offset += w
         }
@@ -148,7 +148,9 @@ final class BlockingTLSConnection {
     func read() throws(Failure) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
         while true {
-            let r = buffer.withUnsafeMutableBytes { engine.read(into: $0.baseAddress!, max: $0.count) }
+            let r = buffer.withUnsafeMutableBytes { raw in
+                raw.baseAddress.map { engine.read(into: $0, max: raw.count) } ?? .failed("no buffer")
+            }
             switch r {
             case .data(let n):
                 return Array(buffer[0..<n])

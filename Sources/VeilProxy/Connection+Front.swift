@@ -15,9 +15,10 @@ extension Connection {
     }
 
     private func receiveRequest() {
+        guard let requestBuffer else { return }
         let limit = min(config.maxHeaderBytes, worker.recordBuffers.bufferSize)
         loop.recv(handle, op: Op.clientRecv.rawValue, fd: clientFD,
-                  into: requestBuffer! + requestFilled, count: limit - requestFilled)
+                  into: requestBuffer + requestFilled, count: limit - requestFilled)
     }
 
     func requestReceived(_ result: Int32) {
@@ -33,7 +34,8 @@ extension Connection {
             return
         }
         requestFilled += Int(result)
-        switch worker.shared.parser.parse(UnsafeRawBufferPointer(start: requestBuffer!, count: requestFilled)) {
+        guard let requestBuffer else { return }
+        switch worker.shared.parser.parse(UnsafeRawBufferPointer(start: requestBuffer, count: requestFilled)) {
         case .needMore:
             receiveRequest()
         case .reject(let status, let reason):
@@ -109,14 +111,13 @@ extension Connection {
         case .failure(let reason):
             reply(.badGateway, CloseReason(.resolveFailed, reason))
         case .success(let answer):
-            // Deny rules also apply to where a name leads: `deny 127.0.0.0/8` must stop a name
+            // The rules also apply to where a name leads: `deny 127.0.0.0/8` must stop a name
             // that resolves to loopback, not only the literal address.
             if let target = request?.target, target.kind == .name {
                 for a in answer.addresses {
-                    if let ip = try? HostPort(host: a.ipString, port: target.port),
-                       let rule = config.rules.deny.first(where: { $0.matches(ip) }) {
-                        reply(.forbidden, CloseReason(.forbidden,
-                            "target \(target) resolves to \(a.ipString), denied by rule 'deny \(rule)'"))
+                    guard let ip = try? HostPort(host: a.ipString, port: target.port) else { continue }
+                    if case .denied(let reason) = config.rules.check(target, resolvedTo: ip) {
+                        reply(.forbidden, CloseReason(.forbidden, reason))
                         return
                     }
                 }
@@ -142,17 +143,19 @@ extension Connection {
             return
         }
         Socket.setNoDelay(upstreamFD)
-        if sockaddrBuffer == nil { sockaddrBuffer = .allocate(capacity: 1) }
-        sockaddrBuffer!.initialize(to: addr.storage)
+        let storage = sockaddrBuffer ?? .allocate(capacity: 1)
+        sockaddrBuffer = storage
+        storage.initialize(to: addr.storage)
         phase = .connecting
         connectTimedOut = false
         armDeadline(after: config.connectTimeout)
-        sockaddrBuffer!.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        storage.withMemoryRebound(to: sockaddr.self, capacity: 1) {
             loop.connect(handle, op: Op.connect.rawValue, fd: upstreamFD, address: $0, length: addr.length)
         }
     }
 
     func connectCompleted(_ result: Int32) {
+        guard phase == .connecting, addressIndex < addresses.count else { return }
         let addr = addresses[addressIndex]
         if result == 0 {
             summary.upstreamAddress = addr.description
@@ -181,18 +184,26 @@ extension Connection {
         sendResponse()
     }
 
-    /// Copies `bytes` into `responseBuffer`, which stays put until the send completes.
-    func stageResponse(_ bytes: [UInt8]) {
+    /// Copies `bytes` into `responseBuffer`, which stays put until the send completes, and
+    /// returns it (nil for no bytes).
+    @discardableResult
+    func stageResponse(_ bytes: [UInt8]) -> UnsafeMutableRawPointer? {
         if let old = responseBuffer { old.deallocate() }
-        responseBuffer = .allocate(byteCount: bytes.count, alignment: 1)
-        bytes.withUnsafeBytes { responseBuffer!.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
-        responseLength = bytes.count
+        responseBuffer = nil
+        responseLength = 0
         responseSent = 0
+        guard !bytes.isEmpty else { return nil }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 1)
+        bytes.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(buffer), byteCount: bytes.count) }
+        responseBuffer = buffer
+        responseLength = bytes.count
+        return buffer
     }
 
-    private func sendResponse() {
+    func sendResponse() {
+        guard let responseBuffer, responseSent < responseLength else { return }
         loop.send(handle, op: Op.clientSend.rawValue, fd: clientFD,
-                  from: responseBuffer! + responseSent, count: responseLength - responseSent)
+                  from: responseBuffer + responseSent, count: responseLength - responseSent)
     }
 
     func responseSent(_ result: Int32) {
@@ -203,11 +214,12 @@ extension Connection {
         }
         responseSent += Int(result)
         if responseSent < responseLength { sendResponse(); return }
-        responseBuffer!.deallocate()
-        responseBuffer = nil
-        if pendingClose != nil {
+        stageResponse([])
+        guard pendingClose == nil, let request else {
             linger()
-        } else if config.intercepts(request!.target) {
+            return
+        }
+        if config.intercepts(request.target) {
             beginIntercept()
         } else {
             summary.mode = .passthrough
@@ -225,15 +237,14 @@ extension Connection {
     }
 
     private func lingerReceive() {
-        loop.recv(handle, op: Op.lingerRecv.rawValue, fd: clientFD,
-                  into: requestBuffer!, count: worker.recordBuffers.bufferSize)
+        loop.recv(handle, op: Op.lingerRecv.rawValue, fd: clientFD, into: worker.discard, count: 4096)
     }
 
     func lingerReceived(_ result: Int32) {
         if result > 0 || result == -EAGAIN || result == -EINTR {
             lingerReceive()
         } else {
-            finish(pendingClose!)
+            finish(pendingClose ?? CloseReason(.error, "closed after an answer"))
         }
     }
 }

@@ -11,24 +11,29 @@ import Glibc
 /// unless every record is to be logged (`--record-log records`), which keeps relaying here.
 extension Connection {
     func beginHandshake() {
+        guard let request, let upBuffer = requestBuffer else {
+            finish(CloseReason(.error, "internal: handshake relay started without a request"))
+            return
+        }
         phase = .handshake
         armDeadline(after: config.handshakeTimeout)
         let size = worker.recordBuffers.bufferSize
-        let request = self.request!
         // The request buffer becomes the client->upstream record buffer; pipelined bytes after
         // the request head stay in it, in order.
-        let upBuffer = requestBuffer!
         requestBuffer = nil
         let pumpUp = RecordPump(buffer: upBuffer, capacity: size, sourceFD: clientFD, destinationFD: upstreamFD,
                                 side: .client, recvOp: .clientRecv, sendOp: .upstreamSend)
         let pipelined = requestFilled - request.headerLength
         if pipelined > 0 { upBuffer.copyMemory(from: upBuffer + request.headerLength, byteCount: pipelined) }
         pumpUp.filled = pipelined
+        let pumpDown = RecordPump(buffer: worker.recordBuffers.take(), capacity: size, sourceFD: upstreamFD,
+                                  destinationFD: clientFD, side: .server, recvOp: .upstreamRecv, sendOp: .clientSend)
         up = pumpUp
-        down = RecordPump(buffer: worker.recordBuffers.take(), capacity: size, sourceFD: upstreamFD,
-                          destinationFD: clientFD, side: .server, recvOp: .upstreamRecv, sendOp: .clientSend)
-        readNext(up!)
-        readNext(down!)
+        down = pumpDown
+        // Pipelined bytes are parsed at once, and may end the connection (not TLS, a bad
+        // ClientHello): readNext does nothing on a closing connection.
+        readNext(pumpUp)
+        readNext(pumpDown)
     }
 
     /// Continues a pump: parses what it holds, or reads exactly what the current record lacks.
@@ -37,6 +42,12 @@ extension Connection {
         while true {
             let wanted = p.bytesWanted
             if wanted > 0 {
+                guard p.filled + wanted <= p.capacity else {
+                    // Only held fragments can get here: one record always fits.
+                    sendAlertAndClose(CloseReason(.handshakeFailed,
+                        "client sent a ClientHello in fragments of more than \(p.capacity) bytes in all"), alert: 50)
+                    return
+                }
                 p.receiving = true
                 loop.recv(handle, op: p.recvOp.rawValue, fd: p.sourceFD, into: p.buffer + p.filled, count: wanted)
                 return
@@ -45,14 +56,13 @@ extension Connection {
                 guard parseHeader(p) else { return }
                 continue
             }
-            processRecord(p)
-            return
+            guard processRecord(p) else { return }
         }
     }
 
     private func parseHeader(_ p: RecordPump) -> Bool {
         do {
-            let header = try TLSRecordHeader(bytes: UnsafeRawBufferPointer(start: p.buffer, count: TLSRecordHeader.size))
+            let header = try TLSRecordHeader(bytes: UnsafeRawBufferPointer(start: p.record, count: TLSRecordHeader.size))
             p.recordLength = TLSRecordHeader.size + header.length
             return true
         } catch {
@@ -80,28 +90,33 @@ extension Connection {
             readNext(p)
             return
         }
+        if result == 0 && phase == .relayingRecords {
+            halfClose(p)
+            return
+        }
+        if phase == .handshake, let (from, alert) = lastAlert {
+            // Whoever closes (or resets) first, the alert is blamed on the side that sent it.
+            let sender = from == .client ? "client" : "upstream"
+            let closer = p.side == .client ? "client" : "upstream"
+            finish(CloseReason(.handshakeFailed, from == p.side ? "\(sender) sent alert \(alert) and closed"
+                                                                : "\(sender) sent alert \(alert); then the \(closer) closed"))
+            return
+        }
         if result == 0 {
-            if phase == .relayingRecords {
-                halfClose(p)
-                return
-            }
             let partial = p.filled > 0 ? " (in the middle of a record: \(p.filled) of \(max(p.recordLength, 5)) bytes)" : ""
-            if p.side == .client {
-                finish(CloseReason(.clientGone, "client closed during the TLS handshake\(partial)"))
-            } else if let alert = lastAlert {
-                finish(CloseReason(.handshakeFailed, "upstream sent alert \(alert) and closed"))
-            } else {
-                finish(CloseReason(.upstreamGone, "upstream closed during the TLS handshake\(partial)"))
-            }
+            finish(CloseReason(p.side == .client ? .clientGone : .upstreamGone,
+                               "\(p.side == .client ? "client" : "upstream") closed during the TLS handshake\(partial)"))
             return
         }
         finish(.peerFailed(client: p.side == .client, result: result))
     }
 
-    private func processRecord(_ p: RecordPump) {
-        let body = UnsafeRawBufferPointer(start: p.buffer + TLSRecordHeader.size,
+    /// Judges, logs and forwards the current record. Returns true when the record was held back
+    /// (a ClientHello in fragments) and the next one is to be read.
+    private func processRecord(_ p: RecordPump) -> Bool {
+        let body = UnsafeRawBufferPointer(start: p.record + TLSRecordHeader.size,
                                           count: p.recordLength - TLSRecordHeader.size)
-        let typeByte = p.buffer.load(as: UInt8.self)
+        let typeByte = p.record.load(as: UInt8.self)
         let recordSummary: TLSRecordSummary
         if tracker.isHandshakeComplete {
             recordSummary = TLSRecordSummary(contentType: TLSContentType(rawValue: typeByte) ?? .applicationData,
@@ -113,17 +128,22 @@ extension Connection {
             } catch {
                 let kind: CloseReason.Kind = (p.side == .client && p.records == 0) ? .notTLS : .handshakeFailed
                 finish(CloseReason(kind, Connection.describe(error, from: p.side)))
-                return
+                return false
             }
         }
         p.records += 1
-        if let alert = recordSummary.alert { lastAlert = alert.description }
+        if let alert = recordSummary.alert { lastAlert = (p.side, alert.description) }
         if config.recordLog == .records {
             worker.log(RecordLogFormatter.line(format: config.logFormat, connection: id, elapsedNanos: elapsed(),
                                                direction: p.inbound, summary: recordSummary))
         }
-        if p.side == .client && p.records == 1 {
-            guard clientHelloArrived() else { return }
+        if p.side == .client {
+            if tracker.awaitingClientHello {
+                // Nothing of a ClientHello is forwarded before all of it is here and judged.
+                p.hold()
+                return true
+            }
+            guard clientHellosArrived(p) else { return false }
         }
         if p.side == .server, summary.tlsVersion == nil, let version = tracker.version {
             summary.tlsVersion = TLSNames.version(version)
@@ -132,17 +152,22 @@ extension Connection {
         }
         if config.splitHello && p.side == .client && p.records == 1, let split = splitPoint(p) {
             sendSplitFirst(p, at: split)
-            return
+            return false
         }
-        send(p, from: 0, to: p.recordLength)
+        send(p, from: 0, to: p.held + p.recordLength)
+        return false
     }
 
-    /// Checks the first client record: a ClientHello whose SNI agrees with the CONNECT target.
-    private func clientHelloArrived() -> Bool {
-        guard let hello = tracker.clientHello else {
-            return true  // split across records: the tracker checks it as the rest arrives
+    /// Judges each ClientHello the client has completed (the first, and a second after a
+    /// HelloRetryRequest): its SNI must agree with the CONNECT target.
+    private func clientHellosArrived(_ p: RecordPump) -> Bool {
+        let hellos = tracker.clientHellos
+        while p.hellosChecked < hellos.count {
+            let hello = hellos[p.hellosChecked]
+            p.hellosChecked += 1
+            guard acceptClientSNI(hello) else { return false }
         }
-        return acceptClientSNI(hello)
+        return true
     }
 
     /// Records the client's SNI; refuses it (alert, `sni-mismatch`) when it names another host
@@ -297,7 +322,7 @@ extension Connection {
         down?.stopped = true
         phase = .lingering
         armDeadline(after: 2)
-        stageResponse([21, 0x03, 0x03, 0x00, 0x02, 2, description])
-        loop.send(handle, op: Op.alertSend.rawValue, fd: clientFD, from: responseBuffer!, count: responseLength)
+        guard let alert = stageResponse([21, 0x03, 0x03, 0x00, 0x02, 2, description]) else { return }
+        loop.send(handle, op: Op.alertSend.rawValue, fd: clientFD, from: alert, count: responseLength)
     }
 }

@@ -19,7 +19,7 @@ extension Connection {
             stageResponse(bytes)
             phase = .replying
             armDeadline(after: config.headerTimeout)
-            loop.send(handle, op: Op.clientSend.rawValue, fd: clientFD, from: responseBuffer!, count: responseLength)
+            sendResponse()
         }
     }
 

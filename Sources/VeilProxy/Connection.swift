@@ -28,8 +28,19 @@ final class Connection: IOHandler {
         case closing
     }
 
+    /// How this connection counts against `--max-connections`.
+    enum Accounting {
+        /// Admitted: counted until it ends.
+        case admitted
+        /// Refused with 503 (over the limit, or shutting down): counted among the worker's refusals.
+        case refused
+        /// Inside an HTTPS-listener front, which does the counting.
+        case front
+    }
+
     let id: UInt64
     unowned let worker: ProxyWorker
+    var accounting: Accounting
     let clientFD: Int32
     var upstreamFD: Int32 = -1
     var handle = IOHandle.none
@@ -55,7 +66,8 @@ final class Connection: IOHandler {
     var tracker = TLSFlowTracker()
     var up: RecordPump?      // client -> upstream
     var down: RecordPump?    // upstream -> client
-    var lastAlert: String?
+    /// The last alert seen in the handshake relay, and who sent it.
+    var lastAlert: (from: TLSFlowTracker.Side, alert: String)?
 
     // Interception.
     var intercepting = false
@@ -104,11 +116,12 @@ final class Connection: IOHandler {
 
     /// `client` and `front` are given for connections that came through the HTTPS listener,
     /// whose `clientFD` is the front's socketpair.
-    init(id: UInt64, clientFD: Int32, worker: ProxyWorker, client: String? = nil, front: FrontInfo? = nil,
-         started: UInt64? = nil) {
+    init(id: UInt64, clientFD: Int32, worker: ProxyWorker, admitted: Bool = false, client: String? = nil,
+         front: FrontInfo? = nil, started: UInt64? = nil) {
         self.id = id
         self.clientFD = clientFD
         self.worker = worker
+        accounting = front != nil ? .front : admitted ? .admitted : .refused
         self.started = started ?? MonotonicClock.now()
         summary = ConnectionSummary(id: id, started: self.started,
                                     client: client ?? Socket.peerAddress(clientFD)?.description ?? "?",
@@ -116,8 +129,15 @@ final class Connection: IOHandler {
         summary.front = front
     }
 
-    func start() {
+    /// Starts reading the CONNECT request; with a `refusal` (over the limit, shutting down),
+    /// answers 503 with its reason at once instead.
+    func start(refusal: CloseReason? = nil) {
         handle = loop.register(self)
+        if worker.shuttingDown { graceDeadline = worker.graceDeadline }
+        if let refusal {
+            reply(.serviceUnavailable, refusal)
+            return
+        }
         armDeadline(after: config.headerTimeout)
         startRequest()
     }
@@ -125,11 +145,7 @@ final class Connection: IOHandler {
     // MARK: Completions
 
     func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
-        if phase == .closing {
-            finalizeIfIdle()
-            return
-        }
-        guard let op = Op(rawValue: op) else { return }
+        guard phase != .closing, let op = Op(rawValue: op) else { return }
         switch op {
         case .cancel: break
         case .clientRecv:
@@ -226,35 +242,41 @@ final class Connection: IOHandler {
         }
     }
 
-    /// Shutdown began: unfinished front work ends now, relays get the grace period.
+    /// Shutdown began: a connection still setting up is answered 503 now; the others (an answer
+    /// on its way, a relay) get the grace period.
     func shutdownRequested(graceDeadline: UInt64) {
+        guard phase != .closing else { return }
+        self.graceDeadline = graceDeadline
         switch phase {
-        case .request, .resolving, .connecting, .lingering:
-            finish(CloseReason(.shutdown, "proxy shutting down"))
-        case .closing:
-            break
+        case .request, .resolving, .connecting:
+            if phase == .connecting {
+                if let tunnel = relayTunnel {
+                    tunnel.connectionFinished()
+                } else {
+                    loop.cancelAll(handle, op: Op.cancel.rawValue, fd: upstreamFD)
+                }
+            }
+            reply(.serviceUnavailable, CloseReason(.shutdown, "proxy shutting down"))
         default:
-            self.graceDeadline = graceDeadline
             applyDeadline()
         }
     }
 
     // MARK: Closing
 
-    /// Ends the connection: cancels whatever is in flight and tears down once nothing is.
+    /// Ends the connection: the loop cancels whatever is in flight and calls `finalize` once
+    /// nothing is, after the current event has returned. Whatever the caller does next on this
+    /// connection submits nothing (the handle is retired) and finds its state intact.
     func finish(_ reason: CloseReason) {
         guard phase != .closing else { return }
         phase = .closing
         summary.close = reason
-        loop.setDeadline(handle, 0)
         relayTunnel?.connectionFinished()
-        loop.cancelInFlight(handle, op: Op.cancel.rawValue,
-                            fds: [clientFD, upstreamFD] + (spliceUp?.pipeFDs ?? []) + (spliceDown?.pipeFDs ?? []))
-        finalizeIfIdle()
+        loop.retire(handle, cancelling: [clientFD, upstreamFD] + (spliceUp?.pipeFDs ?? []) + (spliceDown?.pipeFDs ?? []))
     }
 
-    private func finalizeIfIdle() {
-        guard loop.inFlight(handle) == 0 else { return }
+    /// Nothing of this connection is in flight any more: close, release, write the summary.
+    func finalize(loop: EventLoop) {
         Socket.close(clientFD)
         Socket.close(upstreamFD)
         spliceUp?.release()
@@ -267,10 +289,14 @@ final class Connection: IOHandler {
         if let b = responseBuffer { b.deallocate(); responseBuffer = nil }
         if let s = sockaddrBuffer { s.deallocate(); sockaddrBuffer = nil }
         if let slot = relaySlot { worker.shared.relayGate?.release(slot); relaySlot = nil }
+        switch accounting {
+        case .admitted: worker.shared.admission.leave()
+        case .refused: worker.refusalFinished()
+        case .front: break
+        }
         if config.recordLog != .off {
             worker.log(summary.line(format: config.logFormat, now: MonotonicClock.now()))
         }
-        loop.release(handle)
         worker.connectionFinished(self)
     }
 

@@ -163,7 +163,8 @@ public final class EncryptedResolver: Resolver, Sendable {
                 return answer
             }
             answer.ttl = min(answer.ttl, found.ttl)
-            current = found.chain.last!
+            guard let next = found.chain.last else { return answer }
+            current = next
         }
         throw BlockingTLSConnection.Failure("CNAME chain of \(name) longer than 8 names")
     }

@@ -74,8 +74,7 @@ public struct HostPattern: Sendable, Hashable, CustomStringConvertible {
             bracketed = true
         } else {
             let colons = text.filter { $0 == ":" }.count
-            if colons == 1 {
-                let colon = text.firstIndex(of: ":")!
+            if colons == 1, let colon = text.firstIndex(of: ":") {
                 hostText = text[..<colon]
                 portText = text[text.index(after: colon)...]
             } else {
@@ -187,8 +186,12 @@ public struct HostPattern: Sendable, Hashable, CustomStringConvertible {
         if bracketed, kind != .ipv6 { throw HostPort.ParseError("brackets are only for IPv6 addresses") }
         switch kind {
         case .name: return .exact(host)
-        case .ipv4: return .ipv4(network: IPAddressLiteral.parseIPv4(host)!, prefixLength: 32)
-        case .ipv6: return .ipv6(network: IPAddressLiteral.parseIPv6(host)!, prefixLength: 128)
+        case .ipv4:
+            guard let v4 = IPAddressLiteral.parseIPv4(host) else { throw HostPort.ParseError("bad IPv4 address '\(host)'") }
+            return .ipv4(network: v4, prefixLength: 32)
+        case .ipv6:
+            guard let v6 = IPAddressLiteral.parseIPv6(host) else { throw HostPort.ParseError("bad IPv6 address '\(host)'") }
+            return .ipv6(network: v6, prefixLength: 128)
         }
     }
 

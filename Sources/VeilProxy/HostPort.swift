@@ -73,7 +73,9 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
                 throw ParseError(
                     "too many ':' in '\(HostPort.clip(text))'; write IPv6 as [address]:port")
             }
-            let colon = text.firstIndex(of: ":")!
+            guard let colon = text.firstIndex(of: ":") else {
+                throw ParseError("missing port in '\(HostPort.clip(text))'; expected host:port")
+            }
             hostPart = text[..<colon]
             portPart = text[text.index(after: colon)...]
             let (host, kind) = try HostPort.parseHost(hostPart, bracketed: false)

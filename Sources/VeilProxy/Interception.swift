@@ -18,6 +18,8 @@ final class Interception: Sendable {
     let mintQueue = DispatchQueue(label: "veil.mint")
     /// -1 when no key log was asked for.
     let keylogFD: Int32
+    /// The key log existed with this looser mode; it is 0600 now.
+    let keylogTightened: mode_t?
     /// What the start-up probe found.
     let kernelTLS: KernelTLS.Availability
     /// Fault injection for the kTLS VM test only (VEIL_FAULT_KTLS_SEQUENCE=N): adds N to every
@@ -52,11 +54,14 @@ final class Interception: Sendable {
         sessions = SessionCache()
         ktlsSequenceFault = getenv("VEIL_FAULT_KTLS_SEQUENCE").flatMap { UInt64(String(cString: $0)) } ?? 0
         if let path = config.keylogFile {
-            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw StartError("cannot open key log \(path): \(SystemError.message(of: errno))") }
-            keylogFD = fd
+            do {
+                (keylogFD, keylogTightened) = try PrivateFile.openForAppend(path)
+            } catch {
+                throw StartError("cannot open key log: \(error)")
+            }
         } else {
             keylogFD = -1
+            keylogTightened = nil
         }
     }
 }

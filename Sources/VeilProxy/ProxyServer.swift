@@ -34,8 +34,14 @@ public struct ProxyServer {
         let interception = config.mode == .intercept || config.listenTLS != nil ? try Interception(config: config) : nil
         var recordLogFD: Int32 = 2
         if let path = config.recordLogFile {
-            recordLogFD = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-            guard recordLogFD >= 0 else { throw SystemError("open record log \(path)") }
+            let (fd, tightened) = try PrivateFile.openForAppend(path)
+            recordLogFD = fd
+            if let mode = tightened {
+                say("veil: warning: record log \(path) was mode \(String(mode, radix: 8)), readable by others; it is 0600 now")
+            }
+        }
+        if let interception, let mode = interception.keylogTightened {
+            say("veil: warning: key log \(config.keylogFile ?? "?") was mode \(String(mode, radix: 8)), readable by others; it is 0600 now")
         }
         // `veil relay` has no plain listener: only its TLS one.
         let listenFD = config.plainListener ? try Socket.listen(on: config.listen) : -1
@@ -67,6 +73,12 @@ public struct ProxyServer {
                 throw StartError("relay TLS context: \(error)")
             }
         }
+        // Beyond loopback, anyone who reaches a listener must not reach this host's own services.
+        var config = self.config
+        let exposed = !isLoopback(bound) && listenFD >= 0 || front.map { !isLoopback($0.address) } ?? false
+        if exposed {
+            config.rules = config.rules.guardingOwnAddresses(SocketAddress.interfaceAddresses())
+        }
         let shared = ProxyShared(config: config, resolver: chain, listenFD: listenFD, recordLogFD: recordLogFD,
                                  interception: interception, front: front,
                                  relayGate: config.relayServer.map { RelayGate(settings: $0) },
@@ -80,19 +92,22 @@ public struct ProxyServer {
         if let relay = config.relayServer, let front, let identity = front.identity {
             sayRelayStart(relay, front: front, identity: identity, resolver: chain.name)
         } else {
-            sayStart(bound: bound, front: front, interception: interception, resolver: chain.name)
+            sayStart(bound: bound, front: front, interception: interception, resolver: chain.name, exposed: exposed)
         }
 
-        let signal = WorkerGroup.waitForTerminationSignal()
-        say("veil: \(signal == SIGINT ? "SIGINT" : "SIGTERM"): no longer accepting; live connections get \(config.grace)s")
+        let signal = WorkerGroup.waitForTerminationSignal(hangUp: ProxyServer.hangUp)
+        say("veil: \(signal == SIGINT ? "SIGINT" : "SIGTERM"): new connections are answered 503; live connections get \(config.grace)s")
         let graceDeadline = MonotonicClock.now() + config.grace.nanoseconds
         group.broadcast { loop in (loop.context as? ProxyWorker)?.beginShutdown(graceDeadline: graceDeadline) }
         // A second signal closes everything at once.
         Thread.detach {
-            _ = WorkerGroup.waitForTerminationSignal()
+            _ = WorkerGroup.waitForTerminationSignal(hangUp: ProxyServer.hangUp)
             group.broadcast { loop in (loop.context as? ProxyWorker)?.forceClose() }
         }
         group.join()
+        // Clients the kernel queued after the last worker stopped accepting still get an answer.
+        ShutdownBacklog(config: config, recordLogFD: recordLogFD, nextID: shared.makeConnectionID)
+            .refuse(listenFD: listenFD, tlsListenFD: front?.fd ?? -1)
         if listenFD >= 0 { Socket.close(listenFD) }
         if let front { Socket.close(front.fd) }
         if let interception {
@@ -104,7 +119,13 @@ public struct ProxyServer {
         say("veil: stopped")
     }
 
-    private func sayStart(bound: SocketAddress, front: FrontListener?, interception: Interception?, resolver: String) {
+    /// SIGHUP: never fatal (a logrotate `postrotate kill -HUP` must not stop the proxy).
+    @Sendable private static func hangUp() {
+        say("veil: SIGHUP: nothing to reopen; still running")
+    }
+
+    private func sayStart(bound: SocketAddress, front: FrontListener?, interception: Interception?, resolver: String,
+                          exposed: Bool) {
         say("veil \(ProxyServer.version): listening on \(bound) (mode \(config.mode.rawValue), \(config.workers) worker\(config.workers == 1 ? "" : "s"), resolver \(resolver), record log \(config.recordLog.rawValue))")
         if let front, let interception {
             say("veil: HTTPS proxy listener on \(front.address) (certificate for \(front.name) from Veil's CA; clients: curl -x https://\(front.address) --proxy-cacert \(interception.authority.certificatePath))")
@@ -124,6 +145,9 @@ public struct ProxyServer {
         }
         if !isLoopback(bound) {
             say("veil: warning: listening on \(bound), which is not loopback: anyone who can reach it can use this proxy")
+        }
+        if exposed {
+            say("veil: a listener is not on loopback: targets on this host's own addresses (loopback and every interface's) are refused unless an allow rule names them")
         }
         if let relay = config.relay {
             let rules = config.routeRules.map { "\($0.pattern.text)=\($0.route.rawValue)" }
@@ -146,7 +170,9 @@ public struct ProxyServer {
         return ip.hasPrefix("127.") || ip == "::1"
     }
 
-    private func say(_ line: String) {
+    private func say(_ line: String) { ProxyServer.say(line) }
+
+    private static func say(_ line: String) {
         let text = line + "\n"
         _ = text.withCString { write(2, $0, strlen($0)) }
     }

@@ -19,12 +19,15 @@ final class ProxyShared: Sendable {
     let relayClientContext: TLSContext?
     /// Whether sessions can move onto kTLS here (the start-up probe; `--ktls off` says no).
     let kernelTLS: KernelTLS.Availability
+    /// `--max-connections` across all workers.
+    let admission: ConnectionAdmission
     private let nextID = Atomic<UInt64>(1)
 
     init(config: ProxyConfiguration, resolver: any Resolver, listenFD: Int32, recordLogFD: Int32,
          interception: Interception?, front: FrontListener?, relayGate: RelayGate? = nil,
          relayClientContext: TLSContext? = nil) {
         self.relayGate = relayGate
+        admission = ConnectionAdmission(limit: config.maxConnections)
         kernelTLS = interception?.kernelTLS
             ?? (config.ktls == .off ? .unavailable("--ktls off") : KernelTLS.probe())
         self.relayClientContext = relayClientContext

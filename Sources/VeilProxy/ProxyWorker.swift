@@ -24,12 +24,22 @@ final class ProxyWorker: IOHandler {
     private var fronts: [ObjectIdentifier: TLSFront] = [:]
     /// `--route tunnel`: TLS connections to the relay, one per tunnelled connection.
     private var tunnels: [ObjectIdentifier: RelayTunnel] = [:]
+    /// Multishot accepts are to run (until the drained worker stops them).
     private var accepting = false
     private(set) var shuttingDown = false
+    private(set) var graceDeadline: UInt64 = 0
     private var acceptRetryPending = false
+    /// Which multishot accepts are running (their final completion has not come yet).
+    private var acceptsRunning: Set<UInt8> = []
     /// Which multishot accepts ended and wait for the retry.
     private var acceptEnded: Set<UInt8> = []
-    private let perWorkerLimit: Int
+    /// Connections answering `503` (over the limit, or while shutting down) right now: past
+    /// `maxRefusing` a refused client is closed at once (still with its summary line).
+    private var refusing = 0
+    private static let maxRefusing = 256
+    /// Lingering connections read what their client still sends into this one buffer and
+    /// throw it away (contents never looked at), so a refusal holds no buffer of its own.
+    let discard = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 16)
 
     private static let opAccept: UInt8 = 1
     private static let opCancel: UInt8 = 2
@@ -41,8 +51,9 @@ final class ProxyWorker: IOHandler {
         recordLog = loop.addLogWriter(fd: shared.recordLogFD)
         diagnostics = loop.addLogWriter(fd: 2)
         if let fd = shared.interception?.keylogFD, fd >= 0 { keylog = loop.addLogWriter(fd: fd) } else { keylog = nil }
-        perWorkerLimit = max(1, shared.config.maxConnections / max(1, shared.config.workers))
     }
+
+    deinit { discard.deallocate() }
 
     var config: ProxyConfiguration { shared.config }
     var connectionCount: Int { connections.count }
@@ -50,8 +61,19 @@ final class ProxyWorker: IOHandler {
     func start() {
         handle = loop.register(self)
         accepting = true
-        if shared.listenFD >= 0 { loop.acceptMultishot(handle, op: ProxyWorker.opAccept, fd: shared.listenFD) }
-        if let front = shared.front { loop.acceptMultishot(handle, op: ProxyWorker.opAcceptTLS, fd: front.fd) }
+        startAccepts()
+    }
+
+    private func startAccepts() {
+        if shared.listenFD >= 0 { startAccept(ProxyWorker.opAccept) }
+        if shared.front != nil { startAccept(ProxyWorker.opAcceptTLS) }
+    }
+
+    private func startAccept(_ op: UInt8) {
+        let fd = op == ProxyWorker.opAcceptTLS ? shared.front?.fd ?? -1 : shared.listenFD
+        guard fd >= 0, !acceptsRunning.contains(op) else { return }
+        acceptsRunning.insert(op)
+        loop.acceptMultishot(handle, op: op, fd: fd)
     }
 
     func log(_ line: String) { recordLog.append(line) }
@@ -70,7 +92,9 @@ final class ProxyWorker: IOHandler {
         } else if result != -ECANCELED {
             diagnostic("accept failed: \(SystemError.message(of: -result))")
         }
-        if !more && accepting {
+        guard !more else { return }
+        acceptsRunning.remove(op)
+        if accepting {
             // Multishot accept ended (error or resource limit): try again shortly, not in a spin.
             acceptEnded.insert(op)
             if !acceptRetryPending {
@@ -78,52 +102,63 @@ final class ProxyWorker: IOHandler {
                 loop.setDeadline(handle, MonotonicClock.now() + 100_000_000)
             }
         }
+        stopIfDrained()
     }
 
     func deadlineExpired(loop: EventLoop) {
         acceptRetryPending = false
         guard accepting else { return }
-        for op in acceptEnded {
-            let fd = op == ProxyWorker.opAcceptTLS ? shared.front?.fd ?? -1 : shared.listenFD
-            loop.acceptMultishot(handle, op: op, fd: fd)
-        }
+        for op in acceptEnded { startAccept(op) }
         acceptEnded.removeAll()
     }
 
     private func accepted(fd: Int32, tls: Bool) {
         let id = shared.makeConnectionID()
-        // A front counts until its connection exists (then the connection counts).
-        let opening = fronts.values.reduce(0) { $0 + ($1.connection == nil ? 1 : 0) }
-        if shuttingDown || connections.count + opening >= perWorkerLimit {
-            let peer = Socket.peerAddress(fd)?.description ?? "?"
-            Socket.close(fd)
-            var summary = ConnectionSummary(id: id, started: MonotonicClock.now(), client: peer, mode: config.mode)
-            summary.close = shuttingDown
-                ? CloseReason(.shutdown, "refused: shutting down")
-                : CloseReason(.overloaded, "refused: \(perWorkerLimit) connections on this worker (--max-connections \(config.maxConnections))")
-            if config.recordLog != .off { log(summary.line(format: config.logFormat, now: MonotonicClock.now())) }
-            return
-        }
         // Handshake records are forwarded one at a time: without NODELAY, Nagle and delayed ACK
         // would add a round trip's worth of waiting to every flight.
         Socket.setNoDelay(fd)
+        var refusal: CloseReason?
+        if shuttingDown {
+            refusal = CloseReason(.shutdown, "refused: proxy shutting down")
+        } else if !shared.admission.admit() {
+            refusal = CloseReason(.overloaded, "refused: \(shared.admission.limit) connections open (--max-connections)")
+        }
+        if let refusal, refusing >= ProxyWorker.maxRefusing {
+            // Too many refusals at once to answer each: close, but still account for it.
+            let peer = Socket.peerAddress(fd)?.description ?? "?"
+            Socket.close(fd)
+            var summary = ConnectionSummary(id: id, started: MonotonicClock.now(), client: peer, mode: config.mode)
+            summary.close = CloseReason(refusal.kind, refusal.reason + "; closed without an answer (\(ProxyWorker.maxRefusing) refusals under way)")
+            if config.recordLog != .off { log(summary.line(format: config.logFormat, now: MonotonicClock.now())) }
+            return
+        }
+        if refusal != nil { refusing += 1 }
         if tls {
-            let f = TLSFront(id: id, fd: fd, worker: self)
+            // A refused client of the HTTPS listener hears its 503 inside TLS, from the front's
+            // connection.
+            let f = TLSFront(id: id, fd: fd, worker: self, refusal: refusal)
             fronts[ObjectIdentifier(f)] = f
             f.start()
             return
         }
-        let c = Connection(id: id, clientFD: fd, worker: self)
+        let c = Connection(id: id, clientFD: fd, worker: self, admitted: refusal == nil)
         connections[ObjectIdentifier(c)] = c
-        c.start()
+        c.start(refusal: refusal)
     }
 
     /// A connection whose client side is an HTTPS listener front (`fd`: the front's socketpair).
-    func startBridged(id: UInt64, fd: Int32, client: String, front: FrontInfo, started: UInt64) -> Connection {
+    /// `refusal`: the front was refused (over the limit, shutting down); the connection answers 503.
+    func startBridged(id: UInt64, fd: Int32, client: String, front: FrontInfo, started: UInt64,
+                      refusal: CloseReason?) -> Connection {
         let c = Connection(id: id, clientFD: fd, worker: self, client: client, front: front, started: started)
         connections[ObjectIdentifier(c)] = c
-        c.start()
+        c.start(refusal: refusal ?? (shuttingDown ? CloseReason(.shutdown, "refused: proxy shutting down") : nil))
         return c
+    }
+
+    /// A refused connection (or front) has ended.
+    func refusalFinished() {
+        refusing -= 1
     }
 
     /// A tunnel through the relay for `connection` (`fd`: the tunnel's end of the socketpair).
@@ -158,21 +193,27 @@ final class ProxyWorker: IOHandler {
         stopIfDrained()
     }
 
+    /// Once shutting down and nothing is left, stops accepting and then the loop. The loop stops
+    /// only after every accept has delivered its last completion, so a connection the kernel
+    /// handed over meanwhile is answered (503) rather than lost.
     private func stopIfDrained() {
-        if shuttingDown && connections.isEmpty && fronts.isEmpty && tunnels.isEmpty { loop.stop() }
+        guard shuttingDown, connections.isEmpty, fronts.isEmpty, tunnels.isEmpty else { return }
+        if accepting {
+            accepting = false
+            loop.setDeadline(handle, 0)
+            for op in acceptsRunning { loop.cancel(handle, op: ProxyWorker.opCancel, target: op) }
+        }
+        if acceptsRunning.isEmpty { loop.stop() }
     }
 
-    /// Stops accepting; connections that have not started relaying are closed now, the others get
-    /// until `graceDeadline`.
+    /// Keeps accepting, but every new client is answered 503; connections still setting up are
+    /// answered 503 now; relaying ones get until `graceDeadline`.
     func beginShutdown(graceDeadline: UInt64) {
         guard !shuttingDown else { return }
         shuttingDown = true
-        accepting = false
-        loop.setDeadline(handle, 0)
-        if shared.listenFD >= 0 { loop.cancel(handle, op: ProxyWorker.opCancel, target: ProxyWorker.opAccept) }
-        if shared.front != nil { loop.cancel(handle, op: ProxyWorker.opCancel, target: ProxyWorker.opAcceptTLS) }
+        self.graceDeadline = graceDeadline
         for c in Array(connections.values) { c.shutdownRequested(graceDeadline: graceDeadline) }
-        for f in Array(fronts.values) { f.shutdownRequested() }
+        for f in Array(fronts.values) { f.shutdownRequested(graceDeadline: graceDeadline) }
         stopIfDrained()
     }
 

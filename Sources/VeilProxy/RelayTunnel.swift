@@ -86,8 +86,7 @@ final class RelayTunnel: IOHandler {
     // MARK: Completions
 
     func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
-        if phase == .closing { finalizeIfIdle(); return }
-        guard let op = Op(rawValue: op) else { return }
+        guard phase != .closing, let op = Op(rawValue: op) else { return }
         switch op {
         case .cancel: break
         case .connect: connected(result)
@@ -164,7 +163,7 @@ final class RelayTunnel: IOHandler {
             return
         }
         let head = Array("CONNECT \(target) HTTP/1.1\r\nHost: \(target)\r\nProxy-Authorization: Bearer \(relay.secret)\r\n\r\n".utf8)
-        let written = head.withUnsafeBytes { e.write($0.baseAddress!, count: head.count) }
+        let written = head.withUnsafeBytes { raw in raw.baseAddress.map { e.write($0, count: raw.count) } ?? 0 }
         guard written == head.count else { fail(.badGateway, "relay: could not queue the CONNECT request"); return }
         phase = .awaitingStatus
         flushRelay()
@@ -260,19 +259,16 @@ final class RelayTunnel: IOHandler {
     func finish(_ reason: CloseReason) {
         guard phase != .closing else { return }
         phase = .closing
-        loop.setDeadline(handle, 0)
-        loop.cancelInFlight(handle, op: Op.cancel.rawValue, fds: [fd, bridgeFD])
-        finalizeIfIdle()
+        loop.retire(handle, cancelling: [fd, bridgeFD])
     }
 
-    private func finalizeIfIdle() {
-        guard loop.inFlight(handle) == 0 else { return }
+    /// Nothing of this tunnel is in flight any more (see `EventLoop.retire`).
+    func finalize(loop: EventLoop) {
         Socket.close(fd)
         Socket.close(bridgeFD)
         if let b = down { worker.recordBuffers.give(b); down = nil }
         if let s = sockaddrBuffer { s.deallocate(); sockaddrBuffer = nil }
         engine = nil
-        loop.release(handle)
         worker.tunnelFinished(self)
     }
 }

@@ -38,6 +38,26 @@ public enum SecretFile {
         return nil
     }
 
+    /// A new secret written to a new file at `path` (never replacing one; directory created
+    /// 0700 if missing, file 0600).
+    public static func generate(into path: String) throws(Error) -> String {
+        guard let secret = generate() else { throw Error(description: "cannot read random bytes for a secret") }
+        if let slash = path.lastIndex(of: "/") {
+            let dir = String(path[..<slash])
+            if !dir.isEmpty { _ = mkdir(dir, 0o700) }
+        }
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw Error(description: "cannot create secret file \(path): \(String(cString: strerror(errno)))") }
+        let line = Array((secret + "\n").utf8)
+        let written = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard written == line.count else {
+            unlink(path)
+            throw Error(description: "cannot write secret file \(path)")
+        }
+        return secret
+    }
+
     /// 32 random bytes as 64 lowercase hex digits (from /dev/urandom).
     public static func generate() -> String? {
         var bytes = [UInt8](repeating: 0, count: 32)

@@ -43,6 +43,11 @@ final class TLSFront: IOHandler {
     var failure: CloseReason?
     /// A relay tunnel's session handed over by `RelayTunnel` (else the HTTPS listener's).
     var adoptedTunnel = false
+    /// How this front counts against `--max-connections` (a tunnel's front does not: its
+    /// connection does).
+    let accounting: Connection.Accounting
+    /// Why the connection inside is to answer 503 (over the limit, shutting down).
+    let refusal: CloseReason?
 
     // Veil's own record layer in userspace (see TLSFront+RecordLayer).
     var sealer: RecordCipher?
@@ -83,10 +88,14 @@ final class TLSFront: IOHandler {
     var loop: EventLoop { worker.loop }
     var config: ProxyConfiguration { worker.config }
 
-    init(id: UInt64, fd: Int32, worker: ProxyWorker) {
+    /// An HTTPS-listener client. With a `refusal` (over the limit, shutting down) the front
+    /// still runs the handshake, and its connection answers 503 with the reason inside TLS.
+    init(id: UInt64, fd: Int32, worker: ProxyWorker, refusal: CloseReason?) {
         self.id = id
         self.fd = fd
         self.worker = worker
+        self.refusal = refusal
+        accounting = refusal == nil ? .admitted : .refused
         started = MonotonicClock.now()
         peer = Socket.peerAddress(fd)?.description ?? "?"
     }
@@ -105,6 +114,8 @@ final class TLSFront: IOHandler {
         self.connection = connection
         peerGone = .relayFailed
         adoptedTunnel = true
+        accounting = .front
+        refusal = nil
         started = MonotonicClock.now()
         peer = peerName
         phase = .relay
@@ -112,7 +123,7 @@ final class TLSFront: IOHandler {
         up = worker.recordBuffers.take()
         down = worker.recordBuffers.take()
         if !pending.isEmpty, let up {
-            pending.withUnsafeBytes { up.copyMemory(from: $0.baseAddress!, byteCount: pending.count) }
+            pending.withUnsafeBytes { if let p = $0.baseAddress { up.copyMemory(from: p, byteCount: $0.count) } }
             upFilled = pending.count
         } else if !engine.hasInput {
             // Nothing of the tunnel is inside OpenSSL: the session can move to the kernel.
@@ -169,8 +180,7 @@ final class TLSFront: IOHandler {
     // MARK: Completions
 
     func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
-        if phase == .closing { finalizeIfIdle(); return }
-        guard let op = Op(rawValue: op) else { return }
+        guard phase != .closing, let op = Op(rawValue: op) else { return }
         switch op {
         case .cancel, .bridgeShutdown: break
         case .clientRecv:
@@ -190,7 +200,11 @@ final class TLSFront: IOHandler {
     func deadlineExpired(loop: EventLoop) {
         switch phase {
         case .handshake, .failing:
-            finish(CloseReason(.handshakeTimeout, "HTTPS listener: TLS handshake not complete within \(Int(config.handshakeTimeout))s"))
+            if worker.shuttingDown && MonotonicClock.now() >= worker.graceDeadline {
+                finish(CloseReason(.shutdown, "HTTPS listener: TLS handshake not complete when the grace period of \(Int(config.grace))s ended"))
+            } else {
+                finish(CloseReason(.handshakeTimeout, "HTTPS listener: TLS handshake not complete within \(Int(config.handshakeTimeout))s"))
+            }
         case .relay:
             finish(CloseReason(.ok, "\(peerName) did not close within 2s of close_notify"))
         default:
@@ -198,10 +212,13 @@ final class TLSFront: IOHandler {
         }
     }
 
-    /// Shutdown began: a front still in its handshake ends now; a relaying one ends with its
-    /// connection, which has the grace period.
-    func shutdownRequested() {
-        if phase == .handshake || phase == .failing { finish(CloseReason(.shutdown, "proxy shutting down")) }
+    /// Shutdown began: a front still in its handshake may finish it within the grace period
+    /// (its connection then answers 503); a relaying one ends with its connection, which has
+    /// the grace period.
+    func shutdownRequested(graceDeadline: UInt64) {
+        if phase == .handshake || phase == .failing {
+            loop.setDeadline(handle, min(started + config.handshakeTimeout.nanoseconds, graceDeadline))
+        }
     }
 
     // MARK: Handshake
@@ -251,7 +268,7 @@ final class TLSFront: IOHandler {
             // Send the alert OpenSSL queued, then end.
             failure = CloseReason(.handshakeFailed, "HTTPS listener: client handshake: \(reason)")
             phase = .failing
-            if e.outbound.readable > 0 { flushClient() } else { finish(failure!) }
+            if e.outbound.readable > 0 { flushClient() } else { finish(failure ?? CloseReason(.handshakeFailed, "HTTPS listener: handshake failed")) }
         }
     }
 
@@ -261,8 +278,11 @@ final class TLSFront: IOHandler {
             reason: "this is Veil's HTTPS proxy listener: speak TLS to it (curl -x https://HOST:PORT --proxy-cacert <Veil CA>) or use the plain listener").bytes
         failure = CloseReason(.notTLS, "HTTPS listener: client spoke plain HTTP")
         phase = .failing
-        guard let e = engine, e.outbound.writable >= text.count else { finish(failure!); return }
-        text.withUnsafeBytes { _ = e.outbound.append($0.baseAddress!, count: text.count) }
+        guard let e = engine, e.outbound.writable >= text.count, let failure else {
+            finish(CloseReason(.notTLS, "HTTPS listener: client spoke plain HTTP"))
+            return
+        }
+        guard e.outbound.append(text) == text.count else { finish(failure); return }
         flushClient()
     }
 
@@ -287,7 +307,8 @@ final class TLSFront: IOHandler {
         phase = .relay
         up = worker.recordBuffers.take()
         down = worker.recordBuffers.take()
-        connection = worker.startBridged(id: id, fd: pair[0], client: peer, front: info, started: started)
+        connection = worker.startBridged(id: id, fd: pair[0], client: peer, front: info, started: started,
+                                         refusal: refusal)
         if let engine { startUserspaceRecords(engine) }
         relayStep()
     }
@@ -300,7 +321,6 @@ final class TLSFront: IOHandler {
         guard phase != .closing else { return }
         let wasRelaying = phase == .relay
         phase = .closing
-        loop.setDeadline(handle, 0)
         if let c = connection {
             // A connection that already answered with an error keeps that reason (a client
             // that resets after reading a 407 must not turn it into client-gone).
@@ -311,12 +331,11 @@ final class TLSFront: IOHandler {
             s.close = reason
             worker.log(s.line(format: config.logFormat, now: MonotonicClock.now()))
         }
-        loop.cancelInFlight(handle, op: Op.cancel.rawValue, fds: [fd, bridgeFD])
-        finalizeIfIdle()
+        loop.retire(handle, cancelling: [fd, bridgeFD])
     }
 
-    private func finalizeIfIdle() {
-        guard loop.inFlight(handle) == 0 else { return }
+    /// Nothing of this front is in flight any more (see `EventLoop.retire`).
+    func finalize(loop: EventLoop) {
         Socket.close(fd)
         Socket.close(bridgeFD)
         if let b = up { worker.recordBuffers.give(b); up = nil }
@@ -324,7 +343,11 @@ final class TLSFront: IOHandler {
         if let m = upMessage { veil_tls_message_free(m); upMessage = nil }
         if let m = downMessage { veil_tls_message_free(m); downMessage = nil }
         engine = nil
-        loop.release(handle)
+        switch accounting {
+        case .admitted: worker.shared.admission.leave()
+        case .refused: worker.refusalFinished()
+        case .front: break
+        }
         worker.frontFinished(self)
     }
 }

@@ -48,6 +48,15 @@ public final class ByteBuffer {
         return n
     }
 
+    /// Appends as much of `bytes` as fits; returns how many were taken.
+    @discardableResult
+    public func append(_ bytes: [UInt8]) -> Int {
+        bytes.withUnsafeBytes { raw in
+            guard let p = raw.baseAddress else { return 0 }
+            return append(p, count: raw.count)
+        }
+    }
+
     /// Copies up to `max` readable bytes out and consumes them.
     public func read(into target: UnsafeMutableRawPointer, max: Int) -> Int {
         let n = min(max, readable)

@@ -6,10 +6,12 @@ import Glibc
 
 /// Typed submissions. Every call queues one operation tagged with the caller's handle and `op`;
 /// the completion arrives in `IOHandler.complete(op:result:more:loop:)` with the kernel's result
-/// (bytes, or a negative errno). Buffers and addresses must stay valid until then.
+/// (bytes, or a negative errno). Buffers and addresses must stay valid until then. A handle that
+/// is not live (released, or retired) submits nothing.
 extension EventLoop {
     @inline(__always)
     public func recv(_ h: IOHandle, op: UInt8, fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int, flags: Int32 = 0) {
+        guard isLive(h) else { return }
         let sqe = ring.nextSQE()
         io_uring_prep_recv(sqe, fd, buffer, count, flags)
         io_uring_sqe_set_data64(sqe, track(h, op: op))
@@ -17,6 +19,7 @@ extension EventLoop {
 
     @inline(__always)
     public func send(_ h: IOHandle, op: UInt8, fd: Int32, from buffer: UnsafeRawPointer, count: Int, flags: Int32 = 0) {
+        guard isLive(h) else { return }
         let sqe = ring.nextSQE()
         io_uring_prep_send(sqe, fd, buffer, count, flags | Int32(MSG_NOSIGNAL))
         io_uring_sqe_set_data64(sqe, track(h, op: op))
@@ -27,6 +30,7 @@ extension EventLoop {
     /// for: 0 when there is no room, and then nothing is submitted.
     @discardableResult
     public func recv(_ h: IOHandle, op: UInt8, fd: Int32, into buffer: ByteBuffer, max: Int = .max, flags: Int32 = 0) -> Int {
+        guard isLive(h) else { return 0 }
         let target = buffer.writePointer
         let count = Swift.min(buffer.contiguousWritable, max)
         guard count > 0 else { return 0 }
@@ -39,6 +43,7 @@ extension EventLoop {
     /// consumes what went out. Returns the bytes asked for: 0 when it is empty (nothing submitted).
     @discardableResult
     public func send(_ h: IOHandle, op: UInt8, fd: Int32, from buffer: ByteBuffer, flags: Int32 = 0) -> Int {
+        guard isLive(h) else { return 0 }
         let count = buffer.readable
         guard count > 0 else { return 0 }
         buffer.pinned = true
@@ -47,6 +52,7 @@ extension EventLoop {
     }
 
     public func connect(_ h: IOHandle, op: UInt8, fd: Int32, address: UnsafePointer<sockaddr>, length: socklen_t) {
+        guard isLive(h) else { return }
         let sqe = ring.nextSQE()
         io_uring_prep_connect(sqe, fd, address, length)
         io_uring_sqe_set_data64(sqe, track(h, op: op))
@@ -54,6 +60,7 @@ extension EventLoop {
 
     /// Multishot accept: completes once per accepted connection (result = new fd) while `more`.
     public func acceptMultishot(_ h: IOHandle, op: UInt8, fd: Int32) {
+        guard isLive(h) else { return }
         let sqe = ring.nextSQE()
         io_uring_prep_multishot_accept(sqe, fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
         io_uring_sqe_set_data64(sqe, track(h, op: op))
@@ -64,6 +71,7 @@ extension EventLoop {
     /// (IOSQE_IO_HARDLINK). Call `reserve(_:)` first so a chain is never split across submits.
     @inline(__always)
     public func poll(_ h: IOHandle, op: UInt8, fd: Int32, events: UInt32, linkNext: Bool = false) {
+        guard isLive(h) else { return }
         let sqe = ring.nextSQE()
         io_uring_prep_poll_add(sqe, fd, events)
         if linkNext { io_uring_sqe_set_flags(sqe, veil_iosqe_io_hardlink) }
@@ -74,6 +82,7 @@ extension EventLoop {
     @inline(__always)
     public func splice(_ h: IOHandle, op: UInt8, from fdIn: Int32, to fdOut: Int32, count: UInt32, flags: UInt32,
                        linkNext: Bool = false) {
+        guard isLive(h) else { return }
         let sqe = ring.nextSQE()
         io_uring_prep_splice(sqe, fdIn, -1, fdOut, -1, count, flags)
         if linkNext { io_uring_sqe_set_flags(sqe, veil_iosqe_io_hardlink) }
@@ -87,6 +96,7 @@ extension EventLoop {
     }
 
     public func shutdown(_ h: IOHandle, op: UInt8, fd: Int32, how: Int32) {
+        guard isLive(h) else { return }
         let sqe = ring.nextSQE()
         io_uring_prep_shutdown(sqe, fd, how)
         io_uring_sqe_set_data64(sqe, track(h, op: op))
@@ -95,20 +105,15 @@ extension EventLoop {
     /// Cancels every operation in flight on `fd`. Its own completion counts as in flight too, so
     /// a handler that waits for `inFlight == 0` before closing never races a late cancellation.
     public func cancelAll(_ h: IOHandle, op: UInt8, fd: Int32) {
+        guard isLive(h) else { return }
         let sqe = ring.nextSQE()
         io_uring_prep_cancel_fd(sqe, fd, UInt32(IORING_ASYNC_CANCEL_ALL))
         io_uring_sqe_set_data64(sqe, track(h, op: op))
     }
 
-    /// Tearing a handler down: when it still has operations in flight, cancels everything on
-    /// each of `fds` (negative ones skipped), each cancellation tagged `op`.
-    public func cancelInFlight(_ h: IOHandle, op: UInt8, fds: [Int32]) {
-        guard inFlight(h) > 0 else { return }
-        for fd in fds where fd >= 0 { cancelAll(h, op: op, fd: fd) }
-    }
-
     /// Cancels the operation of `h` tagged `target`.
     public func cancel(_ h: IOHandle, op: UInt8, target: UInt8) {
+        guard isLive(h) else { return }
         let sqe = ring.nextSQE()
         io_uring_prep_cancel64(sqe, h.userData(op: target), 0)
         io_uring_sqe_set_data64(sqe, track(h, op: op))
@@ -117,6 +122,7 @@ extension EventLoop {
     /// Any other operation: `prepare` fills the entry; the loop tags and tracks it.
     @inline(__always)
     public func submit(_ h: IOHandle, op: UInt8, _ prepare: (UnsafeMutablePointer<io_uring_sqe>) -> Void) {
+        guard isLive(h) else { return }
         let sqe = ring.nextSQE()
         prepare(sqe)
         io_uring_sqe_set_data64(sqe, track(h, op: op))

@@ -15,6 +15,9 @@ public final class EventLoop {
         var generation: UInt32 = 0
         var inFlight: Int32 = 0
         var deadline: UInt64 = 0
+        /// The handler has ended (`retire`): it gets no more completions, deadlines or
+        /// messages, new submissions are refused, and `finalize` runs once nothing is in flight.
+        var retiring = false
     }
 
     public let index: Int
@@ -29,6 +32,8 @@ public final class EventLoop {
     private var running = true
     private var eventBuffer: UnsafeMutablePointer<UInt64>
     private var logWriters: [LogWriter] = []
+    /// Retired handlers with nothing in flight, finalized after the current event returns.
+    private var finalizable: [IOHandle] = []
     private let tickNanos: UInt64 = 100_000_000
     private var nextSweep: UInt64 = 0
 
@@ -56,22 +61,68 @@ public final class EventLoop {
             slots[Int(slot)].handler = handler
             slots[Int(slot)].inFlight = 0
             slots[Int(slot)].deadline = 0
+            slots[Int(slot)].retiring = false
             return IOHandle(slot: slot, generation: slots[Int(slot)].generation)
         }
         slots.append(Slot(handler: handler))
         return IOHandle(slot: UInt32(slots.count - 1), generation: 0)
     }
 
-    /// Forgets a handler. Its slot is reused only once no operation of it is in flight.
+    /// Forgets a handler that has nothing in flight (handlers with operations ended by the
+    /// network use `retire`). Does nothing while operations are in flight.
     public func release(_ handle: IOHandle) {
+        guard isLive(handle) else { return }
         let i = Int(handle.slot)
-        guard i < slots.count, slots[i].generation == handle.generation, slots[i].handler != nil else { return }
-        precondition(slots[i].inFlight == 0, "released a handler with operations in flight")
+        guard slots[i].inFlight == 0 else { return }
         slots[i].handler = nil
+        slots[i].retiring = false
         slots[i].deadline = 0
         slots[i].generation = (slots[i].generation &+ 1) & 0xFF_FFFF
         freeSlots.append(handle.slot)
         liveHandlers -= 1
+    }
+
+    /// Whether `handle` names a registered handler that has not been retired: only such a
+    /// handle may submit operations. A handler that keeps running after it ended (a call chain
+    /// that goes on after a re-entrant close) is refused here instead of submitting on file
+    /// descriptors that are about to be closed, or reused by another connection.
+    @inline(__always)
+    public func isLive(_ handle: IOHandle) -> Bool {
+        let i = Int(handle.slot)
+        return i > 0 && i < slots.count && slots[i].generation == handle.generation
+            && slots[i].handler != nil && !slots[i].retiring
+    }
+
+    /// Ends a handler: operations still in flight on `fds` (negative ones skipped) are
+    /// cancelled, and once none is left, after the current event has returned (never from
+    /// inside this call), `finalize` runs once and the slot is freed. From now on the handler
+    /// gets no completions, deadlines or messages, and its submissions are refused, so whatever
+    /// the code that called `retire` does next cannot touch the kernel.
+    public func retire(_ handle: IOHandle, cancelling fds: [Int32]) {
+        guard isLive(handle) else { return }
+        let i = Int(handle.slot)
+        if slots[i].inFlight > 0 {
+            for fd in fds where fd >= 0 { cancelAll(handle, op: 0, fd: fd) }
+        }
+        slots[i].retiring = true
+        slots[i].deadline = 0
+        if slots[i].inFlight == 0 { finalizable.append(handle) }
+    }
+
+    /// Runs `finalize` for retired handlers with nothing left in flight and frees their slots.
+    private func finalizeRetired() {
+        while let h = finalizable.popLast() {
+            let i = Int(h.slot)
+            guard i < slots.count, slots[i].generation == h.generation, slots[i].retiring,
+                  slots[i].inFlight == 0, let handler = slots[i].handler else { continue }
+            slots[i].handler = nil
+            slots[i].retiring = false
+            slots[i].deadline = 0
+            slots[i].generation = (slots[i].generation &+ 1) & 0xFF_FFFF
+            freeSlots.append(h.slot)
+            liveHandlers -= 1
+            handler.finalize(loop: self)
+        }
     }
 
     /// Operations submitted under `handle` that have not completed yet.
@@ -124,11 +175,13 @@ public final class EventLoop {
             ring.submitAndWait(timeoutNanos: max(wait, 1_000_000))
             ring.drain { userData, result, flags in
                 self.dispatch(userData: userData, result: result, flags: flags)
+                self.finalizeRetired()
             }
             if MonotonicClock.now() >= nextSweep {
                 sweepDeadlines()
                 nextSweep = MonotonicClock.now() + tickNanos
             }
+            finalizeRetired()
         }
         // Let log writes already in the kernel finish (bounded), so nothing is written twice.
         var waits = 0
@@ -153,6 +206,10 @@ public final class EventLoop {
         guard i < slots.count, slots[i].generation == generation else { return }
         let more = flags & IORING_CQE_F_MORE != 0
         if !more { slots[i].inFlight -= 1 }
+        if slots[i].retiring {
+            if slots[i].inFlight == 0 { finalizable.append(IOHandle(slot: slot, generation: generation)) }
+            return
+        }
         guard let handler = slots[i].handler else { return }
         handler.complete(op: op, result: result, more: more, loop: self)
     }
@@ -163,7 +220,7 @@ public final class EventLoop {
                 switch message {
                 case .deliver(let handle, let payload):
                     let i = Int(handle.slot)
-                    if i < slots.count, slots[i].generation == handle.generation, let h = slots[i].handler {
+                    if isLive(handle), let h = slots[i].handler {
                         h.receive(payload, loop: self)
                     }
                 case .run(let body):
@@ -188,7 +245,7 @@ public final class EventLoop {
         var i = 1
         while i < slots.count {
             let d = slots[i].deadline
-            if d != 0, d <= now, let h = slots[i].handler {
+            if d != 0, d <= now, !slots[i].retiring, let h = slots[i].handler {
                 slots[i].deadline = 0
                 h.deadlineExpired(loop: self)
             }

@@ -9,9 +9,14 @@ public protocol IOHandler: AnyObject {
     func deadlineExpired(loop: EventLoop)
     /// A message posted from another thread through `LoopRemote.deliver`.
     func receive(_ message: any Sendable, loop: EventLoop)
+    /// After `EventLoop.retire`: nothing of this handler is in flight any more and its slot is
+    /// free. Called once, never from inside another of this handler's calls: close descriptors,
+    /// return buffers, write the summary here.
+    func finalize(loop: EventLoop)
 }
 
 extension IOHandler {
     public func deadlineExpired(loop: EventLoop) {}
     public func receive(_ message: any Sendable, loop: EventLoop) {}
+    public func finalize(loop: EventLoop) {}
 }

@@ -87,7 +87,7 @@ public final class IOUring {
             let n = veil_uring_peek_batch(ring, cqeBatch, batchSize)
             if n == 0 { break }
             for i in 0..<Int(n) {
-                let cqe = cqeBatch[i]!
+                guard let cqe = cqeBatch[i] else { continue }
                 body(cqe.pointee.user_data, cqe.pointee.res, cqe.pointee.flags)
             }
             io_uring_cq_advance(ring, n)

@@ -81,6 +81,25 @@ public enum Socket {
         return (domain == AF_INET || domain == AF_INET6) && protocolNumber == Int32(IPPROTO_TCP)
     }
 
+    /// A connection already waiting in `listenFD`'s queue, without blocking (nil: none).
+    public static func acceptQueued(_ listenFD: Int32) -> Int32? {
+        setNonBlocking(listenFD)
+        let fd = accept(listenFD, nil, nil)
+        return fd >= 0 ? fd : nil
+    }
+
+    /// Sends `bytes` if they fit at once, reads and drops whatever the peer has sent already (so
+    /// that closing sends a FIN, not a reset that could cost the peer the answer), then shuts
+    /// the write side and closes. Never blocks.
+    public static func answerAndClose(_ fd: Int32, _ bytes: [UInt8]) {
+        setNonBlocking(fd)
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        while scratch.withUnsafeMutableBytes({ recv(fd, $0.baseAddress, $0.count, 0) }) > 0 {}
+        _ = Glibc.shutdown(fd, Int32(SHUT_WR))
+        close(fd)
+    }
+
     /// Closes a descriptor, ignoring EINTR.
     public static func close(_ fd: Int32) {
         if fd >= 0 { _ = Glibc.close(fd) }

@@ -77,9 +77,16 @@ public final class WorkerGroup: Sendable {
         for t in threads { pthread_join(pthread_t(t), nil) }
     }
 
-    /// Blocks SIGINT/SIGTERM/SIGPIPE in this thread and every thread started after it.
+    /// Blocks SIGINT/SIGTERM/SIGHUP/SIGPIPE in this thread and every thread started after it.
     public static func blockSignals() { veil_block_signals() }
 
-    /// Waits (blocking) for SIGINT or SIGTERM; returns its number. Call after `blockSignals()`.
-    public static func waitForTerminationSignal() -> Int32 { veil_wait_termination_signal() }
+    /// Waits (blocking) for SIGINT or SIGTERM; each SIGHUP meanwhile runs `hangUp` and the wait
+    /// goes on. Returns the terminating signal's number. Call after `blockSignals()`.
+    public static func waitForTerminationSignal(hangUp: () -> Void = {}) -> Int32 {
+        while true {
+            let sig = veil_wait_signal()
+            guard sig == SIGHUP else { return sig }
+            hangUp()
+        }
+    }
 }

@@ -64,6 +64,18 @@ public struct TLSFlowTracker: Sendable {
     /// True when the ServerHello negotiated TLS 1.3.
     public var isTLS13: Bool { version == 0x0304 }
 
+    /// True while a ClientHello the client must send is not complete yet: the first one, or
+    /// after a HelloRetryRequest the second. A relay that must judge a ClientHello before
+    /// forwarding it (its SNI) holds the client's records while this is true.
+    public var awaitingClientHello: Bool {
+        clientHello == nil || (helloRetryRequest != nil && secondClientHello == nil && serverHello == nil)
+    }
+
+    /// The complete ClientHellos so far, in order (the second one after a HelloRetryRequest).
+    public var clientHellos: [ClientHello] {
+        [clientHello, secondClientHello].compactMap { $0 }
+    }
+
     /// Parses a whole record (5-byte header plus exactly `length` body bytes) and consumes it.
     public mutating func consume(record: some Collection<UInt8>, from side: Side) throws(TLSParseError) -> TLSRecordSummary {
         let header = try TLSRecordHeader(bytes: record)

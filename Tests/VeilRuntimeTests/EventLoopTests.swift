@@ -109,6 +109,67 @@ import Glibc
         #expect(second.handle.generation != first.handle.generation)
     }
 
+    /// A handler that ends itself from inside a completion and then goes on, as a connection
+    /// whose first read closes it while its caller still starts the other direction.
+    final class Ending: IOHandler {
+        var handle = IOHandle.none
+        let fd: Int32
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 1)
+        var completions = 0
+        var finalized = 0
+        var finalizedInsideComplete = false
+        var insideComplete = false
+        init(fd: Int32) { self.fd = fd }
+        deinit { buffer.deallocate() }
+
+        func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
+            insideComplete = true
+            defer { insideComplete = false }
+            completions += 1
+            loop.retire(handle, cancelling: [fd])
+            // What a re-entrant caller does next: nothing of it may reach the kernel.
+            loop.recv(handle, op: 2, fd: fd, into: buffer, count: 64)
+            #expect(loop.inFlight(handle) == 0)
+        }
+        func finalize(loop: EventLoop) {
+            finalized += 1
+            finalizedInsideComplete = insideComplete
+            loop.stop()
+        }
+    }
+
+    @Test func aRetiredHandlerSubmitsNothingAndIsFinalizedOnceAfterItsEvent() throws {
+        let loop = try EventLoop(index: 0, entries: 64)
+        let (a, b) = pair()
+        defer { close(a); close(b) }
+        let h = Ending(fd: a)
+        h.handle = loop.register(h)
+        loop.recv(h.handle, op: 1, fd: a, into: h.buffer, count: 64)
+        _ = "x".withCString { write(b, $0, 1) }
+        loop.run()
+        #expect(h.completions == 1)
+        #expect(h.finalized == 1)
+        #expect(!h.finalizedInsideComplete)
+        #expect(!loop.isLive(h.handle))
+        #expect(loop.liveHandlers == 0)
+    }
+
+    @Test func retiringWithOperationsInFlightCancelsThemAndWaits() throws {
+        let loop = try EventLoop(index: 0, entries: 64)
+        let (a, b) = pair()
+        defer { close(a); close(b) }
+        let h = Ending(fd: a)
+        h.handle = loop.register(h)
+        loop.recv(h.handle, op: 1, fd: a, into: h.buffer, count: 64)
+        loop.recv(h.handle, op: 1, fd: a, into: h.buffer, count: 64)
+        #expect(loop.inFlight(h.handle) == 2)
+        loop.retire(h.handle, cancelling: [a])
+        #expect(loop.inFlight(h.handle) == 3)  // two reads and the cancellation
+        loop.run()
+        #expect(h.completions == 0)  // cancelled reads are not delivered to a retired handler
+        #expect(h.finalized == 1)
+    }
+
     @Test func userDataRoundTrips() {
         let h = IOHandle(slot: 123_456, generation: 0xABCDEF)
         let d = IOHandle.decode(h.userData(op: 0x7F))

@@ -7,6 +7,8 @@ Every subcommand prints `key=value` lines on stdout for the shell tests to grep.
   tunnel     CONNECT, then misbehave inside the tunnel (garbage, truncated or
              abandoned ClientHello) and report whether/how the proxy closed
   sni        CONNECT to one host, then a TLS handshake with a different SNI
+             (--fragment N: the ClientHello cut into records of N body bytes, each
+             sent in its own TCP segment; --fragment 0: in two halves)
   hold       open N tunnels with finished TLS handshakes and hold them (bench)
   blackhole  a loopback listener whose accept queue is full, so SYNs are dropped
   sink       a loopback listener that accepts and reads but never answers
@@ -188,6 +190,49 @@ def cmd_tunnel(a):
     s.close()
 
 
+def fragment_records(flight, size):
+    """Re-cut the handshake records of `flight` into records of `size` body bytes (0: two halves)."""
+    body = b""
+    version = flight[1:3]
+    while len(flight) >= 5:
+        n = int.from_bytes(flight[3:5], "big")
+        body += flight[5:5 + n]
+        flight = flight[5 + n:]
+    if size <= 0:
+        size = (len(body) + 1) // 2
+    return [b"\x16" + version + len(body[i:i + size]).to_bytes(2, "big") + body[i:i + size]
+            for i in range(0, len(body), size)]
+
+
+def handshake_fragmented(s, ctx, sni, size, timeout):
+    """A TLS client handshake over `s` whose first flight (the ClientHello) is sent as records
+    of `size` body bytes, one TCP segment each; everything after goes as OpenSSL wrote it."""
+    inc, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, outgoing, server_hostname=sni)
+    first = True
+    s.settimeout(timeout)
+    while True:
+        try:
+            obj.do_handshake()
+            done = True
+        except ssl.SSLWantReadError:
+            done = False
+        data = outgoing.read()
+        if data and first:
+            first = False
+            for rec in fragment_records(data, size):
+                s.sendall(rec)
+                time.sleep(0.002)  # one segment each (TCP_NODELAY is set)
+        elif data:
+            s.sendall(data)
+        if done:
+            return obj
+        got = s.recv(65536)
+        if not got:
+            raise ConnectionError("proxy closed during the handshake")
+        inc.write(got)
+
+
 def cmd_sni(a):
     s = connect(a.port, a.timeout)
     st, rest = do_connect(s, a.target, a.timeout)
@@ -197,9 +242,14 @@ def cmd_sni(a):
     ctx = ssl.create_default_context(cafile=a.cafile)
     ctx.check_hostname = False
     try:
-        t = ctx.wrap_socket(s, server_hostname=a.sni)
-        out("handshake", "ok")
-        t.close()
+        if a.fragment is None:
+            t = ctx.wrap_socket(s, server_hostname=a.sni)
+            out("handshake", "ok")
+            t.close()
+        else:
+            handshake_fragmented(s, ctx, a.sni, a.fragment, a.timeout)
+            out("handshake", "ok")
+            s.close()
     except (ssl.SSLError, OSError) as e:
         out("handshake", f"failed:{type(e).__name__}")
         s.close()
@@ -321,6 +371,8 @@ def main():
     n.add_argument("--target", required=True)
     n.add_argument("--sni", required=True)
     n.add_argument("--cafile", required=True)
+    n.add_argument("--fragment", type=int, default=None,
+                   help="send the ClientHello as records of N body bytes (0: two halves)")
     n.add_argument("--timeout", type=float, default=10)
     n.set_defaults(fn=cmd_sni)
 

@@ -15,10 +15,10 @@ int veil_eventfd(void);
 int veil_pipe(int fds[2], int *capacity);
 /// F_SETPIPE_SZ: returns the new capacity, or -errno (EPERM past the per-user pipe limits).
 int veil_pipe_resize(int fd, int size);
-/// Blocks SIGINT, SIGTERM and SIGPIPE in the calling thread (threads created later inherit it).
+/// Blocks SIGINT, SIGTERM, SIGHUP and SIGPIPE in the calling thread (threads created later inherit it).
 void veil_block_signals(void);
-/// Waits for SIGINT or SIGTERM (blocked beforehand); returns the signal number.
-int veil_wait_termination_signal(void);
+/// Waits for SIGINT, SIGTERM or SIGHUP (blocked beforehand); returns the signal number.
+int veil_wait_signal(void);
 
 /// Number of CQEs ready, and a pointer to the i-th (ring-relative) without consuming it.
 struct io_uring;
