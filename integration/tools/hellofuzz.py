@@ -2,7 +2,8 @@
 """Seeded fuzzing of ClientHellos, and of the CONNECT requests around them, against Veil.
 
 Every case is a pure function of (seed, case number): the same pair always sends the same
-bytes in the same writes and ends the same way, so a failing case can be run again alone
+bytes in the same writes, from the same loopback address (127.16.0.0/12, one per case), and
+ends the same way, so a failing case can be run again alone
 (--only N) or printed (--dump N). Cases run in batches, CONCURRENCY at a time; after every
 batch the tool checks that the process (--pid) is still alive, that every connection it
 opened got exactly one summary line in the log (--log; matched by the client address in
@@ -273,7 +274,7 @@ def mutate_message(rng, msg, desc):
     """Structure-aware mutations first (length fields), then byte-level ones."""
     msg = bytearray(msg)
     fields = length_fields(bytes(msg))
-    n = rng.choice([0, 1, 1, 1, 2, 2, 3])
+    n = rng.choices([0, 1, 2, 3, 4], weights=[35, 40, 12, 8, 5])[0]  # a third go in whole
     ops = sorted((rng.choice(["len", "len", "len", "flip", "set", "trunc", "insert", "delete", "repeat",
                               "hstype", "dupext", "append"]) for _ in range(n)),
                  key=lambda o: o not in ("len", "dupext"))
@@ -435,6 +436,15 @@ class Case:
                                "follow", "follow"] + (["tls-close"] if self.kind == "front" else []))
         self.cut = rng.randint(0, max(0, len(self.hello) - 1))
         self.follow = follow_up(rng, host, self.desc) if self.end == "follow" else b""
+        # Some cases finish the handshake for real (the client's own TLS; Veil's or the origin's
+        # certificate, not verified) and then misbehave on the data path instead.
+        self.post = None
+        if self.kind != "outer" and rng.random() < 0.15:
+            self.post = rng.choice(["clean", "flip", "truncate-fin", "truncate-rst", "garbage-record", "plain-alert",
+                                    "huge-len", "zero-len", "ccs", "rst"])
+            self.post_seed = rng.randrange(1 << 30)
+            self.sni = host
+            self.desc[:] = [f"complete-handshake sni={host!r} then={self.post}"] + [d for d in self.desc if d.startswith("head(")]
 
     def make_head(self, rng, args, target):
         method = "CONNECT"
@@ -474,6 +484,13 @@ class Case:
     def describe(self):
         return (f"case={self.number} kind={self.kind} target={self.target} pipelined={'yes' if self.pipelined else 'no'} "
                 f"writes={self.chunks} end={self.end} bytes={len(self.hello)} " + " ".join(self.desc))
+
+
+def source_ip(number):
+    """Every case connects from its own loopback address (127.16.0.1 and up), so its summary
+    line is found by `client=` even when the kernel hands out a port again."""
+    hi, lo = divmod(number, 250)
+    return f"127.{16 + (hi >> 8) % 224}.{hi & 255}.{lo + 1}"
 
 
 def read_some(s, idle, total):
@@ -551,6 +568,10 @@ def send_chunked(s, data, case):
 class Runner:
     def __init__(self, args):
         self.args = args
+        self.inner_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # for cases that finish the handshake
+        self.inner_ctx.check_hostname = False
+        self.inner_ctx.verify_mode = ssl.CERT_NONE
+        self.inner_ctx.options |= ssl.OP_NO_TICKET
         self.front_ctx = None
         if args.kind == "front":
             if args.cafile:
@@ -565,7 +586,7 @@ class Runner:
         """Returns (client address or None, outcome)."""
         a = self.args
         try:
-            raw = socket.create_connection((LOOPBACK, a.port), timeout=5)
+            raw = socket.create_connection((LOOPBACK, a.port), timeout=5, source_address=(source_ip(case.number), 0))
         except OSError as e:
             return None, f"connect-failed:{e.errno}"
         addr = "%s:%d" % raw.getsockname()
@@ -593,6 +614,8 @@ class Runner:
         status = "-"
         payload = case.hello
         if case.head:
+            if case.post and case.pipelined:
+                return self.complete(case, s, raw, case.head)
             if case.pipelined:
                 payload = case.head + case.hello
             else:
@@ -602,6 +625,8 @@ class Runner:
                 if status != "200" or how in ("eof", "reset"):
                     s.close()
                     return f"status={status} answer-then={how}"
+        if case.post:
+            return self.complete(case, s, raw, b"", status)
         if case.end in ("rst-mid", "fin-mid"):
             cut = (len(payload) - len(case.hello)) + case.cut
             send_chunked(s, payload[:cut], case)
@@ -637,6 +662,97 @@ class Runner:
             return f"status={status} got={len(got)} then={how} tls-close"
         s.close()
         return f"status={status} got={len(got)} then={how}"
+
+
+    def complete(self, case, s, raw, head, status="-"):
+        """A real TLS handshake inside the tunnel (after `head` if pipelined), a GET, then
+        case.post: the GET record bit-flipped, truncated, followed by garbage, etc."""
+        rng = random.Random(case.post_seed)
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = self.inner_ctx.wrap_bio(inc, out, server_hostname=case.sni)
+        waiting_head = bool(head)
+        buffered = b""
+        first = head
+        deadline = time.monotonic() + 4
+        while True:
+            try:
+                obj.do_handshake()
+                done = True
+            except ssl.SSLWantReadError:
+                done = False
+            except ssl.SSLError as e:
+                s.close()
+                return f"status={status} inner-handshake-failed:{e.reason}"
+            data = first + out.read()
+            first = b""
+            if data:
+                s.sendall(data)
+            if done:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                s.close()
+                return f"status={status} inner-handshake-timeout"
+            s.settimeout(left)
+            try:
+                chunk = s.recv(65536)
+            except (socket.timeout, ssl.SSLWantReadError):
+                s.close()
+                return f"status={status} inner-handshake-timeout"
+            if not chunk:
+                s.close()
+                return f"status={status} inner-handshake-eof"
+            if waiting_head:
+                buffered += chunk
+                if b"\r\n\r\n" not in buffered:
+                    continue
+                answer, chunk = buffered.split(b"\r\n\r\n", 1)
+                status = answer[9:12].decode("latin-1", "replace")
+                waiting_head = False
+                if status != "200":
+                    s.close()
+                    return f"status={status}"
+            inc.write(chunk)
+        obj.write(f"GET /index.html HTTP/1.1\r\nHost: {case.target}\r\n\r\n".encode())
+        rec = out.read()
+        post = case.post
+        cut = rng.randint(1, max(1, len(rec) - 1))
+        if post == "clean":
+            s.sendall(rec)
+            got, how = read_some(s, 0.3, 1.5)
+            try:
+                obj.unwrap()
+            except (ssl.SSLError, ssl.SSLWantReadError):
+                pass
+            s.sendall(out.read())
+        elif post == "flip":
+            b = bytearray(rec)
+            b[rng.randrange(5, len(b))] ^= 1 << rng.randrange(8)
+            s.sendall(bytes(b))
+        elif post in ("truncate-fin", "truncate-rst"):
+            s.sendall(rec[:cut])
+            if post == "truncate-rst":
+                reset_close(raw)
+                return f"status={status} complete {post}"
+            raw.shutdown(socket.SHUT_WR)
+        elif post == "garbage-record":
+            s.sendall(rec + record(23, rng.randbytes(rng.randint(1, 300)), 0x0303))
+        elif post == "plain-alert":
+            s.sendall(record(21, b"\x02\x28", 0x0303))
+        elif post == "huge-len":
+            s.sendall(b"\x17\x03\x03\xff\xff" + rng.randbytes(100))
+            raw.shutdown(socket.SHUT_WR)
+        elif post == "zero-len":
+            s.sendall(record(23, b"", 0x0303) + rec)
+        elif post == "ccs":
+            s.sendall(record(20, b"\x01", 0x0303) + rec)
+        elif post == "rst":
+            s.sendall(rec)
+            reset_close(raw)
+            return f"status={status} complete rst"
+        got, how = read_some(s, 0.5, 2.0)
+        s.close()
+        return f"status={status} complete {post} got={len(got)} then={how}"
 
 
 # ------------------------------------------------------------------ checks
@@ -764,30 +880,26 @@ def main():
         span = f"cases {batch[0].number}..{batch[-1].number}" if not one_by_one else f"case {batch[0].number}"
         if one_by_one:
             time.sleep(0.3)  # a crash may follow the close
-        if a.pid and not alive(a.pid):
-            time.sleep(0.2)
-            print(f"{label}: FAIL: process {a.pid} died during {span} (after {done} cases, "
-                  f"{done - len(batch)} survived); re-run one by one with: --seed {a.seed} --only "
-                  f"{batch[0].number}-{batch[-1].number}", flush=True)
-            if one_by_one:
-                print(f"{label}: reproducer: {batch[0].describe()}", flush=True)
-            rc = 20
-            break
-        if watch:
+        dead = a.pid and not alive(a.pid)
+        if watch and not dead:
             # A client that resets before Veil asks for its address is logged as client=?:
-            # such lines stand for missing ones, and are counted.
+            # such lines stand for missing ones, and are counted. Addresses are unique per case,
+            # so a missing one is a connection without its line.
             deadline = time.monotonic() + a.summary_wait
             while True:
                 watch.poll()
                 missing = [k for k in (c_addr for c_addr, _ in results if c_addr) if watch.seen[k] < expected[k]]
                 if len(missing) <= watch.seen["?"] - unknown_used or time.monotonic() > deadline:
                     break
+                if a.pid and not alive(a.pid):
+                    break
                 time.sleep(0.1)
+            dead = a.pid and not alive(a.pid)  # a crash may come later, at a deadline
             take = min(len(missing), watch.seen["?"] - unknown_used)
             unknown_used += take
             missing = missing[take:]
             doubled = [k for k in expected if watch.seen[k] > expected[k]]
-            if missing or doubled:
+            if (missing or doubled) and not dead:
                 byaddr = {addr: c for c, (addr, _) in zip(batch, results)}
                 for k in missing[:10]:
                     c = byaddr.get(k)
@@ -797,6 +909,15 @@ def main():
                 print(f"{label}: FAIL: {len(missing)} connections without a summary line, {len(doubled)} with more than one, "
                       f"in {span} (seed {a.seed})", flush=True)
                 rc = rc or 21
+        if dead:
+            time.sleep(0.2)
+            print(f"{label}: FAIL: process {a.pid} died during {span} (after {done} cases, "
+                  f"{done - len(batch)} survived); re-run one by one with: --seed {a.seed} --only "
+                  f"{batch[0].number}-{batch[-1].number}", flush=True)
+            if one_by_one:
+                print(f"{label}: reproducer: {batch[0].describe()}", flush=True)
+            rc = 20
+            break
         if a.check:
             r = subprocess.run(["bash", "-c", a.check], capture_output=True, text=True, timeout=60)
             if r.returncode != 0:
