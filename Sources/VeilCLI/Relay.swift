@@ -54,6 +54,7 @@ struct Relay: ParsableCommand {
     var maxConnections: String?
 
     func run() throws {
+        MallocTuning.apply()
         let environment = Environment.current()
         var flags: [(String, String?)] = [
             ("listen-tls", listen), ("mode", "passthrough"), ("allow-sni-mismatch", "true"),

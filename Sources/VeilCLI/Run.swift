@@ -158,6 +158,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        MallocTuning.apply()
         let configuration = try Settings.build(configPath: config, flags: flagSettings)
         if SecretArgument.scrub("--relay-secret") {
             FileHandleStderr.write("veil: \(SecretArgument.warning(flag: "--relay-secret", instead: "--relay-secret-file FILE or VEIL_RELAY_SECRET"))\n")
