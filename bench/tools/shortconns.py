@@ -83,7 +83,7 @@ def worker(args, count, results, errors, ctx, bad):
                 else:
                     t = ctx.wrap_socket(s, server_hostname=host)
                     if args.kind == "get":
-                        t.sendall(f"GET /small.bin HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+                        t.sendall(f"GET {args.path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
                         got = b""
                         while True:
                             chunk = t.recv(65536)
@@ -127,6 +127,7 @@ def main():
     ap.add_argument("--kind", choices=["connect-close", "handshake-close", "get", "bad-hello"], required=True)
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--cafile")
+    ap.add_argument("--path", default="/small.bin", help="what get fetches")
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=8)
     a = ap.parse_args()
