@@ -15,7 +15,7 @@
 SHELL := /bin/bash
 
 APT_PACKAGES := libssl-dev liburing-dev pkg-config curl openssl nginx-light \
-                tshark socat python3 iproute2 unbound
+                tshark socat python3 iproute2 unbound testssl.sh
 
 VEIL := .build/release/veil
 

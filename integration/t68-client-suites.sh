@@ -2,7 +2,8 @@
 # on the intercepted client leg, the HTTPS listener, the relay's listener) TLS 1.2 is ECDHE
 # with an AEAD only. openssl s_client -tls1_2 with each of the four ECDHE-ECDSA CBC suites
 # OpenSSL's default list offers is refused; each AEAD suite is accepted and negotiated. (The
-# relay's listener speaks TLS 1.3 only: every TLS 1.2 suite is refused there.)
+# relay's listener speaks TLS 1.3 only: every TLS 1.2 suite is refused there.) testssl.sh
+# against the HTTPS listener lists no CBC suite and does not report LUCKY13.
 
 CS_CBC=(ECDHE-ECDSA-AES128-SHA ECDHE-ECDSA-AES256-SHA ECDHE-ECDSA-AES128-SHA256 ECDHE-ECDSA-AES256-SHA384)
 CS_AEAD=(ECDHE-ECDSA-AES128-GCM-SHA256 ECDHE-ECDSA-AES256-GCM-SHA384 ECDHE-ECDSA-CHACHA20-POLY1305)
@@ -39,6 +40,20 @@ if veil_or_fail client-suites --listen-tls "127.0.0.1:$CS_TLS_PORT" --resolver s
     cs_check "client-suites/intercepted client leg" -proxy "127.0.0.1:$VEIL_PORT" -connect "localhost:$NGX12" \
         -servername localhost -CAfile "$VEIL_CA" -verify_return_error
     cs_check "client-suites/HTTPS listener" -connect "127.0.0.1:$CS_TLS_PORT" -CAfile "$VEIL_CA" -verify_return_error
+    # testssl.sh (Debian's testssl.sh package; about 25 s on loopback) against the HTTPS
+    # listener: no CBC suite in its per-protocol list, LUCKY13 not reported.
+    if command -v testssl >/dev/null; then
+        CS_TESTSSL=$(timeout 300 testssl --quiet --color 0 --warnings off -E --lucky13 "127.0.0.1:$CS_TLS_PORT" 2>&1)
+        echo "$CS_TESTSSL" >"$WORK/cs-testssl.txt"
+        expect_match "client-suites/testssl: LUCKY13 not vulnerable" 'not vulnerable' \
+            "$(grep 'LUCKY13 (CVE' <<<"$CS_TESTSSL")"
+        # Suite rows: hexcode, OpenSSL name, "ECDH 253", encryption (AES = CBC), bits, IANA name.
+        expect_eq "client-suites/testssl: no CBC suite listed" "" \
+            "$(awk '$1 ~ /^x[0-9a-f]+$/ && $5 !~ /GCM|ChaCha20|CCM/ { print $2 }' <<<"$CS_TESTSSL" | tr '\n' ' ')"
+        expect_match "client-suites/testssl: the AEAD suites listed" 'ECDHE-ECDSA-AES128-GCM-SHA256' "$CS_TESTSSL"
+    else
+        fail "client-suites/testssl" "testssl is not installed (make deps installs testssl.sh)"
+    fi
     got=$(vcurl -o /dev/null -w '%{http_code}' "https://localhost:$NGX12/index.html" 2>&1)
     expect_eq "client-suites/veil still serves" 200 "$got"
     stop_veil 10
