@@ -20,6 +20,9 @@ let package = Package(
         .systemLibrary(
             name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(
+            name: "CLibCrypt", path: "Sources/CLibCrypt",
+            providers: [.apt(["libcrypt-dev"])]),
         .target(name: "CVeilShims", dependencies: ["CLibURing", "COpenSSL"], path: "Sources/CVeilShims"),
 
         // I/O runtime: one io_uring per worker thread.
@@ -27,11 +30,11 @@ let package = Package(
         // TLS: record layer, ClientHello parser, record logger (pure; no I/O).
         .target(name: "VeilTLS", dependencies: ["VeilRuntime", "COpenSSL", "CVeilShims"], swiftSettings: strict),
         // Proxy: CONNECT front, rules, resolver, upstream, relay.
-        .target(name: "VeilProxy", dependencies: ["VeilRuntime", "VeilTLS", "CLibURing", "CVeilShims"], swiftSettings: strict),
+        .target(name: "VeilProxy", dependencies: ["VeilRuntime", "VeilTLS", "CLibURing", "CVeilShims", "CLibCrypt"], swiftSettings: strict),
         // Thin CLI.
         .executableTarget(
             name: "VeilCLI",
-            dependencies: ["VeilProxy", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["VeilProxy", "VeilRuntime", "VeilTLS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         .testTarget(name: "VeilTLSTests", dependencies: ["VeilTLS"], swiftSettings: strict),

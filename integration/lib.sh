@@ -247,7 +247,7 @@ sha_of() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
 # ------------------------------------------------------------------ origins
 
 # start_nginx NAME DOCROOT LISTENER...
-#   LISTENER = PORT:PROTOCOLS:h1|h2, PROTOCOLS joined with '+', e.g.
+#   LISTENER = PORT:PROTOCOLS:h1|h2|http (http: plain, no TLS), PROTOCOLS joined with '+', e.g.
 #   "$P:TLSv1.2:h1" or "$P:TLSv1.3:h2" or "$P:TLSv1.2+TLSv1.3:h1".
 # Sets NGINX_PID (master process, runs in the foreground with daemon off).
 # Optional, set for one call: NGINX_CERT/NGINX_KEY (default SERVER_CERT/KEY),
@@ -284,6 +284,8 @@ EOF
             echo "    server {"
             if [[ $kind == h2 ]]; then
                 echo "        listen 127.0.0.1:$port ssl http2;"
+            elif [[ $kind == http ]]; then
+                echo "        listen 127.0.0.1:$port;"
             else
                 echo "        listen 127.0.0.1:$port ssl;"
             fi

@@ -37,8 +37,10 @@ if veil_or_fail bad-input --mode passthrough --resolver static --connect-timeout
         raw --data 'CONNECT localhost:notaport HTTP/1.1\r\nHost: localhost\r\n\r\n'
     bad_case "bad/malformed CONNECT (no target)" 400 bad-request \
         raw --data 'CONNECT  HTTP/1.1\r\n\r\n'
-    bad_case "bad/GET absolute URI" 405 method-not-allowed \
-        raw --data 'GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n'
+    bad_case "bad/GET for the proxy itself (origin-form)" 400 bad-request \
+        raw --data 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'
+    bad_case "bad/lower-case connect" 405 method-not-allowed \
+        raw --data 'connect localhost:443 HTTP/1.1\r\nHost: x\r\n\r\n'
     bad_case "bad/headers over 8 KiB" 431 header-too-large \
         raw --data "CONNECT localhost:$NGX12 HTTP/1.1\r\nHost: localhost\r\n\r\n" --pad-header 9000
     bad_case "bad/garbage after 200" 200 not-tls \

@@ -13,7 +13,7 @@ start_exposed() {
     free_port VEIL_PORT
     VEIL_LOG=$WORK/veil-$name.log
     LOG_MARK=0
-    "$VEIL_BIN" run --listen "0.0.0.0:$VEIL_PORT" "$@" >"$VEIL_LOG" 2>&1 &
+    "$VEIL_BIN" run --listen "0.0.0.0:$VEIL_PORT" --allow-open-proxy "$@" >"$VEIL_LOG" 2>&1 &
     VEIL_PID=$!
     bg_register "$VEIL_PID"
     for ((i = 0; i < 100; i++)); do

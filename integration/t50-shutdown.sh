@@ -77,7 +77,12 @@ if veil_or_fail shutdown-setup --mode passthrough --resolver static --connect-ti
     python3 "$TOOLS/proxyclient.py" raw --port "$VEIL_PORT" --timeout 10 \
         --data "CONNECT localhost:$SD_BH_PORT HTTP/1.1\r\n\r\n" >"$WORK/sd-connecting.out" 2>&1 &
     connecting_pid=$!
-    sleep 1
+    # Both clients connected, and Veil's connect towards the full accept queue under way.
+    for _ in $(seq 100); do
+        (($(ss -Htn state established "( dport = :$VEIL_PORT )" | wc -l) >= 2)) &&
+            (($(ss -Htn state syn-sent "( dport = :$SD_BH_PORT )" | wc -l) >= 1)) && break
+        sleep 0.1
+    done
     kill -TERM "$VEIL_PID"
     wait "$half_pid" "$connecting_pid"
     expect_eq "shutdown-setup/half a request: 503" 503 "$(sed -n 's/^status=//p' "$WORK/sd-half.out")"

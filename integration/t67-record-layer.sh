@@ -124,7 +124,8 @@ if veil_or_fail record-layer --ktls off --resolver static --upstream-ca "$TESTCA
     expect_summary "record-layer/before-takeover: summary close" close ok
 
     # (Records that do not authenticate, are malformed or too long after the takeover: the
-    # RecordCipher unit tests.)
+    # RecordCipher unit tests; the fatal alert their sender gets, and ends without close_notify:
+    # t68-truncation.)
     got=$(vcurl -o /dev/null -w '%{http_code}' "https://localhost:$NGX13/index.html" 2>&1)
     expect_eq "record-layer/still serving" 200 "$got"
     stop_veil 10

@@ -4,7 +4,8 @@
 # from the cache, says NXDOMAIN; a pinned name that the certificate lacks is refused. Through the
 # proxy (--resolver doh): curl reaches an origin known only to unbound, with no packet to port 53
 # on any interface. A DoH server that is down, silent, or answering garbage gives a 502 with the
-# reason, quickly; --resolver doh,dot falls back to DoT when DoH cannot answer.
+# reason, quickly; --resolver doh,dot falls back to DoT when DoH cannot answer. Every failure
+# (DoH, DoT, relay, static, system, no such name) says how to fix it, naming the flags.
 
 RS_NAME=origin.test
 make_leaf resolver "DNS:dns.test,IP:127.0.0.1" || fail "harness/resolver certificate" "make_leaf"
@@ -97,11 +98,30 @@ rs_502() {
         summary_for "${got##* }"
         expect_summary "resolver/$name/summary close" close resolve-failed
         expect_summary "resolver/$name/summary reason" reason "$RS_WHY"
+        if ((${#RS_FIX[@]} > 0)); then
+            rs_advice "$name: the 502 body says how to fix it" "$(rs_body "$RS_NAME:$RS_ORIGIN")" "${RS_FIX[@]}"
+        fi
         stop_veil 10
     fi
 }
+# rs_body TARGET: the body of the answer to a raw CONNECT (the error line curl does not show).
+rs_body() {
+    timeout 15 bash -c "exec 3<>/dev/tcp/127.0.0.1/$VEIL_PORT; printf 'CONNECT %s HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n' '$1' '$1' >&3; cat <&3" 2>/dev/null | tail -n 1
+}
+# rs_advice NAME TEXT FLAG...: TEXT has "; to fix: " and, after it, every FLAG.
+rs_advice() {
+    local name=$1 text=$2 advice missing="" f; shift 2
+    advice=${text#*; to fix: }
+    [[ "$advice" != "$text" ]] || { fail "resolver/$name" "no '; to fix: ' in: $text"; return; }
+    for f in "$@"; do [[ "$advice" == *"$f"* ]] || missing+=" '$f'"; done
+    if [[ -z "$missing" ]]; then pass "resolver/$name"; else fail "resolver/$name" "missing$missing in: $text"; fi
+}
 RS_WHY=".*connect 127\\.0\\.0\\.1:$RS_DOWN: Connection refused.*"
+RS_FIX=(--doh-url "--resolver dot" "--resolve $RS_NAME:$RS_ORIGIN:ADDR" "--resolver system")
 rs_502 "doh down" --doh-url "https://127.0.0.1:$RS_DOWN/dns-query"
+RS_FIX=(--dot-server "--resolver doh" "--resolve $RS_NAME:$RS_ORIGIN:ADDR" "--resolver system")
+rs_502 "dot down" --resolver dot --dot-server "127.0.0.1:$RS_DOWN"
+RS_FIX=()
 RS_WHY=".*answer is not a DNS message.*"
 rs_502 "doh garbage" --doh-url "https://127.0.0.1:$RS_GARBAGE/dns-query"
 if start_pc_listener blackhole RS_HOLE; then
@@ -111,6 +131,26 @@ if start_pc_listener blackhole RS_HOLE; then
 else
     fail "harness/blackhole listener" "did not start"
 fi
+
+# Every resolver's failure says how to fix it, naming the flags (veil resolve prints the same
+# reason as the 502 body and the summary line).
+RS_ARGS=(--resolver-ca "$TESTCA" --doh-url "$RS_DOH_URL" --dot-server "127.0.0.1:$RS_DOT")
+vresolve --resolver static --port "$RS_ORIGIN" "$RS_NAME"
+rs_advice "static: how to fix" "$RS_OUT" "--resolve $RS_NAME:$RS_ORIGIN:ADDR" "--resolver doh"
+vresolve --resolver doh nope.test
+rs_advice "no such name: how to fix" "$RS_OUT" "--resolve nope.test:443:ADDR"
+RS_ARGS=(--doh-url "https://127.0.0.1:$RS_DOH/dns-query")
+vresolve --resolver doh "$RS_NAME"
+rs_advice "doh untrusted certificate: how to fix" "$RS_OUT" "--resolver-ca FILE" --doh-url "--resolver dot"
+echo "relay-secret-for-the-advice-test-0123456789" >"$WORK/rs-relay-secret"; chmod 600 "$WORK/rs-relay-secret"
+RS_ARGS=(--relay "127.0.0.1:$RS_DOWN" --relay-fingerprint "$(printf '%064d' 0)" --relay-secret-file "$WORK/rs-relay-secret")
+vresolve --resolver relay "$RS_NAME"
+rs_advice "relay down: how to fix" "$RS_OUT" "--relay IP:PORT" --relay-fingerprint "--resolver relay,doh" "--resolve $RS_NAME:443:ADDR"
+# The system resolver in a network namespace of its own (nothing but a down lo): getaddrinfo
+# fails without a packet leaving.
+RS_OUT=$(timeout 30 unshare -n "$VEIL_BIN" resolve --resolver system "$RS_NAME" 2>&1)
+rs_advice "system: how to fix" "$RS_OUT" "--resolve $RS_NAME:443:ADDR" "--resolver doh" "/etc/resolv.conf"
+RS_ARGS=(--resolver-ca "$TESTCA" --doh-url "$RS_DOH_URL" --dot-server "127.0.0.1:$RS_DOT")
 
 # Through the proxy: the name is known only to unbound; no plain DNS anywhere.
 if veil_or_fail resolver-proxy --resolver doh "${RS_ARGS[@]}" --upstream-ca "$TESTCA" && veil_ca; then

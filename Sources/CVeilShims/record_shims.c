@@ -145,15 +145,19 @@ long veil_record_open(struct veil_record_cipher *c, uint8_t *record, size_t leng
     int n = 0;
     size_t start = 5, plain;
     if (c->version == 0x0304) {
-        if (record[0] != 23 || body < 17 || body > 16384 + 256) return -2;
+        if (record[0] != 23) return -4;
+        if (body > 16384 + 256) return -3;
+        if (body < 17) return -2;
         plain = body - 16;
         xor_nonce(c, nonce);
     } else if (uses_xor_nonce(c)) {
-        if (body < 16 || body > 16384 + 2048) return -2;
+        if (body > 16384 + 2048) return -3;
+        if (body < 16) return -2;
         plain = body - 16;
         xor_nonce(c, nonce);
     } else {
-        if (body < 8 + 16 || body > 16384 + 2048) return -2;
+        if (body > 16384 + 2048) return -3;
+        if (body < 8 + 16) return -2;
         plain = body - 8 - 16;
         memcpy(nonce, c->iv, 4);
         memcpy(nonce + 4, record + 5, 8);
@@ -175,7 +179,7 @@ long veil_record_open(struct veil_record_cipher *c, uint8_t *record, size_t leng
     *offset = start;
     if (c->version == 0x0304) {
         while (plain > 0 && p[plain - 1] == 0) plain--;   /* padding */
-        if (plain == 0) return -2;                        /* no inner content type */
+        if (plain == 0) return -4;                        /* no inner content type */
         plain--;
         *type = p[plain];
     } else {

@@ -14,14 +14,24 @@ struct CA: ParsableCommand {
         @Option(help: "Directory of Veil's CA (default: $VEIL_HOME, else ~/.veil).")
         var home: String?
 
-        func authority() throws -> CertificateAuthority {
+        /// Value errors come with the subcommand's usage (see `Run.validate`).
+        func validate() throws { _ = try homeDirectory() }
+
+        private func homeDirectory() throws -> String {
             var builder = ConfigurationBuilder()
             do {
                 try builder.apply(environment: Environment.current())
                 if let home { try builder.apply(key: "home", value: home, origin: "--home") }
-                return try CertificateAuthority.loadOrCreate(home: builder.config.home)
-            } catch let error as ConfigurationBuilder.Error {
+            } catch {
                 throw ValidationError(error.description)
+            }
+            return builder.config.home
+        }
+
+        func authority() throws -> CertificateAuthority {
+            let home = try homeDirectory()
+            do {
+                return try CertificateAuthority.loadOrCreate(home: home)
             } catch {
                 FileHandleStderr.write("veil: \(error)\n")
                 throw ExitCode(1)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import VeilProxy
+import VeilRuntime
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,11 +13,11 @@ struct Relay: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the Veil relay: CONNECT tunnels over TLS for veil run --route tunnel.")
 
-    @Option(help: "Address of the relay's TLS listener; a non-loopback one is meant for the internet and gets a note.")
+    @Option(help: "Address of the relay's TLS listener (IP:PORT, [IPv6]:PORT or localhost:PORT); a non-loopback one is meant for the internet and gets a note.")
     var listen: String = "127.0.0.1:8443"
     @Option(help: "Directory of the relay's certificate and key (default ~/.veil-relay; created 0700).")
     var home: String?
-    @Option(help: "Shared secret clients must send (also VEIL_SECRET; prefer --secret-file). Generated and printed when none is given.")
+    @Option(help: "Shared secret clients must send (also VEIL_SECRET; prefer --secret-file). Without one, the one in HOME/relay-secret is used, generated there (0600) on first run.")
     var secret: String?
     @Option(help: "File whose first line is the shared secret.")
     var secretFile: String?
@@ -53,8 +54,46 @@ struct Relay: ParsableCommand {
     @Option(help: "Connections open at once across workers (default 4096).")
     var maxConnections: String?
 
+    /// Value errors come with `veil relay`'s usage (see `Run.validate`); nothing is created here.
+    func validate() throws {
+        _ = try proxyConfiguration()
+        _ = try allowedPorts()
+        guard maxPerClient >= 1 else { throw ValidationError("--max-per-client must be at least 1") }
+        guard authFailures >= 1 else { throw ValidationError("--auth-failures must be at least 1") }
+        if let secretFile {
+            do { _ = try SecretFile.read(secretFile) } catch { throw ValidationError("\(error)") }
+        }
+        if let secret, secret.isEmpty { throw ValidationError("--secret is empty") }
+    }
+
     func run() throws {
         MallocTuning.apply()
+        let environment = Environment.current()
+        var configuration = try proxyConfiguration()
+        let log = ProcessLog(format: configuration.logFormat)
+        if SecretArgument.scrub("--secret") {
+            log.say("veil relay: \(SecretArgument.warning(flag: "--secret", instead: "--secret-file FILE or VEIL_SECRET"))")
+        }
+        let secret = try sharedSecret(environment, home: configuration.home, log: log)
+        if let problem = SecretFile.problem(with: secret) { throw ValidationError("secret: \(problem)") }
+        var settings = RelayServerSettings(secret: secret)
+        if let ports = try allowedPorts() { settings.allowedPorts = ports }
+        settings.allowPrivate = allowPrivate
+        settings.maxPerClient = maxPerClient
+        settings.authFailureLimit = authFailures
+        settings.authBlock = max(0, authBlock)
+        configuration.relayServer = settings
+        do {
+            try ProxyServer(config: configuration).run()
+        } catch {
+            log.say("veil relay: error: cannot start: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// The proxy core's settings for a relay: a TLS listener only, pass-through, private ranges
+    /// denied unless --allow-private.
+    private func proxyConfiguration() throws -> ProxyConfiguration {
         let environment = Environment.current()
         var flags: [(String, String?)] = [
             ("listen-tls", listen), ("mode", "passthrough"), ("allow-sni-mismatch", "true"),
@@ -81,41 +120,25 @@ struct Relay: ParsableCommand {
             throw ValidationError(error.description)
         }
         configuration.plainListener = false
+        return configuration
+    }
 
-        if SecretArgument.scrub("--secret") {
-            FileHandleStderr.write("veil relay: \(SecretArgument.warning(flag: "--secret", instead: "--secret-file FILE or VEIL_SECRET"))\n")
-        }
-        let secret = try sharedSecret(environment, home: configuration.home)
-        if let problem = SecretFile.problem(with: secret) { throw ValidationError("secret: \(problem)") }
-        var settings = RelayServerSettings(secret: secret)
-        if !allowPort.isEmpty {
-            var ports: [ClosedRange<UInt16>] = []
-            for p in allowPort {
-                guard let parsed = RelayServerSettings.parsePorts(p) else {
-                    throw ValidationError("--allow-port '\(p)' is not a port, a list (443,8443) or a range (8000-9000)")
-                }
-                ports += parsed
+    /// --allow-port values, or nil for the default (443).
+    private func allowedPorts() throws -> [ClosedRange<UInt16>]? {
+        guard !allowPort.isEmpty else { return nil }
+        var ports: [ClosedRange<UInt16>] = []
+        for p in allowPort {
+            guard let parsed = RelayServerSettings.parsePorts(p) else {
+                throw ValidationError("--allow-port '\(p)' is not a port, a list (443,8443) or a range (8000-9000)")
             }
-            settings.allowedPorts = ports
+            ports += parsed
         }
-        settings.allowPrivate = allowPrivate
-        guard maxPerClient >= 1 else { throw ValidationError("--max-per-client must be at least 1") }
-        settings.maxPerClient = maxPerClient
-        guard authFailures >= 1 else { throw ValidationError("--auth-failures must be at least 1") }
-        settings.authFailureLimit = authFailures
-        settings.authBlock = max(0, authBlock)
-        configuration.relayServer = settings
-        do {
-            try ProxyServer(config: configuration).run()
-        } catch {
-            FileHandleStderr.write("veil relay: cannot start: \(error)\n")
-            throw ExitCode(1)
-        }
+        return ports
     }
 
     /// --secret-file, --secret, VEIL_SECRET, or the one in HOME/relay-secret (generated there,
     /// 0600, on first use; its path is printed, never the secret).
-    private func sharedSecret(_ environment: [String: String], home: String) throws -> String {
+    private func sharedSecret(_ environment: [String: String], home: String, log: ProcessLog) throws -> String {
         if let secretFile {
             do { return try SecretFile.read(secretFile) } catch { throw ValidationError("\(error)") }
         }
@@ -126,15 +149,15 @@ struct Relay: ParsableCommand {
         if let s = environment["VEIL_SECRET"], !s.isEmpty { return s }
         let path = home + "/relay-secret"
         if let existing = try? SecretFile.read(path) {
-            FileHandleStderr.write("veil relay: no secret given; using the one in \(path)\n")
+            log.say("veil relay: no secret given; using the one in \(path)")
             return existing
         }
         do {
             let generated = try SecretFile.generate(into: path)
-            FileHandleStderr.write("veil relay: no secret given; generated one in \(path) (mode 0600; give clients a copy: --relay-secret-file FILE)\n")
+            log.say("veil relay: no secret given; generated one in \(path) (mode 0600; give clients a copy: --relay-secret-file FILE)")
             return generated
         } catch {
-            FileHandleStderr.write("veil relay: \(error)\n")
+            log.say("veil relay: error: \(error)")
             throw ExitCode(1)
         }
     }

@@ -36,10 +36,8 @@ struct Resolve: ParsableCommand {
     @Option(help: "Port the answers are for (static map entries are per port).")
     var port: UInt16 = 443
 
-    func run() throws {
-        if SecretArgument.scrub("--relay-secret") {
-            FileHandleStderr.write("veil resolve: \(SecretArgument.warning(flag: "--relay-secret", instead: "--relay-secret-file FILE or VEIL_RELAY_SECRET"))\n")
-        }
+    /// The flags given, as the builder's `key value` pairs.
+    private var flagSettings: [(String, String?)] {
         var flags: [(String, String?)] = []
         if let resolver { flags.append(("resolver", resolver)) }
         for u in dohUrl { flags.append(("doh-url", u)) }
@@ -51,7 +49,19 @@ struct Resolve: ParsableCommand {
                        ("relay-secret-file", relaySecretFile)] {
             if let v { flags.append((k, v)) }
         }
-        let configuration = try Settings.build(configPath: config, flags: flags)
+        return flags
+    }
+
+    /// Value errors come with `veil resolve`'s usage (see `Run.validate`).
+    func validate() throws {
+        _ = try Settings.build(configPath: config, flags: flagSettings)
+    }
+
+    func run() throws {
+        if SecretArgument.scrub("--relay-secret") {
+            FileHandleStderr.write("veil resolve: \(SecretArgument.warning(flag: "--relay-secret", instead: "--relay-secret-file FILE or VEIL_RELAY_SECRET"))\n")
+        }
+        let configuration = try Settings.build(configPath: config, flags: flagSettings)
         let chain: ResolverChain
         do { chain = try ResolverFactory.make(configuration) } catch {
             FileHandleStderr.write("veil: \(error)\n")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import VeilProxy
+import VeilRuntime
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,11 +9,11 @@ import Glibc
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the proxy.")
 
-    @Option(help: "Address to accept CONNECT on (IP:PORT or [IPv6]:PORT; default 127.0.0.1:8080).")
+    @Option(help: "Address to accept CONNECT on: IP:PORT, [IPv6]:PORT or localhost:PORT (= 127.0.0.1); default 127.0.0.1:8080.")
     var listen: String?
-    @Option(help: "Address of the HTTPS proxy listener (clients speak TLS to Veil: curl -x https://...); off by default.")
+    @Option(help: "Address of the HTTPS proxy listener, as for --listen (clients speak TLS to Veil: curl -x https://...); off by default.")
     var listenTls: String?
-    @Option(help: "Name in the HTTPS listener's certificate (default: the listen IP address).")
+    @Option(help: "Name in the HTTPS listener's certificate (default: the listen IP address, or localhost for localhost:PORT).")
     var listenTlsName: String?
     @Option(help: "Config file (default: $VEIL_CONFIG when set). Flags override it.")
     var config: String?
@@ -42,7 +43,7 @@ struct Run: ParsableCommand {
     var recordLayer: String?
     @Option(help: "Static name mapping HOST:PORT:ADDR[,ADDR] (curl's syntax); repeatable.")
     var resolve: [String] = []
-    @Option(help: "Who answers names not in the static map, in order: doh (default), dot, doh,dot; static (--resolve only) or system (plain DNS, visible on the network).")
+    @Option(help: "Who answers names not in the static map, in order: doh (default), dot, relay, or a list such as doh,dot or relay,doh; static (--resolve only) or system (plain DNS, visible on the network).")
     var resolver: String?
     @Option(help: "DoH server URL https://IP[:PORT]/PATH (default \(ProxyConfiguration.defaultDoHURL)); repeatable.")
     var dohUrl: [String] = []
@@ -72,6 +73,14 @@ struct Run: ParsableCommand {
     var deny: [String] = []
     @Flag(inversion: .prefixedNo, help: "Accept a ClientHello whose SNI differs from the CONNECT host.")
     var allowSNIMismatch: Bool?
+    @Option(help: "USER:PASSWORD who may use the proxy (Proxy-Authorization: Basic); repeatable; prefer --auth-file.")
+    var auth: [String] = []
+    @Option(help: "htpasswd-style file of users who may use the proxy (USER:HASH; bcrypt or SHA-256/512-crypt).")
+    var authFile: String?
+    @Flag(inversion: .prefixedNo, help: "Let a listener beyond loopback serve without --auth or --auth-file.")
+    var allowOpenProxy: Bool?
+    @Option(help: "ADDR:PORT to serve GET /metrics (Prometheus) and GET /healthz on (off by default).")
+    var metrics: String?
     @Option(help: "Worker threads, one io_uring each (default: one per core).")
     var workers: String?
     @Option(help: "Connections open at once (default 4096).")
@@ -139,6 +148,10 @@ struct Run: ParsableCommand {
         for a in allow { s.append(("allow", a)) }
         for d in deny { s.append(("deny", d)) }
         add("allow-sni-mismatch", allowSNIMismatch.map { String($0) })
+        for a in auth { s.append(("auth", a)) }
+        add("auth-file", authFile)
+        add("allow-open-proxy", allowOpenProxy.map { String($0) })
+        add("metrics", metrics)
         add("workers", workers)
         add("max-connections", maxConnections)
         add("max-header-bytes", maxHeaderBytes)
@@ -157,16 +170,27 @@ struct Run: ParsableCommand {
         return s
     }
 
+    /// Value errors (flags, environment, config file) are found here rather than in `run`: an
+    /// error thrown from `validate` comes with `veil run`'s usage, one thrown from `run` with the
+    /// top-level one.
+    func validate() throws {
+        _ = try Settings.build(configPath: config, flags: flagSettings)
+    }
+
     func run() throws {
         MallocTuning.apply()
         let configuration = try Settings.build(configPath: config, flags: flagSettings)
+        let log = ProcessLog(format: configuration.logFormat)
+        if SecretArgument.scrub("--auth") {
+            log.say("veil: \(SecretArgument.warning(flag: "--auth", instead: "--auth-file FILE or VEIL_AUTH"))")
+        }
         if SecretArgument.scrub("--relay-secret") {
-            FileHandleStderr.write("veil: \(SecretArgument.warning(flag: "--relay-secret", instead: "--relay-secret-file FILE or VEIL_RELAY_SECRET"))\n")
+            log.say("veil: \(SecretArgument.warning(flag: "--relay-secret", instead: "--relay-secret-file FILE or VEIL_RELAY_SECRET"))")
         }
         do {
             try ProxyServer(config: configuration).run()
         } catch {
-            FileHandleStderr.write("veil: cannot start: \(error)\n")
+            log.say("veil: error: cannot start: \(error)")
             throw ExitCode(1)
         }
     }

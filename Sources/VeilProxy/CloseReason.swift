@@ -3,7 +3,7 @@ import VeilRuntime
 /// Why a connection ended: a stable token for scripts (`close=`) and a sentence for people
 /// (`reason=`).
 public struct CloseReason: Sendable, Equatable {
-    public enum Kind: String, Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
         case ok
         case badRequest = "bad-request"
         case forbidden

@@ -16,9 +16,9 @@ public struct ConfigurationBuilder {
 
     /// Every key, with its help text (also shown in `conf/veil.conf`).
     public static let keys: [(key: String, repeatable: Bool, help: String)] = [
-        ("listen", false, "address:port to accept CONNECT on (default 127.0.0.1:8080)"),
+        ("listen", false, "IP:PORT, [IPv6]:PORT or localhost:PORT (= 127.0.0.1) to accept CONNECT on (default 127.0.0.1:8080)"),
         ("listen-tls", false, "address:port of the HTTPS proxy listener: clients speak TLS to Veil itself (curl -x https://...); off by default"),
-        ("listen-tls-name", false, "name in the HTTPS listener's certificate, minted by Veil's CA (default: the listen IP address)"),
+        ("listen-tls-name", false, "name in the HTTPS listener's certificate, minted by Veil's CA (default: the listen IP address, or localhost for localhost:PORT)"),
         ("mode", false, "intercept (terminate TLS with Veil's CA; default) or passthrough (relay TLS untouched)"),
         ("passthrough", true, "PATTERN[:PORTS] hosts relayed untouched even in intercept mode"),
         ("home", false, "directory of Veil's CA (default ~/.veil; created 0700)"),
@@ -47,6 +47,10 @@ public struct ConfigurationBuilder {
         ("allow", true, "PATTERN[:PORTS] targets allowed; when any allow rule exists, others are refused (403)"),
         ("deny", true, "PATTERN[:PORTS] targets refused (403); checked before allow"),
         ("allow-sni-mismatch", false, "accept a ClientHello whose SNI differs from the CONNECT host"),
+        ("auth", true, "USER:PASSWORD a user who may use the proxy (Proxy-Authorization: Basic); prefer auth-file (a flag is readable by local users until Veil blanks it)"),
+        ("auth-file", false, "htpasswd-style FILE of users who may use the proxy: USER:HASH lines (bcrypt htpasswd -B, or SHA-256/512-crypt)"),
+        ("metrics", false, "ADDR:PORT to serve GET /metrics (Prometheus text format) and GET /healthz on (off by default; keep it on loopback)"),
+        ("allow-open-proxy", false, "let a listener beyond loopback serve without auth or auth-file (anyone who reaches it can use the proxy)"),
         ("workers", false, "worker threads, one io_uring each (default: one per core)"),
         ("max-connections", false, "connections open at once across workers (default 4096)"),
         ("max-header-bytes", false, "largest CONNECT request head (default 8192)"),
@@ -70,6 +74,8 @@ public struct ConfigurationBuilder {
     private var relayAddress: SocketAddress?
     private var relayFingerprint: RelayFingerprint?
     private var relaySecret: String?
+    /// `listen-tls` was given as `localhost:PORT`: the certificate names localhost by default.
+    private var listenTLSByName = false
 
     public init() {
         config.workers = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
@@ -124,19 +130,26 @@ public struct ConfigurationBuilder {
             guard let n = Int(v), n >= min, n <= max else { throw Error("\(origin): '\(key)' takes a number from \(min) to \(max), not '\(v)'") }
             return n
         }
+        func address() throws(Error) -> SocketAddress {
+            let v = try need()
+            guard let a = SocketAddress(parsing: v) else {
+                throw Error("\(origin): \(key) address '\(v)' is not IP:PORT or [IPv6]:PORT")
+            }
+            return a
+        }
         switch key {
         case "listen":
-            let v = try need()
-            guard let a = SocketAddress(parsing: v) else {
-                throw Error("\(origin): listen address '\(v)' is not IP:PORT or [IPv6]:PORT")
+            switch ListenAddress.parse(try need(), what: "listen") {
+            case .success(let p): config.listen = p.address
+            case .failure(let e): throw Error("\(origin): \(e)")
             }
-            config.listen = a
         case "listen-tls":
-            let v = try need()
-            guard let a = SocketAddress(parsing: v) else {
-                throw Error("\(origin): listen-tls address '\(v)' is not IP:PORT or [IPv6]:PORT")
+            switch ListenAddress.parse(try need(), what: "listen-tls") {
+            case .success(let p):
+                config.listenTLS = p.address
+                listenTLSByName = p.byName
+            case .failure(let e): throw Error("\(origin): \(e)")
             }
-            config.listenTLS = a
         case "listen-tls-name": config.listenTLSName = try need()
         case "mode":
             let v = try need()
@@ -248,6 +261,16 @@ public struct ConfigurationBuilder {
                 throw Error("\(origin): relay-fingerprint is not 64 hex digits (colons optional), as veil relay prints it")
             }
             relayFingerprint = f
+        case "auth":
+            do { try config.users.add(entry: try need(), origin: origin) } catch let e as ProxyUsers.Error {
+                throw Error(e.description)
+            } catch { throw Error("\(origin): \(error)") }
+        case "auth-file":
+            do { try config.users.add(file: try need()) } catch let e as ProxyUsers.Error {
+                throw Error("\(origin): \(e.description)")
+            } catch { throw Error("\(origin): \(error)") }
+        case "allow-open-proxy": config.allowOpenProxy = try bool()
+        case "metrics": config.metrics = try address()
         case "relay-secret": relaySecret = try need()
         case "relay-secret-file":
             do { relaySecret = try SecretFile.read(try need()) } catch let e as SecretFile.Error {
@@ -261,6 +284,7 @@ public struct ConfigurationBuilder {
     /// The finished configuration (rules compiled).
     public func build() throws(Error) -> ProxyConfiguration {
         var c = config
+        if listenTLSByName && c.listenTLSName == nil { c.listenTLSName = "localhost" }
         do {
             c.rules = try AccessRules(allow: allow, deny: deny)
         } catch {

@@ -13,8 +13,10 @@
 ///   the request line are ignored;
 /// - request line is exactly `METHOD SP target SP HTTP/1.1` (or `HTTP/1.0`), single spaces;
 /// - the method is case-sensitive; anything but `CONNECT` is answered 405 (`RESOLVE` is
-///   accepted too when `allowsResolve` is set: the Veil relay's name resolution);
-/// - the target is authority-form `host:port` (see `HostPort`);
+///   accepted too when `allowsResolve` is set: the Veil relay's name resolution; with
+///   `allowsForward`, any method with an absolute `http://` URL is a plain-http request);
+/// - the target is authority-form `host:port` (see `HostPort`), or for a plain-http request
+///   `http://host[:port][/path][?query]` (no user info, no fragment; port 80 by default);
 /// - header lines are `name: value` with a token name directly followed by `:`; line folding
 ///   and control characters other than tab in values are rejected;
 /// - the whole head, including the final empty line, must fit in `maxHeaderBytes`.
@@ -42,12 +44,14 @@ public struct ConnectRequestParser: Sendable {
 
     /// Whether `RESOLVE host:port` is accepted besides CONNECT (`veil relay` only).
     public let allowsResolve: Bool
+    /// Whether plain-http requests in absolute form are accepted (`veil run`).
+    public let allowsForward: Bool
 
     /// A parser accepting request heads of at most `maxHeaderBytes` bytes (at least 1).
-    public init(maxHeaderBytes: Int = 8192, allowsResolve: Bool = false) {
-        precondition(maxHeaderBytes > 0, "maxHeaderBytes must be positive")
-        self.maxHeaderBytes = maxHeaderBytes
+    public init(maxHeaderBytes: Int = 8192, allowsResolve: Bool = false, allowsForward: Bool = false) {
+        self.maxHeaderBytes = max(1, maxHeaderBytes)
         self.allowsResolve = allowsResolve
+        self.allowsForward = allowsForward
     }
 
     /// Parses the bytes received so far.
@@ -63,7 +67,7 @@ public struct ConnectRequestParser: Sendable {
         if buffer[0] == 0x04 || buffer[0] == 0x05 { return .reject(.badRequest, reason: Self.socksReason) }
         let limit = Swift.min(n, maxHeaderBytes)
         var lineStart = 0
-        var requestLine: (method: String, target: HostPort, version: String)?
+        var requestLine: RequestLine?
         var headers: [(name: String, value: String)] = []
         while true {
             var lf = lineStart
@@ -98,13 +102,13 @@ public struct ConnectRequestParser: Sendable {
                     return .request(
                         ConnectRequest(
                             method: r.method, target: r.target, httpVersion: r.version,
-                            headers: headers, headerLength: next))
+                            headers: headers, headerLength: next, path: r.path))
                 }
                 lineStart = next  // empty lines before the request line are ignored
                 continue
             }
             if requestLine == nil {
-                switch Self.parseRequestLine(line, allowsResolve: allowsResolve) {
+                switch Self.parseRequestLine(line, allowsResolve: allowsResolve, allowsForward: allowsForward) {
                 case .success(let parsed): requestLine = parsed
                 case .failure(let rejection): return .reject(rejection.status, reason: rejection.reason)
                 }
@@ -172,9 +176,16 @@ public struct ConnectRequestParser: Sendable {
         return nil
     }
 
+    private struct RequestLine {
+        let method: String
+        let target: HostPort
+        let version: String
+        var path: String? = nil
+    }
+
     private static func parseRequestLine(
-        _ line: [UInt8], allowsResolve: Bool
-    ) -> Result<(method: String, target: HostPort, version: String), Rejection> {
+        _ line: [UInt8], allowsResolve: Bool, allowsForward: Bool
+    ) -> Result<RequestLine, Rejection> {
         let text = String(decoding: line, as: UTF8.self)
         let parts = line.split(separator: sp, omittingEmptySubsequences: false)
         guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty }) else {
@@ -202,6 +213,9 @@ public struct ConnectRequestParser: Sendable {
                     "malformed HTTP version '\(HostPort.clip(version, limit: 32))' in request line; \(usage)"))
         }
 
+        if allowsForward, method.uppercased() != "CONNECT", method != "RESOLVE" {
+            return parseAbsoluteURL(target, method: method, version: version)
+        }
         guard method == "CONNECT" || (allowsResolve && method == "RESOLVE") else {
             var reason = "method \(HostPort.clip(method, limit: 32)) not supported; this is a CONNECT proxy"
             if method.uppercased() == "CONNECT" { reason += " (methods are case-sensitive)" }
@@ -217,10 +231,42 @@ public struct ConnectRequestParser: Sendable {
         }
         do {
             let hostPort = try HostPort(parsing: target)
-            return .success((method, hostPort, version))
+            return .success(RequestLine(method: method, target: hostPort, version: version))
         } catch {
             return .failure(
                 Rejection("invalid \(method) target '\(HostPort.clip(target))': \(error.message)"))
+        }
+    }
+
+    /// `http://host[:port][/path][?query]` of a plain-http request.
+    private static func parseAbsoluteURL(_ url: String, method: String, version: String) -> Result<RequestLine, Rejection> {
+        let lower = url.lowercased()
+        if lower.hasPrefix("https://") {
+            return .failure(Rejection("\(method) \(HostPort.clip(url)): https URLs go through CONNECT (configure the client to use this proxy for https too)"))
+        }
+        guard lower.hasPrefix("http://") else {
+            return .failure(Rejection("\(method) \(HostPort.clip(url)) is a request for this proxy itself; send absolute URLs (\(method) http://host/path) or CONNECT host:port"))
+        }
+        let rest = url.dropFirst("http://".count)
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        let authority = rest[..<authorityEnd]
+        var path = String(rest[authorityEnd...])
+        if path.contains("#") { return .failure(Rejection("fragment (#...) in \(method) URL '\(HostPort.clip(url))'")) }
+        if authority.contains("@") { return .failure(Rejection("user info in \(method) URL '\(HostPort.clip(url))' is not forwarded; remove it")) }
+        if authority.isEmpty { return .failure(Rejection("no host in \(method) URL '\(HostPort.clip(url))'")) }
+        if path.isEmpty || path.hasPrefix("?") { path = "/" + path }
+        // host[:port]: a port after the last ':' outside brackets, else 80.
+        let hasPort: Bool
+        if authority.hasPrefix("[") {
+            hasPort = authority.firstIndex(of: "]").map { authority[authority.index(after: $0)...].hasPrefix(":") } ?? false
+        } else {
+            hasPort = authority.contains(":")
+        }
+        do {
+            let target = try HostPort(parsing: hasPort ? String(authority) : String(authority) + ":80")
+            return .success(RequestLine(method: method, target: target, version: version, path: path))
+        } catch {
+            return .failure(Rejection("invalid host in \(method) URL '\(HostPort.clip(url))': \(error.message)"))
         }
     }
 

@@ -60,18 +60,74 @@ extension Connection {
             case .refused(let status, let reason): reply(status, reason); return
             }
             if req.method == "RESOLVE" { resolve(req.target); return }  // answered by answerResolve
+        } else if let auth = worker.shared.authenticator {
+            guard authenticate(req, auth) else { return }
         }
+        admitted(req)
+    }
+
+    /// `--auth`: true when the request may go on now; otherwise it was answered (407, 429) or a
+    /// slow check runs off the ring and `authChecked` continues.
+    private func authenticate(_ req: ConnectRequest, _ auth: ProxyAuthenticator) -> Bool {
+        let ip = RelayGate.address(of: summary.client)
+        let now = Double(MonotonicClock.now()) / 1e9
+        return authDecided(auth.decide(req.header("Proxy-Authorization"), client: ip, now: now,
+                                       remembered: worker.authCache), auth)
+    }
+
+    private func authDecided(_ decision: ProxyAuthenticator.Decision, _ auth: ProxyAuthenticator) -> Bool {
+        switch decision {
+        case .allowed(let user):
+            summary.user = user
+            return true
+        case .missing:
+            reply(.proxyAuthenticationRequired, CloseReason(.authFailed,
+                "proxy credentials required (Proxy-Authorization: Basic; curl --proxy-user USER:PASSWORD)"))
+        case .wrong(let reason):
+            reply(.proxyAuthenticationRequired, CloseReason(.authFailed, reason))
+        case .blocked(let reason):
+            reply(.tooManyRequests, CloseReason(.rateLimited, reason))
+        case .check(let credentials, let key):
+            phase = .authenticating
+            let remote = loop.remote
+            let h = handle
+            auth.verify(credentials) { valid in
+                remote.deliver(AuthOutcome(credentials: credentials, key: key, valid: valid), to: h)
+            }
+        }
+        return false
+    }
+
+    /// A slow credentials check came back.
+    func authChecked(_ outcome: AuthOutcome) {
+        guard phase == .authenticating, let req = request, let auth = worker.shared.authenticator else { return }
+        let ip = RelayGate.address(of: summary.client)
+        let now = Double(MonotonicClock.now()) / 1e9
+        guard authDecided(auth.record(outcome.credentials, key: outcome.key, valid: outcome.valid, client: ip,
+                                      now: now, remembered: worker.authCache), auth) else { return }
+        admitted(req)
+    }
+
+    /// Past the relay's gate or client authentication: rules, then the route.
+    private func admitted(_ req: ConnectRequest) {
         if case .denied(let reason) = config.rules.check(req.target) {
             reply(.forbidden, CloseReason(.forbidden, reason))
             return
         }
-        if config.ktls == .require, config.intercepts(req.target),
+        if req.isForward {
+            do throws(ForwardRequest.Refusal) {
+                forward = ForwardBody(request: try ForwardRequest(req))
+            } catch {
+                reply(.badRequest, CloseReason(.badRequest, error.reason))
+                return
+            }
+        } else if config.ktls == .require, config.intercepts(req.target),
            let availability = worker.shared.interception?.kernelTLS, !availability.isAvailable {
             reply(.serviceUnavailable, CloseReason(.ktlsUnavailable,
                 "--ktls require: kernel TLS is \(availability)"))
             return
         }
-        if config.ktls == .require, config.intercepts(req.target), summary.front != nil {
+        if !req.isForward, config.ktls == .require, config.intercepts(req.target), summary.front != nil {
             reply(.serviceUnavailable, CloseReason(.ktlsUnavailable,
                 "--ktls require: an intercepted connection through the HTTPS listener keeps its inner TLS in userspace (the socket's kTLS carries the outer session)"))
             return
@@ -98,14 +154,21 @@ extension Connection {
             let remote = loop.remote
             let h = handle
             phase = .resolving
+            resolveStarted = MonotonicClock.now()
             if let now = worker.shared.resolver.resolve(host: target.host, port: target.port,
                                                          completion: { remote.deliver($0, to: h) }) {
+                if case .success(let a) = now, a.source.hasSuffix("(cache)") { worker.metrics.nameResolved(cached: true, seconds: nil) }
+                resolveStarted = 0
                 resolved(now)
             }
         }
     }
 
     func resolved(_ outcome: ResolveOutcome) {
+        if resolveStarted != 0 {
+            worker.metrics.nameResolved(cached: false, seconds: Double(MonotonicClock.now() &- resolveStarted) / 1e9)
+            resolveStarted = 0
+        }
         if request?.method == "RESOLVE" { answerResolve(outcome); return }
         switch outcome {
         case .failure(let reason):
@@ -159,7 +222,7 @@ extension Connection {
         let addr = addresses[addressIndex]
         if result == 0 {
             summary.upstreamAddress = addr.description
-            reply(.ok, nil)
+            upstreamReady()
             return
         }
         Socket.close(upstreamFD)
@@ -173,10 +236,18 @@ extension Connection {
         connectNext()
     }
 
+    /// The upstream connection is up (directly or through the relay): a tunnel is answered
+    /// 200, a plain-http request is forwarded.
+    func upstreamReady() {
+        if forward != nil { beginForward() } else { reply(.ok, nil) }
+    }
+
     /// Sends a status line. `close == nil` means success: the tunnel starts once it is sent.
     func reply(_ status: HTTPStatusResponse.Status, _ close: CloseReason?) {
+        let challenge = status != .proxyAuthenticationRequired ? nil
+            : worker.shared.relayGate != nil ? RelayGate.challenge : ProxyAuthenticator.challenge
         let bytes = HTTPStatusResponse(status: status, reason: close?.reason,
-                                       httpVersion: request?.httpVersion ?? "HTTP/1.1").bytes
+                                       httpVersion: request?.httpVersion ?? "HTTP/1.1", challenge: challenge).bytes
         pendingClose = close
         stageResponse(bytes)
         phase = .replying
@@ -232,6 +303,8 @@ extension Connection {
     private func linger() {
         phase = .lingering
         armDeadline(after: 2)
+        // Veil's own answer, complete: through the HTTPS listener it ends with close_notify.
+        clientFront?.bridgeEndAuthenticated = true
         loop.shutdown(handle, op: Op.lingerShutdown.rawValue, fd: clientFD, how: Int32(SHUT_WR))
         lingerReceive()
     }

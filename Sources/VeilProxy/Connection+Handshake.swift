@@ -90,6 +90,7 @@ extension Connection {
             readNext(p)
             return
         }
+        if result == 0 { noteEnd(client: p.side == .client, p.filled > 0 ? .finMidRecord : .tcpFin) }
         if result == 0 && phase == .relayingRecords {
             halfClose(p)
             return
@@ -108,7 +109,7 @@ extension Connection {
                                "\(p.side == .client ? "client" : "upstream") closed during the TLS handshake\(partial)"))
             return
         }
-        finish(.peerFailed(client: p.side == .client, result: result))
+        finish(gone(client: p.side == .client, result: result))
     }
 
     /// Judges, logs and forwards the current record. Returns true when the record was held back
@@ -257,7 +258,7 @@ extension Connection {
         }
         guard result > 0 else {
             p.sending = false
-            finish(.peerFailed(client: p.side != .client, result: result))
+            finish(gone(client: p.side != .client, result: result))
             return
         }
         p.sendOffset += Int(result)

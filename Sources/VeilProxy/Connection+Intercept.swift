@@ -102,6 +102,8 @@ extension Connection {
         guard let leg else { return }
         leg.receiving = false
         leg.engine.inbound.pinned = false
+        // A fatal alert is on its way out to one peer: nothing read now matters.
+        if phase == .lingering { return }
         if result == -EAGAIN || result == -EINTR || (result == -ECANCELED && phase == .kernelSwitch) {
             if phase == .kernelSwitch {
                 leg.wouldBlock = true
@@ -113,7 +115,7 @@ extension Connection {
         }
         let isClient = leg === clientLeg
         if result < 0 {
-            finish(.peerFailed(client: isClient, result: result))
+            finish(gone(client: isClient, result: result))
             return
         }
         if result == 0 {
@@ -123,6 +125,7 @@ extension Connection {
                 return
             }
             if phase != .interceptRelay && phase != .mixedRelay {
+                noteEnd(client: isClient, leg.inScanner.atBoundary ? .fin : .finMidRecord)
                 finish(CloseReason(isClient ? .clientGone : .upstreamGone,
                                    "\(isClient ? "client" : "upstream") closed during the TLS handshake"))
                 return
@@ -152,6 +155,7 @@ extension Connection {
             leg.sendingCount = sent
         } else if leg.closeQueued && !leg.writeShut {
             leg.writeShut = true
+            writeSideShutting(leg)
             loop.shutdown(handle, op: (leg === clientLeg ? Op.clientShutdown : Op.upstreamShutdown).rawValue,
                           fd: leg.fd, how: Int32(SHUT_WR))
         }
@@ -166,7 +170,7 @@ extension Connection {
             if leg === upstreamLeg { summary.bytesUp += UInt64(result) } else { summary.bytesDown += UInt64(result) }
             lastActivity = MonotonicClock.now()
         } else if result != -EAGAIN && result != -EINTR {
-            finish(.peerFailed(client: leg === clientLeg, result: result))
+            finish(gone(client: leg === clientLeg, result: result))
             return
         }
         continueIntercept(after: leg)
@@ -188,6 +192,8 @@ extension Connection {
             mixedRelay()
         case .kernelSwitch:
             continueKernelSwitch()
+        case .lingering:
+            alertProgress(leg)
         default:
             break
         }
@@ -451,14 +457,15 @@ extension Connection {
                 }
             case .needsInput:
                 if src.eof {
-                    queueClose(dst)  // the peer closed its socket without close_notify: pass the close on
+                    // EOF without close_notify: a bare FIN on the other leg (part of a record
+                    // still inside or before OpenSSL: it ended mid-record).
+                    passUnauthenticatedEnd(from: src, to: dst, midRecord: src.engine.hasInput)
                 }
                 return
             case .closed:
-                src.closeNotify = true
-                queueClose(dst)
+                passCloseNotify(from: src, to: dst)
             case .failed(let reason):
-                legFailed(src, reason)
+                legFailed(src, reason, end: .opensslFailure(reason))
                 return
             }
         }

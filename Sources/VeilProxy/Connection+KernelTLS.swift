@@ -190,12 +190,14 @@ extension Connection {
         let data = UnsafeBufferPointer(start: veil_tls_message_data(m), count: Int(result))
         if result == 0 {
             p.sourceEOF = true
+            noteEnd(client: upward, .fin)
             drive(p)
             return
         }
         switch KernelTLSRecord(type: veil_tls_message_type(m), body: data) {
         case .alert(let level, let description):
             // close_notify or a fatal alert: passed on as a record of its own, then the end.
+            noteEnd(client: upward, description == 0 ? .closeNotify : .alert(description))
             p.pendingAlert = [level, description]
             p.sourceEOF = true
             drive(p)

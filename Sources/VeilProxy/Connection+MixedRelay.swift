@@ -13,8 +13,10 @@ import Glibc
 /// userspace leg -> SSL_read -> send on the kTLS socket (the kernel encrypts);
 /// kTLS socket -> recvmsg one record (type in a cmsg) -> SSL_write on the userspace leg.
 /// Back-pressure as in the userspace relay: a full engine output stops recvmsg; a pending send
-/// stops SSL_read. close_notify, EOF and alerts pass on; a KeyUpdate on the kTLS leg ends the
-/// connection (Linux 6.1 cannot rekey), tickets arriving there are consumed.
+/// stops SSL_read. close_notify passes on as close_notify (sendmsg of an alert record on the kTLS
+/// socket), an EOF without one as a bare FIN (Connection+Ends); other alerts end the connection;
+/// a KeyUpdate on the kTLS leg ends the connection (Linux 6.1 cannot rekey), tickets arriving
+/// there are consumed.
 extension Connection {
     /// The leg still in userspace while `kernelLeg` is set.
     var userspaceLeg: TLSLeg? { clientLeg ?? upstreamLeg }
@@ -49,12 +51,16 @@ extension Connection {
                     k.pendingEnd = n
                     sendToKernel(k, plaintext)
                 case .needsInput:
-                    if u.eof { closeKernelLeg(k) }
+                    if u.eof {
+                        noteEnd(u, u.engine.hasInput ? .finMidRecord : .fin)
+                        closeKernelLeg(k, authenticated: false)
+                    }
                 case .closed:
                     u.closeNotify = true
-                    closeKernelLeg(k)
+                    noteEnd(u, .closeNotify)
+                    closeKernelLeg(k, authenticated: true)
                 case .failed(let reason):
-                    legFailed(u, reason)
+                    legFailed(u, reason, end: .opensslFailure(reason))
                     return
                 }
             }
@@ -67,7 +73,7 @@ extension Connection {
             if w == 0 { break }
             k.incomingStart += w
         }
-        if k.sourceDone && k.incomingStart == k.incomingEnd { queueClose(u) }
+        if k.sourceDone && k.incomingStart == k.incomingEnd { passEnd(to: u, authenticated: k.closeNotify) }
         if !k.receiving && !k.sourceDone && k.incomingStart == k.incomingEnd {
             k.receiving = true
             loop.submit(handle, op: Op.ktlsRecv.rawValue) { sqe in veil_prep_tls_recvmsg_flags(sqe, k.fd, k.incoming, 0) }
@@ -75,7 +81,7 @@ extension Connection {
         flush(u)
         receive(u, exact: false)
         if k.sourceDone && u.writeShut && u.sourceDone && k.writeShut {
-            finish(CloseReason(.ok, u.closeNotify ? "both sides closed" : "both sides closed without close_notify"))
+            finish(CloseReason(.ok, u.closeNotify || k.closeNotify ? "both sides closed" : "both sides closed without close_notify"))
         }
     }
 
@@ -85,10 +91,16 @@ extension Connection {
                   count: k.pendingEnd - k.pendingStart, flags: Int32(MSG_NOSIGNAL))
     }
 
-    /// close_notify as a record of its own, then the write side is shut.
-    private func closeKernelLeg(_ k: KernelLeg) {
+    /// Ends Veil's side towards the kTLS leg: close_notify as a record of its own when the end it
+    /// passes on was authenticated, then the write side is shut; otherwise a bare FIN.
+    private func closeKernelLeg(_ k: KernelLeg, authenticated: Bool) {
         guard !k.closeSent else { return }
         k.closeSent = true
+        if !authenticated {
+            k.shutting = true
+            loop.shutdown(handle, op: Op.ktlsShutdown.rawValue, fd: k.fd, how: Int32(SHUT_WR))
+            return
+        }
         k.sending = true
         let alert: [UInt8] = [1, 0]
         alert.withUnsafeBufferPointer { b in
@@ -102,7 +114,7 @@ extension Connection {
         guard let k = kernelLeg else { return }
         k.sending = false
         if result < 0 && !Connection.isTransient(result) {
-            finish(.peerFailed(client: k.isClient, result: result))
+            finish(gone(client: k.isClient, result: result))
             return
         }
         if k.closeSent {
@@ -132,12 +144,14 @@ extension Connection {
             if result == -EKEYEXPIRED {
                 finish(CloseReason(.error, "\(who) sent a TLS 1.3 KeyUpdate; kTLS rekeying is not implemented"))
             } else {
-                finish(.peerFailed(client: k.isClient, result: result))
+                finish(gone(client: k.isClient, result: result))
             }
             return
         }
         if result == 0 {
+            // EOF with no close_notify (on kTLS, also inside a record: the kernel does not say).
             k.sourceDone = true
+            noteEnd(client: k.isClient, .fin)
             mixedRelay()
             return
         }
@@ -149,7 +163,10 @@ extension Connection {
             lastActivity = MonotonicClock.now()
         case .alert(_, 0):
             k.sourceDone = true
+            k.closeNotify = true
+            noteEnd(client: k.isClient, .closeNotify)
         case .alert(_, let description):
+            noteEnd(client: k.isClient, .alert(description))
             finish(CloseReason(k.isClient ? .clientGone : .upstreamGone, "\(who) sent alert fatal \(TLSAlert.name(for: description))"))
             return
         case .malformedAlert:

@@ -14,10 +14,11 @@ import VeilTLS
 /// takeover waits for the first ticket, the first upstream data, or about the upstream
 /// handshake's duration (2-50 ms), whichever comes first; data moves meanwhile.
 ///
-/// After it: application data is relayed; close_notify is passed on; another alert ends the
-/// connection with its name; a NewSessionTicket is dropped (one is already cached); a KeyUpdate
-/// is applied, and answered with Veil's own when the peer asks; anything else ends the
-/// connection with what it was.
+/// After it: application data is relayed; close_notify is passed on, an EOF without one as a
+/// bare FIN (Connection+Ends); another alert ends the connection with its name; a
+/// NewSessionTicket is dropped (one is already cached); a KeyUpdate is applied, and answered with
+/// Veil's own when the peer asks; a record that does not authenticate, is too long or malformed,
+/// or anything else not allowed here, ends the connection with a fatal alert to its sender.
 extension Connection {
     enum RecordLayer {
         /// SSL_read / SSL_write for the whole connection.
@@ -90,8 +91,8 @@ extension Connection {
             switch opener.openNext(in: input) {
             case .incomplete:
                 break
-            case .failed(let why):
-                legFailed(src, why)
+            case .failed(let failure):
+                legFailed(src, failure.reason, end: .badRecord, alert: failure.alert)
                 return
             case .record(let type, let plaintext, let count, let length):
                 switch type {
@@ -105,21 +106,21 @@ extension Connection {
                     if logAll { scan(dst, sealed, inbound: false) }
                 case 21:
                     guard count == 2 else {
-                        legFailed(src, "malformed alert")
+                        legFailed(src, "malformed alert", end: .badRecord, alert: RecordFailure.decodeError)
                         return
                     }
                     let description = plaintext.load(fromByteOffset: 1, as: UInt8.self)
                     guard description == 0 else {
                         let level = TLSAlert.Level(rawValue: plaintext.load(as: UInt8.self)) ?? .fatal
-                        legFailed(src, "alert \(TLSAlert(level: level, code: description))")
+                        legFailed(src, "alert \(TLSAlert(level: level, code: description))", end: .alert(description))
                         return
                     }
-                    src.closeNotify = true
-                    queueClose(dst)
+                    passCloseNotify(from: src, to: dst)
                 case 22 where opener.version == 0x0304:
                     guard postHandshake(src, UnsafeRawBufferPointer(start: plaintext, count: count), opener: opener) else { return }
                 default:
-                    legFailed(src, type == 22 ? "renegotiation (not supported)" : "a record of type \(type) after the handshake")
+                    legFailed(src, type == 22 ? "renegotiation (not supported)" : "a record of type \(type) after the handshake",
+                              end: .badRecord, alert: RecordFailure.unexpectedMessage)
                     return
                 }
                 input.consume(length)
@@ -128,15 +129,16 @@ extension Connection {
             break
         }
         if src.eof && !src.closeNotify && RecordCipher.wholeRecord(in: input) == 0 {
-            queueClose(dst)  // closed without close_notify (a partial record is dropped): pass the close on
+            // EOF without close_notify (a partial record is dropped): a bare FIN on the other leg.
+            passUnauthenticatedEnd(from: src, to: dst, midRecord: input.readable > 0)
         }
     }
 
     /// TLS 1.3 handshake messages after the handshake (tickets, KeyUpdate), all within one record.
     private func postHandshake(_ src: TLSLeg, _ bytes: UnsafeRawBufferPointer, opener: RecordCipher) -> Bool {
         switch opener.receivePostHandshake(bytes) {
-        case .failed(let why):
-            legFailed(src, why)
+        case .failed(let failure):
+            legFailed(src, failure.reason, end: .badRecord, alert: failure.alert)
             return false
         case .applied(let answer):
             // update_requested: answer before any more data goes to this peer.
@@ -150,27 +152,10 @@ extension Connection {
         }
     }
 
-    /// Queues close_notify towards `leg`: sealed by Veil after the takeover, by OpenSSL before.
-    func queueClose(_ leg: TLSLeg) {
-        guard !leg.closeQueued else { return }
-        leg.closeQueued = true
-        if leg.sealer != nil {
-            _ = sealOwn(leg, type: 21, [1, 0])
-        } else {
-            leg.engine.close()
-        }
-    }
-
     /// Seals a short record of Veil's own into `leg`'s output.
-    private func sealOwn(_ leg: TLSLeg, type: UInt8, _ bytes: [UInt8]) -> Bool {
+    func sealOwn(_ leg: TLSLeg, type: UInt8, _ bytes: [UInt8]) -> Bool {
         guard let sealed = leg.sealer?.seal(type: type, bytes, into: leg.engine.outbound) else { return false }
         if config.recordLog == .records { scan(leg, sealed, inbound: false) }
         return true
-    }
-
-    /// A leg's TLS session cannot go on: the connection ends, naming the leg.
-    func legFailed(_ leg: TLSLeg, _ why: String) {
-        let isClient = leg === clientLeg
-        finish(CloseReason(isClient ? .clientGone : .upstreamGone, "\(isClient ? "client" : "upstream"): \(why)"))
     }
 }

@@ -94,11 +94,11 @@ extension Connection {
     }
 
     func spliceCompleted(_ pump: SplicePump?, op: Op, result: Int32) {
-        guard let p = pump, phase == .splicing else { return }
+        guard let p = pump, phase == .splicing || phase == .forwarding else { return }
         switch op {
         case p.ops.shutdown:
             p.done = true
-            if spliceUp?.done == true && spliceDown?.done == true {
+            if spliceUp?.done ?? true, spliceDown?.done ?? true {
                 finish(CloseReason(.ok, "both sides closed"))
             }
             return
@@ -137,7 +137,11 @@ extension Connection {
                 p.inPipe += Int(p.inResult)
                 if Int(p.inResult) == p.pipeCapacity && p.canGrow { p.grow(limit: config.pipeSize) }
             } else if p.inResult == 0 {
+                // EOF becomes shutdown(SHUT_WR): a bare FIN. On kTLS sockets nothing else is
+                // written (close_notify comes as a control record, passed on by recvmsg/sendmsg);
+                // the kernel does not say whether the stream ended inside a record.
                 p.sourceEOF = true
+                noteEnd(client: upward, kernelTLSActive ? .fin : .tcpFin)
             } else if kernelTLSActive && (p.inResult == -EINVAL || p.inResult == -EIO) {
                 controlRecordNext = true
             } else if !Connection.isTransient(p.inResult) {
@@ -164,6 +168,6 @@ extension Connection {
 
     func fail(_ p: SplicePump, upward: Bool, result: Int32, reading: Bool) {
         // Reading from the client or writing to it are client faults; the rest are upstream's.
-        finish(.peerFailed(client: upward == reading, result: result))
+        finish(gone(client: upward == reading, result: result))
     }
 }

@@ -31,7 +31,7 @@ extension Connection {
         guard phase == .connecting else { return }
         summary.tunnelPath = path
         summary.tunnelNote = note
-        reply(.ok, nil)
+        upstreamReady()
     }
 
     /// The tunnel could not be set up; `reason` says why (the relay's own answer when it gave one).

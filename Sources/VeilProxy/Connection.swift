@@ -22,8 +22,8 @@ final class Connection: IOHandler {
     }
 
     enum Phase {
-        case request, resolving, connecting, replying, lingering
-        case handshake, switching, relayingRecords, splicing
+        case request, authenticating, resolving, connecting, replying, lingering
+        case handshake, switching, relayingRecords, splicing, forwarding
         case clientHello, upstreamHandshake, awaitingCertificate, clientHandshake, interceptRelay, kernelSwitch, mixedRelay
         case closing
     }
@@ -81,6 +81,8 @@ final class Connection: IOHandler {
     var upstreamTickets = 0
     var upstreamHandshakeStarted: UInt64 = 0
     var upstreamHandshakeNanos: UInt64 = 0
+    /// When the resolver was asked (for the lookup latency in the metrics).
+    var resolveStarted: UInt64 = 0
     /// kTLS switch: until when to wait for a first TLS 1.3 ticket (0: not waiting yet).
     var ticketWaitDeadline: UInt64 = 0
     var plaintext: UnsafeMutableRawPointer?
@@ -97,6 +99,9 @@ final class Connection: IOHandler {
     /// Only one leg is on kTLS (the other's engine keeps running): see Connection+MixedRelay.
     var kernelLeg: KernelLeg?
 
+    /// A plain-http request being forwarded (see Connection+Forward).
+    var forward: ForwardBody?
+
     // Splice relay.
     var spliceUp: SplicePump?
     var spliceDown: SplicePump?
@@ -106,6 +111,10 @@ final class Connection: IOHandler {
     // itself the per-client slot this connection holds.
     weak var relayTunnel: RelayTunnel?
     var relaySlot: String?
+    /// The TLS fronts carrying this connection's client socket (HTTPS listener) and upstream
+    /// socket (relay tunnel): told when an end passed on to them was authenticated (Connection+Ends).
+    weak var clientFront: TLSFront?
+    weak var upstreamFront: TLSFront?
 
     // Deadlines: the phase's own, and the shutdown grace period if one is running.
     var phaseDeadline: UInt64 = 0
@@ -146,6 +155,7 @@ final class Connection: IOHandler {
 
     func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
         guard phase != .closing, let op = Op(rawValue: op) else { return }
+        if phase == .forwarding, forwardCompleted(op, result: result) { return }
         switch op {
         case .cancel: break
         case .clientRecv:
@@ -178,6 +188,8 @@ final class Connection: IOHandler {
     func receive(_ message: any Sendable, loop: EventLoop) {
         if phase == .resolving, let outcome = message as? ResolveOutcome {
             resolved(outcome)
+        } else if let outcome = message as? AuthOutcome {
+            authChecked(outcome)
         } else if let minted = message as? MintOutcome {
             certificateMinted(minted)
         }
@@ -222,6 +234,8 @@ final class Connection: IOHandler {
             reply(.requestTimeout, CloseReason(.headerTimeout, "no complete CONNECT request within \(format(config.headerTimeout))"))
         case .resolving:
             reply(.gatewayTimeout, CloseReason(.resolveFailed, "resolver \(worker.shared.resolver.name) did not answer within \(format(config.connectTimeout))"))
+        case .authenticating:
+            reply(.serviceUnavailable, CloseReason(.error, "proxy credentials could not be checked within \(format(config.headerTimeout))"))
         case .connecting:
             connectTimedOut = true
             loop.cancelAll(handle, op: Op.cancel.rawValue, fd: upstreamFD)
@@ -229,7 +243,7 @@ final class Connection: IOHandler {
             finish(pendingClose ?? CloseReason(.clientGone, "client did not read the response"))
         case .handshake, .switching, .clientHello, .upstreamHandshake, .awaitingCertificate, .clientHandshake, .kernelSwitch:
             finish(CloseReason(.handshakeTimeout, "TLS handshake not complete within \(format(config.handshakeTimeout))"))
-        case .relayingRecords, .splicing, .interceptRelay, .mixedRelay:
+        case .relayingRecords, .splicing, .interceptRelay, .mixedRelay, .forwarding:
             let idleFor = now &- lastActivity
             if idleFor >= config.idleTimeout.nanoseconds {
                 finish(CloseReason(.idleTimeout, "no data either way for \(format(config.idleTimeout))"))
@@ -248,7 +262,7 @@ final class Connection: IOHandler {
         guard phase != .closing else { return }
         self.graceDeadline = graceDeadline
         switch phase {
-        case .request, .resolving, .connecting:
+        case .request, .authenticating, .resolving, .connecting:
             if phase == .connecting {
                 if let tunnel = relayTunnel {
                     tunnel.connectionFinished()
@@ -294,8 +308,12 @@ final class Connection: IOHandler {
         case .refused: worker.refusalFinished()
         case .front: break
         }
-        if config.recordLog != .off {
-            worker.log(summary.line(format: config.logFormat, now: MonotonicClock.now()))
+        let fronts = [clientFront, upstreamFront].compactMap { $0 }
+        if fronts.isEmpty {
+            worker.connectionSummary(summary, upstreamHandshakeNanos: upstreamHandshakeNanos)
+        } else {
+            let pending = PendingSummary(summary, upstreamHandshakeNanos: upstreamHandshakeNanos, holders: fronts.count)
+            for f in fronts { f.pendingSummary = pending }
         }
         worker.connectionFinished(self)
     }

@@ -2,7 +2,7 @@ import VeilRuntime
 
 /// What the one summary line of a connection says. Filled in as the connection progresses.
 struct ConnectionSummary {
-    enum DataPath: String {
+    enum DataPath: String, CaseIterable {
         case splice
         case userspace
         case ktlsSplice = "ktls-splice"
@@ -14,6 +14,8 @@ struct ConnectionSummary {
     let id: UInt64
     let started: UInt64
     var client: String
+    /// The proxy user who authenticated (`--auth`).
+    var user: String?
     var target: String?
     var sni: String?
     /// What Veil's own upstream ClientHello carried (intercept); "-" when omitted.
@@ -33,7 +35,20 @@ struct ConnectionSummary {
     var recordsNote: String?
     /// Whether the upstream certificate was verified (false only with --insecure-upstream).
     var verified = true
-    var mode: ProxyMode
+    /// What the connection turned out to be: `intercept`, `passthrough`, or `http` (a
+    /// plain-http request forwarded).
+    enum Mode: String {
+        case intercept, passthrough, http
+
+        init(_ mode: ProxyMode) {
+            switch mode {
+            case .intercept: self = .intercept
+            case .passthrough: self = .passthrough
+            }
+        }
+    }
+
+    var mode: Mode
     var tlsVersion: String?
     var cipher: String?
     var alpn: String?
@@ -47,7 +62,12 @@ struct ConnectionSummary {
     /// In userspace: who protected the tunnel's records (veil or openssl), and why not veil.
     var tunnelRecords: String?
     var tunnelRecordsNote: String?
+    /// How the relay's side of the tunnel's TLS ended (see StreamEnd).
+    var tunnelEnd: StreamEnd?
     var path: DataPath?
+    /// How each side's stream towards Veil ended (see StreamEnd); nil while it has not.
+    var clientEnd: StreamEnd?
+    var upstreamEnd: StreamEnd?
     var bytesUp: UInt64 = 0
     var bytesDown: UInt64 = 0
     var close: CloseReason?
@@ -58,13 +78,14 @@ struct ConnectionSummary {
         self.id = id
         self.started = started
         self.client = client
-        self.mode = mode
+        self.mode = Mode(mode)
     }
 
     func line(format: LogFormat, now: UInt64) -> String {
         var l = LogLine(event: "summary", format: format)
         l.field("conn", id)
         l.field("client", client)
+        if let user { l.field("user", user) }
         if let front {
             l.field("front_tls", front.tls)
             l.field("front_cipher", front.cipher)
@@ -72,6 +93,7 @@ struct ConnectionSummary {
             if let note = front.note { l.field("front_ktls", note) }
             if let records = front.records { l.field("front_records", records) }
             if let note = front.recordsNote { l.field("front_records_note", note) }
+            if front.path != nil { l.field("front_end", front.end?.token) }
         }
         l.field("target", target)
         l.field("upstream", upstreamAddress)
@@ -83,6 +105,7 @@ struct ConnectionSummary {
                 if let tunnelNote { l.field("tunnel_ktls", tunnelNote) }
                 if let tunnelRecords { l.field("tunnel_records", tunnelRecords) }
                 if let tunnelRecordsNote { l.field("tunnel_records_note", tunnelRecordsNote) }
+                if tunnelPath != nil { l.field("tunnel_end", tunnelEnd?.token) }
             }
         }
         l.field("sni", sni)
@@ -94,8 +117,8 @@ struct ConnectionSummary {
         if mode == .intercept {
             l.field("client_tls", clientTLS)
             l.field("client_cipher", clientCipher)
-            l.field("resumed", resumed.map { $0 ? "true" : "false" })
-            l.field("client_resumed", clientResumed.map { $0 ? "true" : "false" })
+            l.field("resumed", resumed)
+            l.field("client_resumed", clientResumed)
             l.field("client_path", clientPath?.rawValue)
             l.field("upstream_path", upstreamPath?.rawValue)
             if let ktlsNote { l.field("ktls", ktlsNote) }
@@ -106,6 +129,10 @@ struct ConnectionSummary {
         l.field("path", path?.rawValue)
         l.field("bytes_up", bytesUp)
         l.field("bytes_down", bytesDown)
+        if path != nil || clientEnd != nil || upstreamEnd != nil {
+            l.field("client_end", clientEnd?.token)
+            l.field("upstream_end", upstreamEnd?.token)
+        }
         l.field("duration", seconds: now &- started, decimals: 6)
         l.field("close", close?.kind.rawValue ?? "error")
         l.field("reason", close?.reason ?? "unknown")

@@ -51,7 +51,9 @@ public final class EncryptedResolver: Resolver, Sendable {
     /// The cached answer, if any (`source` ends in "(cache)").
     public func cachedOutcome(host: String, port: UInt16) -> ResolveOutcome? {
         guard let e = cache.lookup(host) else { return nil }
-        if let failure = e.failure { return .failure("\(failure) (cached answer of \(e.source))") }
+        if let failure = e.failure {
+            return .failure(ResolveAdvice.noSuchName("\(failure) (cached answer of \(e.source))", host: host, port: port))
+        }
         return EncryptedResolver.outcome(e.addresses, port: port, source: "\(e.source) (cache)")
     }
 
@@ -74,7 +76,7 @@ public final class EncryptedResolver: Resolver, Sendable {
                         let via = answer.chain.isEmpty ? "" : " via CNAME \(answer.chain.joined(separator: " -> "))"
                         let why = "cannot resolve \(host): no such name (NXDOMAIN from \(server)\(via))"
                         cache.storeNegative(host, failure: why, ttl: answer.negativeTTL, source: server.description)
-                        return .failure(why)
+                        return .failure(ResolveAdvice.noSuchName(why, host: host, port: port))
                     }
                     if !answer.addresses.isEmpty { ttl = min(ttl, answer.ttl) }
                     if chain.isEmpty { chain = answer.chain }
@@ -85,7 +87,7 @@ public final class EncryptedResolver: Resolver, Sendable {
                 guard !addresses.isEmpty else {
                     let why = "cannot resolve \(host): no A or AAAA records (\(via))"
                     cache.storeNegative(host, failure: why, ttl: negativeTTL, source: server.description)
-                    return .failure(why)
+                    return .failure(ResolveAdvice.noSuchName(why, host: host, port: port))
                 }
                 cache.store(host, addresses: addresses, ttl: ttl, source: via)
                 return EncryptedResolver.outcome(addresses, port: port, source: via)
@@ -93,7 +95,7 @@ public final class EncryptedResolver: Resolver, Sendable {
                 problems.append("\(server): \(error)")
             }
         }
-        return .failure("cannot resolve \(host): \(problems.joined(separator: "; "))")
+        return .failure(ResolveAdvice.serversFailed(host: host, port: port, kinds: servers.map(\.kind), problems: problems))
     }
 
     /// The relay's answer, cached; nil (with the problem noted) to try the next server.
@@ -106,10 +108,11 @@ public final class EncryptedResolver: Resolver, Sendable {
                 cache.store(host, addresses: a.addresses, ttl: a.ttl, source: source)
                 return EncryptedResolver.outcome(a.addresses, port: port, source: source)
             case .refused(let status, let reason):
-                let why = "\(server): \(status) \(reason)"
+                // The relay's own advice names the relay's flags: not the ones to change here.
+                let why = "\(server): \(status) \(ResolveAdvice.withoutAdvice(reason))"
                 if status == 502, reason.contains("no such name") || reason.contains("no A or AAAA") {
                     cache.storeNegative(host, failure: "cannot resolve \(host): \(why)", ttl: nil, source: server.description)
-                    return .failure("cannot resolve \(host): \(why)")
+                    return .failure(ResolveAdvice.noSuchName("cannot resolve \(host): \(why)", host: host, port: port))
                 }
                 problems.append(why)
             case .malformed(let why):

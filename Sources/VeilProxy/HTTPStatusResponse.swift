@@ -40,7 +40,8 @@ public struct HTTPStatusResponse: Sendable, Equatable {
     }
 
     /// Longest body line kept, in Unicode scalars; longer reasons are cut and end in `...`.
-    public static let maxReasonLength = 512
+    /// Room for a resolve failure's reasons and its advice (`ResolveAdvice`).
+    public static let maxReasonLength = 1024
 
     /// The status to send.
     public let status: Status
@@ -48,17 +49,20 @@ public struct HTTPStatusResponse: Sendable, Equatable {
     public let reason: String?
     /// `HTTP/1.1` or `HTTP/1.0`; anything else is written as `HTTP/1.1`.
     public let httpVersion: String
+    /// The `Proxy-Authenticate` challenge of a 407 (RFC 9110 requires one).
+    public let challenge: String?
 
     /// A response value; `bytes` serialises it.
-    public init(status: Status, reason: String? = nil, httpVersion: String = "HTTP/1.1") {
+    public init(status: Status, reason: String? = nil, httpVersion: String = "HTTP/1.1", challenge: String? = nil) {
         self.status = status
         self.reason = reason
         self.httpVersion = httpVersion
+        self.challenge = challenge
     }
 
     /// The wire bytes of this response.
     public var bytes: [UInt8] {
-        HTTPStatusResponse.bytes(status: status, reason: reason, httpVersion: httpVersion)
+        HTTPStatusResponse.bytes(status: status, reason: reason, httpVersion: httpVersion, challenge: challenge)
     }
 
     /// Wire bytes of a response.
@@ -69,7 +73,7 @@ public struct HTTPStatusResponse: Sendable, Equatable {
     ///   `Proxy-Agent: veil` (plus `Allow: CONNECT` for 405, as RFC 9110 requires), a blank
     ///   line, and the body: the sanitised reason (default: the reason phrase) and `\n`.
     public static func bytes(
-        status: Status, reason: String? = nil, httpVersion: String = "HTTP/1.1"
+        status: Status, reason: String? = nil, httpVersion: String = "HTTP/1.1", challenge: String? = nil
     ) -> [UInt8] {
         let version = (httpVersion == "HTTP/1.0" || httpVersion == "HTTP/1.1") ? httpVersion : "HTTP/1.1"
         var head = "\(version) \(status.rawValue) \(status.reasonPhrase)\r\n"
@@ -82,6 +86,7 @@ public struct HTTPStatusResponse: Sendable, Equatable {
         head += "Content-Length: \(body.utf8.count)\r\n"
         head += "Connection: close\r\n"
         if status == .methodNotAllowed { head += "Allow: CONNECT\r\n" }
+        if status == .proxyAuthenticationRequired, let challenge { head += "Proxy-Authenticate: \(sanitise(challenge))\r\n" }
         head += "Proxy-Agent: veil\r\n"
         head += "\r\n"
         return Array(head.utf8) + Array(body.utf8)

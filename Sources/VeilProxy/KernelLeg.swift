@@ -22,6 +22,8 @@ final class KernelLeg {
     var pendingEnd = 0
     /// Nothing more will come from this socket (EOF, close_notify or an alert).
     var sourceDone = false
+    /// It ended with close_notify (an authenticated end, passed on as one).
+    var closeNotify = false
     var closeSent = false
     var writeShut = false
     var shutting = false

@@ -82,6 +82,12 @@ public struct ProxyConfiguration: Sendable {
     public var recordLogFile: String? = nil
     public var splitHello = false
     public var rules = AccessRules.allowAll
+    /// Who may use the proxy (`auth`, `auth-file`); empty: anyone who reaches a listener.
+    public var users = ProxyUsers()
+    /// A listener beyond loopback may serve without `users`.
+    public var allowOpenProxy = false
+    /// Where `GET /metrics` (Prometheus) and `GET /healthz` are served; nil: nowhere.
+    public var metrics: SocketAddress?
     public var allowSNIMismatch = false
     public var workers = 1
     public var maxConnections = 4096

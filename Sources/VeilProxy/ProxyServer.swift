@@ -78,6 +78,9 @@ public struct ProxyServer {
         let exposed = !isLoopback(bound) && listenFD >= 0 || front.map { !isLoopback($0.address) } ?? false
         if exposed {
             config.rules = config.rules.guardingOwnAddresses(SocketAddress.interfaceAddresses())
+            if config.users.isEmpty && !config.allowOpenProxy && config.relayServer == nil {
+                throw StartError("a listener is not on loopback (\(listenFD >= 0 ? bound.description : front.map { $0.address.description } ?? "?")) and no --auth or --auth-file is given: anyone who reaches it could use this proxy. Add users, or --allow-open-proxy if that is what you want")
+            }
         }
         let shared = ProxyShared(config: config, resolver: chain, listenFD: listenFD, recordLogFD: recordLogFD,
                                  interception: interception, front: front,
@@ -89,22 +92,38 @@ public struct ProxyServer {
             loop.context = worker
             worker.start()
         }
+        var metrics: MetricsServer?
+        if let address = config.metrics {
+            let fd = try Socket.listen(on: address, backlog: 64)
+            let server = MetricsServer(fd: fd, address: Socket.localAddress(fd) ?? address, remotes: group.remotes,
+                                       interception: interception)
+            server.start()
+            metrics = server
+        }
         if let relay = config.relayServer, let front, let identity = front.identity {
             sayRelayStart(relay, front: front, identity: identity, resolver: chain.name)
         } else {
             sayStart(bound: bound, front: front, interception: interception, resolver: chain.name, exposed: exposed)
         }
 
-        let signal = WorkerGroup.waitForTerminationSignal(hangUp: ProxyServer.hangUp)
+        var reopen: [(what: String, path: String, fd: Int32)] = []
+        if let path = config.recordLogFile { reopen.append(("record log", path, recordLogFD)) }
+        if let path = config.keylogFile, let fd = interception?.keylogFD, fd >= 0 { reopen.append(("key log", path, fd)) }
+        let hangUp = ProxyServer.reopener(reopen, log: ProcessLog(format: config.logFormat))
+        let signal = WorkerGroup.waitForTerminationSignal(hangUp: hangUp)
         say("veil: \(signal == SIGINT ? "SIGINT" : "SIGTERM"): new connections are answered 503; live connections get \(config.grace)s")
         let graceDeadline = MonotonicClock.now() + config.grace.nanoseconds
         group.broadcast { loop in (loop.context as? ProxyWorker)?.beginShutdown(graceDeadline: graceDeadline) }
         // A second signal closes everything at once.
         Thread.detach {
-            _ = WorkerGroup.waitForTerminationSignal(hangUp: ProxyServer.hangUp)
+            _ = WorkerGroup.waitForTerminationSignal(hangUp: hangUp)
             group.broadcast { loop in (loop.context as? ProxyWorker)?.forceClose() }
         }
         group.join()
+        if let metrics {
+            metrics.stop()
+            Socket.close(metrics.fd)
+        }
         // Clients the kernel queued after the last worker stopped accepting still get an answer.
         ShutdownBacklog(config: config, recordLogFD: recordLogFD, nextID: shared.makeConnectionID)
             .refuse(listenFD: listenFD, tlsListenFD: front?.fd ?? -1)
@@ -119,9 +138,28 @@ public struct ProxyServer {
         say("veil: stopped")
     }
 
-    /// SIGHUP: never fatal (a logrotate `postrotate kill -HUP` must not stop the proxy).
-    @Sendable private static func hangUp() {
-        say("veil: SIGHUP: nothing to reopen; still running")
+    /// SIGHUP: never fatal (a logrotate `postrotate kill -HUP` must not stop the proxy): the
+    /// record log and key log files are opened again at their paths and take the place of the
+    /// old descriptors (dup2: writes under way finish in the old file, later ones go to the new).
+    private static func reopener(_ files: [(what: String, path: String, fd: Int32)], log: ProcessLog) -> @Sendable () -> Void {
+        let files = files.map { ($0.what, $0.path, $0.fd) }
+        return {
+            if files.isEmpty { log.say("veil: SIGHUP: no log file to reopen; still running") }
+            for (what, path, fd) in files {
+                do {
+                    let (fresh, tightened) = try PrivateFile.openForAppend(path)
+                    let moved = dup2(fresh, fd)
+                    close(fresh)
+                    guard moved >= 0 else { throw SystemError("dup2") }
+                    log.say("veil: SIGHUP: reopened \(what) \(path)")
+                    if let mode = tightened {
+                        log.say("veil: warning: \(what) \(path) was mode \(String(mode, radix: 8)), readable by others; it is 0600 now")
+                    }
+                } catch {
+                    log.say("veil: warning: SIGHUP: cannot reopen \(what) \(path) (\(error)); still writing to the old file")
+                }
+            }
+        }
     }
 
     private func sayStart(bound: SocketAddress, front: FrontListener?, interception: Interception?, resolver: String,
@@ -145,6 +183,9 @@ public struct ProxyServer {
         }
         if !isLoopback(bound) {
             say("veil: warning: listening on \(bound), which is not loopback: anyone who can reach it can use this proxy")
+        }
+        if let metrics = config.metrics {
+            say("veil: metrics on http://\(metrics)/metrics and /healthz\(isLoopback(metrics) ? "" : " (warning: not loopback: anyone who reaches it sees the counters)")")
         }
         if exposed {
             say("veil: a listener is not on loopback: targets on this host's own addresses (loopback and every interface's) are refused unless an allow rule names them")
@@ -170,12 +211,7 @@ public struct ProxyServer {
         return ip.hasPrefix("127.") || ip == "::1"
     }
 
-    private func say(_ line: String) { ProxyServer.say(line) }
-
-    private static func say(_ line: String) {
-        let text = line + "\n"
-        _ = text.withCString { write(2, $0, strlen($0)) }
-    }
+    private func say(_ line: String) { ProcessLog(format: config.logFormat).say(line) }
 }
 
 /// A detached helper thread for the control plane (never a ring thread).

@@ -21,6 +21,8 @@ final class ProxyShared: Sendable {
     let kernelTLS: KernelTLS.Availability
     /// `--max-connections` across all workers.
     let admission: ConnectionAdmission
+    /// `--auth`, `--auth-file`: who may use the proxy (nil: anyone).
+    let authenticator: ProxyAuthenticator?
     private let nextID = Atomic<UInt64>(1)
 
     init(config: ProxyConfiguration, resolver: any Resolver, listenFD: Int32, recordLogFD: Int32,
@@ -28,6 +30,7 @@ final class ProxyShared: Sendable {
          relayClientContext: TLSContext? = nil) {
         self.relayGate = relayGate
         admission = ConnectionAdmission(limit: config.maxConnections)
+        authenticator = config.users.isEmpty ? nil : ProxyAuthenticator(users: config.users)
         kernelTLS = interception?.kernelTLS
             ?? (config.ktls == .off ? .unavailable("--ktls off") : KernelTLS.probe())
         self.relayClientContext = relayClientContext
@@ -38,7 +41,8 @@ final class ProxyShared: Sendable {
         self.listenFD = listenFD
         self.recordLogFD = recordLogFD
         self.parser = ConnectRequestParser(maxHeaderBytes: config.maxHeaderBytes,
-                                           allowsResolve: config.relayServer != nil)
+                                           allowsResolve: config.relayServer != nil,
+                                           allowsForward: config.relayServer == nil)
     }
 
     func makeConnectionID() -> UInt64 {

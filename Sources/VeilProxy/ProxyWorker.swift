@@ -15,6 +15,10 @@ final class ProxyWorker: IOHandler {
     let diagnostics: LogWriter
     /// Minted certificates used on this worker (lock-free front of the shared minter).
     let certificates = WorkerCertificateCache()
+    /// Proxy credentials that passed on this worker (`--auth`).
+    let authCache = WorkerAuthCache()
+    /// This worker's counters for `--metrics`.
+    let metrics = WorkerMetrics()
     /// NSS key log lines (only when asked for).
     let keylog: LogWriter?
     /// Buffers big enough for one whole TLS record (header + largest body).
@@ -48,9 +52,9 @@ final class ProxyWorker: IOHandler {
     init(loop: EventLoop, shared: ProxyShared) {
         self.loop = loop
         self.shared = shared
-        recordLog = loop.addLogWriter(fd: shared.recordLogFD)
-        diagnostics = loop.addLogWriter(fd: 2)
-        if let fd = shared.interception?.keylogFD, fd >= 0 { keylog = loop.addLogWriter(fd: fd) } else { keylog = nil }
+        recordLog = loop.addLogWriter(fd: shared.recordLogFD, notices: shared.config.logFormat)
+        diagnostics = loop.addLogWriter(fd: 2, notices: shared.config.logFormat)
+        if let fd = shared.interception?.keylogFD, fd >= 0 { keylog = loop.addLogWriter(fd: fd, notices: nil) } else { keylog = nil }
     }
 
     deinit { discard.deallocate() }
@@ -154,6 +158,17 @@ final class ProxyWorker: IOHandler {
         connections[ObjectIdentifier(c)] = c
         c.start(refusal: refusal ?? (shuttingDown ? CloseReason(.shutdown, "refused: proxy shutting down") : nil))
         return c
+    }
+
+    /// A connection's summary line, written and counted.
+    func connectionSummary(_ summary: ConnectionSummary, upstreamHandshakeNanos: UInt64) {
+        if config.recordLog != .off { log(summary.line(format: config.logFormat, now: MonotonicClock.now())) }
+        metrics.connectionEnded(summary, upstreamHandshakeNanos: upstreamHandshakeNanos)
+    }
+
+    /// This worker's counters, copied for a scrape (on the ring thread).
+    func metricsSnapshot() -> WorkerMetrics.Snapshot {
+        metrics.snapshot(worker: loop.index, openConnections: connections.count, openFronts: fronts.count)
     }
 
     /// A refused connection (or front) has ended.

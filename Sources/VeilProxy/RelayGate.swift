@@ -11,6 +11,9 @@ final class RelayGate: Sendable {
         case refused(HTTPStatusResponse.Status, CloseReason)
     }
 
+    /// The `Proxy-Authenticate` challenge of the relay's 407.
+    static let challenge = "Bearer realm=\"veil relay\""
+
     let settings: RelayServerSettings
     let failures: AuthFailureLimiter
     let connections: ClientConnectionLimit

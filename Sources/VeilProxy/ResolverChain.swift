@@ -1,7 +1,7 @@
 import VeilRuntime
 
 /// The configured resolvers in order: the static map first, then (if enabled) the system
-/// resolver. With neither able to answer, the failure says how to fix it.
+/// resolver or the encrypted ones. Every failure says how to fix it (`ResolveAdvice`).
 public struct ResolverChain: Resolver {
     public let staticMap: StaticResolver
     public let fallback: (any Resolver)?
@@ -19,7 +19,7 @@ public struct ResolverChain: Resolver {
             return .success(ResolvedAddresses(addresses: addrs, source: "static"))
         }
         guard let fallback else {
-            return .failure("cannot resolve \(host): no --resolve entry for \(host):\(port) and no other resolver enabled (add --resolve \(host):\(port):ADDR, or --resolver doh|dot|system)")
+            return .failure(ResolveAdvice.staticOnly(host: host, port: port))
         }
         return fallback.resolve(host: host, port: port, completion: completion)
     }

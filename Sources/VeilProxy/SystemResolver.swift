@@ -27,7 +27,7 @@ public struct SystemResolver: Resolver {
         var result: UnsafeMutablePointer<addrinfo>? = nil
         let rc = getaddrinfo(host, String(port), &hints, &result)
         guard rc == 0 else {
-            return .failure("system resolver: \(host): \(String(cString: gai_strerror(rc)))")
+            return .failure(ResolveAdvice.systemFailed("system resolver: \(host): \(String(cString: gai_strerror(rc)))", host: host, port: port))
         }
         defer { freeaddrinfo(result) }
         var addrs: [SocketAddress] = []
@@ -43,7 +43,7 @@ public struct SystemResolver: Resolver {
             }
             p = ai.pointee.ai_next
         }
-        if addrs.isEmpty { return .failure("system resolver: \(host): no addresses") }
+        if addrs.isEmpty { return .failure(ResolveAdvice.systemFailed("system resolver: \(host): no addresses", host: host, port: port)) }
         return .success(ResolvedAddresses(addresses: addrs, source: "system"))
     }
 }

@@ -12,8 +12,15 @@ import Glibc
 ///
 /// Userspace: client bytes -> engine -> SSL_read -> bridge; bridge -> SSL_write -> client.
 /// kTLS: recvmsg one record (its type tells data from alerts) -> bridge; bridge -> send (the
-/// kernel encrypts). The bridge's EOF becomes close_notify, the client's close_notify or EOF
-/// becomes a shut write side on the bridge.
+/// kernel encrypts).
+///
+/// Ends: the client's close_notify or EOF becomes a shut write side on the bridge (the
+/// connection behind it judges its own TLS inside: a bare EOF here never becomes an
+/// authenticated end there). The bridge's EOF becomes close_notify to the client only when the
+/// connection said the end it mirrors was authenticated (`bridgeEndAuthenticated`: an
+/// intercepted leg's close_notify passed on, or Veil's own complete answer); a pass-through FIN,
+/// an end without close_notify, or a connection that failed becomes a bare FIN. The summary
+/// says how the client ended the outer session (`front_end=`, `tunnel_end=`).
 extension TLSFront {
     private static let recordRoom = 17 << 10
     private static let chunk = 16 << 10
@@ -46,7 +53,12 @@ extension TLSFront {
             if openClientRecord(e, opener) {
                 if phase == .relay && upFilled > 0 { sendToBridge() }
             } else if phase == .relay {
-                if clientDone { shutBridge() } else { receiveClient(e) }
+                if clientDone {
+                    noteOuterEnd(e.inbound.readable > 0 ? .finMidRecord : .fin)  // unless close_notify came
+                    shutBridge()
+                } else {
+                    receiveClient(e)
+                }
             }
             flushClient()  // a KeyUpdate answer
             return
@@ -60,12 +72,18 @@ extension TLSFront {
             upSent = 0
             sendToBridge()
         case .needsInput:
-            if clientDone { shutBridge() } else { receiveClient(e) }
+            if clientDone {
+                noteOuterEnd(e.hasInput ? .finMidRecord : .fin)
+                shutBridge()
+            } else {
+                receiveClient(e)
+            }
         case .closed:
             clientDone = true
+            noteOuterEnd(.closeNotify)
             shutBridge()
         case .failed(let reason):
-            finish(CloseReason(peerGone, "\(peerName): \(reason)"))
+            failOuter(CloseReason(peerGone, "\(peerName): \(reason)"), end: .opensslFailure(reason))
             return
         }
         // SSL_read may have queued a reply (a TLS 1.3 KeyUpdate answer).
@@ -91,12 +109,14 @@ extension TLSFront {
             if kernel && result == -EKEYEXPIRED {
                 finish(CloseReason(.error, "\(peerName) sent a TLS 1.3 KeyUpdate; kTLS rekeying is not implemented"))
             } else {
+                noteOuterEnd(.failure(result))
                 finish(peerFailed(result))
             }
             return
         }
         if result == 0 {
             clientDone = true
+            if kernel { noteOuterEnd(.fin) }  // (userspace: pumpUp knows whether close_notify came)
             relayStep()
             return
         }
@@ -112,7 +132,9 @@ extension TLSFront {
             upSent = 0
         case .alert(_, 0):
             clientDone = true
+            noteOuterEnd(.closeNotify)
         case .alert(_, let description):
+            noteOuterEnd(.alert(description))
             finish(CloseReason(peerGone, "\(peerName) sent alert \(TLSAlert.name(for: description))"))
             return
         case .keyUpdate:
@@ -217,8 +239,20 @@ extension TLSFront {
                   flags: Int32(MSG_NOSIGNAL))
     }
 
-    /// The bridge is done: close_notify to the client, then its write side is shut.
+    /// The bridge is done: close_notify to the client when the end it mirrors was authenticated
+    /// (`bridgeEndAuthenticated`), else nothing; then its write side is shut.
     private func closeClient() {
+        if !bridgeEndAuthenticated {
+            if kernel { shutClient(); return }
+            guard let e = engine else { return }
+            if !closeQueued {
+                closeQueued = true
+                if sealer == nil { e.endWithoutCloseNotify() }
+            }
+            flushClient()
+            if !clientSending && e.outbound.readable == 0 { shutClient() }
+            return
+        }
         if kernel {
             guard !closeQueued else { shutClient(); return }
             closeQueued = true
@@ -283,8 +317,8 @@ extension TLSFront {
             } else {
                 flushClient()
             }
-        case .failing:
-            if let e = engine, e.outbound.readable > 0 { flushClient() } else { finish(failure!) }
+        case .failing, .alerting:
+            if let e = engine, e.outbound.readable > 0 { flushClient() } else { finish(failure ?? CloseReason(.error, "alert sent")) }
         default:
             if !kernel, closeQueued, let e = engine, e.outbound.readable == 0 { shutClient() }
             relayStep()

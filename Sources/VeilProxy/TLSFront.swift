@@ -23,7 +23,9 @@ final class TLSFront: IOHandler {
         case clientRecv = 1, clientSend, clientShutdown, bridgeRecv, bridgeSend, bridgeShutdown, cancel
     }
 
-    enum Phase { case handshake, failing, relay, closing }
+    /// `failing`: a handshake failure's alert goes out; `alerting`: after the connection started,
+    /// a fatal alert for a record Veil refused goes out (the connection has ended already).
+    enum Phase { case handshake, failing, relay, alerting, closing }
 
     let id: UInt64
     unowned let worker: ProxyWorker
@@ -43,6 +45,9 @@ final class TLSFront: IOHandler {
     var failure: CloseReason?
     /// A relay tunnel's session handed over by `RelayTunnel` (else the HTTPS listener's).
     var adoptedTunnel = false
+    /// The summary line of this front's connection, once it has ended: written when this
+    /// front (and any other still carrying the connection) ends.
+    var pendingSummary: PendingSummary?
     /// How this front counts against `--max-connections` (a tunnel's front does not: its
     /// connection does).
     let accounting: Connection.Accounting
@@ -79,6 +84,10 @@ final class TLSFront: IOHandler {
     var closeQueued = false
     var clientShutting = false
     var clientWriteShut = false
+    /// The connection said the end it passed on to the bridge was authenticated (an intercepted
+    /// leg's close_notify, or Veil's own complete answer): only then does the bridge's EOF become
+    /// close_notify on the outer session; otherwise a bare FIN (see TLSFront+Relay).
+    var bridgeEndAuthenticated = false
 
     /// Who is at the other end of the TLS socket, for reasons: the client, or (a tunnel handed
     /// over by `RelayTunnel`) the relay; and how its failures close the connection.
@@ -120,6 +129,7 @@ final class TLSFront: IOHandler {
         peer = peerName
         phase = .relay
         handle = worker.loop.register(self)
+        connection?.upstreamFront = self
         up = worker.recordBuffers.take()
         down = worker.recordBuffers.take()
         if !pending.isEmpty, let up {
@@ -206,7 +216,9 @@ final class TLSFront: IOHandler {
                 finish(CloseReason(.handshakeTimeout, "HTTPS listener: TLS handshake not complete within \(Int(config.handshakeTimeout))s"))
             }
         case .relay:
-            finish(CloseReason(.ok, "\(peerName) did not close within 2s of close_notify"))
+            finish(CloseReason(.ok, "\(peerName) did not close within 2s of Veil's end"))
+        case .alerting:
+            finish(failure ?? CloseReason(.error, "alert not sent within 1s"))
         default:
             break
         }
@@ -309,6 +321,7 @@ final class TLSFront: IOHandler {
         down = worker.recordBuffers.take()
         connection = worker.startBridged(id: id, fd: pair[0], client: peer, front: info, started: started,
                                          refusal: refusal)
+        connection?.clientFront = self
         if let engine { startUserspaceRecords(engine) }
         relayStep()
     }
@@ -319,13 +332,13 @@ final class TLSFront: IOHandler {
     /// a failure of the outer session ends the connection with that reason.
     func finish(_ reason: CloseReason) {
         guard phase != .closing else { return }
-        let wasRelaying = phase == .relay
+        let hadConnection = phase == .relay || phase == .alerting
         phase = .closing
         if let c = connection {
             // A connection that already answered with an error keeps that reason (a client
             // that resets after reading a 407 must not turn it into client-gone).
             if reason.kind != .ok { c.finish(c.pendingClose ?? reason) }
-        } else if !wasRelaying, config.recordLog != .off {
+        } else if !hadConnection, config.recordLog != .off {
             var s = ConnectionSummary(id: id, started: started, client: peer, mode: config.mode)
             s.front = FrontInfo(tls: engine?.version ?? "-", cipher: engine?.cipher ?? "-", path: nil, note: nil)
             s.close = reason
@@ -348,6 +361,8 @@ final class TLSFront: IOHandler {
         case .refused: worker.refusalFinished()
         case .front: break
         }
+        pendingSummary?.release(worker)
+        pendingSummary = nil
         worker.frontFinished(self)
     }
 }
@@ -363,4 +378,6 @@ struct FrontInfo {
     /// In userspace: who protected the outer records (veil or openssl), and why not veil.
     var records: String? = nil
     var recordsNote: String? = nil
+    /// How the client ended the outer session (see StreamEnd).
+    var end: StreamEnd? = nil
 }

@@ -26,9 +26,14 @@ final class TLSLeg {
     var eof = false
     /// The peer sent close_notify.
     var closeNotify = false
-    /// Veil queued close_notify towards this socket, or shut its write side.
+    /// Veil queued the end of its side towards this socket (close_notify, or a bare FIN once
+    /// everything queued is out: see `closeNotifyQueued`).
     var closeQueued = false
+    /// That end is close_notify: the end Veil passes on was authenticated (Connection+Ends).
+    var closeNotifyQueued = false
     var writeShut = false
+    /// A fatal alert for this peer is on its way out; the connection ends once it is sent.
+    var alerting = false
     /// kTLS switch: the last read found nothing waiting (MSG_DONTWAIT).
     var wouldBlock = false
     /// kTLS switch: everything that had arrived has been read.

@@ -146,9 +146,11 @@ public final class EventLoop {
     // MARK: Logging
 
     /// Adds a log destination served by this loop; returns it.
-    public func addLogWriter(fd: Int32) -> LogWriter {
+    /// `notices`: the format of the notice when lines had to be dropped (nil: none, for files
+    /// that take no other lines, such as a key log).
+    public func addLogWriter(fd: Int32, notices: LogFormat?) -> LogWriter {
         if let existing = logWriters.first(where: { $0.fd == fd }) { return existing }
-        let writer = LogWriter(fd: fd, index: logWriters.count)
+        let writer = LogWriter(fd: fd, index: logWriters.count, notices: notices)
         logWriters.append(writer)
         return writer
     }

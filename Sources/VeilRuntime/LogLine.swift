@@ -86,6 +86,18 @@ public struct LogLine: Sendable {
         }
     }
 
+    /// An optional boolean: `-` in text and `null` in JSON when absent.
+    public mutating func field(_ key: String, _ value: Bool?) {
+        if let value {
+            field(key, value)
+        } else {
+            switch format {
+            case .text: text += " " + key + "=-"
+            case .json: text += ",\"" + key + "\":null"
+            }
+        }
+    }
+
     /// A duration or time offset in seconds with a fixed number of decimals (no exponent).
     public mutating func field(_ key: String, seconds nanoseconds: UInt64, decimals: Int = 6) {
         let scale = (0..<(9 - decimals)).reduce(UInt64(1)) { acc, _ in acc * 10 }

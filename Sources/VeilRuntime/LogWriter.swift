@@ -14,10 +14,13 @@ public final class LogWriter {
     private(set) var inFlight = false
     private var dropped = 0
     private let maxPending: Int
+    /// How the notice of dropped lines is written (nil: not at all, e.g. in a key log).
+    let notices: LogFormat?
 
-    init(fd: Int32, index: Int, maxPending: Int = 4 << 20) {
+    init(fd: Int32, index: Int, notices: LogFormat?, maxPending: Int = 4 << 20) {
         self.fd = fd
         self.index = index
+        self.notices = notices
         self.maxPending = maxPending
         pending.reserveCapacity(64 << 10)
         writing.reserveCapacity(64 << 10)
@@ -38,7 +41,7 @@ public final class LogWriter {
     func flush(on loop: EventLoop) {
         guard !inFlight, hasPending else { return }
         if dropped > 0 {
-            pending.append(contentsOf: "log: \(dropped) lines dropped (output too slow)\n".utf8)
+            if let notices { pending.append(contentsOf: droppedNotice(notices).utf8) }
             dropped = 0
         }
         swap(&pending, &writing)
@@ -73,17 +76,22 @@ public final class LogWriter {
     func flushBlocking() {
         var rest = writing.count > written ? Array(writing[written...]) : []
         rest.append(contentsOf: pending)
-        if dropped > 0 { rest.append(contentsOf: "log: \(dropped) lines dropped\n".utf8) }
+        if dropped > 0, let notices { rest.append(contentsOf: droppedNotice(notices).utf8) }
         pending.removeAll()
         writing.removeAll()
         dropped = 0
         rest.withUnsafeBytes { raw in
             var off = 0
             while off < raw.count {
-                let n = write(fd, raw.baseAddress! + off, raw.count - off)
+                guard let base = raw.baseAddress else { break }
+                let n = write(fd, base + off, raw.count - off)
                 if n <= 0 { if errno == EINTR { continue } else { break } }
                 off += n
             }
         }
+    }
+
+    private func droppedNotice(_ format: LogFormat) -> String {
+        ProcessLog.line("veil: warning: \(dropped) log lines dropped (output too slow)", format: format)
     }
 }

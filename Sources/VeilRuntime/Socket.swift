@@ -100,6 +100,23 @@ public enum Socket {
         close(fd)
     }
 
+    /// Sends all of `bytes` on a (possibly non-blocking) socket, waiting at most `timeoutMillis`
+    /// for room each time; false when it could not.
+    public static func sendAll(_ fd: Int32, _ bytes: [UInt8], timeoutMillis: Int32) -> Bool {
+        var sent = 0
+        var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        while sent < bytes.count {
+            guard poll(&pfd, 1, timeoutMillis) > 0 else { return false }
+            let n = bytes.withUnsafeBytes { raw in
+                raw.baseAddress.map { send(fd, $0 + sent, raw.count - sent, Int32(MSG_NOSIGNAL)) } ?? -1
+            }
+            if n < 0 && (errno == EAGAIN || errno == EINTR) { continue }
+            guard n > 0 else { return false }
+            sent += n
+        }
+        return true
+    }
+
     /// Closes a descriptor, ignoring EINTR.
     public static func close(_ fd: Int32) {
         if fd >= 0 { _ = Glibc.close(fd) }

@@ -82,7 +82,7 @@ public final class WorkerGroup: Sendable {
 
     /// Waits (blocking) for SIGINT or SIGTERM; each SIGHUP meanwhile runs `hangUp` and the wait
     /// goes on. Returns the terminating signal's number. Call after `blockSignals()`.
-    public static func waitForTerminationSignal(hangUp: () -> Void = {}) -> Int32 {
+    public static func waitForTerminationSignal(hangUp: @Sendable () -> Void = {}) -> Int32 {
         while true {
             let sig = veil_wait_signal()
             guard sig == SIGHUP else { return sig }

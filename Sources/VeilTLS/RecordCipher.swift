@@ -13,7 +13,8 @@ public final class RecordCipher {
         /// The plaintext sits at `offset` from the record's start, `count` bytes, content `type`
         /// (TLS 1.3: the inner type).
         case record(type: UInt8, offset: Int, count: Int)
-        case failed(String)
+        /// The record cannot be taken; `alert` is what its sender gets.
+        case failed(RecordFailure)
     }
 
     /// Most a sealed record adds to its plaintext (header, explicit nonce, inner type, tag).
@@ -78,7 +79,13 @@ public final class RecordCipher {
         var offset = 0
         let n = veil_record_open(handle, record.assumingMemoryBound(to: UInt8.self), length, &type, &offset)
         if n >= 0 { return .record(type: type, offset: offset, count: n) }
-        return .failed(n == -1 ? "bad record MAC" : "malformed record")
+        switch n {
+        case -1: return .failed(RecordFailure(RecordFailure.badRecordMAC, "bad record MAC"))
+        case -3: return .failed(RecordFailure(RecordFailure.recordOverflow, "record_overflow: a record of \(length - 5) bytes"))
+        case -4: return .failed(RecordFailure(RecordFailure.unexpectedMessage,
+                                              version == 0x0304 ? "a record that is not protected application data" : "unexpected record"))
+        default: return .failed(RecordFailure(RecordFailure.decodeError, "malformed record"))
+        }
     }
 
     /// What TLS 1.3 handshake messages after the handshake asked for.
@@ -87,7 +94,8 @@ public final class RecordCipher {
         /// KeyUpdate in return, to be sealed (`keyUpdateAnswer`) before any more data, with the
         /// sending cipher's `update()` right after.
         case applied(answer: Bool)
-        case failed(String)
+        /// The messages cannot be taken; `alert` is what their sender gets.
+        case failed(RecordFailure)
     }
 
     /// A KeyUpdate with update_not_requested (content type 22).
@@ -104,26 +112,35 @@ public final class RecordCipher {
 
     /// Takes the TLS 1.3 handshake messages of one record this (receiving) cipher opened:
     /// NewSessionTickets are dropped (OpenSSL no longer sees the session), a KeyUpdate rekeys
-    /// this direction. Messages split across records are not supported.
+    /// this direction. A KeyUpdate must end its record (RFC 8446 5.1: a message that changes keys
+    /// is aligned with a record boundary), so a second one, or anything after one, in the same
+    /// record is refused. Messages split across records are not supported.
     public func receivePostHandshake(_ bytes: UnsafeRawBufferPointer) -> PostHandshake {
         var i = 0
         var answer = false
+        let split = RecordFailure(RecordFailure.internalError,
+                                  "a handshake message split across records after the handshake (not supported)")
         while i < bytes.count {
-            guard bytes.count - i >= 4 else { return .failed("a handshake message split across records after the handshake (not supported)") }
+            guard bytes.count - i >= 4 else { return .failed(split) }
             let type = bytes[i]
             let length = Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
-            guard bytes.count - i - 4 >= length else {
-                return .failed("a handshake message split across records after the handshake (not supported)")
-            }
+            guard bytes.count - i - 4 >= length else { return .failed(split) }
             switch type {
             case 4:
                 break
             case 24:
-                guard length == 1, bytes[i + 4] <= 1 else { return .failed("malformed KeyUpdate") }
-                guard update() else { return .failed("KeyUpdate key derivation failed") }
-                answer = answer || bytes[i + 4] == 1
+                guard length == 1 else { return .failed(RecordFailure(RecordFailure.decodeError, "malformed KeyUpdate")) }
+                guard bytes[i + 4] <= 1 else {
+                    return .failed(RecordFailure(RecordFailure.illegalParameter, "KeyUpdate with request_update \(bytes[i + 4])"))
+                }
+                guard i + 5 == bytes.count else {
+                    return .failed(RecordFailure(RecordFailure.unexpectedMessage,
+                                                 "a KeyUpdate not at the end of its record (RFC 8446 5.1)"))
+                }
+                guard update() else { return .failed(RecordFailure(RecordFailure.internalError, "KeyUpdate key derivation failed")) }
+                answer = bytes[i + 4] == 1
             default:
-                return .failed("handshake message type \(type) after the handshake")
+                return .failed(RecordFailure(RecordFailure.unexpectedMessage, "handshake message type \(type) after the handshake"))
             }
             i += 4 + length
         }
@@ -137,8 +154,9 @@ public final class RecordCipher {
         case incomplete
         /// `count` bytes of content `type` at `plaintext`; the record is `length` bytes.
         case record(type: UInt8, plaintext: UnsafeMutableRawPointer, count: Int, length: Int)
-        /// Too long, malformed, or it does not authenticate: the session cannot go on.
-        case failed(String)
+        /// Too long, malformed, or it does not authenticate: the session cannot go on, and
+        /// the sender gets `alert`.
+        case failed(RecordFailure)
     }
 
     /// Opens the record at the start of `input` if it is whole.
@@ -148,13 +166,17 @@ public final class RecordCipher {
         let record = input.readPointer
         let length = 5 + (Int(record.load(fromByteOffset: 3, as: UInt8.self)) << 8
                           | Int(record.load(fromByteOffset: 4, as: UInt8.self)))
-        guard length <= RecordCipher.maxRecord else { return .failed("record_overflow: a record of \(length - 5) bytes") }
+        guard length <= RecordCipher.maxRecord else {
+            return .failed(RecordFailure(RecordFailure.recordOverflow, "record_overflow: a record of \(length - 5) bytes"))
+        }
         guard input.readable >= length else { return .incomplete }
         switch open(record, length: length) {
         case .failed(let why):
             return .failed(why)
         case .record(let type, let offset, let count):
-            guard count <= RecordCipher.maxPlaintext else { return .failed("record_overflow: \(count) bytes of plaintext") }
+            guard count <= RecordCipher.maxPlaintext else {
+                return .failed(RecordFailure(RecordFailure.recordOverflow, "record_overflow: \(count) bytes of plaintext"))
+            }
             return .record(type: type, plaintext: record + offset, count: count, length: length)
         }
     }

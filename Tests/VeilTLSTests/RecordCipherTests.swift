@@ -83,7 +83,7 @@ import VeilRuntime
         wrongLength.removeLast()
         var bytes = wrongLength
         let r = bytes.withUnsafeMutableBytes { rx.open($0.baseAddress!, length: $0.count) }
-        #expect(r == .failed("malformed record"))
+        #expect(r == .failed(RecordFailure(RecordFailure.decodeError, "malformed record")))
 
         // close_notify from OpenSSL arrives as an alert.
         let (client2, server2) = try RecordCipherTests.session(c)
@@ -135,7 +135,7 @@ import VeilRuntime
         let huge: [UInt8] = [23, 3, 3, 0xff, 0xff]
         input.append(huge, count: huge.count)
         guard case .failed(let why) = rx.openNext(in: input) else { Issue.record("oversized record accepted"); return }
-        #expect(why.hasPrefix("record_overflow"))
+        #expect(why.reason.hasPrefix("record_overflow") && why.alert == RecordFailure.recordOverflow)
     }
 
     @Test func takeoverWaitsForARecordBoundary() throws {
@@ -197,5 +197,90 @@ import VeilRuntime
         var got = [UInt8](repeating: 0, count: 256)
         #expect(server.read(into: &got, max: got.count) == .data(more.count))
         #expect(Array(got.prefix(more.count)) == more)
+    }
+
+    /// RFC 8446 5.1: a handshake message that changes keys (KeyUpdate) must end its record.
+    /// Two KeyUpdates in one record, or a KeyUpdate followed by anything, are refused; one at
+    /// the end of a record (after a ticket) is taken.
+    @Test func keyUpdateMustEndItsRecord() throws {
+        let (client, server) = try RecordCipherTests.session(KernelTLSKeysTests.cases[1])
+        let (stx, _) = try RecordCipherTests.takeOver(server)
+        let (_, crx) = try RecordCipherTests.takeOver(client)
+        let keyUpdate: [UInt8] = [24, 0, 0, 1, 0]
+        let ticket: [UInt8] = [4, 0, 0, 2, 0xAA, 0xBB]
+        for (name, messages) in [("two KeyUpdates", keyUpdate + keyUpdate), ("a KeyUpdate, then a ticket", keyUpdate + ticket)] {
+            let (c2, s2) = try RecordCipherTests.session(KernelTLSKeysTests.cases[1])
+            let (tx, _) = try RecordCipherTests.takeOver(s2)
+            let (_, rx) = try RecordCipherTests.takeOver(c2)
+            let record = RecordCipherTests.seal(tx, messages, type: 22)
+            let opened = try #require(RecordCipherTests.open(rx, record))
+            #expect(opened.0 == 22 && opened.1 == messages)
+            let taken = opened.1.withUnsafeBytes { rx.receivePostHandshake($0) }
+            guard case .failed(let failure) = taken else {
+                Issue.record("\(name) in one record accepted: \(taken)")
+                continue
+            }
+            #expect(failure.alert == RecordFailure.unexpectedMessage, "\(name): \(failure)")
+        }
+        // A ticket, then a KeyUpdate ending the record: taken, and the next record opens with the new key.
+        let record = RecordCipherTests.seal(stx, ticket + keyUpdate, type: 22)
+        let opened = try #require(RecordCipherTests.open(crx, record))
+        #expect(opened.1.withUnsafeBytes { crx.receivePostHandshake($0) } == .applied(answer: false))
+        #expect(stx.update())
+        let data = Array("after".utf8)
+        #expect(RecordCipherTests.open(crx, RecordCipherTests.seal(stx, data))?.1 == data)
+    }
+
+    /// Every record Veil refuses names the fatal alert its sender gets (RFC 8446 5.2, 5.4, 4.6.3;
+    /// Connection+Ends seals it with that leg's keys before closing).
+    @Test(arguments: KernelTLSKeysTests.cases)
+    func refusedRecordsNameTheirAlert(_ c: Case) throws {
+        // A fresh session for each record, so that sequence numbers match.
+        func ciphers() throws -> (tx: RecordCipher, rx: RecordCipher) {
+            let (client, server) = try RecordCipherTests.session(c)
+            return (try RecordCipherTests.takeOver(server).transmit, try RecordCipherTests.takeOver(client).receive)
+        }
+        func openAlert(_ rx: RecordCipher, _ record: [UInt8]) -> UInt8? {
+            var bytes = record
+            let opened = bytes.withUnsafeMutableBytes { rx.open($0.baseAddress!, length: $0.count) }
+            guard case .failed(let failure) = opened else { return nil }
+            return failure.alert
+        }
+        // A flipped bit: bad_record_mac.
+        var (tx, rx) = try ciphers()
+        var tampered = RecordCipherTests.seal(tx, Array("tampered".utf8))
+        tampered[tampered.count - 1] ^= 1
+        #expect(openAlert(rx, tampered) == RecordFailure.badRecordMAC)
+        // A header announcing more than TLS allows: record_overflow.
+        let tls13 = rx.version == 0x0304
+        let tooLong = tls13 ? 16384 + 257 : 16384 + 2049
+        #expect(openAlert(rx, [23, 3, 3, UInt8(tooLong >> 8), UInt8(tooLong & 0xff)] + [UInt8](repeating: 0, count: tooLong))
+                == RecordFailure.recordOverflow)
+        // Too short to hold a tag: decode_error.
+        #expect(openAlert(rx, [23, 3, 3, 0, 4, 1, 2, 3, 4]) == RecordFailure.decodeError)
+        guard tls13 else { return }
+        // TLS 1.3: an outer type other than application_data is unexpected_message.
+        (tx, rx) = try ciphers()
+        var handshakeTyped = RecordCipherTests.seal(tx, [1, 2, 3])
+        handshakeTyped[0] = 22
+        #expect(openAlert(rx, handshakeTyped) == RecordFailure.unexpectedMessage)
+        // So is a record that is all padding (no inner content type): sealed here as type 0
+        // with nothing in it.
+        (tx, rx) = try ciphers()
+        #expect(openAlert(rx, RecordCipherTests.seal(tx, [], type: 0)) == RecordFailure.unexpectedMessage)
+        // A KeyUpdate asking for something other than 0 or 1: illegal_parameter; one of the wrong
+        // length: decode_error.
+        let bad: [UInt8] = [24, 0, 0, 1, 7]
+        guard case .failed(let f) = bad.withUnsafeBytes({ rx.receivePostHandshake($0) }) else {
+            Issue.record("KeyUpdate with request_update 7 accepted")
+            return
+        }
+        #expect(f.alert == RecordFailure.illegalParameter)
+        let longer: [UInt8] = [24, 0, 0, 2, 0, 0]
+        guard case .failed(let g) = longer.withUnsafeBytes({ rx.receivePostHandshake($0) }) else {
+            Issue.record("KeyUpdate of 2 bytes accepted")
+            return
+        }
+        #expect(g.alert == RecordFailure.decodeError)
     }
 }

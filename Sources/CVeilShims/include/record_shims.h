@@ -29,8 +29,10 @@ long veil_record_seal(struct veil_record_cipher *c, uint8_t type, const uint8_t 
 
 /// Opens one whole record (header included, `length` bytes) in place. Returns the plaintext's
 /// length, with its content type in *type (TLS 1.3: the inner type) and its offset from the
-/// record's start in *offset; -1 when the record does not authenticate, -2 when it is
-/// malformed (too short or long, TLS 1.3 outer type not application_data, no inner type).
+/// record's start in *offset; or, for the fatal alert the sender gets (RFC 8446 5.2, 5.4):
+/// -1 the record does not authenticate (bad_record_mac), -2 it is malformed: too short, or its
+/// length does not match its header (decode_error), -3 it is too long (record_overflow), -4 TLS 1.3
+/// outer type not application_data, or no inner content type (unexpected_message).
 long veil_record_open(struct veil_record_cipher *c, uint8_t *record, size_t length, uint8_t *type, size_t *offset);
 
 #endif

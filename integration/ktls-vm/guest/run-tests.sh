@@ -234,11 +234,13 @@ fi
 # ------------------------------------------------ kTLS: after the handshake
 
 # s_server in interactive mode, its stdin fed from a fifo: lines go to the client, "k" sends a
-# TLS 1.3 KeyUpdate. Sets IS_PID; write commands with `is_say TEXT`.
+# TLS 1.3 KeyUpdate. Options after the port replace the default -tls1_3. Sets IS_PID; write
+# commands with `is_say TEXT`.
 start_interactive_s_server() {
-    local port=$1
+    local port=$1; shift
+    [ $# -gt 0 ] || set -- -tls1_3
     rm -f "$W/is.in"; mkfifo "$W/is.in"
-    openssl s_server -accept "127.0.0.1:$port" -cert "$SERVER_CERT" -key "$SERVER_KEY" -tls1_3 \
+    openssl s_server -accept "127.0.0.1:$port" -cert "$SERVER_CERT" -key "$SERVER_KEY" "$@" \
         <"$W/is.in" >"$W/is.out" 2>&1 &
     IS_PID=$!
     bg_register "$IS_PID"
@@ -312,6 +314,69 @@ if want veil; then
         fail "veil/kTLS close_notify/set-up" "s_server or veil did not start"
     fi
     stop_interactive_s_server
+
+    # An end without close_notify after the switch must reach the other peer without one too
+    # (issue 10): a peer is killed, so its socket closes with a bare FIN, on the splice path
+    # (both legs on kTLS: the EOF becomes shutdown(SHUT_WR), which on a kTLS socket writes no
+    # close_notify) and on the mixed relay (a TLS 1.2 CBC origin keeps the upstream leg in
+    # userspace); a close_notify is still passed on as one there. -msg makes both openssl ends
+    # print every alert they receive ("<<< ... close_notify").
+    # end_case NAME END EXPECT S_SERVER-ARGS...: END: origin-fin (the origin is killed),
+    # client-fin (the client is killed) or close_notify (the client sends Q).
+    end_case() {
+        local name=$1 how=$2 expect=$3 port cpid i; shift 3
+        echo; say "$name"
+        alloc_port port
+        if start_interactive_s_server "$port" -msg "$@" && start_veil "$(slug "$name")" --resolve "localhost:$port:127.0.0.1"; then
+            rm -f "$W/ec.in"; mkfifo "$W/ec.in"
+            openssl s_client -proxy "127.0.0.1:$VEIL_PORT" -connect "localhost:$port" -servername localhost \
+                -CAfile "$VEIL_CA" -msg <"$W/ec.in" >"$W/ec-client.out" 2>&1 &
+            cpid=$!
+            bg_register "$cpid"
+            exec 6>"$W/ec.in"
+            sleep 6
+            is_say "from-the-origin"
+            printf 'from-the-client\n' >&6
+            sleep 3
+            case $how in
+                origin-fin) kill -KILL "$IS_PID" ;;
+                client-fin) kill -KILL "$cpid" ;;
+                close_notify) printf 'Q\n' >&6 ;;
+            esac
+            i=0
+            while [ "$i" -lt 100 ] && ! grep -q "summary conn=" "$VEIL_LOG"; do sleep 0.2; i=$((i + 1)); done
+            SUMMARY=$(grep "summary conn=" "$VEIL_LOG" | head -n 1)
+            expect_summary "$name" "$expect"
+            check "$name: the client read the origin's data" grep -q from-the-origin "$W/ec-client.out"
+            check "$name: the origin read the client's data" grep -q from-the-client "$W/is.out"
+            case $how in
+                origin-fin) check "$name: no close_notify reached the client" \
+                    sh -c "! grep -a '^<<< .*close_notify' '$W/ec-client.out'" ;;
+                client-fin) check "$name: no close_notify reached the origin" \
+                    sh -c "! grep -a '^<<< .*close_notify' '$W/is.out'" ;;
+                close_notify) check "$name: the origin received close_notify" \
+                    grep -aq '^<<< .*close_notify' "$W/is.out" ;;
+            esac
+            exec 6>&-
+            stop_pid "$cpid" 3
+            stop_veil
+        else
+            fail "$name/set-up" "s_server or veil did not start"
+        fi
+        stop_interactive_s_server
+    }
+    end_case "veil/kTLS splice: client close_notify" close_notify \
+        "client_path=ktls-splice upstream_path=ktls-splice client_end=close_notify close=ok" -tls1_3
+    end_case "veil/kTLS splice: origin FIN without close_notify" origin-fin \
+        "client_path=ktls-splice upstream_path=ktls-splice upstream_end=fin" -tls1_3
+    end_case "veil/kTLS splice: client FIN without close_notify" client-fin \
+        "client_path=ktls-splice upstream_path=ktls-splice client_end=fin" -tls1_3
+    end_case "veil/kTLS mixed relay: origin FIN without close_notify" origin-fin \
+        "client_path=ktls upstream_path=userspace upstream_end=fin" -tls1_2 -cipher ECDHE-ECDSA-AES128-SHA256
+    end_case "veil/kTLS mixed relay: client FIN without close_notify" client-fin \
+        "client_path=ktls upstream_path=userspace client_end=fin" -tls1_2 -cipher ECDHE-ECDSA-AES128-SHA256
+    end_case "veil/kTLS mixed relay: client close_notify" close_notify \
+        "client_path=ktls upstream_path=userspace client_end=close_notify close=ok" -tls1_2 -cipher ECDHE-ECDSA-AES128-SHA256
 
     # A wrong transmit sequence number (fault injected) must make the transfer fail fast, with a
     # reason in the summary, not hang: the proof that the test above would catch a bad install.
