@@ -69,6 +69,7 @@ struct Relay: ParsableCommand {
     }
 
     func run() throws {
+        MallocTuning.apply()
         let environment = Environment.current()
         var configuration = try proxyConfiguration()
         let log = ProcessLog(format: configuration.logFormat)

@@ -180,6 +180,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        MallocTuning.apply()
         let configuration = try Settings.build(configPath: config, flags: flagSettings)
         let log = ProcessLog(format: configuration.logFormat)
         if SecretArgument.scrub("--auth") {
