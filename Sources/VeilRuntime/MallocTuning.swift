@@ -1,4 +1,4 @@
-import CVeilShims
+internal import CRuntimeShims
 
 /// Process-wide malloc setting, applied before any worker starts.
 ///
