@@ -97,7 +97,7 @@ final class Connection: IOHandler {
     var opensslRelayed = 0
     /// Both sockets are on kTLS: splice moves plaintext, control records come by recvmsg.
     var kernelTLSActive = false
-    /// Only one leg is on kTLS (the other's engine keeps running): see Connection+MixedRelay.
+    /// Only one leg is on kTLS (the other's engine keeps running): see Connection+MixedTransfer.
     var kernelLeg: KernelLeg?
 
     /// A plain-http request being forwarded (see Connection+Forward).

@@ -85,7 +85,7 @@ final class TLSFront: IOHandler {
     var clientWriteShut = false
     /// The connection said the end it passed on to the bridge was authenticated (an intercepted
     /// leg's close_notify, or Veil's own complete answer): only then does the bridge's EOF become
-    /// close_notify on the outer session; otherwise a bare FIN (see TLSFront+Relay).
+    /// close_notify on the outer session; otherwise a bare FIN (see TLSFront+Transfer).
     var bridgeEndAuthenticated = false
 
     /// Who is at the other end of the TLS socket, for reasons: the client, or (a tunnel handed

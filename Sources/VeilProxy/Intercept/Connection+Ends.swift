@@ -17,7 +17,7 @@ import Glibc
 ///
 /// Through the HTTPS listener or a relay tunnel the socket is a socketpair to a `TLSFront`:
 /// when Veil shuts that write side after passing on an authenticated end, the front is told, and
-/// only then sends close_notify on its outer session (see TLSFront+Relay).
+/// only then sends close_notify on its outer session (see TLSFront+Transfer).
 extension Connection {
     /// Notes how one side ended; the first end seen counts.
     func noteEnd(client: Bool, _ end: StreamEnd) {
