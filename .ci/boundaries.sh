@@ -4,7 +4,8 @@
 # - only VeilRuntime imports CLibURing or CRuntimeShims, and only it prepares io_uring submissions;
 # - only VeilTLS (and its tests) import COpenSSL, COpenSSLShims or CRecordCrypto, and the
 #   runtime's C includes no OpenSSL header;
-# - every package module a target imports is declared as its dependency in Package.swift.
+# - every package module a target imports is declared as its dependency in Package.swift;
+# - no Swift source folder holds more than 25 files (issue 12: folders by concern).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -22,6 +23,11 @@ while IFS= read -r hit; do breach "OpenSSL outside VeilTLS: $hit"; done < <(
         Sources Tests --include='*.swift' | grep -vE '^(Sources/VeilTLS|Tests/VeilTLSTests)/')
 while IFS= read -r hit; do breach "OpenSSL header in the runtime's C: $hit"; done < <(
     grep -rn 'openssl/' Sources/CRuntimeShims Sources/CLibURing)
+
+while IFS= read -r dir; do
+    n=$(find "$dir" -maxdepth 1 -name '*.swift' | wc -l)
+    ((n > 25)) && breach "$dir holds $n Swift files (at most 25: split it by concern)"
+done < <(find Sources -type d)
 
 # Imports against Package.swift's declared dependencies.
 dump=$(swift package dump-package 2>/dev/null) || { breach "swift package dump-package failed"; exit 1; }
