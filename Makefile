@@ -4,9 +4,10 @@
 #   make build   release build: .build/release/veil
 #   make run     build, then run veil (default 127.0.0.1:8080); flags for veil run in ARGS:
 #                make run ARGS="--listen 127.0.0.1:9090 --mode passthrough"
-#   make test    unit tests (swift test), integration tests against the release build, the wire
-#                proof in network namespaces (integration/netns, writes docs/WIRE-PROOF.md), then
-#                the kTLS proof in a qemu VM (make ktls-vm)
+#   make test    layer boundaries (.ci/boundaries.sh), unit tests (swift test), integration
+#                tests against the release build, the wire proof in network namespaces
+#                (integration/netns, writes docs/WIRE-PROOF.md), then the kTLS proof in a qemu VM
+#                (make ktls-vm)
 #   make install install the release binary, the man page and shell completions (generated from
 #                the binary), the example config and the systemd unit: PREFIX (/usr/local),
 #                DESTDIR, and BINDIR, MANDIR, DATADIR, SYSCONFDIR, UNITDIR below
@@ -155,6 +156,7 @@ uninstall:
 	fi
 
 test: deps build
+	.ci/boundaries.sh
 	swift test
 	VEIL_BIN=$(CURDIR)/$(VEIL) integration/run-all.sh
 	VEIL_BIN=$(CURDIR)/$(VEIL) integration/netns/run.sh

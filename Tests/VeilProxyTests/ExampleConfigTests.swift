@@ -1,5 +1,7 @@
 import Testing
 import VeilProxy
+import VeilWire
+import VeilResolver
 #if canImport(Glibc)
 import Glibc
 #endif

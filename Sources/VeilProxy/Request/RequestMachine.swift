@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,3 +1,4 @@
+import VeilWire
 import VeilRuntime
 import VeilTLS
 

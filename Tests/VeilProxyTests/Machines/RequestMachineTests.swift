@@ -1,6 +1,7 @@
 import Testing
+import VeilWire
+import VeilResolver
 import VeilRuntime
-import VeilTLS
 @testable import VeilProxy
 #if canImport(Glibc)
 import Glibc
