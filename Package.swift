@@ -40,5 +40,6 @@ let package = Package(
         .testTarget(name: "VeilTLSTests", dependencies: ["VeilTLS"], swiftSettings: strict),
         .testTarget(name: "VeilProxyTests", dependencies: ["VeilProxy"], swiftSettings: strict),
         .testTarget(name: "VeilRuntimeTests", dependencies: ["VeilRuntime"], swiftSettings: strict),
+        .testTarget(name: "VeilCLITests", dependencies: ["VeilCLI", "VeilProxy", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
     ]
 )
