@@ -19,7 +19,7 @@ struct CA: ParsableCommand {
         func validate() throws { _ = try homeDirectory() }
 
         private func homeDirectory() throws -> String {
-            try Self.settings(flags: [home.given]).config.home
+            try Self.builder(flags: [home.given]).config.home
         }
 
         func authority() throws -> CertificateAuthority {

@@ -18,7 +18,7 @@ struct Relay: ParsableCommand, SettingsCommand {
     @OptionGroup(title: Capacity.title) var capacity: SettingFlags<Relay, Capacity>
 
     var settings: ConfigurationBuilder {
-        get throws { try Self.settings(flags: [relay.given, names.given, logs.given, capacity.given]) }
+        get throws { try Self.builder(flags: [relay.given, names.given, logs.given, capacity.given]) }
     }
 
     /// Value errors come with `veil relay`'s usage (see `Run.validate`); nothing is created here.

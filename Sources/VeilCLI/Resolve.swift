@@ -22,7 +22,7 @@ struct Resolve: ParsableCommand, SettingsCommand {
     @OptionGroup(title: RelayClient.title) var relay: SettingFlags<Resolve, RelayClient>
 
     var settings: ConfigurationBuilder {
-        get throws { try Self.settings(configPath: config, flags: [resolvers.given, relay.given]) }
+        get throws { try Self.builder(configPath: config, flags: [resolvers.given, relay.given]) }
     }
 
     /// Value errors come with `veil resolve`'s usage (see `Run.validate`).

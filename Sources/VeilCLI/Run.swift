@@ -20,7 +20,7 @@ struct Run: ParsableCommand, SettingsCommand {
 
     var settings: ConfigurationBuilder {
         get throws {
-            try Self.settings(configPath: config, flags: [listeners.given, interception.given, names.given, logs.given,
+            try Self.builder(configPath: config, flags: [listeners.given, interception.given, names.given, logs.given,
                                                           access.given, capacity.given, relay.given])
         }
     }

@@ -98,7 +98,7 @@ enum AllSections: SettingSectionMarker { static let section: SettingSection? = n
 extension SettingsCommand {
     /// The settings this subcommand was given (config file and environment where it takes them,
     /// then `flags`), or the first value error, with the subcommand's usage.
-    static func settings(configPath: String? = nil, flags: [[(name: String, value: String)]]) throws -> ConfigurationBuilder {
+    static func builder(configPath: String? = nil, flags: [[(name: String, value: String)]]) throws -> ConfigurationBuilder {
         try SettingSources.builder(for: subcommand, configPath: configPath, flags: flags.flatMap { $0 })
     }
 

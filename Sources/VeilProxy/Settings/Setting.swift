@@ -74,7 +74,8 @@ public struct Setting: Sendable {
             try land(&builder, value, origin)
         }
         let format = type.format
-        self.read = { builder in read(builder).map(format) }
+        // A secret is never read back (nothing shows it).
+        self.read = { builder in secret ? nil : read(builder).map(format) }
     }
 
     /// The default as a value (nil: none, or only described in words).
