@@ -26,7 +26,7 @@
 SHELL := /bin/bash
 
 APT_PACKAGES := libssl-dev liburing-dev libcrypt-dev pkg-config curl openssl nginx-light \
-                tshark socat python3 iproute2 unbound \
+                tshark socat python3 iproute2 unbound testssl.sh \
                 systemd man-db groff-base zsh fish strace \
                 ca-certificates libnss3-tools python3-requests python3-prometheus-client \
                 apache2-utils chromium

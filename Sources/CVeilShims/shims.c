@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <liburing.h>
 #include <poll.h>
+#include <malloc.h>
 
 const unsigned veil_splice_f_nonblock = SPLICE_F_NONBLOCK;
 const unsigned veil_splice_f_move = SPLICE_F_MOVE;
@@ -16,6 +17,8 @@ unsigned veil_uring_peek_batch(struct io_uring *ring, struct io_uring_cqe **cqes
 }
 
 int veil_eventfd(void) { return eventfd(0, EFD_CLOEXEC); }
+
+int veil_fix_mmap_threshold(int bytes) { return mallopt(M_MMAP_THRESHOLD, bytes); }
 
 int veil_pipe(int fds[2], int *capacity) {
     if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -errno;

@@ -25,6 +25,7 @@ struct Relay: ParsableCommand, SettingsCommand {
     func validate() throws { _ = try settings }
 
     func run() throws {
+        MallocTuning.apply()
         let settings = try settings
         var configuration = try settings.build()
         let log = ProcessLog(format: configuration.logFormat)

@@ -31,6 +31,7 @@ struct Run: ParsableCommand, SettingsCommand {
     func validate() throws { _ = try settings }
 
     func run() throws {
+        MallocTuning.apply()
         let configuration = try settings.build()
         let log = ProcessLog(format: configuration.logFormat)
         Self.scrubSecrets { log.say("veil: \($0)") }

@@ -75,7 +75,9 @@ public struct ProxyServer {
         }
         // Beyond loopback, anyone who reaches a listener must not reach this host's own services.
         var config = self.config
-        let exposed = !isLoopback(bound) && listenFD >= 0 || front.map { !isLoopback($0.address) } ?? false
+        // (A relay started with --allow-private was told loopback and local targets are fine.)
+        let exposed = (!isLoopback(bound) && listenFD >= 0 || front.map { !isLoopback($0.address) } ?? false)
+            && !(config.relayServer?.allowPrivate ?? false)
         if exposed {
             config.rules = config.rules.guardingOwnAddresses(SocketAddress.interfaceAddresses())
             if config.users.isEmpty && !config.allowOpenProxy && config.relayServer == nil {

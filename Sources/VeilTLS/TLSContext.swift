@@ -25,6 +25,14 @@ public final class TLSContext: @unchecked Sendable {
     /// TLS 1.3 suites, most preferred first (both legs).
     static let tls13Suites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
+    /// TLS 1.2 suites towards clients (minted certificates, the HTTPS listener, the relay):
+    /// ECDHE with an AEAD only. OpenSSL's default list adds CBC suites (MAC-then-encrypt,
+    /// LUCKY13-prone), which no client Veil serves needs. Veil's certificates are ECDSA; the
+    /// RSA variants only keep the list right should an RSA one ever be used.
+    static let clientFacingTLS12Suites = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+        + "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:"
+        + "ECDHE-RSA-CHACHA20-POLY1305"
+
     private init(_ ctx: OpaquePointer) { self.ctx = ctx }
 
     deinit { SSL_CTX_free(ctx) }
@@ -62,6 +70,9 @@ public final class TLSContext: @unchecked Sendable {
         let c = TLSContext(ctx)
         try c.common(minVersion: 0x0303, captureSecrets: captureSecrets)
         guard veil_SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384") == 1 else { throw OpenSSLError.drain("groups") }
+        guard SSL_CTX_set_cipher_list(ctx, TLSContext.clientFacingTLS12Suites) == 1 else {
+            throw OpenSSLError.drain("TLS 1.2 cipher suites")
+        }
         // Stateless tickets (keys made by OpenSSL, in memory only); no server-side session cache.
         // The session ID context ties tickets to this context (as openssl s_server does).
         _ = veil_SSL_CTX_set_session_cache_mode(ctx, 0)

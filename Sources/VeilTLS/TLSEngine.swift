@@ -73,8 +73,10 @@ public final class TLSEngine {
         }
         BIO_set_data(bio, Unmanaged.passUnretained(self).toOpaque())
         BIO_set_init(bio, 1)
-        BIO_up_ref(bio)
-        SSL_set_bio(ssl, bio, bio)  // one BIO for both directions; SSL owns both references
+        // One BIO for both directions. With rbio == wbio SSL_set_bio takes the one reference
+        // BIO_new gave us and adds the second itself (SSL_free drops both); an extra
+        // BIO_up_ref here would leak the BIO, two per intercepted connection.
+        SSL_set_bio(ssl, bio, bio)
         SSL_set_ex_data(ssl, TLSEngine.exIndex, Unmanaged.passUnretained(self).toOpaque())
         if role == .client { SSL_set_connect_state(ssl) } else { SSL_set_accept_state(ssl) }
     }

@@ -20,6 +20,9 @@ void veil_block_signals(void);
 /// Waits for SIGINT, SIGTERM or SIGHUP (blocked beforehand); returns the signal number.
 int veil_wait_signal(void);
 
+/// mallopt(M_MMAP_THRESHOLD, bytes): a fixed threshold (glibc stops moving it); 1 on success.
+int veil_fix_mmap_threshold(int bytes);
+
 /// Number of CQEs ready, and a pointer to the i-th (ring-relative) without consuming it.
 struct io_uring;
 struct io_uring_cqe;

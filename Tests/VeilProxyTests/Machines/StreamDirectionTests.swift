@@ -1,0 +1,41 @@
+import Testing
+@testable import VeilProxy
+
+@Suite("StreamDirection: half-close bookkeeping")
+struct StreamDirectionTests {
+    @Test func anAuthenticatedEndIsPassedOnAsOne() {
+        var d = StreamDirection()
+        #expect(d.sourceOpen && d.sinkOpen && !d.isDone)
+        let first = d.sourceEnded(.closeNotify)
+        let second = d.sourceEnded(.fin)  // the first end counts
+        #expect(first && !second)
+        #expect(d.sourceEnd == .closeNotify)
+        let queued = d.queueEnd(authenticated: d.sourceEnd == .closeNotify)
+        let again = d.queueEnd(authenticated: false)
+        #expect(queued && !again)
+        d.shutdownSubmitted()
+        #expect(d.sinkClosing && !d.isDone)
+        d.shutdownDone()
+        #expect(d.isDone && d.endAuthenticated)
+    }
+
+    @Test func aBareFinStaysUnauthenticated() {
+        var d = StreamDirection()
+        d.sourceEnded(.finMidRecord)
+        d.queueEnd(authenticated: false)
+        d.sending = true
+        d.shutdownSubmitted()
+        d.shutdownDone()
+        #expect(!d.isDone)  // a send still in flight
+        d.sending = false
+        #expect(d.isDone && !d.endAuthenticated)
+    }
+
+    @Test func bytesAreCounted() {
+        var d = StreamDirection()
+        d.moved(5)
+        d.moved(0)
+        d.moved(-1)
+        #expect(d.bytes == 5)
+    }
+}
