@@ -19,7 +19,7 @@ extension Setting {
             help: "Accept a ClientHello whose SNI differs from the CONNECT host (refused by default)."),
         .custom(
             "auth", .text("USER:PASSWORD"), kind: .list, .run, .access,
-            help: "USER:PASSWORD who may use the proxy (Proxy-Authorization: Basic); prefer auth-file or VEIL_AUTH.",
+            help: "USER:PASSWORD who may use the proxy (Proxy-Authorization: Basic); prefer --auth-file or VEIL_AUTH.",
             details: """
                 `USER:PASSWORD`: who may use the proxy (`Proxy-Authorization: Basic`, e.g. `curl \
                 --proxy-user`), on both listeners. Prefer `auth-file` or `VEIL_AUTH`: a flag is readable by \
@@ -46,7 +46,7 @@ extension Setting {
         },
         .value(
             "allow-open-proxy", .bool, \.config.allowOpenProxy, .run, .access,
-            help: "Let a listener beyond loopback serve without auth or auth-file (anyone who reaches it can use the proxy).",
+            help: "Let a listener beyond loopback serve without --auth or --auth-file (anyone who reaches it can use the proxy).",
             details: """
                 a listener beyond loopback refuses to start without `auth`/`auth-file`; this lets it serve \
                 anyone who reaches it

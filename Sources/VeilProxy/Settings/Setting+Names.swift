@@ -9,7 +9,7 @@ extension Setting {
             "resolver", .resolvers, \.config.resolvers, [.run, .resolve], .names,
             help: """
                 Who answers names not in the static map, in order: doh, dot, relay, or a list such as doh,dot \
-                or relay,doh; static (resolve entries only) or system (plain DNS, visible on the network).
+                or relay,doh; static (--resolve entries only) or system (plain DNS, visible on the network).
                 """,
             details: """
                 who answers names not in the static map, in order: `doh`, `dot`, `relay` (the Veil relay over \
@@ -21,7 +21,7 @@ extension Setting {
             examples: ["doh,dot"]),
         .list(
             "doh-url", .text("URL"), \.config.dohURLs, [.run, .resolve, .relay], .names,
-            help: "DoH server URL https://IP[:PORT]/PATH; its host must be an IP address or a resolve entry.",
+            help: "DoH server URL https://IP[:PORT]/PATH; its host must be an IP address or a --resolve entry.",
             details: """
                 DoH servers are tried in order; HTTP/2 (or HTTP/1.1), POST `application/dns-message`; \
                 the host must be an IP address or a `resolve` entry

@@ -11,7 +11,7 @@ extension Setting {
             examples: ["tunnel"]),
         .custom(
             "route-rule", .rule("direct|tunnel", Route.init(rawValue:)), kind: .list, .run, .relayClient,
-            help: "Per-host route PATTERN=direct|tunnel, e.g. '*.example.com=tunnel'; the first match wins over route.",
+            help: "Per-host route PATTERN=direct|tunnel, e.g. '*.example.com=tunnel'; the first match wins over --route.",
             examples: ["*.example.com=tunnel"]
         ) { b, r, _ in b.config.routeRules.append((r.pattern, r.choice)) },
         .optional(
@@ -34,7 +34,7 @@ extension Setting {
             examples: ["5A:4E:20:2E:6B:8F:00:C1:9D:12:7E:44:A0:3B:5C:E2:19:F7:88:06:D4:2A:B3:61:0C:95:4F:E8:71:2D:5D:C4"]),
         .optional(
             "relay-secret", .text("SECRET"), \.relaySecret, [.run, .resolve], .relayClient,
-            help: "The relay's shared secret (also VEIL_RELAY_SECRET); prefer relay-secret-file.",
+            help: "The relay's shared secret (also VEIL_RELAY_SECRET); prefer --relay-secret-file.",
             details: """
                 the relay's shared secret (also `VEIL_RELAY_SECRET`). Prefer `relay-secret-file` or the \
                 variable: a `--relay-secret` flag is readable by every local user until Veil blanks it in its \
@@ -65,7 +65,7 @@ extension Setting {
             examples: ["/var/lib/veil-relay"], default: .described("~/.veil-relay")),
         .optional(
             "secret", .text("SECRET"), \.relayServerSecret, .relay, .relayServer,
-            help: "Shared secret clients must send (also VEIL_SECRET; prefer secret-file). Without one, the one in HOME/relay-secret is used, generated there (0600) on first run.",
+            help: "Shared secret clients must send (also VEIL_SECRET; prefer --secret-file). Without one, the one in HOME/relay-secret is used, generated there (0600) on first run.",
             details: """
                 the shared secret clients send (`Proxy-Authorization: Bearer`), compared in constant time and \
                 never logged; also `VEIL_SECRET`. On the command line every local user can read it: Veil blanks \
@@ -94,7 +94,7 @@ extension Setting {
             help: "Connections open at once per client address (429 beyond).", examples: ["16"]),
         .value(
             "auth-failures", .number(1...1_000_000), \.relayServer.authFailureLimit, .relay, .relayServer,
-            help: "Wrong secrets from one address within 60 s before it is refused (429) for auth-block seconds.",
+            help: "Wrong secrets from one address within 60 s before it is refused (429) for --auth-block seconds.",
             examples: ["3"]),
         .value(
             "auth-block", .seconds, \.relayServer.authBlock, .relay, .relayServer,

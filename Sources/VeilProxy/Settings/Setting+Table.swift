@@ -29,7 +29,7 @@ extension Setting {
             examples: ["127.0.0.1:3128"]),
         .optional(
             "listen-tls", .listen, \.listenTLS, .run, .listeners,
-            help: "Address of the HTTPS proxy listener, as for listen: clients speak TLS to Veil itself (curl -x https://...).",
+            help: "Address of the HTTPS proxy listener, as for --listen: clients speak TLS to Veil itself (curl -x https://...).",
             details: """
                 the HTTPS proxy listener, e.g. `127.0.0.1:8443`: clients speak TLS to Veil (`curl -x \
                 https://127.0.0.1:8443 --proxy-cacert ~/.veil/ca.pem`), with a certificate from Veil's CA. Works \
@@ -79,7 +79,7 @@ extension Setting {
             examples: ["omit"]),
         .custom(
             "sni-rule", .rule("real|omit|cover:NAME", SNIPolicy.init(parsing:)), kind: .list, .run, .interception,
-            help: "Per-host SNI policy PATTERN=POLICY, e.g. '*.example.com=omit'; the first match wins over sni.",
+            help: "Per-host SNI policy PATTERN=POLICY, e.g. '*.example.com=omit'; the first match wins over --sni.",
             examples: ["*.example.com=omit"]
         ) { b, r, _ in b.config.sniRules.append((r.pattern, r.choice)) },
         .optional(

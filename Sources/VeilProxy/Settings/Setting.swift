@@ -32,7 +32,8 @@ public struct Setting: Sendable {
     public let completion: SettingCompletion
     public let subcommands: Subcommands
     public let section: SettingSection
-    /// One or two sentences: `--help`, the man page and conf/veil.conf.
+    /// One or two sentences: `--help`, the man page and conf/veil.conf. Other settings are named
+    /// as flags (`--auth-file`); the documents about the config file show them as keys.
     public let help: String
     /// README's description (Markdown); `help` when not given.
     public let details: String

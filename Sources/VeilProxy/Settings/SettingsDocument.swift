@@ -27,7 +27,7 @@ public enum SettingsDocument {
             out += "\n" + heading + String(repeating: "-", count: max(3, width - heading.count)) + "\n"
             if let intro = section.intro { out += "\n" + comment(intro) }
             for s in settings {
-                var text = s.help
+                var text = asKeys(s.help)
                 if s.kind == .list { text += " Repeatable." }
                 if case .described(let words) = s.defaultValue { text += " Default: \(words)." }
                 out += "\n" + comment(text)
@@ -43,7 +43,7 @@ public enum SettingsDocument {
         let defaults = ConfigurationBuilder()
         var out = "| setting | default | meaning |\n|---|---|---|\n"
         for s in Setting.taken(by: .run) {
-            out += row("`\(s.name)`" + (s.kind == .list ? " (repeatable)" : ""), s, defaults)
+            out += row("`\(s.name)`" + (s.kind == .list ? " (repeatable)" : ""), s, defaults, keys: true)
         }
         out += "\n`veil resolve` takes \(flags(Setting.taken(by: .resolve))) as flags, and the config file and "
         out += "environment as `veil run` does.\n"
@@ -65,13 +65,13 @@ public enum SettingsDocument {
 
     private static let width = 95
 
-    private static func row(_ name: String, _ s: Setting, _ defaults: ConfigurationBuilder) -> String {
+    private static func row(_ name: String, _ s: Setting, _ defaults: ConfigurationBuilder, keys: Bool = false) -> String {
         let shown: String
         switch s.defaultValue {
         case .described(let words): shown = words
         default: shown = s.defaultText(in: defaults).map { "`\($0)`" } ?? "none"
         }
-        let cells = [name, shown, sentence(s.details)].map { $0.replacingPipes() }
+        let cells = [name, shown, sentence(keys && s.details == s.help ? asKeys(s.help) : s.details)].map { $0.replacingPipes() }
         return "| " + cells.joined(separator: " | ") + " |\n"
     }
 
@@ -80,6 +80,26 @@ public enum SettingsDocument {
         guard let first = text.first else { return text }
         let body = first.isLowercase ? first.uppercased() + text.dropFirst() : text
         return body.hasSuffix(".") ? body : body + "."
+    }
+
+    /// `text` with the settings it names as flags (`--auth-file`, as `--help` shows them) named as
+    /// config keys (`auth-file`), for the documents about the config file.
+    static func asKeys(_ text: String) -> String {
+        var out = ""
+        var i = text.startIndex
+        while i < text.endIndex {
+            let rest = text[i...]
+            if rest.hasPrefix("--") {
+                let after = text.index(i, offsetBy: 2)
+                let name = text[after...].prefix { $0.isLetter || $0.isNumber || $0 == "-" }
+                out += Setting.all.contains { $0.name == name } ? name : "--" + name
+                i = name.endIndex
+            } else {
+                out.append(text[i])
+                i = text.index(after: i)
+            }
+        }
+        return out
     }
 
     private static func flags(_ settings: [Setting]) -> String {
