@@ -14,6 +14,8 @@
 #   make uninstall  remove what install put there (a config file that was edited stays)
 #   make man     .build/dist/veil.1 (swift-argument-parser's generate-manual plugin)
 #   make completions  .build/dist/veil.bash, _veil (zsh), veil.fish
+#   make docs    write conf/veil.conf and README's settings tables from the settings' declarations
+#                (Sources/VeilProxy/Settings); swift test fails when they are out of date
 #   make bench   passthrough benchmark (bench/passthrough.sh)
 #   make bench-intercept   intercept benchmark: veil vs Squid ssl-bump vs mitmproxy
 #                (bench/intercept.sh; installs squid-openssl and mitmproxy itself)
@@ -58,7 +60,7 @@ APT_PACKAGES_VM := qemu-system-x86 busybox-static cpio kmod gcc libc6-dev linux-
                    curl openssl nginx-light
 VEIL_VM := .build-vm/release/veil
 
-.PHONY: deps build run test bench bench-intercept clean swift-check man completions unit install uninstall
+.PHONY: deps build run test bench bench-intercept clean swift-check man completions unit install uninstall docs
 
 deps:
 	@missing=""; \
@@ -116,6 +118,10 @@ completions: build
 	$(VEIL) --generate-completion-script bash >$(DIST)/veil.bash
 	$(VEIL) --generate-completion-script zsh >$(DIST)/_veil
 	$(VEIL) --generate-completion-script fish >$(DIST)/veil.fish
+
+# conf/veil.conf and README's tables, written by the test that checks them.
+docs: swift-check
+	VEIL_WRITE_DOCS=1 swift test --filter SettingsDocumentTests
 
 unit:
 	@mkdir -p $(DIST)

@@ -56,5 +56,6 @@ let package = Package(
         .testTarget(name: "VeilResolverTests", dependencies: ["VeilResolver", "VeilWire"], swiftSettings: strict),
         .testTarget(name: "VeilProxyTests", dependencies: ["VeilProxy", "VeilWire", "VeilResolver", "VeilRuntime"], swiftSettings: strict),
         .testTarget(name: "VeilRuntimeTests", dependencies: ["VeilRuntime"], swiftSettings: strict),
+        .testTarget(name: "VeilCLITests", dependencies: ["VeilCLI", "VeilProxy", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
     ]
 )

@@ -31,7 +31,9 @@ public enum ResolverKind: String, Sendable, CaseIterable {
 }
 
 /// Everything `veil run` can be told, after CLI flags, the config file and the environment have
-/// been merged (see `VeilCLI`). Defaults are the secure ones.
+/// been merged by `ConfigurationBuilder`. The defaults are declared here, on the values they set,
+/// and are the secure ones; `Setting.all` declares how each is named, parsed and documented (and
+/// shows these defaults).
 public struct ProxyConfiguration: Sendable {
     public var listen = SocketAddress(ip: "127.0.0.1", port: 8080)!
     /// The HTTPS proxy listener (clients speak TLS to Veil itself); off unless set.
@@ -133,7 +135,8 @@ public struct ProxyConfiguration: Sendable {
     /// Whether any target may be tunnelled through the relay.
     public var usesRelay: Bool { route == .tunnel || routeRules.contains { $0.route == .tunnel } }
 
-    static func defaultHome() -> String {
-        (getenv("HOME").map { String(cString: $0) } ?? "/root") + "/.veil"
+    /// `~/.veil` (`~/.veil-relay` for `veil relay`).
+    static func defaultHome(_ directory: String = ".veil") -> String {
+        (getenv("HOME").map { String(cString: $0) } ?? "/root") + "/" + directory
     }
 }
