@@ -1,4 +1,6 @@
 import VeilRuntime
+import VeilResolver
+import VeilWire
 
 /// The value types of Veil's own settings.
 extension SettingType where Value == ListenAddress.Parsed {
