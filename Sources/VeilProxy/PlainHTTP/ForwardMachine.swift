@@ -1,3 +1,4 @@
+import VeilWire
 #if canImport(Glibc)
 import Glibc
 #endif

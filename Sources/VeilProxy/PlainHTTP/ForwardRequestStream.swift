@@ -1,3 +1,4 @@
+import VeilWire
 /// The request direction of a plain-http forward: the head (rewritten for the origin) and
 /// whatever of the body the client pipelined after its own head, from a buffer of their own;
 /// then the rest of the body, read into the owner's request buffer and sent on as it comes.

@@ -1,3 +1,4 @@
+import VeilWire
 /// Where a plain-http request body ends, as its bytes arrive (by Content-Length, or chunked up
 /// to its last chunk), so that exactly the body is forwarded and nothing after it (a second
 /// request) ever reaches the origin: one request per connection.

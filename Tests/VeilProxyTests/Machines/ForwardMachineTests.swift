@@ -1,3 +1,4 @@
+import VeilWire
 import Testing
 @testable import VeilProxy
 #if canImport(Glibc)

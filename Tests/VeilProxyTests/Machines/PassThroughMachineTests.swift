@@ -110,8 +110,8 @@ struct PassThroughMachineTests {
         let buffers = RecordBuffers()
         var h = Self.harness(buffers)
         _ = h.start()
-        // 18 KiB of ClientHello in records of 4 KiB: the fifth does not fit.
-        let fragments = TLSBytes.clientHelloFragments(sni: "example.com", padding: 18000, size: 4096)
+        // 18.4 KB of ClientHello in records of 4 KiB: the fifth does not fit with the headers.
+        let fragments = TLSBytes.clientHelloFragments(sni: "example.com", padding: 18400, size: 4096)
         for f in fragments { h.peerSends(.client, f) }
         #expect(h.log.suffix(2) == ["deadline 2.0", "refuse handshake alert decode_error"])
         #expect(h.sending[.upstream] == nil)
