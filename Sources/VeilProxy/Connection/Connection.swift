@@ -23,7 +23,8 @@ final class Connection: IOHandler {
 
     enum Phase {
         case request, authenticating, resolving, connecting, replying, lingering
-        case handshake, switching, relayingRecords, splicing, forwarding
+        /// Pass-through, kTLS splice or plain-http forward: `transfer` runs it.
+        case transfer
         case clientHello, upstreamHandshake, awaitingCertificate, clientHandshake, interceptRelay, kernelSwitch, mixedRelay
         case closing
     }
@@ -63,12 +64,13 @@ final class Connection: IOHandler {
     var responseSent = 0
     var pendingClose: CloseReason?
 
-    // Handshake relay.
-    var tracker = TLSFlowTracker()
-    var up: RecordPump?      // client -> upstream
-    var down: RecordPump?    // upstream -> client
-    /// The last alert seen in the handshake relay, and who sent it.
-    var lastAlert: (from: TLSFlowTracker.Side, alert: String)?
+    // Transfer (pass-through, kTLS splice, plain-http forward): the machine, the one action
+    // list its events fill, the upstream->client record buffer of the handshake relay, and the
+    // splice pipes (Connection+Transfer).
+    var transfer: TransferMachine?
+    var transferActions: [TransferAction] = []
+    var recordBuffer: UnsafeMutableRawPointer?
+    var pipes = SplicePipes()
 
     // Interception.
     var intercepting = false
@@ -95,17 +97,13 @@ final class Connection: IOHandler {
     var upstreamDataSeen = false
     /// Plaintext bytes the userspace relay moved through OpenSSL (both directions).
     var opensslRelayed = 0
-    /// Both sockets are on kTLS: splice moves plaintext, control records come by recvmsg.
-    var kernelTLSActive = false
     /// Only one leg is on kTLS (the other's engine keeps running): see Connection+MixedTransfer.
     var kernelLeg: KernelLeg?
 
     /// A plain-http request being forwarded (see Connection+Forward).
     var forward: ForwardBody?
 
-    // Splice relay.
-    var spliceUp: SplicePump?
-    var spliceDown: SplicePump?
+    /// When data last moved in an intercepted relay.
     var lastActivity: UInt64 = 0
 
     // Relay: the tunnel carrying this connection's upstream (`--route tunnel`), and on the relay
@@ -156,21 +154,22 @@ final class Connection: IOHandler {
 
     func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
         guard phase != .closing, let op = Op(rawValue: op) else { return }
-        if phase == .forwarding, forwardCompleted(op, result: result) { return }
+        if phase == .transfer {
+            transferCompleted(op, result: result)
+            return
+        }
         switch op {
         case .cancel: break
         case .clientRecv:
             if phase == .request { requestReceived(result) }
             else if intercepting { legReceived(clientLeg, result) }
-            else { pumpReceived(up, result) }
         case .upstreamRecv:
-            if intercepting { legReceived(upstreamLeg, result) } else { pumpReceived(down, result) }
+            if intercepting { legReceived(upstreamLeg, result) }
         case .clientSend:
             if phase == .replying { responseSent(result) }
             else if intercepting { legSent(clientLeg, result) }
-            else { pumpSent(down, result) }
         case .upstreamSend:
-            if intercepting { legSent(upstreamLeg, result) } else { pumpSent(up, result) }
+            if intercepting { legSent(upstreamLeg, result) }
         case .clientShutdown, .upstreamShutdown: break
         case .connect: connectCompleted(result)
         case .lingerShutdown: break
@@ -179,10 +178,8 @@ final class Connection: IOHandler {
         case .ktlsRecv: kernelLegReceived(result)
         case .ktlsSend: kernelLegSent(result)
         case .ktlsShutdown: kernelLegShut()
-        case .upPollIn, .upSpliceIn, .upPollOut, .upSpliceOut, .upShutdown, .upControl, .upControlSend:
-            spliceCompleted(spliceUp, op: op, result: result)
-        case .downPollIn, .downSpliceIn, .downPollOut, .downSpliceOut, .downShutdown, .downControl, .downControlSend:
-            spliceCompleted(spliceDown, op: op, result: result)
+        case .upPollIn, .upSpliceIn, .upPollOut, .upSpliceOut, .upShutdown, .upControl, .upControlSend: break
+        case .downPollIn, .downSpliceIn, .downPollOut, .downSpliceOut, .downShutdown, .downControl, .downControlSend: break
         }
     }
 
@@ -242,9 +239,11 @@ final class Connection: IOHandler {
             loop.cancelAll(handle, op: Op.cancel.rawValue, fd: upstreamFD)
         case .replying, .lingering:
             finish(pendingClose ?? CloseReason(.clientGone, "client did not read the response"))
-        case .handshake, .switching, .clientHello, .upstreamHandshake, .awaitingCertificate, .clientHandshake, .kernelSwitch:
+        case .transfer:
+            transferEvent(.deadlinePassed(now: now))
+        case .clientHello, .upstreamHandshake, .awaitingCertificate, .clientHandshake, .kernelSwitch:
             finish(CloseReason(.handshakeTimeout, "TLS handshake not complete within \(format(config.handshakeTimeout))"))
-        case .relayingRecords, .splicing, .interceptRelay, .mixedRelay, .forwarding:
+        case .interceptRelay, .mixedRelay:
             let idleFor = now &- lastActivity
             if idleFor >= config.idleTimeout.nanoseconds {
                 finish(CloseReason(.idleTimeout, "no data either way for \(format(config.idleTimeout))"))
@@ -287,15 +286,14 @@ final class Connection: IOHandler {
         phase = .closing
         summary.close = reason
         relayTunnel?.connectionFinished()
-        loop.retire(handle, cancelling: [clientFD, upstreamFD] + (spliceUp?.pipeFDs ?? []) + (spliceDown?.pipeFDs ?? []))
+        loop.retire(handle, cancelling: [clientFD, upstreamFD] + pipes.fds)
     }
 
     /// Nothing of this connection is in flight any more: close, release, write the summary.
     func finalize(loop: EventLoop) {
         Socket.close(clientFD)
         Socket.close(upstreamFD)
-        spliceUp?.release()
-        spliceDown?.release()
+        pipes.release()
         releaseRecordBuffers()
         if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
         clientLeg = nil
@@ -320,11 +318,10 @@ final class Connection: IOHandler {
     }
 
     func releaseRecordBuffers() {
-        if let b = up?.buffer ?? requestBuffer { worker.recordBuffers.give(b) }
-        if let b = down?.buffer { worker.recordBuffers.give(b) }
+        if let b = requestBuffer { worker.recordBuffers.give(b) }
+        if let b = recordBuffer { worker.recordBuffers.give(b) }
         requestBuffer = nil
-        up = nil
-        down = nil
+        recordBuffer = nil
     }
 
     func format(_ seconds: Double) -> String {
