@@ -31,6 +31,20 @@ struct StreamDirectionTests {
         #expect(d.isDone && !d.endAuthenticated)
     }
 
+    @Test func anEOFIsJudgedOnceWhatCameBeforeItIsRead() {
+        var d = StreamDirection()
+        let first = d.transportEnded()
+        let again = d.transportEnded()
+        #expect(first && !again)
+        #expect(!d.sourceOpen && d.inputEnded && d.sourceEnd == nil)
+        // The buffered bytes held a close_notify: that is how the stream ended.
+        #expect(d.sourceEnded(.closeNotify))
+        #expect(d.sourceEnd == .closeNotify)
+        #expect(!d.transportEnded())  // too late to say anything else
+        #expect(!d.sourceEnded(.fin))
+        #expect(d.sourceEnd == .closeNotify)
+    }
+
     @Test func bytesAreCounted() {
         var d = StreamDirection()
         d.moved(5)
