@@ -4,15 +4,18 @@
 #   make build   release build: .build/release/veil
 #   make run     build, then run veil (default 127.0.0.1:8080); flags for veil run in ARGS:
 #                make run ARGS="--listen 127.0.0.1:9090 --mode passthrough"
-#   make test    unit tests (swift test), integration tests against the release build, the wire
-#                proof in network namespaces (integration/netns, writes docs/WIRE-PROOF.md), then
-#                the kTLS proof in a qemu VM (make ktls-vm)
+#   make test    layer boundaries (.ci/boundaries.sh), unit tests (swift test), integration
+#                tests against the release build, the wire proof in network namespaces
+#                (integration/netns, writes docs/WIRE-PROOF.md), then the kTLS proof in a qemu VM
+#                (make ktls-vm)
 #   make install install the release binary, the man page and shell completions (generated from
 #                the binary), the example config and the systemd unit: PREFIX (/usr/local),
 #                DESTDIR, and BINDIR, MANDIR, DATADIR, SYSCONFDIR, UNITDIR below
 #   make uninstall  remove what install put there (a config file that was edited stays)
 #   make man     .build/dist/veil.1 (swift-argument-parser's generate-manual plugin)
 #   make completions  .build/dist/veil.bash, _veil (zsh), veil.fish
+#   make docs    write conf/veil.conf and README's settings tables from the settings' declarations
+#                (Sources/VeilProxy/Settings); swift test fails when they are out of date
 #   make bench   passthrough benchmark (bench/passthrough.sh)
 #   make bench-intercept   intercept benchmark: veil vs Squid ssl-bump vs mitmproxy
 #                (bench/intercept.sh; installs squid-openssl and mitmproxy itself)
@@ -24,7 +27,7 @@
 SHELL := /bin/bash
 
 APT_PACKAGES := libssl-dev liburing-dev libcrypt-dev pkg-config curl openssl nginx-light \
-                tshark socat python3 iproute2 unbound \
+                tshark socat python3 iproute2 unbound testssl.sh \
                 systemd man-db groff-base zsh fish strace \
                 ca-certificates libnss3-tools python3-requests python3-prometheus-client \
                 apache2-utils chromium
@@ -57,7 +60,7 @@ APT_PACKAGES_VM := qemu-system-x86 busybox-static cpio kmod gcc libc6-dev linux-
                    curl openssl nginx-light
 VEIL_VM := .build-vm/release/veil
 
-.PHONY: deps build run test bench bench-intercept clean swift-check man completions unit install uninstall
+.PHONY: deps build run test bench bench-intercept clean swift-check man completions unit install uninstall docs
 
 deps:
 	@missing=""; \
@@ -116,6 +119,10 @@ completions: build
 	$(VEIL) --generate-completion-script zsh >$(DIST)/_veil
 	$(VEIL) --generate-completion-script fish >$(DIST)/veil.fish
 
+# conf/veil.conf and README's tables, written by the test that checks them.
+docs: swift-check
+	VEIL_WRITE_DOCS=1 swift test --filter SettingsDocumentTests
+
 unit:
 	@mkdir -p $(DIST)
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/veil.service.in >$(DIST)/veil.service
@@ -155,6 +162,7 @@ uninstall:
 	fi
 
 test: deps build
+	.ci/boundaries.sh
 	swift test
 	VEIL_BIN=$(CURDIR)/$(VEIL) integration/run-all.sh
 	VEIL_BIN=$(CURDIR)/$(VEIL) integration/netns/run.sh

@@ -13,7 +13,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
-        // C layer: system libraries and one-line shims for what Swift cannot call.
+        // C layer: system libraries; one-line shims for what Swift cannot call, one target per
+        // library they wrap; and Veil's own record cryptography in C.
         .systemLibrary(
             name: "CLibURing", path: "Sources/CLibURing", pkgConfig: "liburing",
             providers: [.apt(["liburing-dev"])]),
@@ -23,22 +24,38 @@ let package = Package(
         .systemLibrary(
             name: "CLibCrypt", path: "Sources/CLibCrypt",
             providers: [.apt(["libcrypt-dev"])]),
-        .target(name: "CVeilShims", dependencies: ["CLibURing", "COpenSSL"], path: "Sources/CVeilShims"),
+        // io_uring, pipe, signal and eventfd helpers, kTLS socket options and record messages
+        // (the runtime's C; no OpenSSL).
+        .target(name: "CRuntimeShims", dependencies: ["CLibURing"]),
+        // OpenSSL macros as functions (the TLS layer's C).
+        .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
+        // Veil's own TLS record protection and key schedule, in C over libcrypto.
+        .target(name: "CRecordCrypto", dependencies: ["COpenSSL"]),
 
-        // I/O runtime: one io_uring per worker thread.
-        .target(name: "VeilRuntime", dependencies: ["CLibURing", "CVeilShims"], swiftSettings: strict),
-        // TLS: record layer, ClientHello parser, record logger (pure; no I/O).
-        .target(name: "VeilTLS", dependencies: ["VeilRuntime", "COpenSSL", "CVeilShims"], swiftSettings: strict),
-        // Proxy: CONNECT front, rules, resolver, upstream, relay.
-        .target(name: "VeilProxy", dependencies: ["VeilRuntime", "VeilTLS", "CLibURing", "CVeilShims", "CLibCrypt"], swiftSettings: strict),
+        // I/O runtime: one io_uring per worker thread; the only target that talks to io_uring
+        // and to socket-level C (typed operations, Socket, SocketAddress, Pipe, kTLS install).
+        .target(name: "VeilRuntime", dependencies: ["CLibURing", "CRuntimeShims"], swiftSettings: strict),
+        // TLS: handshake engine (OpenSSL), Veil's record layer, kTLS key derivation, ClientHello
+        // parser, record logger, certificate authority and minting. No sockets and no rings: its
+        // only I/O is the CA's two files under $VEIL_HOME (CertificateAuthorityFiles).
+        .target(name: "VeilTLS", dependencies: ["VeilRuntime", "COpenSSL", "COpenSSLShims", "CRecordCrypto"], swiftSettings: strict),
+        // Wire values: host/port, patterns and rules, request parsing, status answers (no dependencies).
+        .target(name: "VeilWire", swiftSettings: strict),
+        // Out-of-band name resolution: static map, system, DoH, DoT, the Veil relay; DNS codec and cache.
+        .target(name: "VeilResolver", dependencies: ["VeilRuntime", "VeilTLS", "VeilWire"], swiftSettings: strict),
+        // Proxy: the server, its configuration and the connection pipelines.
+        .target(name: "VeilProxy", dependencies: ["VeilRuntime", "VeilTLS", "VeilWire", "VeilResolver", "CLibCrypt"], swiftSettings: strict),
         // Thin CLI.
         .executableTarget(
             name: "VeilCLI",
-            dependencies: ["VeilProxy", "VeilRuntime", "VeilTLS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["VeilProxy", "VeilRuntime", "VeilTLS", "VeilWire", "VeilResolver", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
-        .testTarget(name: "VeilTLSTests", dependencies: ["VeilTLS"], swiftSettings: strict),
-        .testTarget(name: "VeilProxyTests", dependencies: ["VeilProxy"], swiftSettings: strict),
+        .testTarget(name: "VeilTLSTests", dependencies: ["VeilTLS", "VeilRuntime", "COpenSSL", "COpenSSLShims"], swiftSettings: strict),
+        .testTarget(name: "VeilWireTests", dependencies: ["VeilWire"], swiftSettings: strict),
+        .testTarget(name: "VeilResolverTests", dependencies: ["VeilResolver", "VeilWire"], swiftSettings: strict),
+        .testTarget(name: "VeilProxyTests", dependencies: ["VeilProxy", "VeilWire", "VeilResolver", "VeilRuntime"], swiftSettings: strict),
         .testTarget(name: "VeilRuntimeTests", dependencies: ["VeilRuntime"], swiftSettings: strict),
+        .testTarget(name: "VeilCLITests", dependencies: ["VeilCLI", "VeilProxy", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
     ]
 )

@@ -54,6 +54,25 @@ expect_eq "install/bash completion loads" "complete -o filenames -F _veil veil" 
     "$(bash -c "source '$IN_BASH' && complete -p veil" 2>&1)"
 expect_eq "install/bash completes 'veil re'" "relay resolve" \
     "$(bash -c "source '$IN_BASH'; COMP_WORDS=(veil re); COMP_CWORD=1; COMP_LINE='veil re'; COMP_POINT=7; _veil veil re veil; echo \"\${COMPREPLY[*]}\"" 2>&1)"
+
+# Every flag each subcommand's --help lists (the settings come from one table) is in the man
+# page, and bash completes it after `veil SUBCOMMAND --`; a setting with fixed choices
+# completes them.
+in_man_flags="" in_bash_flags=""
+for sub in run relay resolve "ca path"; do
+    in_words=($sub)
+    in_line="veil $sub --"
+    in_reply=$(bash -c "source '$IN_BASH'; COMP_WORDS=(veil $sub --); COMP_CWORD=$(( ${#in_words[@]} + 1 )); COMP_LINE='$in_line'; COMP_POINT=${#in_line}; _veil veil -- ${in_words[-1]}; printf '%s\n' \"\${COMPREPLY[@]}\"" 2>&1)
+    for f in $("$IN_P/bin/veil" $sub --help 2>&1 | grep -E '^  -' | grep -oE -- '--[a-z0-9-]+' | sort -u); do
+        grep -qxF -- "$f" <<<"$in_reply" || in_bash_flags+=" $sub:$f"
+        [[ $f == --help || $f == --version ]] && continue
+        grep -qF -- "$f" <<<"$in_man_text" || in_man_flags+=" $sub:$f"
+    done
+done
+expect_eq "install/man page has every flag of veil run, relay, resolve, ca path" "" "$in_man_flags"
+expect_eq "install/bash completes every flag of veil run, relay, resolve, ca path" "" "$in_bash_flags"
+expect_eq "install/bash completes 'veil run --mode '" "intercept passthrough" \
+    "$(bash -c "source '$IN_BASH'; COMP_WORDS=(veil run --mode ''); COMP_CWORD=3; COMP_LINE='veil run --mode '; COMP_POINT=16; _veil veil '' --mode; echo \"\${COMPREPLY[*]}\"" 2>&1)"
 check "install/zsh completion parses (zsh -n)" zsh -n "$IN_P/share/zsh/site-functions/_veil"
 check "install/fish completion parses (fish -n)" fish -n "$IN_P/share/fish/vendor_completions.d/veil.fish"
 expect_eq "install/fish completes 'veil ca '" "export path" \

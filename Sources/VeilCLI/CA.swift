@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import ArgumentParser
 import VeilProxy
 import VeilTLS
@@ -10,22 +12,16 @@ struct CA: ParsableCommand {
         abstract: "Show Veil's certificate authority (created on first use).",
         subcommands: [Path.self, Export.self])
 
-    struct HomeOption: ParsableArguments {
-        @Option(help: "Directory of Veil's CA (default: $VEIL_HOME, else ~/.veil).")
-        var home: String?
+    /// `--home` as declared in `Setting.all` (VEIL_HOME applies too).
+    struct HomeOption: ParsableArguments, SettingsCommand {
+        static let subcommand: Setting.Subcommands = .ca
+        @OptionGroup var home: SettingFlags<HomeOption, AllSections>
 
         /// Value errors come with the subcommand's usage (see `Run.validate`).
         func validate() throws { _ = try homeDirectory() }
 
         private func homeDirectory() throws -> String {
-            var builder = ConfigurationBuilder()
-            do {
-                try builder.apply(environment: Environment.current())
-                if let home { try builder.apply(key: "home", value: home, origin: "--home") }
-            } catch {
-                throw ValidationError(error.description)
-            }
-            return builder.config.home
+            try Self.builder(flags: [home.given]).config.home
         }
 
         func authority() throws -> CertificateAuthority {

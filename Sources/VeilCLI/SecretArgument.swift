@@ -1,4 +1,6 @@
 #if canImport(Glibc)
+import VeilResolver
+import VeilWire
 import Glibc
 #endif
 

@@ -1,3 +1,5 @@
+import VeilResolver
+import VeilWire
 import ArgumentParser
 import VeilProxy
 

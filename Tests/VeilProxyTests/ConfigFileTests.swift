@@ -1,5 +1,7 @@
 import Testing
 import VeilProxy
+import VeilWire
+import VeilResolver
 
 private func configError(_ text: String, path: String = "veil.conf") -> ConfigFile.ParseError? {
     do {

@@ -1,12 +1,14 @@
 import Testing
 import VeilProxy
+import VeilWire
+import VeilResolver
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// conf/veil.conf, the example `make install` puts in PREFIX/etc/veil, starts the same Veil as
 /// no file at all (every line commented out or equal to the default), and documents every
-/// setting the builder knows.
+/// setting the builder knows. (`SettingsDocumentTests` checks it is what `make docs` writes.)
 @Suite("conf/veil.conf")
 struct ExampleConfigTests {
     static let path: String = {
@@ -47,7 +49,7 @@ struct ExampleConfigTests {
 
     @Test func documentsEverySetting() throws {
         let lines = try Self.text().split(separator: "\n").map(String.init)
-        for (key, _, _) in ConfigurationBuilder.keys {
+        for key in ConfigurationBuilder().settings.map(\.name) {
             let documented = lines.contains { $0 == "# \(key)" || $0.hasPrefix("# \(key) ") }
             #expect(documented, "conf/veil.conf has no '# \(key) ...' line")
         }

@@ -1,5 +1,7 @@
 import Testing
 import VeilProxy
+import VeilWire
+import VeilResolver
 
 @Suite("ListenAddress")
 struct ListenAddressTests {

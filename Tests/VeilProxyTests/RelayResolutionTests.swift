@@ -1,6 +1,8 @@
 import Testing
 import VeilRuntime
 @testable import VeilProxy
+import VeilWire
+import VeilResolver
 
 @Suite("RelayResolution")
 struct RelayResolutionTests {

@@ -1,5 +1,7 @@
 import Testing
 @testable import VeilProxy
+import VeilWire
+import VeilResolver
 
 @Suite("Relay: constant-time compare, fingerprints, limits, answers")
 struct RelayTests {

@@ -1,5 +1,7 @@
 import Testing
 @testable import VeilProxy
+import VeilWire
+import VeilResolver
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import COpenSSL
-import CVeilShims
+import COpenSSLShims
 import Synchronization
 import Testing
 import VeilRuntime

@@ -13,7 +13,7 @@
 //           nginx-like server (2 tickets, each handed to the new-session callback as Veil's
 //           session cache does), SNI, ALPN, verify mode PEER with the CA in the store and the
 //           host name set, one byte each way, close_notify, SSL_free.
-// Both sides use Veil's TLS 1.3 suite order (Sources/VeilTLS/TLSContext.swift; FLOOR_SUITES=...
+// Both sides use Veil's TLS 1.3 suite order (Sources/VeilTLS/Engine/TLSContext.swift; FLOOR_SUITES=...
 // overrides it), the server side with server preference. Keep the two in step.
 // The peers' work (the curl-like client, the nginx-like server) is not counted.
 // Prints one line per side and "floor_us_per_connection=X" (both sides) for bench/intercept.sh.

@@ -1,0 +1,47 @@
+import VeilResolver
+import VeilWire
+/// Builds the resolver chain a configuration asks for: the static map first, then the system
+/// resolver or the DoH/DoT servers in the configured order.
+public enum ResolverFactory {
+    public static func make(_ config: ProxyConfiguration) throws(StartError) -> ResolverChain {
+        let staticMap = StaticResolver(entries: config.staticResolve)
+        if config.resolvers == [.system] {
+            return ResolverChain(staticMap: staticMap, fallback: SystemResolver())
+        }
+        var servers: [DNSServer] = []
+        do {
+            for kind in config.resolvers {
+                switch kind {
+                case .doh:
+                    for url in config.dohURLs.isEmpty ? [ProxyConfiguration.defaultDoHURL] : config.dohURLs {
+                        servers.append(try DNSServer(dohURL: url, staticMap: staticMap))
+                    }
+                case .dot:
+                    for spec in config.dotServers.isEmpty ? [ProxyConfiguration.defaultDoTServer] : config.dotServers {
+                        servers.append(try DNSServer(dotServer: spec, staticMap: staticMap))
+                    }
+                case .relay:
+                    guard let relay = config.relay else {
+                        throw StartError("resolver relay needs --relay, --relay-fingerprint and the relay secret")
+                    }
+                    servers.append(DNSServer(relay: relay))
+                case .system:
+                    break
+                }
+            }
+        } catch let e as StartError {
+            throw e
+        } catch {
+            throw StartError("resolver: \(error)")
+        }
+        guard !servers.isEmpty else { return ResolverChain(staticMap: staticMap, fallback: nil) }
+        let cache = DNSCache(minTTL: config.dnsMinTTL, maxTTL: config.dnsMaxTTL, negativeTTL: config.dnsNegativeTTL)
+        do {
+            let r = try EncryptedResolver(servers: servers, cache: cache, extraTrustFile: config.resolverCAFile,
+                                          timeout: config.resolverTimeout)
+            return ResolverChain(staticMap: staticMap, fallback: r)
+        } catch {
+            throw StartError("resolver TLS set-up: \(error)")
+        }
+    }
+}

@@ -1,0 +1,335 @@
+import VeilResolver
+import VeilWire
+import VeilRuntime
+import VeilTLS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One client connection, owned by one worker's event loop: CONNECT front -> resolve ->
+/// upstream connect -> TLS handshake relay (record by record, logged) -> splice relay.
+///
+/// Every method runs on the loop's thread. Operations carry an `Op` tag; the loop counts them
+/// in flight, and the connection is torn down only when none are left (see `finish`).
+final class Connection: IOHandler {
+    enum Op: UInt8 {
+        case clientRecv = 1, clientSend, connect, upstreamRecv, upstreamSend, cancel
+        case lingerShutdown, lingerRecv, alertSend, clientShutdown, upstreamShutdown
+        case upControl, upControlSend, downControl, downControlSend
+        case upPollIn, upSpliceIn, upPollOut, upSpliceOut, upShutdown
+        case downPollIn, downSpliceIn, downPollOut, downSpliceOut, downShutdown
+        case ktlsRecv, ktlsSend, ktlsShutdown
+    }
+
+    enum Phase {
+        case request, authenticating, resolving, connecting, replying, lingering
+        case handshake, switching, relayingRecords, splicing, forwarding
+        case clientHello, upstreamHandshake, awaitingCertificate, clientHandshake, interceptRelay, kernelSwitch, mixedRelay
+        case closing
+    }
+
+    /// How this connection counts against `--max-connections`.
+    enum Accounting {
+        /// Admitted: counted until it ends.
+        case admitted
+        /// Refused with 503 (over the limit, or shutting down): counted among the worker's refusals.
+        case refused
+        /// Inside an HTTPS-listener front, which does the counting.
+        case front
+    }
+
+    let id: UInt64
+    unowned let worker: ProxyWorker
+    var accounting: Accounting
+    let clientFD: Int32
+    var upstreamFD: Int32 = -1
+    var handle = IOHandle.none
+    var phase = Phase.request
+    var summary: ConnectionSummary
+    let started: UInt64
+
+    // Front and upstream connect.
+    var requestBuffer: UnsafeMutableRawPointer?
+    var requestFilled = 0
+    var request: ConnectRequest?
+    var addresses: [SocketAddress] = []
+    var addressIndex = 0
+    var lastConnectError = ""
+    var connectTimedOut = false
+    /// Where the upstream address waits for the kernel during a connect.
+    var connectSlot: AddressSlot?
+    var responseBuffer: UnsafeMutableRawPointer?
+    var responseLength = 0
+    var responseSent = 0
+    var pendingClose: CloseReason?
+
+    // Handshake relay.
+    var tracker = TLSFlowTracker()
+    var up: RecordPump?      // client -> upstream
+    var down: RecordPump?    // upstream -> client
+    /// The last alert seen in the handshake relay, and who sent it.
+    var lastAlert: (from: TLSFlowTracker.Side, alert: String)?
+
+    // Interception.
+    var intercepting = false
+    var clientLeg: TLSLeg?
+    var upstreamLeg: TLSLeg?
+    var certificate: MintedCertificate?
+    var mintPending = false
+    /// The session cache key of the ticket offered upstream, if one was.
+    var offeredSessionKey: String?
+    /// Upstream session tickets received on this connection (through OpenSSL).
+    var upstreamTickets = 0
+    var upstreamHandshakeStarted: UInt64 = 0
+    var upstreamHandshakeNanos: UInt64 = 0
+    /// When the resolver was asked (for the lookup latency in the metrics).
+    var resolveStarted: UInt64 = 0
+    /// kTLS switch: until when to wait for a first TLS 1.3 ticket (0: not waiting yet).
+    var ticketWaitDeadline: UInt64 = 0
+    var plaintext: UnsafeMutableRawPointer?
+    /// Userspace relay: who protects records (see Connection+RecordLayer).
+    var recordLayer = RecordLayer.openssl
+    /// Until when the takeover waits for a first TLS 1.3 ticket or upstream data.
+    var takeoverDeadline: UInt64 = 0
+    /// The upstream has sent application data through the userspace relay.
+    var upstreamDataSeen = false
+    /// Plaintext bytes the userspace relay moved through OpenSSL (both directions).
+    var opensslRelayed = 0
+    /// Both sockets are on kTLS: splice moves plaintext, control records come by recvmsg.
+    var kernelTLSActive = false
+    /// Only one leg is on kTLS (the other's engine keeps running): see Connection+MixedTransfer.
+    var kernelLeg: KernelLeg?
+
+    /// A plain-http request being forwarded (see Connection+Forward).
+    var forward: ForwardBody?
+
+    // Splice relay.
+    var spliceUp: SplicePump?
+    var spliceDown: SplicePump?
+    var lastActivity: UInt64 = 0
+
+    // Relay: the tunnel carrying this connection's upstream (`--route tunnel`), and on the relay
+    // itself the per-client slot this connection holds.
+    weak var relayTunnel: RelayTunnel?
+    var relaySlot: String?
+    /// The TLS fronts carrying this connection's client socket (HTTPS listener) and upstream
+    /// socket (relay tunnel): told when an end passed on to them was authenticated (Connection+Ends).
+    weak var clientFront: TLSFront?
+    weak var upstreamFront: TLSFront?
+
+    // Deadlines: the phase's own, and the shutdown grace period if one is running.
+    var phaseDeadline: UInt64 = 0
+    var graceDeadline: UInt64 = 0
+
+    var loop: EventLoop { worker.loop }
+    var config: ProxyConfiguration { worker.config }
+
+    /// `client` and `front` are given for connections that came through the HTTPS listener,
+    /// whose `clientFD` is the front's socketpair.
+    init(id: UInt64, clientFD: Int32, worker: ProxyWorker, admitted: Bool = false, client: String? = nil,
+         front: FrontInfo? = nil, started: UInt64? = nil) {
+        self.id = id
+        self.clientFD = clientFD
+        self.worker = worker
+        accounting = front != nil ? .front : admitted ? .admitted : .refused
+        self.started = started ?? MonotonicClock.now()
+        summary = ConnectionSummary(id: id, started: self.started,
+                                    client: client ?? Socket.peerAddress(clientFD)?.description ?? "?",
+                                    mode: worker.config.mode)
+        summary.front = front
+    }
+
+    /// Starts reading the CONNECT request; with a `refusal` (over the limit, shutting down),
+    /// answers 503 with its reason at once instead.
+    func start(refusal: CloseReason? = nil) {
+        handle = loop.register(self)
+        if worker.shuttingDown { graceDeadline = worker.graceDeadline }
+        if let refusal {
+            reply(.serviceUnavailable, refusal)
+            return
+        }
+        armDeadline(after: config.headerTimeout)
+        startRequest()
+    }
+
+    // MARK: Completions
+
+    func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
+        guard phase != .closing, let op = Op(rawValue: op) else { return }
+        if phase == .forwarding, forwardCompleted(op, result: result) { return }
+        switch op {
+        case .cancel: break
+        case .clientRecv:
+            if phase == .request { requestReceived(result) }
+            else if intercepting { legReceived(clientLeg, result) }
+            else { pumpReceived(up, result) }
+        case .upstreamRecv:
+            if intercepting { legReceived(upstreamLeg, result) } else { pumpReceived(down, result) }
+        case .clientSend:
+            if phase == .replying { responseSent(result) }
+            else if intercepting { legSent(clientLeg, result) }
+            else { pumpSent(down, result) }
+        case .upstreamSend:
+            if intercepting { legSent(upstreamLeg, result) } else { pumpSent(up, result) }
+        case .clientShutdown, .upstreamShutdown: break
+        case .connect: connectCompleted(result)
+        case .lingerShutdown: break
+        case .lingerRecv: lingerReceived(result)
+        case .alertSend: finish(pendingClose ?? CloseReason(.error, "alert sent"))
+        case .ktlsRecv: kernelLegReceived(result)
+        case .ktlsSend: kernelLegSent(result)
+        case .ktlsShutdown: kernelLegShut()
+        case .upPollIn, .upSpliceIn, .upPollOut, .upSpliceOut, .upShutdown, .upControl, .upControlSend:
+            spliceCompleted(spliceUp, op: op, result: result)
+        case .downPollIn, .downSpliceIn, .downPollOut, .downSpliceOut, .downShutdown, .downControl, .downControlSend:
+            spliceCompleted(spliceDown, op: op, result: result)
+        }
+    }
+
+    func receive(_ message: any Sendable, loop: EventLoop) {
+        if phase == .resolving, let outcome = message as? ResolveOutcome {
+            resolved(outcome)
+        } else if let outcome = message as? AuthOutcome {
+            authChecked(outcome)
+        } else if let minted = message as? MintOutcome {
+            certificateMinted(minted)
+        }
+    }
+
+    // MARK: Deadlines
+
+    /// Sets the current phase's deadline `seconds` from now (0: none).
+    func armDeadline(after seconds: Double) {
+        phaseDeadline = seconds > 0 ? MonotonicClock.now() + seconds.nanoseconds : 0
+        applyDeadline()
+    }
+
+    func applyDeadline() {
+        var d = phaseDeadline
+        if graceDeadline != 0 && (d == 0 || graceDeadline < d) { d = graceDeadline }
+        if ticketWaitDeadline > 1 && (d == 0 || ticketWaitDeadline < d) { d = ticketWaitDeadline }
+        loop.setDeadline(handle, d)
+    }
+
+    func deadlineExpired(loop: EventLoop) {
+        let now = MonotonicClock.now()
+        if graceDeadline != 0 && now >= graceDeadline {
+            finish(CloseReason(.shutdown, "closed at shutdown: grace period of \(format(config.grace)) ended"))
+            return
+        }
+        if phase == .kernelSwitch && ticketWaitDeadline > 1 && now >= ticketWaitDeadline {
+            // No ticket came in time: stop waiting and switch without one.
+            ticketWaitDeadline = 1
+            if let up = upstreamLeg, up.receiving, up.inScanner.atBoundary {
+                loop.cancel(handle, op: Op.cancel.rawValue, target: Op.upstreamRecv.rawValue)
+            }
+            applyDeadline()
+            return
+        }
+        if phaseDeadline == 0 || now < phaseDeadline {
+            applyDeadline()
+            return
+        }
+        switch phase {
+        case .request:
+            reply(.requestTimeout, CloseReason(.headerTimeout, "no complete CONNECT request within \(format(config.headerTimeout))"))
+        case .resolving:
+            reply(.gatewayTimeout, CloseReason(.resolveFailed, "resolver \(worker.shared.resolver.name) did not answer within \(format(config.connectTimeout))"))
+        case .authenticating:
+            reply(.serviceUnavailable, CloseReason(.error, "proxy credentials could not be checked within \(format(config.headerTimeout))"))
+        case .connecting:
+            connectTimedOut = true
+            loop.cancelAll(handle, op: Op.cancel.rawValue, fd: upstreamFD)
+        case .replying, .lingering:
+            finish(pendingClose ?? CloseReason(.clientGone, "client did not read the response"))
+        case .handshake, .switching, .clientHello, .upstreamHandshake, .awaitingCertificate, .clientHandshake, .kernelSwitch:
+            finish(CloseReason(.handshakeTimeout, "TLS handshake not complete within \(format(config.handshakeTimeout))"))
+        case .relayingRecords, .splicing, .interceptRelay, .mixedRelay, .forwarding:
+            let idleFor = now &- lastActivity
+            if idleFor >= config.idleTimeout.nanoseconds {
+                finish(CloseReason(.idleTimeout, "no data either way for \(format(config.idleTimeout))"))
+            } else {
+                phaseDeadline = lastActivity + config.idleTimeout.nanoseconds
+                applyDeadline()
+            }
+        case .closing:
+            break
+        }
+    }
+
+    /// Shutdown began: a connection still setting up is answered 503 now; the others (an answer
+    /// on its way, a relay) get the grace period.
+    func shutdownRequested(graceDeadline: UInt64) {
+        guard phase != .closing else { return }
+        self.graceDeadline = graceDeadline
+        switch phase {
+        case .request, .authenticating, .resolving, .connecting:
+            if phase == .connecting {
+                if let tunnel = relayTunnel {
+                    tunnel.connectionFinished()
+                } else {
+                    loop.cancelAll(handle, op: Op.cancel.rawValue, fd: upstreamFD)
+                }
+            }
+            reply(.serviceUnavailable, CloseReason(.shutdown, "proxy shutting down"))
+        default:
+            applyDeadline()
+        }
+    }
+
+    // MARK: Closing
+
+    /// Ends the connection: the loop cancels whatever is in flight and calls `finalize` once
+    /// nothing is, after the current event has returned. Whatever the caller does next on this
+    /// connection submits nothing (the handle is retired) and finds its state intact.
+    func finish(_ reason: CloseReason) {
+        guard phase != .closing else { return }
+        phase = .closing
+        summary.close = reason
+        relayTunnel?.connectionFinished()
+        loop.retire(handle, cancelling: [clientFD, upstreamFD] + (spliceUp?.pipeFDs ?? []) + (spliceDown?.pipeFDs ?? []))
+    }
+
+    /// Nothing of this connection is in flight any more: close, release, write the summary.
+    func finalize(loop: EventLoop) {
+        Socket.close(clientFD)
+        Socket.close(upstreamFD)
+        spliceUp?.release()
+        spliceDown?.release()
+        releaseRecordBuffers()
+        if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
+        clientLeg = nil
+        upstreamLeg = nil
+        kernelLeg = nil
+        if let b = responseBuffer { b.deallocate(); responseBuffer = nil }
+        connectSlot = nil
+        if let slot = relaySlot { worker.shared.relayGate?.release(slot); relaySlot = nil }
+        switch accounting {
+        case .admitted: worker.shared.admission.leave()
+        case .refused: worker.refusalFinished()
+        case .front: break
+        }
+        let fronts = [clientFront, upstreamFront].compactMap { $0 }
+        if fronts.isEmpty {
+            worker.connectionSummary(summary, upstreamHandshakeNanos: upstreamHandshakeNanos)
+        } else {
+            let pending = PendingSummary(summary, upstreamHandshakeNanos: upstreamHandshakeNanos, holders: fronts.count)
+            for f in fronts { f.pendingSummary = pending }
+        }
+        worker.connectionFinished(self)
+    }
+
+    func releaseRecordBuffers() {
+        if let b = up?.buffer ?? requestBuffer { worker.recordBuffers.give(b) }
+        if let b = down?.buffer { worker.recordBuffers.give(b) }
+        requestBuffer = nil
+        up = nil
+        down = nil
+    }
+
+    func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(seconds)s"
+    }
+
+    func elapsed() -> UInt64 { MonotonicClock.now() &- started }
+}

@@ -1,0 +1,546 @@
+import VeilResolver
+import VeilWire
+#if canImport(Glibc)
+import Glibc
+#endif
+import VeilRuntime
+
+/// The first part of every connection, until it is answered: read the request head, admit it
+/// (the relay's gate, or the proxy's users), check the rules, resolve, connect (or have the
+/// relay tunnel carry it), then answer. A tunnel's `200` hands the connection over to a transfer
+/// (pass-through or intercept), a plain-http request goes to the origin, an error answer is
+/// sent and the connection lingers until the client has read it. The owner (`Connection`)
+/// performs the actions and feeds back what happened; it decides nothing.
+///
+/// The request's bytes are read into the connection's request buffer (`capacity` bytes at
+/// `buffer`): the machine asks for `.receive(offset:count:)`, is told how many arrived, and
+/// parses what the buffer holds.
+struct RequestMachine {
+    /// What the answer leads to once it is out.
+    enum AfterAnswer: Equatable {
+        /// The tunnel is up: hand the connection over.
+        case transfer(Transfer)
+        /// Linger, then close with this reason.
+        case close(CloseReason)
+    }
+
+    /// How the connection goes on after a `200`.
+    enum Transfer: Equatable {
+        case passthrough
+        case intercept
+    }
+
+    struct Connecting {
+        let request: ConnectRequest
+        let addresses: [SocketAddress]
+        var index = 0
+        var lastError = ""
+        var timedOut = false
+        var deadline: UInt64
+    }
+
+    struct Answer {
+        let bytes: [UInt8]
+        var sent = 0
+        let then: AfterAnswer
+    }
+
+    enum State {
+        /// Reading the request head (`filled` bytes of the buffer hold it so far).
+        case reading(deadline: UInt64)
+        /// A slow credentials check runs off the ring.
+        case authenticating(ConnectRequest, deadline: UInt64)
+        /// The resolver was asked at `since` (nil: it answered at once).
+        case resolving(ConnectRequest, since: UInt64, deadline: UInt64)
+        case connecting(Connecting)
+        /// The relay tunnel is being set up (it keeps its own deadline).
+        case tunnelling(ConnectRequest)
+        case answering(Answer, deadline: UInt64)
+        /// The error answer is out and the write side shut: read what the client still sends
+        /// until it closes (so the kernel does not reset the connection before the client read
+        /// the answer), at most until `deadline`.
+        case lingering(CloseReason, deadline: UInt64)
+        /// Handed over to a transfer, or to the plain-http forwarding.
+        case handedOver
+        case closed
+    }
+
+    enum Event {
+        /// The connection was accepted; with a `refusal` it is answered 503 at once.
+        case start(refusal: CloseReason?, now: UInt64)
+        case received(Int32, now: UInt64)
+        case authChecked(AuthOutcome, now: UInt64)
+        /// The resolver answered (`immediately`: from its map or cache, in the same call).
+        case resolved(ResolveOutcome, immediately: Bool, now: UInt64)
+        /// The upstream socket could not be made (`error`), or the connect completed.
+        case connectFailedToStart(String, now: UInt64)
+        case connected(Int32, now: UInt64)
+        case tunnelEstablished(now: UInt64)
+        case tunnelFailed(HTTPStatusResponse.Status, CloseReason, now: UInt64)
+        case answerSent(Int32, now: UInt64)
+        case lingerReceived(Int32)
+        case deadline(now: UInt64)
+        /// Shutdown began: what is still being set up is answered 503.
+        case shutdown(graceDeadline: UInt64, now: UInt64)
+    }
+
+    enum Action {
+        case receive(offset: Int, count: Int)
+        /// Check `credentials` off the ring; `.authChecked` follows through the mailbox.
+        case verifyCredentials(BasicCredentials, key: [UInt8])
+        /// Ask the resolver; `.resolved` follows (at once or through the mailbox).
+        case resolve(HostPort)
+        /// Make a socket for `address` and connect it; `.connected` (or
+        /// `.connectFailedToStart`) follows.
+        case connect(SocketAddress)
+        /// Cancel the connect in flight; its completion follows (ECANCELED).
+        case cancelConnect
+        /// Close the upstream socket of a failed connect attempt.
+        case closeUpstream
+        case startTunnel(HostPort)
+        case stopTunnel
+        /// Send `bytes[offset...]` of the answer (the owner keeps its own stable copy of
+        /// `bytes`, staged by `.stageAnswer`).
+        case stageAnswer([UInt8])
+        case sendAnswer(offset: Int)
+        case shutdownWrite
+        case lingerReceive
+        case setDeadline(UInt64)
+        /// Count a resolution in the metrics.
+        case countResolution(cached: Bool, seconds: Double?)
+        /// The client's end is Veil's own complete answer (the HTTPS listener passes it on as
+        /// an authenticated end).
+        case answerComplete
+        /// The tunnel is up and answered: go on with `transfer`; bytes the client sent after
+        /// its request head start at `pipelinedFrom` in the request buffer (up to `filledTo`).
+        case handOver(Transfer, request: ConnectRequest, pipelinedFrom: Int, filledTo: Int)
+        /// Forward the plain-http request (the upstream connection is up).
+        case forward(ForwardRequest, request: ConnectRequest, pipelinedFrom: Int, filledTo: Int)
+        /// The relay's per-client slot taken at the gate (released when the connection ends).
+        case holdRelaySlot(String)
+        case close(CloseReason)
+    }
+
+    let policy: RequestPolicy
+    /// The request buffer (the connection's, from the worker's pool) and its size.
+    let buffer: UnsafeMutableRawPointer
+    let capacity: Int
+    /// The connection came through the HTTPS listener (its client leg is inside that TLS).
+    let viaListener: Bool
+    private(set) var state: State = .closed
+    /// How many bytes of the request buffer the head and what followed it fill.
+    private(set) var filled = 0
+    /// The parsed request, once there is one (for its HTTP version in answers).
+    private(set) var request: ConnectRequest?
+    /// The plain-http request to forward, once admitted.
+    private var forwardRequest: ForwardRequest?
+    private var graceDeadline: UInt64 = 0
+
+    init(policy: RequestPolicy, buffer: UnsafeMutableRawPointer, capacity: Int, viaListener: Bool) {
+        self.policy = policy
+        self.buffer = buffer
+        self.capacity = capacity
+        self.viaListener = viaListener
+    }
+
+    private var config: ProxyConfiguration { policy.config }
+
+    // MARK: Events
+
+    mutating func handle(_ event: Event, summary: inout ConnectionSummary, _ actions: inout [Action]) {
+        switch event {
+        case .start(let refusal, let now):
+            if let refusal {
+                answer(.serviceUnavailable, refusal, now: now, &actions)
+            } else {
+                let deadline = now + config.headerTimeout.nanoseconds
+                state = .reading(deadline: deadline)
+                setDeadline(deadline, &actions)
+                receiveMore(&actions)
+            }
+        case .received(let result, let now):
+            received(result, now: now, summary: &summary, &actions)
+        case .authChecked(let outcome, let now):
+            guard case .authenticating(let request, _) = state, let auth = policy.authenticator else { return }
+            let decision = auth.record(outcome.credentials, key: outcome.key, valid: outcome.valid,
+                                       client: RelayGate.address(of: summary.client), now: Double(now) / 1e9,
+                                       remembered: policy.authCache)
+            authDecided(decision, request, now: now, summary: &summary, &actions)
+        case .resolved(let outcome, let immediately, let now):
+            guard case .resolving(let request, let since, _) = state else { return }
+            if immediately {
+                if case .success(let a) = outcome, a.source.hasSuffix("(cache)") {
+                    actions.append(.countResolution(cached: true, seconds: nil))
+                }
+            } else {
+                actions.append(.countResolution(cached: false, seconds: Double(now &- since) / 1e9))
+            }
+            resolved(outcome, request, now: now, &actions)
+        case .connectFailedToStart(let error, let now):
+            guard case .connecting(var c) = state else { return }
+            c.lastError = error
+            c.index += 1
+            connectNext(c, now: now, &actions)
+        case .connected(let result, let now):
+            connected(result, now: now, summary: &summary, &actions)
+        case .tunnelEstablished(let now):
+            guard case .tunnelling(let request) = state else { return }
+            upstreamReady(request, now: now, &actions)
+        case .tunnelFailed(let status, let reason, let now):
+            guard case .tunnelling = state else { return }
+            answer(status, reason, now: now, &actions)
+        case .answerSent(let result, let now):
+            answerSent(result, now: now, &actions)
+        case .lingerReceived(let result):
+            guard case .lingering(let reason, _) = state else { return }
+            if result > 0 || result == -EAGAIN || result == -EINTR {
+                actions.append(.lingerReceive)
+            } else {
+                close(reason, &actions)
+            }
+        case .deadline(let now):
+            deadlinePassed(now: now, &actions)
+        case .shutdown(let grace, let now):
+            graceDeadline = grace
+            switch state {
+            case .reading, .authenticating, .resolving, .connecting, .tunnelling:
+                if case .connecting = state { actions.append(.cancelConnect) }
+                if case .tunnelling = state { actions.append(.stopTunnel) }
+                answer(.serviceUnavailable, CloseReason(.shutdown, "proxy shutting down"), now: now, &actions)
+            case .answering(_, let d), .lingering(_, let d):
+                setDeadline(d, &actions)
+            case .handedOver, .closed:
+                break
+            }
+        }
+    }
+
+    // MARK: Reading the request
+
+    private func receiveMore(_ actions: inout [Action]) {
+        let limit = min(config.maxHeaderBytes, capacity)
+        actions.append(.receive(offset: filled, count: limit - filled))
+    }
+
+    private mutating func received(_ result: Int32, now: UInt64, summary: inout ConnectionSummary,
+                                   _ actions: inout [Action]) {
+        guard case .reading = state else { return }
+        if result == -EAGAIN || result == -EINTR {
+            receiveMore(&actions)
+            return
+        }
+        if result < 0 {
+            close(CloseReason(.clientGone, "client: \(SystemError.message(of: -result)) before sending a request"), &actions)
+            return
+        }
+        if result == 0 {
+            close(CloseReason(.clientGone, filled == 0 ? "client closed without sending a request"
+                                                       : "client closed in the middle of its request (\(filled) bytes)"), &actions)
+            return
+        }
+        filled += Int(result)
+        switch policy.parser.parse(UnsafeRawBufferPointer(start: buffer, count: filled)) {
+        case .needMore:
+            receiveMore(&actions)
+        case .reject(let status, let reason):
+            let kind: CloseReason.Kind
+            switch status {
+            case .methodNotAllowed: kind = .methodNotAllowed
+            case .requestHeaderFieldsTooLarge: kind = .headerTooLarge
+            default: kind = .badRequest
+            }
+            answer(status, CloseReason(kind, reason), now: now, &actions)
+        case .request(let req):
+            accept(req, now: now, summary: &summary, &actions)
+        }
+    }
+
+    private mutating func accept(_ req: ConnectRequest, now: UInt64, summary: inout ConnectionSummary,
+                                 _ actions: inout [Action]) {
+        request = req
+        summary.target = req.target.description
+        if let gate = policy.gate {
+            switch gate.admit(req, client: summary.client, now: Double(now) / 1e9) {
+            case .admitted(let slot): actions.append(.holdRelaySlot(slot))
+            case .refused(let status, let reason):
+                answer(status, reason, now: now, &actions)
+                return
+            }
+            if req.method == "RESOLVE" {
+                resolve(req, now: now, &actions)
+                return
+            }
+        } else if let auth = policy.authenticator {
+            let decision = auth.decide(req.header("Proxy-Authorization"), client: RelayGate.address(of: summary.client),
+                                       now: Double(now) / 1e9, remembered: policy.authCache)
+            authDecided(decision, req, now: now, summary: &summary, &actions)
+            return
+        }
+        admitted(req, now: now, &actions)
+    }
+
+    private mutating func authDecided(_ decision: ProxyAuthenticator.Decision, _ req: ConnectRequest, now: UInt64,
+                                      summary: inout ConnectionSummary, _ actions: inout [Action]) {
+        switch decision {
+        case .allowed(let user):
+            summary.user = user
+            admitted(req, now: now, &actions)
+        case .missing:
+            answer(.proxyAuthenticationRequired, CloseReason(.authFailed,
+                "proxy credentials required (Proxy-Authorization: Basic; curl --proxy-user USER:PASSWORD)"), now: now, &actions)
+        case .wrong(let reason):
+            answer(.proxyAuthenticationRequired, CloseReason(.authFailed, reason), now: now, &actions)
+        case .blocked(let reason):
+            answer(.tooManyRequests, CloseReason(.rateLimited, reason), now: now, &actions)
+        case .check(let credentials, let key):
+            guard case .reading(let deadline) = state else { return }
+            state = .authenticating(req, deadline: deadline)
+            actions.append(.verifyCredentials(credentials, key: key))
+        }
+    }
+
+    /// Past the relay's gate or the proxy's users: the rules, then the route.
+    private mutating func admitted(_ req: ConnectRequest, now: UInt64, _ actions: inout [Action]) {
+        if case .denied(let reason) = config.rules.check(req.target) {
+            answer(.forbidden, CloseReason(.forbidden, reason), now: now, &actions)
+            return
+        }
+        if req.isForward {
+            do throws(ForwardRequest.Refusal) {
+                forwardRequest = try ForwardRequest(req)
+            } catch {
+                answer(.badRequest, CloseReason(.badRequest, error.reason), now: now, &actions)
+                return
+            }
+        } else if config.ktls == .require, config.intercepts(req.target) {
+            if let kernel = policy.kernelTLS, !kernel.isAvailable {
+                answer(.serviceUnavailable, CloseReason(.ktlsUnavailable, "--ktls require: kernel TLS is \(kernel)"),
+                       now: now, &actions)
+                return
+            }
+            if viaListener {
+                answer(.serviceUnavailable, CloseReason(.ktlsUnavailable,
+                    "--ktls require: an intercepted connection through the HTTPS listener keeps its inner TLS in userspace (the socket's kTLS carries the outer session)"),
+                       now: now, &actions)
+                return
+            }
+        }
+        if config.relay != nil, config.route(for: req.target) == .tunnel {
+            state = .tunnelling(req)
+            setDeadline(0, &actions)  // the tunnel keeps its own deadline
+            actions.append(.startTunnel(req.target))
+            return
+        }
+        resolve(req, now: now, &actions)
+    }
+
+    // MARK: Resolving and connecting
+
+    private mutating func resolve(_ req: ConnectRequest, now: UInt64, _ actions: inout [Action]) {
+        let deadline = now + config.connectTimeout.nanoseconds
+        state = .resolving(req, since: now, deadline: deadline)
+        setDeadline(deadline, &actions)
+        actions.append(.resolve(req.target))
+    }
+
+    private mutating func resolved(_ outcome: ResolveOutcome, _ req: ConnectRequest, now: UInt64,
+                                   _ actions: inout [Action]) {
+        if req.method == "RESOLVE" {
+            answerResolution(outcome, req, now: now, &actions)
+            return
+        }
+        switch outcome {
+        case .failure(let reason):
+            answer(.badGateway, CloseReason(.resolveFailed, reason), now: now, &actions)
+        case .success(let answer):
+            // The rules also apply to where a name leads: `deny 127.0.0.0/8` must stop a name
+            // that resolves to loopback, not only the literal address.
+            if req.target.kind == .name {
+                for a in answer.addresses {
+                    guard let ip = try? HostPort(host: a.ipString, port: req.target.port) else { continue }
+                    if case .denied(let reason) = config.rules.check(req.target, resolvedTo: ip) {
+                        self.answer(.forbidden, CloseReason(.forbidden, reason), now: now, &actions)
+                        return
+                    }
+                }
+            }
+            let c = Connecting(request: req, addresses: answer.addresses, deadline: 0)
+            connectNext(c, now: now, &actions)
+        }
+    }
+
+    private mutating func connectNext(_ attempt: Connecting, now: UInt64, _ actions: inout [Action]) {
+        var c = attempt
+        guard c.index < c.addresses.count else {
+            answer(.badGateway, CloseReason(.unreachable, c.lastError.isEmpty ? "no address to connect to" : c.lastError),
+                   now: now, &actions)
+            return
+        }
+        c.timedOut = false
+        c.deadline = now + config.connectTimeout.nanoseconds
+        state = .connecting(c)
+        setDeadline(c.deadline, &actions)
+        actions.append(.connect(c.addresses[c.index]))
+    }
+
+    private mutating func connected(_ result: Int32, now: UInt64, summary: inout ConnectionSummary,
+                                    _ actions: inout [Action]) {
+        guard case .connecting(var c) = state, c.index < c.addresses.count else { return }
+        let addr = c.addresses[c.index]
+        if result == 0 {
+            summary.upstreamAddress = addr.description
+            upstreamReady(c.request, now: now, &actions)
+            return
+        }
+        actions.append(.closeUpstream)
+        if c.timedOut {
+            answer(.gatewayTimeout, CloseReason(.connectTimeout,
+                "connect to \(addr) timed out after \(RequestMachine.format(config.connectTimeout))"), now: now, &actions)
+            return
+        }
+        c.lastError = "connect to \(addr): \(SystemError.message(of: -result))"
+        c.index += 1
+        connectNext(c, now: now, &actions)
+    }
+
+    /// The upstream connection is up (directly or through the relay): a tunnel is answered
+    /// 200, a plain-http request is forwarded.
+    private mutating func upstreamReady(_ req: ConnectRequest, now: UInt64, _ actions: inout [Action]) {
+        if let forwardRequest {
+            state = .handedOver
+            actions.append(.forward(forwardRequest, request: req, pipelinedFrom: req.headerLength, filledTo: filled))
+            return
+        }
+        let transfer: Transfer = config.intercepts(req.target) ? .intercept : .passthrough
+        answer(.ok, nil, then: .transfer(transfer), now: now, &actions)
+    }
+
+    // MARK: Answering
+
+    /// Sends a status line: with a `close` reason an error answer followed by lingering and
+    /// closing; without one (200) the transfer starts once it is out (`then`).
+    private mutating func answer(_ status: HTTPStatusResponse.Status, _ close: CloseReason?,
+                                 then: AfterAnswer? = nil, now: UInt64, _ actions: inout [Action]) {
+        let challenge = status != .proxyAuthenticationRequired ? nil
+            : policy.gate != nil ? RelayGate.challenge : ProxyAuthenticator.challenge
+        let bytes = HTTPStatusResponse(status: status, reason: close?.reason,
+                                       httpVersion: request?.httpVersion ?? "HTTP/1.1", challenge: challenge).bytes
+        let next = then ?? .close(close ?? CloseReason(.error, "answered"))
+        send(bytes, then: next, now: now, &actions)
+    }
+
+    private mutating func send(_ bytes: [UInt8], then: AfterAnswer, now: UInt64, _ actions: inout [Action]) {
+        let deadline = now + config.headerTimeout.nanoseconds
+        state = .answering(Answer(bytes: bytes, then: then), deadline: deadline)
+        setDeadline(deadline, &actions)
+        actions.append(.stageAnswer(bytes))
+        actions.append(.sendAnswer(offset: 0))
+    }
+
+    /// `veil relay`: the answer to `RESOLVE host:port`, then the connection ends.
+    private mutating func answerResolution(_ outcome: ResolveOutcome, _ req: ConnectRequest, now: UInt64,
+                                           _ actions: inout [Action]) {
+        switch outcome {
+        case .failure(let reason):
+            answer(.badGateway, CloseReason(.resolveFailed, reason), now: now, &actions)
+        case .success(let answer):
+            let addresses = answer.addresses.map(\.ipString)
+            let bytes = RelayResolution.response(addresses: addresses, ttl: policy.ttlHint(req.target.host),
+                                                 source: answer.source, httpVersion: req.httpVersion)
+            send(bytes, then: .close(CloseReason(.ok, "resolved to \(addresses.joined(separator: " ")) from \(answer.source)")),
+                 now: now, &actions)
+        }
+    }
+
+    private mutating func answerSent(_ result: Int32, now: UInt64, _ actions: inout [Action]) {
+        guard case .answering(var a, let deadline) = state else { return }
+        if result == -EAGAIN || result == -EINTR {
+            actions.append(.sendAnswer(offset: a.sent))
+            return
+        }
+        guard result > 0 else {
+            switch a.then {
+            case .close(let reason): close(reason, &actions)
+            case .transfer: close(CloseReason(.clientGone, "client: \(SystemError.message(of: -result)) while sending the response"), &actions)
+            }
+            return
+        }
+        a.sent += Int(result)
+        if a.sent < a.bytes.count {
+            state = .answering(a, deadline: deadline)
+            actions.append(.sendAnswer(offset: a.sent))
+            return
+        }
+        switch a.then {
+        case .close(let reason):
+            let lingerDeadline = now + 2_000_000_000
+            state = .lingering(reason, deadline: lingerDeadline)
+            setDeadline(lingerDeadline, &actions)
+            actions.append(.answerComplete)
+            actions.append(.shutdownWrite)
+            actions.append(.lingerReceive)
+        case .transfer(let t):
+            guard let request else {
+                close(CloseReason(.error, "internal: answered without a request"), &actions)
+                return
+            }
+            state = .handedOver
+            actions.append(.handOver(t, request: request, pipelinedFrom: request.headerLength, filledTo: filled))
+        }
+    }
+
+    // MARK: Deadlines and closing
+
+    private mutating func deadlinePassed(now: UInt64, _ actions: inout [Action]) {
+        if graceDeadline != 0 && now >= graceDeadline {
+            close(CloseReason(.shutdown, "closed at shutdown: grace period of \(RequestMachine.format(config.grace)) ended"), &actions)
+            return
+        }
+        switch state {
+        case .reading(let d):
+            guard now >= d else { return setDeadline(d, &actions) }
+            answer(.requestTimeout, CloseReason(.headerTimeout,
+                "no complete CONNECT request within \(RequestMachine.format(config.headerTimeout))"), now: now, &actions)
+        case .authenticating(_, let d):
+            guard now >= d else { return setDeadline(d, &actions) }
+            answer(.serviceUnavailable, CloseReason(.error,
+                "proxy credentials could not be checked within \(RequestMachine.format(config.headerTimeout))"), now: now, &actions)
+        case .resolving(_, _, let d):
+            guard now >= d else { return setDeadline(d, &actions) }
+            answer(.gatewayTimeout, CloseReason(.resolveFailed,
+                "resolver \(policy.resolverName) did not answer within \(RequestMachine.format(config.connectTimeout))"), now: now, &actions)
+        case .connecting(var c):
+            guard now >= c.deadline else { return setDeadline(c.deadline, &actions) }
+            c.timedOut = true
+            state = .connecting(c)
+            actions.append(.cancelConnect)
+        case .answering(let a, let d):
+            guard now >= d else { return setDeadline(d, &actions) }
+            switch a.then {
+            case .close(let reason): close(reason, &actions)
+            case .transfer: close(CloseReason(.clientGone, "client did not read the response"), &actions)
+            }
+        case .lingering(let reason, let d):
+            guard now >= d else { return setDeadline(d, &actions) }
+            close(reason, &actions)
+        case .tunnelling, .handedOver, .closed:
+            break
+        }
+    }
+
+    private mutating func close(_ reason: CloseReason, _ actions: inout [Action]) {
+        state = .closed
+        actions.append(.close(reason))
+    }
+
+    /// The earlier of `deadline` and the grace period's end (0: none).
+    private func setDeadline(_ deadline: UInt64, _ actions: inout [Action]) {
+        var d = deadline
+        if graceDeadline != 0 && (d == 0 || graceDeadline < d) { d = graceDeadline }
+        actions.append(.setDeadline(d))
+    }
+
+    static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(seconds)s"
+    }
+}

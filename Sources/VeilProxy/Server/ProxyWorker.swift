@@ -1,0 +1,242 @@
+import VeilResolver
+import VeilWire
+import VeilRuntime
+import VeilTLS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The proxy's state on one event loop: the acceptor and the connections it owns.
+final class ProxyWorker: IOHandler {
+    unowned let loop: EventLoop
+    let shared: ProxyShared
+    private(set) var handle = IOHandle.none
+    let recordLog: LogWriter
+    let diagnostics: LogWriter
+    /// Minted certificates used on this worker (lock-free front of the shared minter).
+    let certificates = WorkerCertificateCache()
+    /// Proxy credentials that passed on this worker (`--auth`).
+    let authCache = WorkerAuthCache()
+    /// This worker's counters for `--metrics`.
+    let metrics = WorkerMetrics()
+    /// NSS key log lines (only when asked for).
+    let keylog: LogWriter?
+    /// Buffers big enough for one whole TLS record (header + largest body).
+    let recordBuffers = BufferPool(bufferSize: TLSRecordHeader.size + TLSRecordHeader.maxLength)
+    private var connections: [ObjectIdentifier: Connection] = [:]
+    /// HTTPS listener fronts; each starts a connection once its TLS handshake is done.
+    private var fronts: [ObjectIdentifier: TLSFront] = [:]
+    /// `--route tunnel`: TLS connections to the relay, one per tunnelled connection.
+    private var tunnels: [ObjectIdentifier: RelayTunnel] = [:]
+    /// Multishot accepts are to run (until the drained worker stops them).
+    private var accepting = false
+    private(set) var shuttingDown = false
+    private(set) var graceDeadline: UInt64 = 0
+    private var acceptRetryPending = false
+    /// Which multishot accepts are running (their final completion has not come yet).
+    private var acceptsRunning: Set<UInt8> = []
+    /// Which multishot accepts ended and wait for the retry.
+    private var acceptEnded: Set<UInt8> = []
+    /// Connections answering `503` (over the limit, or while shutting down) right now: past
+    /// `maxRefusing` a refused client is closed at once (still with its summary line).
+    private var refusing = 0
+    private static let maxRefusing = 256
+    /// Lingering connections read what their client still sends into this one buffer and
+    /// throw it away (contents never looked at), so a refusal holds no buffer of its own.
+    let discard = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 16)
+
+    private static let opAccept: UInt8 = 1
+    private static let opCancel: UInt8 = 2
+    private static let opAcceptTLS: UInt8 = 3
+
+    init(loop: EventLoop, shared: ProxyShared) {
+        self.loop = loop
+        self.shared = shared
+        recordLog = loop.addLogWriter(fd: shared.recordLogFD, notices: shared.config.logFormat)
+        diagnostics = loop.addLogWriter(fd: 2, notices: shared.config.logFormat)
+        if let fd = shared.interception?.keylogFD, fd >= 0 { keylog = loop.addLogWriter(fd: fd, notices: nil) } else { keylog = nil }
+    }
+
+    deinit { discard.deallocate() }
+
+    var config: ProxyConfiguration { shared.config }
+    var connectionCount: Int { connections.count }
+
+    func start() {
+        handle = loop.register(self)
+        accepting = true
+        startAccepts()
+    }
+
+    private func startAccepts() {
+        if shared.listenFD >= 0 { startAccept(ProxyWorker.opAccept) }
+        if shared.front != nil { startAccept(ProxyWorker.opAcceptTLS) }
+    }
+
+    private func startAccept(_ op: UInt8) {
+        let fd = op == ProxyWorker.opAcceptTLS ? shared.front?.fd ?? -1 : shared.listenFD
+        guard fd >= 0, !acceptsRunning.contains(op) else { return }
+        acceptsRunning.insert(op)
+        loop.acceptMultishot(handle, op: op, fd: fd)
+    }
+
+    func log(_ line: String) { recordLog.append(line) }
+
+    func diagnostic(_ message: String) {
+        var l = LogLine(event: "veil", format: config.logFormat)
+        l.field("worker", loop.index)
+        l.field("msg", message)
+        diagnostics.append(l.finish())
+    }
+
+    func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
+        guard op == ProxyWorker.opAccept || op == ProxyWorker.opAcceptTLS else { return }
+        if result >= 0 {
+            accepted(fd: result, tls: op == ProxyWorker.opAcceptTLS)
+        } else if result != -ECANCELED {
+            diagnostic("accept failed: \(SystemError.message(of: -result))")
+        }
+        guard !more else { return }
+        acceptsRunning.remove(op)
+        if accepting {
+            // Multishot accept ended (error or resource limit): try again shortly, not in a spin.
+            acceptEnded.insert(op)
+            if !acceptRetryPending {
+                acceptRetryPending = true
+                loop.setDeadline(handle, MonotonicClock.now() + 100_000_000)
+            }
+        }
+        stopIfDrained()
+    }
+
+    func deadlineExpired(loop: EventLoop) {
+        acceptRetryPending = false
+        guard accepting else { return }
+        for op in acceptEnded { startAccept(op) }
+        acceptEnded.removeAll()
+    }
+
+    private func accepted(fd: Int32, tls: Bool) {
+        let id = shared.makeConnectionID()
+        // Handshake records are forwarded one at a time: without NODELAY, Nagle and delayed ACK
+        // would add a round trip's worth of waiting to every flight.
+        Socket.setNoDelay(fd)
+        var refusal: CloseReason?
+        if shuttingDown {
+            refusal = CloseReason(.shutdown, "refused: proxy shutting down")
+        } else if !shared.admission.admit() {
+            refusal = CloseReason(.overloaded, "refused: \(shared.admission.limit) connections open (--max-connections)")
+        }
+        if let refusal, refusing >= ProxyWorker.maxRefusing {
+            // Too many refusals at once to answer each: close, but still account for it.
+            let peer = Socket.peerAddress(fd)?.description ?? "?"
+            Socket.close(fd)
+            var summary = ConnectionSummary(id: id, started: MonotonicClock.now(), client: peer, mode: config.mode)
+            summary.close = CloseReason(refusal.kind, refusal.reason + "; closed without an answer (\(ProxyWorker.maxRefusing) refusals under way)")
+            if config.recordLog != .off { log(summary.line(format: config.logFormat, now: MonotonicClock.now())) }
+            return
+        }
+        if refusal != nil { refusing += 1 }
+        if tls {
+            // A refused client of the HTTPS listener hears its 503 inside TLS, from the front's
+            // connection.
+            let f = TLSFront(id: id, fd: fd, worker: self, refusal: refusal)
+            fronts[ObjectIdentifier(f)] = f
+            f.start()
+            return
+        }
+        let c = Connection(id: id, clientFD: fd, worker: self, admitted: refusal == nil)
+        connections[ObjectIdentifier(c)] = c
+        c.start(refusal: refusal)
+    }
+
+    /// A connection whose client side is an HTTPS listener front (`fd`: the front's socketpair).
+    /// `refusal`: the front was refused (over the limit, shutting down); the connection answers 503.
+    func startBridged(id: UInt64, fd: Int32, client: String, front: FrontInfo, started: UInt64,
+                      refusal: CloseReason?) -> Connection {
+        let c = Connection(id: id, clientFD: fd, worker: self, client: client, front: front, started: started)
+        connections[ObjectIdentifier(c)] = c
+        c.start(refusal: refusal ?? (shuttingDown ? CloseReason(.shutdown, "refused: proxy shutting down") : nil))
+        return c
+    }
+
+    /// A connection's summary line, written and counted.
+    func connectionSummary(_ summary: ConnectionSummary, upstreamHandshakeNanos: UInt64) {
+        if config.recordLog != .off { log(summary.line(format: config.logFormat, now: MonotonicClock.now())) }
+        metrics.connectionEnded(summary, upstreamHandshakeNanos: upstreamHandshakeNanos)
+    }
+
+    /// This worker's counters, copied for a scrape (on the ring thread).
+    func metricsSnapshot() -> WorkerMetrics.Snapshot {
+        metrics.snapshot(worker: loop.index, openConnections: connections.count, openFronts: fronts.count)
+    }
+
+    /// A refused connection (or front) has ended.
+    func refusalFinished() {
+        refusing -= 1
+    }
+
+    /// A tunnel through the relay for `connection` (`fd`: the tunnel's end of the socketpair).
+    func startTunnel(id: UInt64, fd: Int32, target: HostPort, relay: RelayEndpoint, connection: Connection) -> RelayTunnel {
+        let t = RelayTunnel(id: id, bridgeFD: fd, target: target, relay: relay, connection: connection, worker: self)
+        tunnels[ObjectIdentifier(t)] = t
+        t.start()
+        return t
+    }
+
+    /// The relay accepted a tunnel: a `TLSFront` in relay mode carries it from now on.
+    func adoptTunnel(fd: Int32, engine: TLSEngine, bridgeFD: Int32, pending: [UInt8], peerName: String,
+                     connection: Connection?, id: UInt64) -> TLSFront {
+        let f = TLSFront(adopting: fd, engine: engine, bridgeFD: bridgeFD, pending: pending, peerName: peerName,
+                         connection: connection, id: id, worker: self)
+        fronts[ObjectIdentifier(f)] = f
+        return f
+    }
+
+    func tunnelFinished(_ t: RelayTunnel) {
+        tunnels[ObjectIdentifier(t)] = nil
+        stopIfDrained()
+    }
+
+    func connectionFinished(_ c: Connection) {
+        connections[ObjectIdentifier(c)] = nil
+        stopIfDrained()
+    }
+
+    func frontFinished(_ f: TLSFront) {
+        fronts[ObjectIdentifier(f)] = nil
+        stopIfDrained()
+    }
+
+    /// Once shutting down and nothing is left, stops accepting and then the loop. The loop stops
+    /// only after every accept has delivered its last completion, so a connection the kernel
+    /// handed over meanwhile is answered (503) rather than lost.
+    private func stopIfDrained() {
+        guard shuttingDown, connections.isEmpty, fronts.isEmpty, tunnels.isEmpty else { return }
+        if accepting {
+            accepting = false
+            loop.setDeadline(handle, 0)
+            for op in acceptsRunning { loop.cancel(handle, op: ProxyWorker.opCancel, target: op) }
+        }
+        if acceptsRunning.isEmpty { loop.stop() }
+    }
+
+    /// Keeps accepting, but every new client is answered 503; connections still setting up are
+    /// answered 503 now; relaying ones get until `graceDeadline`.
+    func beginShutdown(graceDeadline: UInt64) {
+        guard !shuttingDown else { return }
+        shuttingDown = true
+        self.graceDeadline = graceDeadline
+        for c in Array(connections.values) { c.shutdownRequested(graceDeadline: graceDeadline) }
+        for f in Array(fronts.values) { f.shutdownRequested(graceDeadline: graceDeadline) }
+        stopIfDrained()
+    }
+
+    /// Closes every remaining connection now.
+    func forceClose() {
+        for c in Array(connections.values) { c.finish(CloseReason(.shutdown, "closed at shutdown")) }
+        for f in Array(fronts.values) { f.finish(CloseReason(.shutdown, "closed at shutdown")) }
+        for t in Array(tunnels.values) { t.finish(CloseReason(.shutdown, "closed at shutdown")) }
+        stopIfDrained()
+    }
+}

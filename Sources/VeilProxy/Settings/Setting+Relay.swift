@@ -1,0 +1,107 @@
+/// Settings of the Veil relay: how `veil run` reaches it, and `veil relay`'s own.
+extension Setting {
+    static let relayClientSettings: [Setting] = [
+        .value(
+            "route", .choice, \.config.route, .run, .relayClient,
+            help: "How targets are reached: direct, or tunnel (inside TLS to the Veil relay).",
+            details: """
+                `tunnel`: every target goes inside TLS to the Veil relay (below); Veil neither resolves nor \
+                connects to the target itself
+                """,
+            examples: ["tunnel"]),
+        .custom(
+            "route-rule", .rule("direct|tunnel", Route.init(rawValue:)), kind: .list, .run, .relayClient,
+            help: "Per-host route PATTERN=direct|tunnel, e.g. '*.example.com=tunnel'; the first match wins over --route.",
+            examples: ["*.example.com=tunnel"]
+        ) { b, r, _ in b.config.routeRules.append((r.pattern, r.choice)) },
+        .optional(
+            "relay", .address(why: " (an address, so that finding the relay leaks nothing)"), \.relayAddress,
+            [.run, .resolve], .relayClient,
+            help: "The Veil relay's IP:PORT, for tunnelled targets and the relay resolver.",
+            details: """
+                the relay's `IP:PORT` (an address, so finding the relay leaks nothing); needed when anything is \
+                tunnelled or the relay resolves
+                """,
+            examples: ["203.0.113.7:8443"]),
+        .optional(
+            "relay-fingerprint", .fingerprint, \.relayFingerprint, [.run, .resolve], .relayClient,
+            help: "SHA-256 fingerprint of the relay's certificate, as veil relay prints it (colons optional).",
+            details: """
+                SHA-256 of the relay's certificate as `veil relay` prints it (colons optional): the relay is \
+                pinned, no CA. A mismatch fails the connection (`502`, `close=relay-failed`, reason `relay \
+                certificate fingerprint mismatch (got ..., pinned ...)`) before anything is sent
+                """,
+            examples: ["5A:4E:20:2E:6B:8F:00:C1:9D:12:7E:44:A0:3B:5C:E2:19:F7:88:06:D4:2A:B3:61:0C:95:4F:E8:71:2D:5D:C4"]),
+        .optional(
+            "relay-secret", .text("SECRET"), \.relaySecret, [.run, .resolve], .relayClient,
+            help: "The relay's shared secret (also VEIL_RELAY_SECRET); prefer --relay-secret-file.",
+            details: """
+                the relay's shared secret (also `VEIL_RELAY_SECRET`). Prefer `relay-secret-file` or the \
+                variable: a `--relay-secret` flag is readable by every local user until Veil blanks it in its \
+                own arguments (with a warning), and a config file holding it is a secret too (keep it 0600)
+                """,
+            examples: ["a-secret-from-the-relay-0123456789"], secret: true,
+            environment: [EnvironmentName(name: "VEIL_RELAY_SECRET", emptyIsUnset: true)]),
+        .optional(
+            "relay-secret-file", .secretFile, \.relaySecret, [.run, .resolve], .relayClient,
+            help: "File whose first line is the relay's shared secret.",
+            examples: ["/etc/veil/relay-secret"]),
+    ]
+
+    /// `veil relay`'s own flags. Settings it shares with `veil run` (resolvers, logs, capacity)
+    /// are in the other tables; `veil relay` takes no `VEIL_*` variable but VEIL_SECRET.
+    static let relayServerSettings: [Setting] = [
+        .optional(
+            "listen", .listen, \.listenTLS, .relay, .relayServer,
+            help: "Address of the relay's TLS listener (IP:PORT, [IPv6]:PORT or localhost:PORT); a non-loopback one is meant for the internet and gets a note.",
+            examples: ["0.0.0.0:8443"]),
+        .value(
+            "home", .text("DIR", completion: .directory), \.config.home, .relay, .relayServer,
+            help: "Directory of the relay's certificate and key (created 0700).",
+            details: """
+                directory of the relay's certificate (self-signed, EC P-256, generated on first run; its \
+                SHA-256 fingerprint is printed at every start and pinned by clients) and of its generated secret
+                """,
+            examples: ["/var/lib/veil-relay"], default: .described("~/.veil-relay")),
+        .optional(
+            "secret", .text("SECRET"), \.relayServerSecret, .relay, .relayServer,
+            help: "Shared secret clients must send (also VEIL_SECRET; prefer --secret-file). Without one, the one in HOME/relay-secret is used, generated there (0600) on first run.",
+            details: """
+                the shared secret clients send (`Proxy-Authorization: Bearer`), compared in constant time and \
+                never logged; also `VEIL_SECRET`. On the command line every local user can read it: Veil blanks \
+                it in its own arguments and warns. Without one, the one in `HOME/relay-secret` is used, \
+                generated there (0600) on first run: its path is printed, never the secret
+                """,
+            examples: ["a-secret-for-the-clients-0123456789"], default: .described("HOME/relay-secret"), secret: true,
+            environment: [EnvironmentName(name: "VEIL_SECRET", emptyIsUnset: true)]),
+        .optional(
+            "secret-file", .secretFile, \.relayServerSecret, .relay, .relayServer,
+            help: "File whose first line is the shared secret.",
+            examples: ["/etc/veil/relay-secret"], default: .described("HOME/relay-secret")),
+        .list(
+            "allow-port", .ports, \.relayPorts, .relay, .relayServer,
+            help: "Target ports allowed, e.g. 443 or 443,8443 or 8000-9000.",
+            examples: ["443,8443", "8000-9000"], default: .literal("443")),
+        .value(
+            "allow-private", .bool, \.relayServer.allowPrivate, .relay, .relayServer,
+            help: "Allow targets in loopback, private and link-local ranges (refused by default).",
+            details: """
+                allow targets that are, or resolve to, loopback, private, CGNAT or link-local addresses (by \
+                default they get `403`)
+                """),
+        .value(
+            "max-per-client", .number(1...1_000_000), \.relayServer.maxPerClient, .relay, .relayServer,
+            help: "Connections open at once per client address (429 beyond).", examples: ["16"]),
+        .value(
+            "auth-failures", .number(1...1_000_000), \.relayServer.authFailureLimit, .relay, .relayServer,
+            help: "Wrong secrets from one address within 60 s before it is refused (429) for --auth-block seconds.",
+            examples: ["3"]),
+        .value(
+            "auth-block", .seconds, \.relayServer.authBlock, .relay, .relayServer,
+            help: "Seconds an address is refused after too many wrong secrets.", examples: ["600"]),
+        .value(
+            "resolver", .resolvers, \.config.resolvers, .relay, .names,
+            help: "Who answers target names here: system (the relay runs outside the observed network), doh, dot, doh,dot or static.",
+            examples: ["doh"]),
+    ]
+}

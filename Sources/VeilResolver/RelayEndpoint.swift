@@ -1,0 +1,16 @@
+import VeilRuntime
+import VeilWire
+
+/// Where the relay is and how Veil knows it: its address (an IP, so finding it leaks nothing),
+/// the SHA-256 fingerprint of its certificate (pinned; no CA), and the shared secret.
+public struct RelayEndpoint: Sendable {
+    public let address: SocketAddress
+    public let fingerprint: RelayFingerprint
+    public let secret: String
+
+    public init(address: SocketAddress, fingerprint: RelayFingerprint, secret: String) {
+        self.address = address
+        self.fingerprint = fingerprint
+        self.secret = secret
+    }
+}

@@ -1,0 +1,16 @@
+internal import CRuntimeShims
+
+/// Process-wide malloc setting, applied before any worker starts.
+///
+/// Every intercepted connection allocates large TLS buffers (64 and 128 KiB per engine, two
+/// engines). glibc starts by giving such blocks their own mapping, but its dynamic mmap
+/// threshold rises after the first one is freed, and from then on they come from the heap
+/// arenas, where blocks freed in another order than they were taken (two workers, connections
+/// of different lengths) leave holes: RSS crept up by tens of bytes per connection, without end
+/// (bench/soak-short.sh: +15% over 60,000 handshakes after a 10,000 warm-up). A fixed threshold
+/// keeps every block of 64 KiB and more in its own mapping, returned to the kernel when freed.
+public enum MallocTuning {
+    public static func apply() {
+        _ = veil_fix_mmap_threshold(64 << 10)
+    }
+}

@@ -1,0 +1,41 @@
+internal import CRuntimeShims
+
+/// A non-blocking, close-on-exec pipe for the splice relay (socket -> pipe -> socket). Opens at
+/// the kernel's default capacity (64 KiB); `grow` asks for more (F_SETPIPE_SZ).
+public struct Pipe {
+    public private(set) var readFD: Int32
+    public private(set) var writeFD: Int32
+    /// Bytes the pipe holds when full.
+    public private(set) var capacity: Int
+
+    /// pipe2(2) with O_NONBLOCK | O_CLOEXEC.
+    public init() throws(SystemError) {
+        var fds: [Int32] = [-1, -1]
+        var capacity: Int32 = 0
+        let rc = veil_pipe(&fds, &capacity)
+        guard rc == 0 else { throw SystemError("pipe2", code: -rc) }
+        readFD = fds[0]
+        writeFD = fds[1]
+        self.capacity = Int(capacity)
+    }
+
+    /// Asks for a capacity of `size` bytes; false when the kernel refuses (EPERM past the
+    /// per-user pipe limits, fs.pipe-user-pages-soft), and the capacity stays as it was.
+    public mutating func grow(to size: Int) -> Bool {
+        let r = veil_pipe_resize(writeFD, Int32(clamping: size))
+        guard r > 0 else { return false }
+        capacity = Int(r)
+        return true
+    }
+
+    /// Both descriptors, for cancelling what is in flight on them.
+    public var fds: [Int32] { [readFD, writeFD] }
+
+    /// Closes both ends (once; later calls do nothing).
+    public mutating func close() {
+        Socket.close(readFD)
+        Socket.close(writeFD)
+        readFD = -1
+        writeFD = -1
+    }
+}
