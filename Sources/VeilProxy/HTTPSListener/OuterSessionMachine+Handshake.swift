@@ -1,4 +1,5 @@
 import VeilRuntime
+import VeilWire
 import VeilTLS
 #if canImport(Glibc)
 import Glibc

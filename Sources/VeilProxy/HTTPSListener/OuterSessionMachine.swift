@@ -34,7 +34,9 @@ struct OuterSessionMachine {
         /// After the connection ended: the fatal alert for a record Veil refused goes out (within
         /// a second), then the session closes with the reason.
         case alerting(OuterRelay, CloseReason)
-        case closed(CloseReason)
+        /// Ended. `keeping`: the session's engine, whose buffers operations still in flight may
+        /// use until the owner's finalize (`release()`).
+        case closed(CloseReason, keeping: TLSEngine?)
     }
 
     enum Start {
@@ -169,8 +171,21 @@ struct OuterSessionMachine {
 
     /// The close reason once closed.
     var closeReason: CloseReason? {
-        if case .closed(let reason) = state { return reason }
+        if case .closed(let reason, _) = state { return reason }
         return nil
+    }
+
+    /// The connection vouched for the end it passes on to the bridge.
+    var bridgeEndAuthenticated: Bool {
+        switch state {
+        case .relay(let r), .alerting(let r, _): r.bridgeEndAuthenticated
+        default: false
+        }
+    }
+
+    /// Nothing is in flight any more: the engine kept for operations in flight goes.
+    mutating func release() {
+        if case .closed(let reason, .some) = state { state = .closed(reason, keeping: nil) }
     }
 
     mutating func handle(_ event: Event, _ actions: inout [Action]) {
@@ -237,23 +252,30 @@ struct OuterSessionMachine {
 
     mutating func close(_ reason: CloseReason, _ actions: inout [Action]) {
         let summary: FrontInfo?
+        let engine: TLSEngine?
         switch state {
         case .closed:
             return
-        case .relay, .alerting:
+        case .relay(let r), .alerting(let r, _):
             summary = nil
-        case .created(.tunnel):
+            engine = r.records.engine
+        case .created(.tunnel(let e, _, _)):
             summary = nil
+            engine = e
         case .created(.listener):
             summary = FrontInfo(tls: "-", cipher: "-", path: nil, note: nil)
+            engine = nil
         case .handshake(let h), .failing(let h, _):
             summary = OuterSessionMachine.ownSummary(h.engine)
+            engine = h.engine
         case .installingKernelTLS(let e, let then):
             if case .relay = then { summary = nil } else { summary = OuterSessionMachine.ownSummary(e) }
+            engine = e
         case .openingBridge(let records):
             summary = OuterSessionMachine.ownSummary(records.engine)
+            engine = records.engine
         }
-        state = .closed(reason)
+        state = .closed(reason, keeping: engine)
         actions.append(.close(reason, summary: summary))
     }
 
