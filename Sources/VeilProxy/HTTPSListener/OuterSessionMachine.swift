@@ -3,7 +3,7 @@ import VeilTLS
 
 /// The outer TLS session of the HTTPS proxy listener (`--listen-tls`), and of a `--route tunnel`
 /// session once the relay answered 200, as a value: events in, actions out. The driver
-/// (`OuterSession`, on the ring thread) turns completions, deadlines and messages into events
+/// (`TLSFront`, on the ring thread) turns completions, deadlines and messages into events
 /// and performs the actions; this type decides everything and never touches a socket or a clock.
 ///
 ///     client --TLS (outer)--> OuterSession <--bridge--> Connection --> upstream     (listener)
@@ -13,7 +13,7 @@ import VeilTLS
 /// with `failing` (a handshake alert or the 400 for plain HTTP goes out) and `alerting` (a fatal
 /// alert for a record Veil refused goes out after the connection ended). A tunnel starts in
 /// `created` with the established session and goes to `relay` (through `installingKernelTLS`
-/// when nothing of it is inside OpenSSL yet). See docs/ARCHITECTURE.md for the table.
+/// when nothing of it is inside OpenSSL yet).
 ///
 /// Ends: the peer's close_notify or bare FIN becomes a shut write side on the bridge (the
 /// connection behind judges its own TLS inside); the bridge's end becomes close_notify to the
