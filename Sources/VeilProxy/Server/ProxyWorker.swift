@@ -185,9 +185,9 @@ final class ProxyWorker: IOHandler {
     }
 
     /// The relay accepted a tunnel: a `TLSFront` in relay mode carries it from now on.
-    func adoptTunnel(fd: Int32, engine: TLSEngine, bridgeFD: Int32, pending: [UInt8], peerName: String,
+    func adoptTunnel(fd: Int32, engine: TLSEngine, bridgeFD: Int32, pending: [UInt8], relayAddress: String,
                      connection: Connection?, id: UInt64) -> TLSFront {
-        let f = TLSFront(adopting: fd, engine: engine, bridgeFD: bridgeFD, pending: pending, peerName: peerName,
+        let f = TLSFront(adopting: fd, engine: engine, bridgeFD: bridgeFD, pending: pending, relayAddress: relayAddress,
                          connection: connection, id: id, worker: self)
         fronts[ObjectIdentifier(f)] = f
         return f
