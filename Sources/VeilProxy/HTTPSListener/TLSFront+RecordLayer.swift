@@ -168,7 +168,7 @@ extension TLSFront {
         failure = reason
         phase = .alerting
         loop.setDeadline(handle, MonotonicClock.now() + 1_000_000_000)
-        if let c = connection { c.finish(c.pendingClose ?? reason) }
+        if let c = connection { c.finish(c.closingReason ?? reason) }
         flushClient()
     }
 }

@@ -336,7 +336,7 @@ final class TLSFront: IOHandler {
         if let c = connection {
             // A connection that already answered with an error keeps that reason (a client
             // that resets after reading a 407 must not turn it into client-gone).
-            if reason.kind != .ok { c.finish(c.pendingClose ?? reason) }
+            if reason.kind != .ok { c.finish(c.closingReason ?? reason) }
         } else if !hadConnection, config.recordLog != .off {
             var s = ConnectionSummary(id: id, started: started, client: peer, mode: config.mode)
             s.front = FrontInfo(tls: engine?.version ?? "-", cipher: engine?.cipher ?? "-", path: nil, note: nil)
