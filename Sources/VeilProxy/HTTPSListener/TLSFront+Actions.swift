@@ -59,7 +59,7 @@ extension TLSFront {
             case .noteEnd(let end):
                 noteOuterEnd(end)
             case .endConnection(let reason):
-                if let c = connection { c.finish(c.pendingClose ?? reason) }
+                if let c = connection { c.finish(c.closingReason ?? reason) }
             case .close(let reason, let summary):
                 close(reason, summary: summary)
             }
@@ -116,7 +116,7 @@ extension TLSFront {
     /// after reading a 407 must not turn it into client-gone).
     private func close(_ reason: CloseReason, summary: FrontInfo?) {
         if let c = connection {
-            if reason.kind != .ok { c.finish(c.pendingClose ?? reason) }
+            if reason.kind != .ok { c.finish(c.closingReason ?? reason) }
         } else if let summary, config.recordLog != .off {
             var s = ConnectionSummary(id: id, started: started, client: peer, mode: config.mode)
             s.front = summary
