@@ -22,7 +22,11 @@ final class Connection: IOHandler {
     }
 
     enum Phase {
-        case request, authenticating, resolving, connecting, replying, lingering
+        /// Reading the request, admitting, resolving, connecting, answering: `requestMachine`
+        /// says where.
+        case request
+        /// A fatal alert is on its way out to one peer, then the connection closes.
+        case lingering
         /// Pass-through, kTLS splice or plain-http forward: `transfer` runs it.
         case transfer
         case clientHello, upstreamHandshake, awaitingCertificate, clientHandshake, interceptRelay, kernelSwitch, mixedRelay
@@ -49,19 +53,19 @@ final class Connection: IOHandler {
     var summary: ConnectionSummary
     let started: UInt64
 
-    // Front and upstream connect.
+    // The request phase (Connection+Request drives the machine).
+    var requestMachine: RequestMachine
+    /// The machine's actions for the event being handled (one array, reused).
+    var requestActions: [RequestMachine.Action] = []
+    /// The request buffer (from the worker's pool; a refused connection has none). It becomes
+    /// the first record buffer of the transfer, or the plain-http body buffer.
     var requestBuffer: UnsafeMutableRawPointer?
-    var requestFilled = 0
-    var request: ConnectRequest?
-    var addresses: [SocketAddress] = []
-    var addressIndex = 0
-    var lastConnectError = ""
-    var connectTimedOut = false
     /// Where the upstream address waits for the kernel during a connect.
     var connectSlot: AddressSlot?
+    /// Veil's own bytes on their way to the client (an answer, the plain-http head, an alert).
     var responseBuffer: UnsafeMutableRawPointer?
     var responseLength = 0
-    var responseSent = 0
+    /// Why the connection closes once the alert on its way out is sent.
     var pendingClose: CloseReason?
 
     // Transfer (pass-through, kTLS splice, plain-http forward): the machine, the one action
@@ -84,8 +88,6 @@ final class Connection: IOHandler {
     var upstreamTickets = 0
     var upstreamHandshakeStarted: UInt64 = 0
     var upstreamHandshakeNanos: UInt64 = 0
-    /// When the resolver was asked (for the lookup latency in the metrics).
-    var resolveStarted: UInt64 = 0
     /// kTLS switch: until when to wait for a first TLS 1.3 ticket (0: not waiting yet).
     var ticketWaitDeadline: UInt64 = 0
     var plaintext: UnsafeMutableRawPointer?
@@ -135,6 +137,8 @@ final class Connection: IOHandler {
                                     client: client ?? Socket.peerAddress(clientFD)?.description ?? "?",
                                     mode: worker.config.mode)
         summary.front = front
+        requestMachine = RequestMachine(policy: worker.requestPolicy, viaListener: front != nil)
+        requestActions.reserveCapacity(8)
     }
 
     /// Starts reading the CONNECT request; with a `refusal` (over the limit, shutting down),
@@ -143,17 +147,19 @@ final class Connection: IOHandler {
         handle = loop.register(self)
         if worker.shuttingDown { graceDeadline = worker.graceDeadline }
         if let refusal {
-            reply(.serviceUnavailable, refusal)
+            requestEvent(.refused(refusal, graceDeadline: worker.shuttingDown ? worker.graceDeadline : nil, now: MonotonicClock.now()))
             return
         }
-        armDeadline(after: config.headerTimeout)
-        startRequest()
+        let buffer = worker.recordBuffers.take()
+        requestBuffer = buffer
+        requestEvent(.start(buffer: buffer, capacity: worker.recordBuffers.bufferSize, now: MonotonicClock.now()))
     }
 
     // MARK: Completions
 
     func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
         guard phase != .closing, let op = Op(rawValue: op) else { return }
+        if phase == .request { requestCompleted(op, result); return }
         if phase == .transfer {
             transferCompleted(op, result: result)
             return
@@ -161,19 +167,15 @@ final class Connection: IOHandler {
         switch op {
         case .cancel: break
         case .clientRecv:
-            if phase == .request { requestReceived(result) }
-            else if intercepting { legReceived(clientLeg, result) }
+            if intercepting { legReceived(clientLeg, result) }
         case .upstreamRecv:
             if intercepting { legReceived(upstreamLeg, result) }
         case .clientSend:
-            if phase == .replying { responseSent(result) }
-            else if intercepting { legSent(clientLeg, result) }
+            if intercepting { legSent(clientLeg, result) }
         case .upstreamSend:
             if intercepting { legSent(upstreamLeg, result) }
         case .clientShutdown, .upstreamShutdown: break
-        case .connect: connectCompleted(result)
-        case .lingerShutdown: break
-        case .lingerRecv: lingerReceived(result)
+        case .connect, .lingerShutdown, .lingerRecv: break
         case .alertSend: finish(pendingClose ?? CloseReason(.error, "alert sent"))
         case .ktlsRecv: kernelLegReceived(result)
         case .ktlsSend: kernelLegSent(result)
@@ -184,10 +186,8 @@ final class Connection: IOHandler {
     }
 
     func receive(_ message: any Sendable, loop: EventLoop) {
-        if phase == .resolving, let outcome = message as? ResolveOutcome {
-            resolved(outcome)
-        } else if let outcome = message as? AuthOutcome {
-            authChecked(outcome)
+        if phase == .request {
+            requestMessage(message)
         } else if let minted = message as? MintOutcome {
             certificateMinted(minted)
         }
@@ -210,6 +210,10 @@ final class Connection: IOHandler {
 
     func deadlineExpired(loop: EventLoop) {
         let now = MonotonicClock.now()
+        if phase == .request {
+            requestEvent(.deadline(now: now))
+            return
+        }
         if graceDeadline != 0 && now >= graceDeadline {
             finish(CloseReason(.shutdown, "closed at shutdown: grace period of \(format(config.grace)) ended"))
             return
@@ -228,16 +232,7 @@ final class Connection: IOHandler {
             return
         }
         switch phase {
-        case .request:
-            reply(.requestTimeout, CloseReason(.headerTimeout, "no complete CONNECT request within \(format(config.headerTimeout))"))
-        case .resolving:
-            reply(.gatewayTimeout, CloseReason(.resolveFailed, "resolver \(worker.shared.resolver.name) did not answer within \(format(config.connectTimeout))"))
-        case .authenticating:
-            reply(.serviceUnavailable, CloseReason(.error, "proxy credentials could not be checked within \(format(config.headerTimeout))"))
-        case .connecting:
-            connectTimedOut = true
-            loop.cancelAll(handle, op: Op.cancel.rawValue, fd: upstreamFD)
-        case .replying, .lingering:
+        case .lingering:
             finish(pendingClose ?? CloseReason(.clientGone, "client did not read the response"))
         case .transfer:
             transferEvent(.deadlinePassed(now: now))
@@ -251,7 +246,7 @@ final class Connection: IOHandler {
                 phaseDeadline = lastActivity + config.idleTimeout.nanoseconds
                 applyDeadline()
             }
-        case .closing:
+        case .request, .closing:
             break
         }
     }
@@ -262,15 +257,8 @@ final class Connection: IOHandler {
         guard phase != .closing else { return }
         self.graceDeadline = graceDeadline
         switch phase {
-        case .request, .authenticating, .resolving, .connecting:
-            if phase == .connecting {
-                if let tunnel = relayTunnel {
-                    tunnel.connectionFinished()
-                } else {
-                    loop.cancelAll(handle, op: Op.cancel.rawValue, fd: upstreamFD)
-                }
-            }
-            reply(.serviceUnavailable, CloseReason(.shutdown, "proxy shutting down"))
+        case .request:
+            requestEvent(.shutdown(graceDeadline: graceDeadline, now: MonotonicClock.now()))
         default:
             applyDeadline()
         }

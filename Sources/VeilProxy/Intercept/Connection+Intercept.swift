@@ -61,9 +61,11 @@ extension Connection {
             }
         }
         // Bytes the client sent right after its CONNECT request are the start of its TLS.
-        let request = self.request!
+        guard let request = self.request, let requestBytes = requestBuffer else {
+            finish(CloseReason(.error, "interception started without the CONNECT request"))
+            return
+        }
         let pipelined = requestFilled - request.headerLength
-        let requestBytes = requestBuffer!
         requestBuffer = nil
         defer { worker.recordBuffers.give(requestBytes) }
         if pipelined > 0 {
@@ -249,7 +251,10 @@ extension Connection {
 
     private func clientHelloArrived(_ hello: ClientHello) {
         guard acceptClientSNI(hello) else { return }
-        let target = request!.target
+        guard let target = request?.target else {
+            finish(CloseReason(.error, "interception without the CONNECT request"))
+            return
+        }
         requestCertificate(for: hello.serverName ?? target.host)
         startUpstreamHandshake(alpn: hello.alpn)
     }

@@ -27,6 +27,10 @@ final class Interception: Sendable {
     /// Fault injection for the kTLS VM test only (VEIL_FAULT_KTLS_SEQUENCE=N): adds N to every
     /// transmit sequence number installed, to prove a wrong install fails fast instead of hanging.
     let ktlsSequenceFault: UInt64
+    /// Fault injection for the kTLS VM test only (VEIL_FAULT_KTLS_REFUSE=client|upstream): that
+    /// leg's kTLS install is reported as failed, so the other leg's kTLS and this leg's userspace
+    /// relay run together (the mixed relay in the direction no client-facing cipher reaches).
+    let ktlsRefusedLeg: String?
     /// Certificates found in a worker's own cache (the minter counts only its own hits).
     let workerCacheHits = Atomic<Int>(0)
 
@@ -55,6 +59,7 @@ final class Interception: Sendable {
         }
         sessions = SessionCache()
         ktlsSequenceFault = getenv("VEIL_FAULT_KTLS_SEQUENCE").flatMap { UInt64(String(cString: $0)) } ?? 0
+        ktlsRefusedLeg = getenv("VEIL_FAULT_KTLS_REFUSE").map { String(cString: $0) }
         if let path = config.keylogFile {
             do {
                 (keylogFD, keylogTightened) = try PrivateFile.openForAppend(path)

@@ -121,7 +121,8 @@ extension Connection {
         var installed: [TLSLeg] = []
         for (leg, fd, keys, name) in [(client, clientFD, clientKeys, "client"), (upstream, upstreamFD, upstreamKeys, "upstream")] {
             guard case .keys(let tx, let rx) = keys else { continue }
-            if let error = KernelTLS.install(fd: fd, transmit: fault == 0 ? tx : tx.advanced(by: fault), receive: rx) {
+            let refused = interception.ktlsRefusedLeg == name ? "refused by VEIL_FAULT_KTLS_REFUSE" : nil
+            if let error = refused ?? KernelTLS.install(fd: fd, transmit: fault == 0 ? tx : tx.advanced(by: fault), receive: rx) {
                 if !installed.isEmpty {
                     finish(CloseReason(.error, "kTLS install failed on the \(name) leg after the other succeeded: \(error)"))
                     return

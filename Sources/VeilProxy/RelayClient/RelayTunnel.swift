@@ -227,17 +227,17 @@ final class RelayTunnel: IOHandler {
     }
 
     /// The relay answered 200: a `TLSFront` in relay mode takes the socket, the session (onto
-    /// kTLS where it can) and the bridge; this handler ends.
+    /// kTLS where it can) and the bridge, and tells the connection how the session moves; this
+    /// handler ends.
     func established() {
         guard !relaySending else { return }  // relaySent comes back here
         guard let e = engine else { return }
         loop.setDeadline(handle, 0)
         let front = worker.adoptTunnel(fd: fd, engine: e, bridgeFD: bridgeFD, pending: pending,
-                                       peerName: "relay \(relay.address)", connection: connection, id: id)
+                                       relayAddress: "\(relay.address)", connection: connection, id: id)
         fd = -1
         bridgeFD = -1
         engine = nil
-        connection?.tunnelEstablished(path: front.kernel ? .ktls : .userspace, note: front.ktlsNote)
         finish(CloseReason(.ok, "handed over"))
         front.adopted()
     }

@@ -12,9 +12,9 @@ import VeilRuntime
 /// sent and the connection lingers until the client has read it. The owner (`Connection`)
 /// performs the actions and feeds back what happened; it decides nothing.
 ///
-/// The request's bytes are read into the connection's request buffer (`capacity` bytes at
-/// `buffer`): the machine asks for `.receive(offset:count:)`, is told how many arrived, and
-/// parses what the buffer holds.
+/// The request's bytes are read into the connection's request buffer (given with `.start`, held
+/// while reading): the machine asks for `.receive(offset:count:)`, is told how many arrived, and
+/// parses what the buffer holds. A refused connection has no request buffer.
 struct RequestMachine {
     /// What the answer leads to once it is out.
     enum AfterAnswer: Equatable {
@@ -35,24 +35,35 @@ struct RequestMachine {
         let addresses: [SocketAddress]
         var index = 0
         var lastError = ""
-        var timedOut = false
         var deadline: UInt64
     }
 
     struct Answer {
-        let bytes: [UInt8]
+        let length: Int
         var sent = 0
         let then: AfterAnswer
     }
 
+    /// The request buffer being read into.
+    struct Head {
+        let buffer: UnsafeMutableRawPointer
+        /// How much of it a request head may fill.
+        let limit: Int
+        let deadline: UInt64
+    }
+
     enum State {
         /// Reading the request head (`filled` bytes of the buffer hold it so far).
-        case reading(deadline: UInt64)
+        case reading(Head)
         /// A slow credentials check runs off the ring.
         case authenticating(ConnectRequest, deadline: UInt64)
-        /// The resolver was asked at `since` (nil: it answered at once).
+        /// The resolver was asked at `since`.
         case resolving(ConnectRequest, since: UInt64, deadline: UInt64)
+        /// Connecting to `addresses[index]`.
         case connecting(Connecting)
+        /// The connect timed out and is being cancelled: its completion decides (504 unless it
+        /// made it after all).
+        case cancellingConnect(Connecting)
         /// The relay tunnel is being set up (it keeps its own deadline).
         case tunnelling(ConnectRequest)
         case answering(Answer, deadline: UInt64)
@@ -66,8 +77,11 @@ struct RequestMachine {
     }
 
     enum Event {
-        /// The connection was accepted; with a `refusal` it is answered 503 at once.
-        case start(refusal: CloseReason?, now: UInt64)
+        /// The connection was accepted: read its request into `buffer` (`capacity` bytes).
+        case start(buffer: UnsafeMutableRawPointer, capacity: Int, now: UInt64)
+        /// The connection was refused (over the limit, shutting down: then with the grace
+        /// period's end): answered 503 at once, nothing read.
+        case refused(CloseReason, graceDeadline: UInt64?, now: UInt64)
         case received(Int32, now: UInt64)
         case authChecked(AuthOutcome, now: UInt64)
         /// The resolver answered (`immediately`: from its map or cache, in the same call).
@@ -75,7 +89,8 @@ struct RequestMachine {
         /// The upstream socket could not be made (`error`), or the connect completed.
         case connectFailedToStart(String, now: UInt64)
         case connected(Int32, now: UInt64)
-        case tunnelEstablished(now: UInt64)
+        /// The relay answered 200; `path` is how the TLS to the relay moves, `note` why not kTLS.
+        case tunnelEstablished(path: ConnectionSummary.DataPath, note: String?, now: UInt64)
         case tunnelFailed(HTTPStatusResponse.Status, CloseReason, now: UInt64)
         case answerSent(Int32, now: UInt64)
         case lingerReceived(Int32)
@@ -97,11 +112,13 @@ struct RequestMachine {
         case cancelConnect
         /// Close the upstream socket of a failed connect attempt.
         case closeUpstream
-        case startTunnel(HostPort)
+        /// Have a relay tunnel carry the upstream side (`.tunnelEstablished` or `.tunnelFailed`
+        /// follows, maybe before this action returns).
+        case startTunnel(HostPort, via: RelayEndpoint)
         case stopTunnel
-        /// Send `bytes[offset...]` of the answer (the owner keeps its own stable copy of
-        /// `bytes`, staged by `.stageAnswer`).
+        /// Keep a stable copy of the answer's `bytes` until it is out.
         case stageAnswer([UInt8])
+        /// Send the staged answer from `offset` on; `.answerSent` follows.
         case sendAnswer(offset: Int)
         case shutdownWrite
         case lingerReceive
@@ -122,9 +139,6 @@ struct RequestMachine {
     }
 
     let policy: RequestPolicy
-    /// The request buffer (the connection's, from the worker's pool) and its size.
-    let buffer: UnsafeMutableRawPointer
-    let capacity: Int
     /// The connection came through the HTTPS listener (its client leg is inside that TLS).
     let viaListener: Bool
     private(set) var state: State = .closed
@@ -134,13 +148,24 @@ struct RequestMachine {
     private(set) var request: ConnectRequest?
     /// The plain-http request to forward, once admitted.
     private var forwardRequest: ForwardRequest?
-    private var graceDeadline: UInt64 = 0
+    /// When the shutdown's grace period ends, once shutdown began.
+    private var graceDeadline: UInt64?
 
-    init(policy: RequestPolicy, buffer: UnsafeMutableRawPointer, capacity: Int, viaListener: Bool) {
+    init(policy: RequestPolicy, viaListener: Bool) {
         self.policy = policy
-        self.buffer = buffer
-        self.capacity = capacity
         self.viaListener = viaListener
+    }
+
+    /// The reason the connection closes with once its error answer is out (nil while no error
+    /// answer is under way): an outer session that fails meanwhile keeps it.
+    var pendingClose: CloseReason? {
+        switch state {
+        case .answering(let a, _):
+            if case .close(let reason) = a.then { return reason }
+            return nil
+        case .lingering(let reason, _): return reason
+        default: return nil
+        }
     }
 
     private var config: ProxyConfiguration { policy.config }
@@ -149,15 +174,15 @@ struct RequestMachine {
 
     mutating func handle(_ event: Event, summary: inout ConnectionSummary, _ actions: inout [Action]) {
         switch event {
-        case .start(let refusal, let now):
-            if let refusal {
-                answer(.serviceUnavailable, refusal, now: now, &actions)
-            } else {
-                let deadline = now + config.headerTimeout.nanoseconds
-                state = .reading(deadline: deadline)
-                setDeadline(deadline, &actions)
-                receiveMore(&actions)
-            }
+        case .start(let buffer, let capacity, let now):
+            let head = Head(buffer: buffer, limit: min(config.maxHeaderBytes, capacity),
+                            deadline: now + config.headerTimeout.nanoseconds)
+            state = .reading(head)
+            setDeadline(head.deadline, &actions)
+            receiveMore(head, &actions)
+        case .refused(let reason, let grace, let now):
+            graceDeadline = grace
+            answer(.serviceUnavailable, reason, now: now, &actions)
         case .received(let result, let now):
             received(result, now: now, summary: &summary, &actions)
         case .authChecked(let outcome, let now):
@@ -183,14 +208,16 @@ struct RequestMachine {
             connectNext(c, now: now, &actions)
         case .connected(let result, let now):
             connected(result, now: now, summary: &summary, &actions)
-        case .tunnelEstablished(let now):
+        case .tunnelEstablished(let path, let note, let now):
             guard case .tunnelling(let request) = state else { return }
+            summary.tunnelPath = path
+            summary.tunnelNote = note
             upstreamReady(request, now: now, &actions)
         case .tunnelFailed(let status, let reason, let now):
             guard case .tunnelling = state else { return }
             answer(status, reason, now: now, &actions)
         case .answerSent(let result, let now):
-            answerSent(result, now: now, &actions)
+            answerSent(result, now: now, summary: &summary, &actions)
         case .lingerReceived(let result):
             guard case .lingering(let reason, _) = state else { return }
             if result > 0 || result == -EAGAIN || result == -EINTR {
@@ -203,8 +230,11 @@ struct RequestMachine {
         case .shutdown(let grace, let now):
             graceDeadline = grace
             switch state {
-            case .reading, .authenticating, .resolving, .connecting, .tunnelling:
-                if case .connecting = state { actions.append(.cancelConnect) }
+            case .reading, .authenticating, .resolving, .connecting, .cancellingConnect, .tunnelling:
+                switch state {
+                case .connecting, .cancellingConnect: actions.append(.cancelConnect)
+                default: break
+                }
                 if case .tunnelling = state { actions.append(.stopTunnel) }
                 answer(.serviceUnavailable, CloseReason(.shutdown, "proxy shutting down"), now: now, &actions)
             case .answering(_, let d), .lingering(_, let d):
@@ -217,16 +247,15 @@ struct RequestMachine {
 
     // MARK: Reading the request
 
-    private func receiveMore(_ actions: inout [Action]) {
-        let limit = min(config.maxHeaderBytes, capacity)
-        actions.append(.receive(offset: filled, count: limit - filled))
+    private func receiveMore(_ head: Head, _ actions: inout [Action]) {
+        actions.append(.receive(offset: filled, count: head.limit - filled))
     }
 
     private mutating func received(_ result: Int32, now: UInt64, summary: inout ConnectionSummary,
                                    _ actions: inout [Action]) {
-        guard case .reading = state else { return }
+        guard case .reading(let head) = state else { return }
         if result == -EAGAIN || result == -EINTR {
-            receiveMore(&actions)
+            receiveMore(head, &actions)
             return
         }
         if result < 0 {
@@ -239,9 +268,9 @@ struct RequestMachine {
             return
         }
         filled += Int(result)
-        switch policy.parser.parse(UnsafeRawBufferPointer(start: buffer, count: filled)) {
+        switch policy.parser.parse(UnsafeRawBufferPointer(start: head.buffer, count: filled)) {
         case .needMore:
-            receiveMore(&actions)
+            receiveMore(head, &actions)
         case .reject(let status, let reason):
             let kind: CloseReason.Kind
             switch status {
@@ -276,7 +305,7 @@ struct RequestMachine {
             authDecided(decision, req, now: now, summary: &summary, &actions)
             return
         }
-        admitted(req, now: now, &actions)
+        admitted(req, now: now, summary: &summary, &actions)
     }
 
     private mutating func authDecided(_ decision: ProxyAuthenticator.Decision, _ req: ConnectRequest, now: UInt64,
@@ -284,7 +313,7 @@ struct RequestMachine {
         switch decision {
         case .allowed(let user):
             summary.user = user
-            admitted(req, now: now, &actions)
+            admitted(req, now: now, summary: &summary, &actions)
         case .missing:
             answer(.proxyAuthenticationRequired, CloseReason(.authFailed,
                 "proxy credentials required (Proxy-Authorization: Basic; curl --proxy-user USER:PASSWORD)"), now: now, &actions)
@@ -293,14 +322,15 @@ struct RequestMachine {
         case .blocked(let reason):
             answer(.tooManyRequests, CloseReason(.rateLimited, reason), now: now, &actions)
         case .check(let credentials, let key):
-            guard case .reading(let deadline) = state else { return }
-            state = .authenticating(req, deadline: deadline)
+            guard case .reading(let head) = state else { return }
+            state = .authenticating(req, deadline: head.deadline)
             actions.append(.verifyCredentials(credentials, key: key))
         }
     }
 
     /// Past the relay's gate or the proxy's users: the rules, then the route.
-    private mutating func admitted(_ req: ConnectRequest, now: UInt64, _ actions: inout [Action]) {
+    private mutating func admitted(_ req: ConnectRequest, now: UInt64, summary: inout ConnectionSummary,
+                                   _ actions: inout [Action]) {
         if case .denied(let reason) = config.rules.check(req.target) {
             answer(.forbidden, CloseReason(.forbidden, reason), now: now, &actions)
             return
@@ -325,10 +355,12 @@ struct RequestMachine {
                 return
             }
         }
-        if config.relay != nil, config.route(for: req.target) == .tunnel {
+        if let relay = config.relay, config.route(for: req.target) == .tunnel {
             state = .tunnelling(req)
-            setDeadline(0, &actions)  // the tunnel keeps its own deadline
-            actions.append(.startTunnel(req.target))
+            summary.route = .tunnel
+            summary.relay = relay.address.description
+            setDeadline(0, &actions)  // the tunnel keeps its own deadline (connect, TLS, the relay's answer)
+            actions.append(.startTunnel(req.target, via: relay))
             return
         }
         resolve(req, now: now, &actions)
@@ -336,7 +368,19 @@ struct RequestMachine {
 
     // MARK: Resolving and connecting
 
+    /// Addresses for the target: a literal at once, a name through the resolver (maybe later).
     private mutating func resolve(_ req: ConnectRequest, now: UInt64, _ actions: inout [Action]) {
+        switch req.target.kind {
+        case .ipv4, .ipv6:
+            guard let address = SocketAddress(ip: req.target.host, port: req.target.port) else {
+                answer(.badRequest, CloseReason(.badRequest, "bad address \(req.target.host)"), now: now, &actions)
+                return
+            }
+            resolved(.success(ResolvedAddresses(addresses: [address], source: "literal")), req, now: now, &actions)
+            return
+        case .name:
+            break
+        }
         let deadline = now + config.connectTimeout.nanoseconds
         state = .resolving(req, since: now, deadline: deadline)
         setDeadline(deadline, &actions)
@@ -376,7 +420,6 @@ struct RequestMachine {
                    now: now, &actions)
             return
         }
-        c.timedOut = false
         c.deadline = now + config.connectTimeout.nanoseconds
         state = .connecting(c)
         setDeadline(c.deadline, &actions)
@@ -385,7 +428,14 @@ struct RequestMachine {
 
     private mutating func connected(_ result: Int32, now: UInt64, summary: inout ConnectionSummary,
                                     _ actions: inout [Action]) {
-        guard case .connecting(var c) = state, c.index < c.addresses.count else { return }
+        var c: Connecting
+        let timedOut: Bool
+        switch state {
+        case .connecting(let attempt): c = attempt; timedOut = false
+        case .cancellingConnect(let attempt): c = attempt; timedOut = true
+        default: return
+        }
+        guard c.index < c.addresses.count else { return }
         let addr = c.addresses[c.index]
         if result == 0 {
             summary.upstreamAddress = addr.description
@@ -393,7 +443,7 @@ struct RequestMachine {
             return
         }
         actions.append(.closeUpstream)
-        if c.timedOut {
+        if timedOut {
             answer(.gatewayTimeout, CloseReason(.connectTimeout,
                 "connect to \(addr) timed out after \(RequestMachine.format(config.connectTimeout))"), now: now, &actions)
             return
@@ -429,9 +479,10 @@ struct RequestMachine {
         send(bytes, then: next, now: now, &actions)
     }
 
+
     private mutating func send(_ bytes: [UInt8], then: AfterAnswer, now: UInt64, _ actions: inout [Action]) {
         let deadline = now + config.headerTimeout.nanoseconds
-        state = .answering(Answer(bytes: bytes, then: then), deadline: deadline)
+        state = .answering(Answer(length: bytes.count, then: then), deadline: deadline)
         setDeadline(deadline, &actions)
         actions.append(.stageAnswer(bytes))
         actions.append(.sendAnswer(offset: 0))
@@ -445,14 +496,15 @@ struct RequestMachine {
             answer(.badGateway, CloseReason(.resolveFailed, reason), now: now, &actions)
         case .success(let answer):
             let addresses = answer.addresses.map(\.ipString)
-            let bytes = RelayResolution.response(addresses: addresses, ttl: policy.ttlHint(req.target.host),
+            let bytes = RelayResolution.response(addresses: addresses, ttl: policy.ttlHint(req.target.host, now),
                                                  source: answer.source, httpVersion: req.httpVersion)
             send(bytes, then: .close(CloseReason(.ok, "resolved to \(addresses.joined(separator: " ")) from \(answer.source)")),
                  now: now, &actions)
         }
     }
 
-    private mutating func answerSent(_ result: Int32, now: UInt64, _ actions: inout [Action]) {
+    private mutating func answerSent(_ result: Int32, now: UInt64, summary: inout ConnectionSummary,
+                                     _ actions: inout [Action]) {
         guard case .answering(var a, let deadline) = state else { return }
         if result == -EAGAIN || result == -EINTR {
             actions.append(.sendAnswer(offset: a.sent))
@@ -466,7 +518,7 @@ struct RequestMachine {
             return
         }
         a.sent += Int(result)
-        if a.sent < a.bytes.count {
+        if a.sent < a.length {
             state = .answering(a, deadline: deadline)
             actions.append(.sendAnswer(offset: a.sent))
             return
@@ -485,6 +537,7 @@ struct RequestMachine {
                 return
             }
             state = .handedOver
+            if t == .passthrough { summary.mode = .passthrough }
             actions.append(.handOver(t, request: request, pipelinedFrom: request.headerLength, filledTo: filled))
         }
     }
@@ -492,13 +545,13 @@ struct RequestMachine {
     // MARK: Deadlines and closing
 
     private mutating func deadlinePassed(now: UInt64, _ actions: inout [Action]) {
-        if graceDeadline != 0 && now >= graceDeadline {
+        if let grace = graceDeadline, now >= grace {
             close(CloseReason(.shutdown, "closed at shutdown: grace period of \(RequestMachine.format(config.grace)) ended"), &actions)
             return
         }
         switch state {
-        case .reading(let d):
-            guard now >= d else { return setDeadline(d, &actions) }
+        case .reading(let head):
+            guard now >= head.deadline else { return setDeadline(head.deadline, &actions) }
             answer(.requestTimeout, CloseReason(.headerTimeout,
                 "no complete CONNECT request within \(RequestMachine.format(config.headerTimeout))"), now: now, &actions)
         case .authenticating(_, let d):
@@ -509,10 +562,9 @@ struct RequestMachine {
             guard now >= d else { return setDeadline(d, &actions) }
             answer(.gatewayTimeout, CloseReason(.resolveFailed,
                 "resolver \(policy.resolverName) did not answer within \(RequestMachine.format(config.connectTimeout))"), now: now, &actions)
-        case .connecting(var c):
+        case .connecting(let c):
             guard now >= c.deadline else { return setDeadline(c.deadline, &actions) }
-            c.timedOut = true
-            state = .connecting(c)
+            state = .cancellingConnect(c)
             actions.append(.cancelConnect)
         case .answering(let a, let d):
             guard now >= d else { return setDeadline(d, &actions) }
@@ -523,7 +575,7 @@ struct RequestMachine {
         case .lingering(let reason, let d):
             guard now >= d else { return setDeadline(d, &actions) }
             close(reason, &actions)
-        case .tunnelling, .handedOver, .closed:
+        case .cancellingConnect, .tunnelling, .handedOver, .closed:
             break
         }
     }
@@ -536,7 +588,7 @@ struct RequestMachine {
     /// The earlier of `deadline` and the grace period's end (0: none).
     private func setDeadline(_ deadline: UInt64, _ actions: inout [Action]) {
         var d = deadline
-        if graceDeadline != 0 && (d == 0 || graceDeadline < d) { d = graceDeadline }
+        if let grace = graceDeadline, d == 0 || grace < d { d = grace }
         actions.append(.setDeadline(d))
     }
 

@@ -1,3 +1,4 @@
+import VeilResolver
 import VeilWire
 import VeilRuntime
 import VeilTLS
@@ -14,8 +15,8 @@ final class RequestPolicy {
     let authCache: WorkerAuthCache
     /// Whether intercepted data may move onto kTLS here (nil: nothing is intercepted).
     let kernelTLS: KernelTLS.Availability?
-    /// What is left of a name's cached TTL, for RESOLVE answers.
-    let ttlHint: (String) -> UInt32
+    /// What is left of a name's cached TTL at a time (monotonic nanoseconds), for RESOLVE answers.
+    let ttlHint: (String, UInt64) -> UInt32
     let parser: ConnectRequestParser
     /// The resolver chain's name, for reasons.
     let resolverName: String
@@ -23,7 +24,7 @@ final class RequestPolicy {
     init(config: ProxyConfiguration, gate: RelayGate?, authenticator: ProxyAuthenticator?,
          authCache: WorkerAuthCache = WorkerAuthCache(), kernelTLS: KernelTLS.Availability?,
          parser: ConnectRequestParser, resolverName: String,
-         ttlHint: @escaping (String) -> UInt32 = { _ in RelayResolution.defaultTTL }) {
+         ttlHint: @escaping (String, UInt64) -> UInt32 = { _, _ in RelayResolution.defaultTTL }) {
         self.config = config
         self.parser = parser
         self.resolverName = resolverName
@@ -32,5 +33,14 @@ final class RequestPolicy {
         self.authCache = authCache
         self.kernelTLS = kernelTLS
         self.ttlHint = ttlHint
+    }
+
+    /// What is left of `host`'s cached answer's TTL when `resolver` caches, else the default.
+    static func ttlHint(_ resolver: any Resolver) -> (String, UInt64) -> UInt32 {
+        let cache = ((resolver as? ResolverChain)?.fallback as? EncryptedResolver)?.cache
+        return { host, now in
+            guard let entry = cache?.lookup(host) else { return RelayResolution.defaultTTL }
+            return entry.expires > now ? UInt32(max(1, (entry.expires - now) / 1_000_000_000)) : 1
+        }
     }
 }

@@ -15,8 +15,9 @@ final class ProxyWorker: IOHandler {
     let diagnostics: LogWriter
     /// Minted certificates used on this worker (lock-free front of the shared minter).
     let certificates = WorkerCertificateCache()
-    /// Proxy credentials that passed on this worker (`--auth`).
-    let authCache = WorkerAuthCache()
+    /// What this worker's connections consult while admitting and routing a request (with the
+    /// proxy credentials that passed on this worker, `--auth`).
+    let requestPolicy: RequestPolicy
     /// This worker's counters for `--metrics`.
     let metrics = WorkerMetrics()
     /// NSS key log lines (only when asked for).
@@ -55,6 +56,9 @@ final class ProxyWorker: IOHandler {
         recordLog = loop.addLogWriter(fd: shared.recordLogFD, notices: shared.config.logFormat)
         diagnostics = loop.addLogWriter(fd: 2, notices: shared.config.logFormat)
         if let fd = shared.interception?.keylogFD, fd >= 0 { keylog = loop.addLogWriter(fd: fd, notices: nil) } else { keylog = nil }
+        requestPolicy = RequestPolicy(config: shared.config, gate: shared.relayGate, authenticator: shared.authenticator,
+                                      kernelTLS: shared.interception?.kernelTLS, parser: shared.parser,
+                                      resolverName: shared.resolver.name, ttlHint: RequestPolicy.ttlHint(shared.resolver))
     }
 
     deinit { discard.deallocate() }
@@ -185,9 +189,9 @@ final class ProxyWorker: IOHandler {
     }
 
     /// The relay accepted a tunnel: a `TLSFront` in relay mode carries it from now on.
-    func adoptTunnel(fd: Int32, engine: TLSEngine, bridgeFD: Int32, pending: [UInt8], peerName: String,
+    func adoptTunnel(fd: Int32, engine: TLSEngine, bridgeFD: Int32, pending: [UInt8], relayAddress: String,
                      connection: Connection?, id: UInt64) -> TLSFront {
-        let f = TLSFront(adopting: fd, engine: engine, bridgeFD: bridgeFD, pending: pending, peerName: peerName,
+        let f = TLSFront(adopting: fd, engine: engine, bridgeFD: bridgeFD, pending: pending, relayAddress: relayAddress,
                          connection: connection, id: id, worker: self)
         fronts[ObjectIdentifier(f)] = f
         return f

@@ -11,6 +11,10 @@
 struct StreamDirection: Sendable, Equatable {
     enum Source: Sendable, Equatable {
         case open
+        /// The transport ended (EOF read) while bytes read before it are still to be processed:
+        /// how the stream ended (a close_notify among them, a bare FIN at a record boundary or
+        /// inside a record) is known once they are (`sourceEnded`).
+        case draining
         case ended(StreamEnd)
     }
 
@@ -41,6 +45,8 @@ struct StreamDirection: Sendable, Equatable {
     }
 
     var sourceOpen: Bool { source == .open }
+    /// Nothing more will arrive from the source (its transport ended, or its end is known).
+    var inputEnded: Bool { source != .open }
     var sinkOpen: Bool { sink == .open }
 
     /// The destination's write side is shut (or its shutdown is under way).
@@ -60,8 +66,17 @@ struct StreamDirection: Sendable, Equatable {
     /// The source ended; the first end seen counts. Returns whether this was the first.
     @discardableResult
     mutating func sourceEnded(_ end: StreamEnd) -> Bool {
-        guard source == .open else { return false }
+        if case .ended = source { return false }
         source = .ended(end)
+        return true
+    }
+
+    /// The source's transport ended (EOF) before how the stream ended is known: bytes read
+    /// before it are still to be processed. Returns whether this changed anything.
+    @discardableResult
+    mutating func transportEnded() -> Bool {
+        guard source == .open else { return false }
+        source = .draining
         return true
     }
 

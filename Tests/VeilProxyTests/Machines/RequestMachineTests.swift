@@ -19,13 +19,15 @@ struct RequestMachineTests {
         var now: UInt64 = 1_000 * Run.second
 
         init(_ config: ProxyConfiguration = Run.config(), gate: RelayGate? = nil, users: ProxyUsers? = nil,
+             authenticator: ProxyAuthenticator? = nil,
              kernelTLS: KernelTLS.Availability? = .unavailable("test"), viaListener: Bool = false) {
-            let auth = users.map { ProxyAuthenticator(users: $0, failures: AuthFailureLimiter(limit: 2, window: 60, block: 30)) }
+            let auth = authenticator
+                ?? users.map { ProxyAuthenticator(users: $0, failures: AuthFailureLimiter(limit: 2, window: 60, block: 30)) }
             let policy = RequestPolicy(config: config, gate: gate, authenticator: auth, kernelTLS: kernelTLS,
                                        parser: ConnectRequestParser(maxHeaderBytes: config.maxHeaderBytes,
                                                                     allowsResolve: gate != nil, allowsForward: gate == nil),
-                                       resolverName: "static", ttlHint: { _ in 77 })
-            machine = RequestMachine(policy: policy, buffer: buffer, capacity: 18437, viaListener: viaListener)
+                                       resolverName: "static", ttlHint: { _, _ in 77 })
+            machine = RequestMachine(policy: policy, viaListener: viaListener)
         }
 
         deinit { buffer.deallocate() }
@@ -52,7 +54,7 @@ struct RequestMachineTests {
             return on(.received(Int32(bytes.count), now: now))
         }
 
-        func start() -> [String] { on(.start(refusal: nil, now: now)) }
+        func start() -> [String] { on(.start(buffer: buffer, capacity: 18437, now: now)) }
 
         static func describe(_ a: RequestMachine.Action) -> String {
             switch a {
@@ -62,7 +64,7 @@ struct RequestMachineTests {
             case .connect(let a): return "connect \(a)"
             case .cancelConnect: return "cancel connect"
             case .closeUpstream: return "close upstream"
-            case .startTunnel(let t): return "tunnel \(t)"
+            case .startTunnel(let t, _): return "tunnel \(t)"
             case .stopTunnel: return "stop tunnel"
             case .stageAnswer(let bytes):
                 let text = String(decoding: bytes, as: UTF8.self)
@@ -250,7 +252,7 @@ struct RequestMachineTests {
         let r = Run(config)
         _ = r.start()
         #expect(r.arrive("CONNECT far.test:443 HTTP/1.1\r\n\r\n") == ["deadline 0", "tunnel far.test:443"])
-        #expect(r.on(.tunnelEstablished(now: r.now)).suffix(2) == ["answer 200", "send 0"])
+        #expect(r.on(.tunnelEstablished(path: .userspace, note: nil, now: r.now)).suffix(2) == ["answer 200", "send 0"])
         let f = Run(config)
         _ = f.start()
         f.arrive("CONNECT far.test:443 HTTP/1.1\r\n\r\n")
@@ -313,7 +315,7 @@ struct RequestMachineTests {
 
     @Test func refusalsAreAnswered503() {
         let r = Run()
-        #expect(r.on(.start(refusal: CloseReason(.overloaded, "refused: full"), now: r.now)).suffix(2) == ["answer 503", "send 0"])
+        #expect(r.on(.refused(CloseReason(.overloaded, "refused: full"), graceDeadline: nil, now: r.now)).suffix(2) == ["answer 503", "send 0"])
         r.on(.answerSent(4096, now: r.now))
         #expect(r.on(.deadline(now: r.now + 3 * Run.second)) == ["close overloaded: refused: full"])
     }

@@ -31,6 +31,22 @@ struct StreamDirectionTests {
         #expect(d.isDone && !d.endAuthenticated)
     }
 
+    @Test func anEOFIsJudgedOnceWhatCameBeforeItIsRead() {
+        var d = StreamDirection()
+        let first = d.transportEnded()
+        let again = d.transportEnded()
+        #expect(first && !again)
+        #expect(!d.sourceOpen && d.inputEnded && d.sourceEnd == nil)
+        // The buffered bytes held a close_notify: that is how the stream ended.
+        let ended = d.sourceEnded(.closeNotify)
+        #expect(ended)
+        #expect(d.sourceEnd == .closeNotify)
+        let tooLate = d.transportEnded()  // too late to say anything else
+        let second = d.sourceEnded(.fin)
+        #expect(!tooLate && !second)
+        #expect(d.sourceEnd == .closeNotify)
+    }
+
     @Test func bytesAreCounted() {
         var d = StreamDirection()
         d.moved(5)

@@ -1,0 +1,14 @@
+/// What the summary line says about the HTTPS listener's outer TLS session.
+struct FrontInfo: Equatable {
+    let tls: String
+    let cipher: String
+    /// Nil when the connection never got past the outer handshake.
+    let path: ConnectionSummary.DataPath?
+    /// Why the outer session is not on kTLS, when kTLS was wanted.
+    let note: String?
+    /// In userspace: who protected the outer records (veil or openssl), and why not veil.
+    var records: String? = nil
+    var recordsNote: String? = nil
+    /// How the client ended the outer session (see StreamEnd).
+    var end: StreamEnd? = nil
+}
