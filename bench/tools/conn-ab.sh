@@ -10,13 +10,15 @@
 #   A_ARGS="--record-layer openssl" bench/tools/conn-ab.sh BIN BIN   one build, two settings
 #   BULK_MIB=256 bench/tools/conn-ab.sh A B [PAIRS]   one BULK_MIB download per batch instead:
 #                                                      CPU seconds per GiB
+#   MODE=passthrough bench/tools/conn-ab.sh A B ...   both in pass-through (curl trusts the
+#                                                      origin's CA instead of Veil's)
 set -uo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$BENCH_DIR/.work/conn-ab
 source "$BENCH_DIR/../integration/lib.sh"
 A=${1:?usage: conn-ab.sh A_BIN B_BIN [PAIRS] [CONNS]} B=${2:?usage: conn-ab.sh A_BIN B_BIN [PAIRS] [CONNS]}
 PAIRS=${3:-12} CONNS=${4:-300} BULK_MIB=${BULK_MIB:-0}
-A_ARGS=${A_ARGS:-} B_ARGS=${B_ARGS:-}
+A_ARGS=${A_ARGS:-} B_ARGS=${B_ARGS:-} MODE=${MODE:-intercept}
 TCK=$(getconf CLK_TCK)
 
 setup_work
@@ -31,11 +33,11 @@ for side in A B; do
     VEIL_BIN=${!side}
     args_var=${side}_ARGS
     # shellcheck disable=SC2086
-    start_veil "$side" --mode intercept --resolver static --upstream-ca "$TESTCA" \
+    start_veil "$side" --mode "$MODE" --resolver static --upstream-ca "$TESTCA" \
         --resolve "localhost:$ORIGIN:127.0.0.1" ${!args_var} || exit 1
     PORT[$side]=$VEIL_PORT PID[$side]=$VEIL_PID
 done
-veil_ca || exit 1
+if [[ $MODE == passthrough ]]; then VEIL_CA=$TESTCA; else veil_ca || exit 1; fi
 urls=()
 for ((i = 1; i <= CONNS; i++)); do urls+=(-o /dev/null "https://localhost:$ORIGIN/small.bin?c=$i"); done
 UNIT=ms/conn

@@ -4,7 +4,7 @@
 #   integration/tools/coverage.sh            # run swift test with coverage, print the report
 #   COVERAGE_MIN=85 integration/tools/coverage.sh   # also fail below that percentage (the default)
 #
-# The machines are the files named *Machine.swift under Sources/VeilProxy (plus the shared
+# The machines are the files named *Machine.swift and *Machine+*.swift under Sources/VeilProxy (plus the shared
 # StreamDirection); the report lists each and the total, from llvm-cov over the test binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,7 +15,7 @@ swift test --enable-code-coverage >/tmp/veil-coverage-test.log 2>&1 || { tail -n
 codecov=$(swift test --show-codecov-path)
 profdata=$(dirname "$codecov")/default.profdata
 binary=$(ls -d .build/debug/*PackageTests.xctest | head -n 1)
-mapfile -t files < <(find Sources/VeilProxy -name '*Machine.swift' -o -name 'StreamDirection.swift' | sort)
+mapfile -t files < <(find Sources/VeilProxy -name '*Machine.swift' -o -name '*Machine+*.swift' -o -name 'StreamDirection.swift' | sort)
 ((${#files[@]} > 0)) || { echo "coverage: no state machine files found"; exit 1; }
 report=$(llvm-cov report "$binary" -instr-profile "$profdata" "${files[@]}")
 echo "$report"

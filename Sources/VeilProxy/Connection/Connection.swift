@@ -27,7 +27,8 @@ final class Connection: IOHandler {
         case request
         /// A fatal alert is on its way out to one peer, then the connection closes.
         case lingering
-        case handshake, switching, relayingRecords, splicing, forwarding
+        /// Pass-through, kTLS splice or plain-http forward: `transfer` runs it.
+        case transfer
         case clientHello, upstreamHandshake, awaitingCertificate, clientHandshake, interceptRelay, kernelSwitch, mixedRelay
         case closing
     }
@@ -67,12 +68,13 @@ final class Connection: IOHandler {
     /// Why the connection closes once the alert on its way out is sent.
     var pendingClose: CloseReason?
 
-    // Handshake relay.
-    var tracker = TLSFlowTracker()
-    var up: RecordPump?      // client -> upstream
-    var down: RecordPump?    // upstream -> client
-    /// The last alert seen in the handshake relay, and who sent it.
-    var lastAlert: (from: TLSFlowTracker.Side, alert: String)?
+    // Transfer (pass-through, kTLS splice, plain-http forward): the machine, the one action
+    // list its events fill, the upstream->client record buffer of the handshake relay, and the
+    // splice pipes (Connection+Transfer).
+    var transfer: TransferMachine?
+    var transferActions: [TransferAction] = []
+    var recordBuffer: UnsafeMutableRawPointer?
+    var pipes = SplicePipes()
 
     // Interception.
     var intercepting = false
@@ -97,17 +99,13 @@ final class Connection: IOHandler {
     var upstreamDataSeen = false
     /// Plaintext bytes the userspace relay moved through OpenSSL (both directions).
     var opensslRelayed = 0
-    /// Both sockets are on kTLS: splice moves plaintext, control records come by recvmsg.
-    var kernelTLSActive = false
     /// Only one leg is on kTLS (the other's engine keeps running): see Connection+MixedTransfer.
     var kernelLeg: KernelLeg?
 
     /// A plain-http request being forwarded (see Connection+Forward).
     var forward: ForwardBody?
 
-    // Splice relay.
-    var spliceUp: SplicePump?
-    var spliceDown: SplicePump?
+    /// When data last moved in an intercepted relay.
     var lastActivity: UInt64 = 0
 
     // Relay: the tunnel carrying this connection's upstream (`--route tunnel`), and on the relay
@@ -162,29 +160,28 @@ final class Connection: IOHandler {
     func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
         guard phase != .closing, let op = Op(rawValue: op) else { return }
         if phase == .request { requestCompleted(op, result); return }
-        if phase == .forwarding, forwardCompleted(op, result: result) { return }
+        if phase == .transfer {
+            transferCompleted(op, result: result)
+            return
+        }
         switch op {
         case .cancel: break
         case .clientRecv:
             if intercepting { legReceived(clientLeg, result) }
-            else { pumpReceived(up, result) }
         case .upstreamRecv:
-            if intercepting { legReceived(upstreamLeg, result) } else { pumpReceived(down, result) }
+            if intercepting { legReceived(upstreamLeg, result) }
         case .clientSend:
             if intercepting { legSent(clientLeg, result) }
-            else { pumpSent(down, result) }
         case .upstreamSend:
-            if intercepting { legSent(upstreamLeg, result) } else { pumpSent(up, result) }
+            if intercepting { legSent(upstreamLeg, result) }
         case .clientShutdown, .upstreamShutdown: break
         case .connect, .lingerShutdown, .lingerRecv: break
         case .alertSend: finish(pendingClose ?? CloseReason(.error, "alert sent"))
         case .ktlsRecv: kernelLegReceived(result)
         case .ktlsSend: kernelLegSent(result)
         case .ktlsShutdown: kernelLegShut()
-        case .upPollIn, .upSpliceIn, .upPollOut, .upSpliceOut, .upShutdown, .upControl, .upControlSend:
-            spliceCompleted(spliceUp, op: op, result: result)
-        case .downPollIn, .downSpliceIn, .downPollOut, .downSpliceOut, .downShutdown, .downControl, .downControlSend:
-            spliceCompleted(spliceDown, op: op, result: result)
+        case .upPollIn, .upSpliceIn, .upPollOut, .upSpliceOut, .upShutdown, .upControl, .upControlSend: break
+        case .downPollIn, .downSpliceIn, .downPollOut, .downSpliceOut, .downShutdown, .downControl, .downControlSend: break
         }
     }
 
@@ -237,9 +234,11 @@ final class Connection: IOHandler {
         switch phase {
         case .lingering:
             finish(pendingClose ?? CloseReason(.clientGone, "client did not read the response"))
-        case .handshake, .switching, .clientHello, .upstreamHandshake, .awaitingCertificate, .clientHandshake, .kernelSwitch:
+        case .transfer:
+            transferEvent(.deadlinePassed(now: now))
+        case .clientHello, .upstreamHandshake, .awaitingCertificate, .clientHandshake, .kernelSwitch:
             finish(CloseReason(.handshakeTimeout, "TLS handshake not complete within \(format(config.handshakeTimeout))"))
-        case .relayingRecords, .splicing, .interceptRelay, .mixedRelay, .forwarding:
+        case .interceptRelay, .mixedRelay:
             let idleFor = now &- lastActivity
             if idleFor >= config.idleTimeout.nanoseconds {
                 finish(CloseReason(.idleTimeout, "no data either way for \(format(config.idleTimeout))"))
@@ -275,15 +274,14 @@ final class Connection: IOHandler {
         phase = .closing
         summary.close = reason
         relayTunnel?.connectionFinished()
-        loop.retire(handle, cancelling: [clientFD, upstreamFD] + (spliceUp?.pipeFDs ?? []) + (spliceDown?.pipeFDs ?? []))
+        loop.retire(handle, cancelling: [clientFD, upstreamFD] + pipes.fds)
     }
 
     /// Nothing of this connection is in flight any more: close, release, write the summary.
     func finalize(loop: EventLoop) {
         Socket.close(clientFD)
         Socket.close(upstreamFD)
-        spliceUp?.release()
-        spliceDown?.release()
+        pipes.release()
         releaseRecordBuffers()
         if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
         clientLeg = nil
@@ -308,11 +306,10 @@ final class Connection: IOHandler {
     }
 
     func releaseRecordBuffers() {
-        if let b = up?.buffer ?? requestBuffer { worker.recordBuffers.give(b) }
-        if let b = down?.buffer { worker.recordBuffers.give(b) }
+        if let b = requestBuffer { worker.recordBuffers.give(b) }
+        if let b = recordBuffer { worker.recordBuffers.give(b) }
         requestBuffer = nil
-        up = nil
-        down = nil
+        recordBuffer = nil
     }
 
     func format(_ seconds: Double) -> String {

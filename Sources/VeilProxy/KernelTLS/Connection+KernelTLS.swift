@@ -15,9 +15,10 @@ import Glibc
 /// 2. Flush both engines' output.
 /// 3. Derive each leg's keys and next sequence numbers (`TLSEngine.kernelKeys`), attach the ULP
 ///    and install RX then TX on both sockets; the engines are then freed.
-/// 4. Splice between the two kTLS sockets. A record that is not application data stops the
-///    splice (EINVAL); it is read with recvmsg and handled: close_notify and alerts are passed
-///    on, session tickets are consumed, a KeyUpdate ends the connection (the kernel cannot rekey).
+/// 4. Splice between the two kTLS sockets (SpliceMachine, see SpliceMachine+KernelTLS). A record
+///    that is not application data stops the splice (EINVAL); it is read with recvmsg and
+///    handled: close_notify and alerts are passed on, session tickets are consumed, a KeyUpdate
+///    ends the connection (the kernel cannot rekey).
 extension Connection {
     func handshakesDone() {
         if summary.front != nil && config.ktls != .off && interception.kernelTLS.isAvailable {
@@ -152,76 +153,11 @@ extension Connection {
             startMixedRelay(kernel: k, userspace: onClient ? upstream : client)
             return
         }
-        kernelTLSActive = true
         summary.clientPath = .ktlsSplice
         summary.upstreamPath = .ktlsSplice
         if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
         clientLeg = nil
         upstreamLeg = nil
-        startSplice()
-    }
-
-    // MARK: Control records on kTLS sockets
-
-    func receiveControlRecord(_ p: SplicePump) {
-        if p.message == nil { p.message = TLSRecordMessage() }
-        guard let m = p.message else {
-            finish(CloseReason(.error, "out of memory for a kTLS control record"))
-            return
-        }
-        p.chain = .control
-        p.pending = 1
-        loop.receiveRecord(handle, op: p.ops.control.rawValue, fd: p.sourceFD, into: m, dontWait: true)
-    }
-
-    func controlRecordReceived(_ p: SplicePump, result: Int32) {
-        let upward = p === spliceUp
-        let who = upward ? "client" : "upstream"
-        guard result >= 0 else {
-            if Connection.isTransient(result) { drive(p); return }
-            if result == -EKEYEXPIRED {
-                finish(CloseReason(.error, "\(who) sent a TLS 1.3 KeyUpdate; kTLS rekeying is not implemented"))
-                return
-            }
-            fail(p, upward: upward, result: result, reading: true)
-            return
-        }
-        guard let m = p.message else { return }
-        let data = m.body(count: Int(result))
-        if result == 0 {
-            p.sourceEOF = true
-            noteEnd(client: upward, .fin)
-            drive(p)
-            return
-        }
-        switch KernelTLSRecord(type: m.type, body: data) {
-        case .alert(let level, let description):
-            // close_notify or a fatal alert: passed on as a record of its own, then the end.
-            noteEnd(client: upward, description == 0 ? .closeNotify : .alert(description))
-            p.pendingAlert = [level, description]
-            p.sourceEOF = true
-            drive(p)
-        case .newSessionTicket:
-            // After the switch: consumed (OpenSSL no longer sees this session, so it cannot
-            // become a cached session).
-            drive(p)
-        case .applicationData:
-            // Application data by recvmsg (splice stopped for another reason): pass it on as is.
-            sendControlRecord(p, type: 23, bytes: Array(data))
-        case .malformedAlert:
-            finish(CloseReason(.error, "\(who) sent a malformed alert"))
-        case .keyUpdate:
-            finish(CloseReason(.error, "\(who) sent a TLS 1.3 KeyUpdate; this kernel cannot rekey kTLS (Linux 6.1), so the connection ends"))
-        case .unexpected(let what):
-            finish(CloseReason(.error, "\(who) sent a \(what) after the handshake"))
-        }
-    }
-
-    func sendControlRecord(_ p: SplicePump, type: UInt8, bytes: [UInt8]) {
-        if p.message == nil { p.message = TLSRecordMessage() }
-        guard let m = p.message else { return }
-        p.chain = .controlSend
-        p.pending = 1
-        loop.sendRecord(handle, op: p.ops.controlSend.rawValue, fd: p.destinationFD, type: type, bytes: bytes, using: m)
+        startTransfer(.kernelTLS(SpliceMachine(.kernelTLS, idleTimeout: config.idleTimeout, pipeSizeLimit: config.pipeSize)))
     }
 }

@@ -107,7 +107,7 @@ extension Connection {
     func kernelLegSent(_ result: Int32) {
         guard let k = kernelLeg else { return }
         k.sending = false
-        if result < 0 && !Connection.isTransient(result) {
+        if result < 0 && !SpliceMachine.isTransient(result) {
             finish(gone(client: k.isClient, result: result))
             return
         }
@@ -134,7 +134,7 @@ extension Connection {
         k.receiving = false
         let who = k.isClient ? "client" : "upstream"
         if result < 0 {
-            if Connection.isTransient(result) { mixedRelay(); return }
+            if SpliceMachine.isTransient(result) { mixedRelay(); return }
             if result == -EKEYEXPIRED {
                 finish(CloseReason(.error, "\(who) sent a TLS 1.3 KeyUpdate; kTLS rekeying is not implemented"))
             } else {

@@ -1,23 +1,17 @@
-import VeilResolver
-import VeilWire
 import VeilTLS
 
-/// One direction of the handshake relay: reads exactly one TLS record at a time (header, then
-/// exactly its body) from `sourceFD` into `buffer` and forwards it to `destinationFD`.
-/// Reading record by record means nothing past the handshake is ever pulled into userspace.
+/// One direction of the pass-through handshake relay: reads exactly one TLS record at a time
+/// (header, then exactly its body) into `buffer` and forwards it. Reading record by record means
+/// nothing past the handshake is ever pulled into userspace.
 ///
 /// The client's records are held back (`held`) while its ClientHello is incomplete, so that a
 /// ClientHello cut into several records is judged whole before any of it is forwarded.
-final class RecordPump {
+final class HandshakeRecordStream {
+    let direction: TransferDirection
+    /// A record buffer the owner lent (from its pool) until `releaseRecordBuffers`.
     let buffer: UnsafeMutableRawPointer
     let capacity: Int
-    let sourceFD: Int32
-    let destinationFD: Int32
-    let side: TLSFlowTracker.Side
-    let inbound: RecordDirection
-    let outbound: RecordDirection
-    let recvOp: Connection.Op
-    let sendOp: Connection.Op
+    var flow = StreamDirection()
 
     /// Bytes in `buffer`: held records, the record being read, possibly pipelined bytes after it.
     var filled = 0
@@ -28,37 +22,21 @@ final class RecordPump {
     var recordLength = 0
     /// ClientHellos (the first, and a second after a HelloRetryRequest) already judged.
     var hellosChecked = 0
-    var receiving = false
-    var sending = false
     /// Bytes of `buffer` being sent: `sendOffset..<sendEnd`.
     var sendOffset = 0
     var sendEnd = 0
     /// Split-hello: the body offset where the second record starts, while the first is sent.
     var splitAt = 0
-    /// Set while switching to splice: read nothing more.
-    var stopped = false
-    var eof = false
+    /// Records read so far.
     var records = 0
 
-    init(buffer: UnsafeMutableRawPointer, capacity: Int, sourceFD: Int32, destinationFD: Int32,
-         side: TLSFlowTracker.Side, recvOp: Connection.Op, sendOp: Connection.Op) {
+    init(_ direction: TransferDirection, buffer: UnsafeMutableRawPointer, capacity: Int) {
+        self.direction = direction
         self.buffer = buffer
         self.capacity = capacity
-        self.sourceFD = sourceFD
-        self.destinationFD = destinationFD
-        self.side = side
-        self.recvOp = recvOp
-        self.sendOp = sendOp
-        if side == .client {
-            inbound = .clientToProxy
-            outbound = .proxyToUpstream
-        } else {
-            inbound = .upstreamToProxy
-            outbound = .proxyToClient
-        }
     }
 
-    var busy: Bool { receiving || sending }
+    var busy: Bool { flow.receiving || flow.sending }
 
     /// The current record's first byte.
     var record: UnsafeMutableRawPointer { buffer + held }

@@ -1,0 +1,172 @@
+import VeilRuntime
+import VeilTLS
+
+/// The owner's side of a transfer machine (TransferMachine): completions and deadlines become
+/// `TransferEvent`s, and the machine's `TransferAction`s become the runtime's typed operations.
+/// Nothing is decided here. One `[TransferAction]` per connection, emptied (keeping its room)
+/// before each event: handling an event allocates nothing.
+///
+/// Ops: the record relay's receives and sends are `clientRecv`/`upstreamRecv` and
+/// `clientSend`/`upstreamSend` (a poll linked before them is `upPollIn`/`upPollOut`, which only
+/// the plain-http request direction uses); a direction's splice chain is its
+/// `PollIn`/`SpliceIn`/`PollOut`/`SpliceOut`, its write side's shutdown `Shutdown`, and kTLS
+/// records `Control`/`ControlSend`.
+extension Connection {
+    /// Starts `machine` as this connection's transfer.
+    func startTransfer(_ machine: TransferMachine) {
+        guard phase != .closing else { return }
+        phase = .transfer
+        transfer = machine
+        if transferActions.capacity < 16 { transferActions.reserveCapacity(16) }
+        transferEvent(.start(now: MonotonicClock.now()))
+    }
+
+    /// Feeds one event to the transfer machine and performs what it asks.
+    func transferEvent(_ event: TransferEvent) {
+        guard phase == .transfer else { return }
+        transferActions.removeAll(keepingCapacity: true)
+        transfer?.handle(event, &transferActions)
+        var i = 0
+        while i < transferActions.count {
+            let action = transferActions[i]
+            i += 1
+            perform(action)
+        }
+    }
+
+    /// A completion of one of the transfer's operations.
+    func transferCompleted(_ op: Op, result: Int32) {
+        switch op {
+        case .clientRecv: transferEvent(.received(.client, result: result, now: MonotonicClock.now()))
+        case .upstreamRecv: transferEvent(.received(.upstream, result: result, now: MonotonicClock.now()))
+        case .clientSend: transferEvent(.sent(.client, result: result, now: MonotonicClock.now()))
+        case .upstreamSend: transferEvent(.sent(.upstream, result: result, now: MonotonicClock.now()))
+        case .alertSend: transferEvent(.refusalSent)
+        case .upPollIn, .upPollOut: transferEvent(.polled(.up))
+        case .downPollIn, .downPollOut: transferEvent(.polled(.down))
+        case .upSpliceIn: transferEvent(.splicedIn(.up, result: result))
+        case .downSpliceIn: transferEvent(.splicedIn(.down, result: result))
+        case .upSpliceOut: transferEvent(.splicedOut(.up, result: result, now: MonotonicClock.now()))
+        case .downSpliceOut: transferEvent(.splicedOut(.down, result: result, now: MonotonicClock.now()))
+        case .upShutdown: transferEvent(.shutDown(.up))
+        case .downShutdown: transferEvent(.shutDown(.down))
+        case .upControl: recordReceived(.up, result: result)
+        case .downControl: recordReceived(.down, result: result)
+        case .upControlSend: transferEvent(.recordSent(.up, result: result))
+        case .downControlSend: transferEvent(.recordSent(.down, result: result))
+        default: break
+        }
+    }
+
+    private func recordReceived(_ d: TransferDirection, result: Int32) {
+        guard let m = pipes.message(d) else { return }
+        transferEvent(.recordReceived(d, result: result, type: m.type, body: m.body(count: max(Int(result), 0))))
+    }
+
+    private func fd(_ side: TransferSide) -> Int32 { side == .client ? clientFD : upstreamFD }
+
+    private func perform(_ action: TransferAction) {
+        switch action {
+        case .receive(let side, let buffer, let count, let pollFirst):
+            let op = side == .client ? Op.clientRecv : .upstreamRecv
+            if pollFirst {
+                loop.reserve(2)
+                loop.poll(handle, op: Op.upPollIn.rawValue, fd: fd(side), for: .readable, linkNext: true)
+            }
+            loop.recv(handle, op: op.rawValue, fd: fd(side), into: buffer, count: count)
+        case .send(let side, let buffer, let count, let pollFirst):
+            let op = side == .client ? Op.clientSend : .upstreamSend
+            if pollFirst {
+                loop.reserve(2)
+                loop.poll(handle, op: Op.upPollOut.rawValue, fd: fd(side), for: .writable, linkNext: true)
+            }
+            loop.send(handle, op: op.rawValue, fd: fd(side), from: buffer, count: count)
+        case .cancelReceive(let side):
+            loop.cancel(handle, op: Op.cancel.rawValue, target: (side == .client ? Op.clientRecv : .upstreamRecv).rawValue)
+        case .refuseHandshake(let alert):
+            sendRefusal(alert: alert)
+        case .shutdownWrite(let d):
+            loop.shutdownWrite(handle, op: (d == .up ? Op.upShutdown : .downShutdown).rawValue, fd: fd(d.destination))
+        case .releaseRecordBuffers:
+            releaseRecordBuffers()
+        case .setNonBlocking:
+            Socket.setNonBlocking(clientFD)
+            Socket.setNonBlocking(upstreamFD)
+        case .openPipes(let up):
+            do {
+                let capacity = try pipes.open(up: up)
+                transfer?.handle(.pipesOpened(up: capacity.up, down: capacity.down, now: MonotonicClock.now()), &transferActions)
+            } catch {
+                transfer?.handle(.pipesFailed("\(error)"), &transferActions)
+            }
+        case .resizePipe(let d, let size):
+            transfer?.handle(.pipeResized(d, capacity: pipes.grow(d, to: size)), &transferActions)
+        case .fill(let d, let count):
+            guard let pipe = pipes.pipe(d) else { return }
+            let up = d == .up
+            loop.reserve(3)
+            loop.poll(handle, op: (up ? Op.upPollIn : .downPollIn).rawValue, fd: fd(d.source), for: .readableOrPeerClosed,
+                      linkNext: true)
+            loop.splice(handle, op: (up ? Op.upSpliceIn : .downSpliceIn).rawValue, from: fd(d.source), to: pipe.writeFD,
+                        count: UInt32(count), linkNext: true)
+            loop.splice(handle, op: (up ? Op.upSpliceOut : .downSpliceOut).rawValue, from: pipe.readFD,
+                        to: fd(d.destination), count: UInt32(count))
+        case .drain(let d, let count):
+            guard let pipe = pipes.pipe(d) else { return }
+            let up = d == .up
+            loop.reserve(2)
+            loop.poll(handle, op: (up ? Op.upPollOut : .downPollOut).rawValue, fd: fd(d.destination), for: .writable,
+                      linkNext: true)
+            loop.splice(handle, op: (up ? Op.upSpliceOut : .downSpliceOut).rawValue, from: pipe.readFD,
+                        to: fd(d.destination), count: UInt32(count))
+        case .receiveRecord(let d):
+            guard let m = pipes.message(d) else {
+                finish(CloseReason(.error, "out of memory for a kTLS control record"))
+                return
+            }
+            loop.receiveRecord(handle, op: (d == .up ? Op.upControl : .downControl).rawValue, fd: fd(d.source),
+                               into: m, dontWait: true)
+        case .sendAlertRecord(let d, let level, let description):
+            sendRecord(d, type: 21, bytes: [level, description])
+        case .forwardRecord(let d, let type, let count):
+            guard let m = pipes.message(d) else { return }
+            sendRecord(d, type: type, bytes: Array(m.body(count: count)))
+        case .setDeadline(let at):
+            phaseDeadline = at
+            applyDeadline()
+        case .moved(let d, let bytes):
+            if d == .up { summary.bytesUp += UInt64(bytes) } else { summary.bytesDown += UInt64(bytes) }
+        case .note(let note):
+            noted(note)
+        case .logRecord(let direction, let record):
+            worker.log(RecordLogFormatter.line(format: config.logFormat, connection: id, elapsedNanos: elapsed(),
+                                               direction: direction, summary: record))
+        case .diagnostic(let text):
+            worker.diagnostic("conn \(id): \(text)")
+        case .close(let cause):
+            finish(cause.reason)
+        }
+    }
+
+    private func sendRecord(_ d: TransferDirection, type: UInt8, bytes: [UInt8]) {
+        guard let m = pipes.message(d) else {
+            finish(CloseReason(.error, "out of memory for a kTLS control record"))
+            return
+        }
+        loop.sendRecord(handle, op: (d == .up ? Op.upControlSend : .downControlSend).rawValue, fd: fd(d.destination),
+                        type: type, bytes: bytes, using: m)
+    }
+
+    private func noted(_ note: TransferNote) {
+        switch note {
+        case .end(let side, let end): noteEnd(client: side == .client, end)
+        case .handshake(let version, let cipher, let alpn):
+            summary.tlsVersion = version
+            summary.cipher = cipher
+            summary.alpn = alpn
+        case .sni(let sni): summary.sni = sni
+        case .path(let path): summary.path = path
+        case .mode(let mode): summary.mode = mode
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import VeilRuntime
+
+/// What the owner of a splice relay holds for it: a pipe per direction (socket -> pipe ->
+/// socket inside the kernel) and, on kTLS sockets, a record message per direction for the
+/// records splice cannot move (recvmsg / sendmsg). The machine (`SpliceMachine`) decides; these
+/// are only the kernel objects its actions use, closed when the connection is finalized.
+struct SplicePipes {
+    private(set) var up: Pipe?
+    private(set) var down: Pipe?
+    private var upMessage: TLSRecordMessage?
+    private var downMessage: TLSRecordMessage?
+
+    /// Opens the downward pipe, and the upward one when `up`; returns their capacities.
+    mutating func open(up wantUp: Bool) throws(SystemError) -> (up: Int, down: Int) {
+        let d = try Pipe()
+        down = d
+        guard wantUp else { return (0, d.capacity) }
+        let u = try Pipe()
+        up = u
+        return (u.capacity, d.capacity)
+    }
+
+    func pipe(_ direction: TransferDirection) -> Pipe? { direction == .up ? up : down }
+
+    /// Asks for a bigger pipe: the new capacity, or nil when the kernel refused.
+    mutating func grow(_ direction: TransferDirection, to size: Int) -> Int? {
+        if direction == .up {
+            guard var p = up, p.grow(to: size) else { return nil }
+            up = p
+            return p.capacity
+        }
+        guard var p = down, p.grow(to: size) else { return nil }
+        down = p
+        return p.capacity
+    }
+
+    /// The direction's record message, allocated on first use (nil: out of memory).
+    mutating func message(_ direction: TransferDirection) -> TLSRecordMessage? {
+        if direction == .up {
+            if upMessage == nil { upMessage = TLSRecordMessage() }
+            return upMessage
+        }
+        if downMessage == nil { downMessage = TLSRecordMessage() }
+        return downMessage
+    }
+
+    /// The pipes' descriptors, for cancelling what is in flight on them.
+    var fds: [Int32] { (up?.fds ?? []) + (down?.fds ?? []) }
+
+    /// Closes the pipes and frees the messages.
+    mutating func release() {
+        up?.close()
+        down?.close()
+        upMessage = nil
+        downMessage = nil
+    }
+}
