@@ -132,7 +132,7 @@ enum CertificateAuthorityFiles {
         var written = 0
         while failure == 0 && written < contents.count {
             let n = contents.withUnsafeBytes { raw in
-                write(fd, raw.baseAddress! + written, raw.count - written)
+                write(fd, raw.baseAddress.map { $0 + written }, raw.count - written)
             }
             if n < 0 {
                 if errno == EINTR { continue }
