@@ -17,4 +17,12 @@ import Testing
         #expect(SocketAddress(parsing: "::1:80") == nil)
         #expect(SocketAddress(parsing: "127.0.0.1") == nil)
     }
+
+    @Test func loopbackIsTheParsedLoopbackAndEqualityComparesTheBytes() throws {
+        let parsed = try #require(SocketAddress(ip: "127.0.0.1", port: 8080))
+        #expect(SocketAddress.loopback(port: 8080) == parsed)
+        #expect(SocketAddress.loopback(port: 8080).description == "127.0.0.1:8080")
+        #expect(SocketAddress.loopback(port: 8081) != parsed)
+        #expect(try #require(SocketAddress(ip: "::1", port: 8080)) != parsed)
+    }
 }

@@ -36,9 +36,7 @@ public struct ConfigurationBuilder {
         self.subcommand = subcommand == .relay ? .relay : .run
         config.workers = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         if self.subcommand == .relay {
-            if let relayDefault = SocketAddress(ip: "127.0.0.1", port: 8443) {
-                listenTLS = ListenAddress.Parsed(address: relayDefault, byName: false)
-            }
+            listenTLS = ListenAddress.Parsed(address: .loopback(port: 8443), byName: false)
             config.plainListener = false
             config.mode = .passthrough
             config.allowSNIMismatch = true

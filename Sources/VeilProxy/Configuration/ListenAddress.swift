@@ -27,8 +27,8 @@ public enum ListenAddress {
             return .failure(ParseError("\(what) '\(text)': '\(portText)' is not a port (0-65535); \(what) takes \(forms)"))
         }
         let name = host.hasSuffix(".") ? host.dropLast().lowercased() : host.lowercased()
-        if name == "localhost", let a = SocketAddress(ip: "127.0.0.1", port: port) {
-            return .success(Parsed(address: a, byName: true))
+        if name == "localhost" {
+            return .success(Parsed(address: .loopback(port: port), byName: true))
         }
         if host.isEmpty || host.contains(":") {
             return .failure(ParseError("\(what) '\(text)' is not \(forms)"))

@@ -35,7 +35,7 @@ public enum ResolverKind: String, Sendable, CaseIterable {
 /// and are the secure ones; `Setting.all` declares how each is named, parsed and documented (and
 /// shows these defaults).
 public struct ProxyConfiguration: Sendable {
-    public var listen = SocketAddress(ip: "127.0.0.1", port: 8080)!
+    public var listen = SocketAddress.loopback(port: 8080)
     /// The HTTPS proxy listener (clients speak TLS to Veil itself); off unless set.
     public var listenTLS: SocketAddress? = nil
     /// The name in the HTTPS listener's certificate (default: its IP address).

@@ -223,7 +223,8 @@ enum Thread {
         var tid = pthread_t()
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         if pthread_create(&tid, nil, { arg in
-            Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue().body()
+            guard let arg else { return nil }
+            Unmanaged<Box>.fromOpaque(arg).takeRetainedValue().body()
             return nil
         }, box) == 0 {
             pthread_detach(tid)

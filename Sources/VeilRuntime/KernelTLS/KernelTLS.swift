@@ -26,7 +26,7 @@ public enum KernelTLS {
     /// Attaches the "tls" ULP to a real established loopback connection: the only reliable test
     /// (the module may be loadable on demand, or absent: ENOENT).
     public static func probe() -> Availability {
-        guard let any = SocketAddress(ip: "127.0.0.1", port: 0) else { return .unavailable("no loopback address") }
+        let any = SocketAddress.loopback(port: 0)
         let listener: Int32
         do { listener = try Socket.listen(on: any, backlog: 1) } catch { return .unavailable("probe: \(error)") }
         defer { Socket.close(listener) }

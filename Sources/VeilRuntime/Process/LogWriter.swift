@@ -53,7 +53,8 @@ public final class LogWriter {
     private func submit(on loop: EventLoop) {
         inFlight = true
         writing.withUnsafeBytes { raw in
-            loop.submitLogWrite(writer: index, fd: fd, bytes: raw.baseAddress! + written, count: raw.count - written)
+            guard let base = raw.baseAddress else { inFlight = false; return }
+            loop.submitLogWrite(writer: index, fd: fd, bytes: base + written, count: raw.count - written)
         }
     }
 

@@ -34,7 +34,8 @@ public final class WorkerGroup: Sendable {
             var tid = pthread_t()
             let box = Unmanaged.passRetained(start).toOpaque()
             let rc = pthread_create(&tid, nil, { arg in
-                let start = Unmanaged<Start>.fromOpaque(arg!).takeRetainedValue()
+                guard let arg else { return nil }
+                let start = Unmanaged<Start>.fromOpaque(arg).takeRetainedValue()
                 let loop: EventLoop
                 do throws(SystemError) {
                     loop = try EventLoop(index: start.index)

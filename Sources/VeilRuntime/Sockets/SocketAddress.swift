@@ -45,6 +45,19 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// 127.0.0.1 on `port` (the secure default listen address; cannot fail to parse).
+    public static func loopback(port: UInt16) -> SocketAddress {
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = port.bigEndian
+        sin.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var storage = sockaddr_storage()
+        withUnsafeBytes(of: sin) { src in
+            withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) }
+        }
+        return SocketAddress(storage: storage, length: socklen_t(MemoryLayout<sockaddr_in>.size))
+    }
+
     /// Parses `1.2.3.4:80` or `[::1]:80`.
     public init?(parsing text: String) {
         let hostPart: Substring
@@ -85,10 +98,11 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     public var ipString: String {
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
         withUnsafeBytes(of: storage) { raw in
+            guard let base = raw.baseAddress else { return }
             if family == AF_INET6 {
-                _ = inet_ntop(AF_INET6, raw.baseAddress! + 8, &buffer, socklen_t(buffer.count))
+                _ = inet_ntop(AF_INET6, base + 8, &buffer, socklen_t(buffer.count))
             } else {
-                _ = inet_ntop(AF_INET, raw.baseAddress! + 4, &buffer, socklen_t(buffer.count))
+                _ = inet_ntop(AF_INET, base + 4, &buffer, socklen_t(buffer.count))
             }
         }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -103,7 +117,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         guard a.length == b.length else { return false }
         return withUnsafeBytes(of: a.storage) { ra in
             withUnsafeBytes(of: b.storage) { rb in
-                memcmp(ra.baseAddress!, rb.baseAddress!, Int(a.length)) == 0
+                ra.prefix(Int(a.length)).elementsEqual(rb.prefix(Int(a.length)))
             }
         }
     }

@@ -67,7 +67,7 @@ public final class TLSEngine {
         self.role = role
         inbound = ByteBuffer(capacity: inboundCapacity)
         outbound = ByteBuffer(capacity: outboundCapacity)
-        guard let bio = BIO_new(TLSEngine.bioMethod) else {
+        guard let method = TLSEngine.bioMethod, let bio = BIO_new(method) else {
             SSL_free(ssl)
             throw OpenSSLError.drain("BIO_new")
         }
@@ -261,12 +261,14 @@ public final class TLSEngine {
 
     // MARK: The BIO over `inbound` / `outbound`
 
-    nonisolated(unsafe) static let bioMethod: OpaquePointer = {
-        let m = BIO_meth_new(veil_bio_type_veil, "veil-buffers")!
+    /// Nil only if OpenSSL could not allocate it; then no engine can be made (BIO_new fails).
+    nonisolated(unsafe) static let bioMethod: OpaquePointer? = {
+        guard let m = BIO_meth_new(veil_bio_type_veil, "veil-buffers") else { return nil }
         BIO_meth_set_write_ex(m) { bio, data, count, written in
-            let engine = Unmanaged<TLSEngine>.fromOpaque(BIO_get_data(bio)!).takeUnretainedValue()
+            guard let owner = BIO_get_data(bio), let data else { return 0 }
+            let engine = Unmanaged<TLSEngine>.fromOpaque(owner).takeUnretainedValue()
             veil_BIO_clear_retry_flags(bio)
-            let n = engine.outbound.append(data!, count: count)
+            let n = engine.outbound.append(data, count: count)
             engine.writePending = n < count
             if n == 0 {
                 veil_BIO_set_retry_write(bio)
@@ -278,9 +280,10 @@ public final class TLSEngine {
             return 1
         }
         BIO_meth_set_read_ex(m) { bio, data, count, readBytes in
-            let engine = Unmanaged<TLSEngine>.fromOpaque(BIO_get_data(bio)!).takeUnretainedValue()
+            guard let owner = BIO_get_data(bio), let data else { return 0 }
+            let engine = Unmanaged<TLSEngine>.fromOpaque(owner).takeUnretainedValue()
             veil_BIO_clear_retry_flags(bio)
-            let n = engine.inbound.read(into: data!, max: count)
+            let n = engine.inbound.read(into: data, max: count)
             if n == 0 {
                 veil_BIO_set_retry_read(bio)
                 return 0

@@ -67,9 +67,13 @@ public final class RecordCipher {
         return UnsafeRawBufferPointer(start: target, count: n)
     }
 
-    /// The same for a short record of Veil's own (an alert, a KeyUpdate).
+    /// The same for a short record of Veil's own (an alert, a KeyUpdate); never empty, so an
+    /// empty array (which has no storage to point at) seals nothing.
     public func seal(type: UInt8, _ bytes: [UInt8], into buffer: ByteBuffer) -> UnsafeRawBufferPointer? {
-        bytes.withUnsafeBytes { seal(type: type, $0.baseAddress!, count: bytes.count, into: buffer) }
+        bytes.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return nil }
+            return seal(type: type, base, count: raw.count, into: buffer)
+        }
     }
 
     /// Opens the whole record (header included) of `length` bytes at `record`, in place.
