@@ -64,6 +64,9 @@ else
     # Missing relay settings are a start-up error.
     out=$("$VEIL_BIN" resolve --resolver relay "$RR_NAME" 2>&1); rc=$?
     expect_match "relay-resolve/--resolver relay without --relay is refused" "resolver relay needs relay IP:PORT" "$out"
+    out=$("$VEIL_BIN" relay --resolver relay --listen-tls 127.0.0.1:1 2>&1); rc=$?
+    expect_eq "relay-resolve/veil relay --resolver relay is a usage error (64)" 64 "$rc"
+    expect_match "relay-resolve/veil relay --resolver relay: says why" "veil relay resolves target names itself" "$out"
 
     # veil run --resolver relay, route direct: the relay names, Veil connects itself.
     if veil_or_fail relay-resolver "${RR_ARGS[@]}" --relay-secret "$RR_SECRET" --upstream-ca "$TESTCA" && veil_ca; then

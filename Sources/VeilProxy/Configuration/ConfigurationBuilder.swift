@@ -92,6 +92,9 @@ public struct ConfigurationBuilder {
         } catch {
             throw Error("\(error)")
         }
+        if subcommand == .relay && c.resolvers.contains(.relay) {
+            throw Error("resolver relay: veil relay resolves target names itself (system, doh, dot or static), not through another relay")
+        }
         if c.usesRelay || c.resolvers.contains(.relay) {
             let who = c.usesRelay ? "route tunnel" : "resolver relay"
             guard let relayAddress else { throw Error("\(who) needs relay IP:PORT") }

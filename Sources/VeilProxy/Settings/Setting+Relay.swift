@@ -101,7 +101,7 @@ extension Setting {
             help: "Seconds an address is refused after too many wrong secrets.", examples: ["600"]),
         .value(
             "resolver", .resolvers, \.config.resolvers, .relay, .names,
-            help: "Who answers target names here: system (the relay runs outside the observed network), doh, dot, doh,dot or static.",
+            help: "Who answers target names here: system (the relay runs outside the observed network), doh, dot, doh,dot or static (not relay).",
             examples: ["doh"]),
     ]
 }

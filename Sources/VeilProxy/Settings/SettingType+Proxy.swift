@@ -70,7 +70,7 @@ extension SettingType where Value == UInt16 {
 extension SettingType where Value == [ResolverKind] {
     /// `doh`, `dot`, `relay`, lists of these, `system` alone, or `static` (none).
     static let resolvers = SettingType(
-        "doh|dot|relay|LIST|static|system",
+        "doh|dot|relay[,...]|static|system",
         completion: .choices(["doh", "dot", "relay", "doh,dot", "relay,doh", "static", "system"]),
         format: { $0.isEmpty ? "static" : $0.map(\.rawValue).joined(separator: ",") }
     ) { text, name throws(Invalid) in
