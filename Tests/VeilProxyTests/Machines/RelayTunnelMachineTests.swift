@@ -155,6 +155,30 @@ struct RelayTunnelMachineTests {
             guard case .awaitingAnswer = state else { throw Failure("not awaiting the answer: \(state)") }
         }
 
+        /// The relay's 200 is in while the machine's last send (Finished + CONNECT) has not
+        /// completed: the machine waits in `answered`. Returns the send's length.
+        @discardableResult
+        func answeredWithSendInFlight() throws -> Int {
+            connect()
+            for _ in 0..<10 {
+                _ = relay.handshake()
+                if case .awaitingAnswer = state { break }
+                flush()
+                _ = relay.handshake()
+                if relay.outbound.readable > 0 { deliver() }
+            }
+            guard case .awaitingAnswer = state, let (p, n) = sending else { throw Failure("no send in flight: \(state)") }
+            _ = relay.inbound.append(p, count: n)  // the relay has the bytes; the completion has not come
+            _ = relay.handshake()
+            guard relayReads() == RelayTunnelMachineTests.request else { throw Failure("the relay read no request") }
+            relayWrites([RelayTunnelMachineTests.bytes("HTTP/1.1 200 OK\r\n\r\n")])
+            guard receiving != nil else { throw Failure("no receive in flight") }
+            guard deliver() == [], case .answered(_, let pending) = state, pending.isEmpty else {
+                throw Failure("not answered: \(state)")
+            }
+            return n
+        }
+
         var closeReason: String? { all.last(where: { $0.hasPrefix("close ") }).map { String($0.dropFirst(6)) } }
 
         var keepsSession: Bool {
@@ -195,50 +219,27 @@ struct RelayTunnelMachineTests {
 
     @Test func aSendInFlightHoldsTheHandOverUntilItCompletes() throws {
         let r = try Run()
-        r.connect()
-        // Handshake without completing the machine's last send (Finished + CONNECT).
-        for _ in 0..<10 {
-            _ = r.relay.handshake()
-            if case .awaitingAnswer = r.state { break }
-            r.flush()
-            _ = r.relay.handshake()
-            if r.relay.outbound.readable > 0 { r.deliver() }
-        }
-        guard case .awaitingAnswer = r.state, let (p, n) = r.sending else { Issue.record("no send in flight: \(r.state)"); return }
-        _ = r.relay.inbound.append(p, count: n)  // the relay has the bytes; the completion has not come
-        _ = r.relay.handshake()
-        #expect(r.relayReads() == Self.request)
-        r.relayWrites([Self.bytes("HTTP/1.1 200 OK\r\n\r\n")])
-        if r.receiving == nil { Issue.record("no receive in flight") }
-        #expect(r.deliver() == [])
-        guard case .answered(_, let pending) = r.state else { Issue.record("not answered: \(r.state)"); return }
-        #expect(pending.isEmpty)
-        // A deadline now still fails the set-up; here the send completes first.
+        let n = try r.answeredWithSendInFlight()
         r.sending = nil
         #expect(r.on(.sent(result: Int32(n))) == ["deadline none", "hand over 0", "close ok: handed over"])
     }
 
+    @Test func aPartialSendInFlightHoldsTheHandOverUntilTheRestIsOut() throws {
+        let r = try Run()
+        let n = try r.answeredWithSendInFlight()
+        r.sending = nil
+        #expect(r.on(.sent(result: Int32(n - 1))) == ["send"])  // the last byte again
+        #expect(r.flush() == ["deadline none", "hand over 0", "close ok: handed over"])
+    }
+
     @Test func aTimeoutWhileTheHandOverWaitsFails() throws {
         let r = try Run()
-        r.connect()
-        for _ in 0..<10 {
-            _ = r.relay.handshake()
-            if case .awaitingAnswer = r.state { break }
-            r.flush()
-            _ = r.relay.handshake()
-            if r.relay.outbound.readable > 0 { r.deliver() }
-        }
-        guard let (p, n) = r.sending else { Issue.record("no send in flight"); return }
-        _ = r.relay.inbound.append(p, count: n)
-        _ = r.relay.handshake()
-        _ = r.relayReads()
-        r.relayWrites([Self.bytes("HTTP/1.1 200 OK\r\n\r\n")])
-        r.deliver()
-        guard case .answered = r.state else { Issue.record("not answered: \(r.state)"); return }
+        try r.answeredWithSendInFlight()
         #expect(r.on(.deadlinePassed) == ["close " + Self.timeoutReason])
         #expect(r.keepsSession)  // the send is still in flight
         r.machine.release()
         #expect(!r.keepsSession)
+        #expect(r.flush() == [])
     }
 
     @Test func anAnswerInPiecesIsAssembledAndTemporaryErrorsReceiveAgain() throws {
@@ -429,7 +430,9 @@ struct RelayTunnelMachineTests {
         handshake.connect()
         let answer = try Run()
         try answer.awaitingAnswer()
-        return [("connecting", connecting), ("handshake", handshake), ("awaitingAnswer", answer)]
+        let answered = try Run()
+        try answered.answeredWithSendInFlight()
+        return [("connecting", connecting), ("handshake", handshake), ("awaitingAnswer", answer), ("answered", answered)]
     }
 
     @Test func theDeadlineFailsEachStateWithGatewayTimeout() throws {
