@@ -197,4 +197,69 @@ if start_relay perclient "$RL_PORT3" --secret "$RL_SECRET" --allow-private --all
     expect_eq "relay/max-per-client: the slot is given back" 200 "$got"
 fi
 
+# Relays that fail at each step of the tunnel's set-up, over real sockets: nothing listening
+# (refused), a listener that ends its side after the ClientHello (closed during the handshake),
+# one that answers the ClientHello in plain text (TLS handshake failure), one that never
+# answers (connect-timeout: 504). Each: curl gets the status, the summary the reason.
+free_port RL_DEAD
+# rl_fake MODE: a fake relay on RL_DEAD (shut: reads, then ends its side; plain: answers in
+# plain text; silent: accepts and holds). Sets RL_FAKE_PID; stops by itself after 30 s.
+rl_fake() {
+    python3 - "$RL_DEAD" "$1" <<'EOF' &
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+s.settimeout(0.5)
+held, end = [], time.time() + 30
+while time.time() < end:
+    try:
+        c, _ = s.accept()
+    except socket.timeout:
+        continue
+    try:
+        if sys.argv[2] == "silent":
+            held.append(c)
+            continue
+        c.settimeout(2)
+        c.recv(4096)
+        if sys.argv[2] == "plain":
+            c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        c.shutdown(socket.SHUT_WR)
+        held.append(c)
+    except OSError:
+        c.close()
+EOF
+    RL_FAKE_PID=$!
+    wait_port "$RL_DEAD" 10
+}
+# rl_fail_case NAME STATUS CLOSE REASON-REGEX: one request through the failing tunnel.
+rl_fail_case() {
+    local code
+    log_mark
+    code=$(vcurl -o /dev/null -w '%{http_connect} %{local_port}' "https://$RL_NAME/index.html" 2>/dev/null)
+    expect_eq "relay/$1: curl gets $2" "$2" "${code%% *}"
+    summary_for "${code##* }"
+    expect_summary "relay/$1/summary close" close "$3"
+    expect_summary "relay/$1/summary reason" reason "$4"
+}
+if veil_or_fail relay-dead --route tunnel --relay "127.0.0.1:$RL_DEAD" --resolver static \
+        --relay-fingerprint "$(printf '%064d' 0)" --relay-secret "$RL_SECRET" --connect-timeout 1 && veil_ca; then
+    rl_fail_case "unreachable relay" 502 relay-failed "relay 127\.0\.0\.1:$RL_DEAD: Connection refused"
+    rl_fake shut
+    rl_fail_case "relay ends during the handshake" 502 relay-failed \
+        "relay 127\.0\.0\.1:$RL_DEAD closed the connection during the TLS handshake"
+    stop_pid "$RL_FAKE_PID" 5
+    rl_fake plain
+    rl_fail_case "relay answers in plain text" 502 relay-failed "relay 127\.0\.0\.1:$RL_DEAD: TLS handshake: .+"
+    stop_pid "$RL_FAKE_PID" 5
+    rl_fake silent
+    rl_fail_case "silent relay" 504 relay-failed \
+        "relay 127\.0\.0\.1:$RL_DEAD did not answer within 1s \(connect, TLS handshake and CONNECT\)"
+    stop_pid "$RL_FAKE_PID" 5
+    stop_veil 10
+    expect_eq "relay/failing relays: clean exit" 0 "$STOP_RC"
+fi
+
 for p in "${RL_PIDS[@]}"; do stop_pid "$p" 5; done

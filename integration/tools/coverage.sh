@@ -15,11 +15,11 @@ codecov=$(swift test --show-codecov-path)
 profdata=$(dirname "$codecov")/default.profdata
 binary=$(ls -d .build/debug/*PackageTests.xctest | head -n 1)
 # The machines and the value types only they use (streams, failures, per-state data); not their
-# owners (Connection+*, TLSFront*), which only the integration tests reach.
+# owners (Connection+*, TLSFront*, RelayTunnel), which only the integration tests reach.
 mapfile -t files < <(find Sources/VeilProxy \( -name '*Machine.swift' -o -name '*Machine+*.swift' \
     -o -name 'StreamDirection.swift' -o -name 'SpliceStream.swift' -o -name 'HandshakeRecordStream.swift' \
     -o -name 'Transfer[A-Z]*.swift' -o -name 'Outer[A-Z]*.swift' -o -name 'ForwardRequestStream.swift' \
-    -o -name 'RequestBodyFraming.swift' -o -name 'RequestPolicy.swift' \) | sort)
+    -o -name 'RequestBodyFraming.swift' -o -name 'RequestPolicy.swift' -o -name 'RelayTunnel[A-Z]*.swift' \) | sort)
 ((${#files[@]} > 0)) || { echo "coverage: no state machine files found"; exit 1; }
 report=$(llvm-cov report "$binary" -instr-profile "$profdata" "${files[@]}")
 echo "$report"
