@@ -10,7 +10,9 @@ cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
 MIN=${COVERAGE_MIN:-85}
 
-swift test --enable-code-coverage >/tmp/veil-coverage-test.log 2>&1 || { tail -n 30 /tmp/veil-coverage-test.log; exit 1; }
+log=$(mktemp /tmp/veil-coverage-test.XXXXXX.log)
+trap 'rm -f "$log"' EXIT
+swift test --enable-code-coverage >"$log" 2>&1 || { tail -n 30 "$log"; exit 1; }
 codecov=$(swift test --show-codecov-path)
 profdata=$(dirname "$codecov")/default.profdata
 binary=$(ls -d .build/debug/*PackageTests.xctest | head -n 1)
