@@ -57,7 +57,7 @@ extension Connection {
     func takeOverRecords(client: TLSLeg, upstream: TLSLeg) {
         guard recordLayer == .pending, opensslRelayed >= Connection.takeoverAfterBytes,
               !client.sourceDone, !upstream.sourceDone, !client.closeQueued, !upstream.closeQueued else { return }
-        if upstream.engine.versionCode == 0x0304 && upstreamTickets == 0 && !upstreamDataSeen
+        if upstream.engine.versionCode == 0x0304 && upstream.tickets == 0 && !upstreamDataSeen
             && MonotonicClock.now() < takeoverDeadline { return }
         guard client.engine.atRecordBoundary, upstream.engine.atRecordBoundary else { return }
         switch (client.engine.recordCiphers(), upstream.engine.recordCiphers()) {

@@ -40,6 +40,11 @@ final class TLSLeg {
     var wouldBlock = false
     /// kTLS switch: everything that had arrived has been read.
     var drained = false
+    /// Upstream leg: sessions OpenSSL cached from this connection's tickets.
+    var tickets = 0
+
+    /// The client's socket (else the upstream's).
+    var isClient: Bool { inbound == .clientToProxy }
 
     init(fd: Int32, engine: TLSEngine, recvOp: Connection.Op, sendOp: Connection.Op,
          inbound: RecordDirection, outbound: RecordDirection, logAll: Bool) {
@@ -55,4 +60,26 @@ final class TLSLeg {
 
     /// Nothing more will come from this socket.
     var sourceDone: Bool { eof || closeNotify }
+
+    /// A record read from or written to this socket, for the record log: described by the flow
+    /// tracker while the handshake runs (`sender` wrote it), else opaque. A record the tracker
+    /// cannot parse stops its describing, or, when `strict`, is thrown.
+    func summarize(_ record: RecordScanner.Record, from sender: TLSFlowTracker.Side,
+                   strict: Bool) throws(TLSParseError) -> TLSRecordSummary {
+        let opaque = TLSRecordSummary(contentType: record.header.contentType, length: record.header.length, isOpaque: true)
+        guard !trackerFailed, !tracker.isHandshakeComplete, let body = record.body else { return opaque }
+        do {
+            return try tracker.consume(type: record.header.contentType, body: body, from: sender)
+        } catch {
+            if strict { throw error }
+            trackerFailed = true
+            return opaque
+        }
+    }
+
+    /// The same, never throwing.
+    func describe(_ record: RecordScanner.Record, from sender: TLSFlowTracker.Side) -> TLSRecordSummary {
+        (try? summarize(record, from: sender, strict: false))
+            ?? TLSRecordSummary(contentType: record.header.contentType, length: record.header.length, isOpaque: true)
+    }
 }

@@ -21,11 +21,12 @@ import Glibc
 ///    ends the connection (the kernel cannot rekey).
 extension Connection {
     func handshakesDone() {
-        if summary.front != nil && config.ktls != .off && interception.kernelTLS.isAvailable {
+        let kernelTLS = interception?.kernelTLS.isAvailable == true
+        if summary.front != nil && config.ktls != .off && kernelTLS {
             // One socket carries one kTLS session: here the kernel has the listener's outer one.
             summary.ktlsNote = "client leg is inside the HTTPS listener's TLS"
             startRelay()
-        } else if config.ktls != .off && interception.kernelTLS.isAvailable {
+        } else if config.ktls != .off && kernelTLS {
             phase = .kernelSwitch
             plaintext = worker.recordBuffers.take()
             continueKernelSwitch()
@@ -45,11 +46,11 @@ extension Connection {
             // client's handshake is done: wait for the first one a little (about the upstream
             // handshake's own duration, 2-50 ms), so it can still reach the cache.
             let now = MonotonicClock.now()
-            if ticketWaitDeadline == 0 && upstream.engine.versionCode == 0x0304 && upstreamTickets == 0 {
+            if ticketWaitDeadline == 0 && upstream.engine.versionCode == 0x0304 && upstream.tickets == 0 {
                 ticketWaitDeadline = now + min(max(upstreamHandshakeNanos, 2_000_000), 50_000_000)
                 applyDeadline()
             }
-            let waitForTicket = ticketWaitDeadline > 1 && upstreamTickets == 0 && now < ticketWaitDeadline
+            let waitForTicket = ticketWaitDeadline > 1 && upstream.tickets == 0 && now < ticketWaitDeadline
             // Mid-record: wait for the rest. At a boundary: only what is already there, unless
             // still waiting for a first ticket.
             let wait = !upstream.inScanner.atBoundary || waitForTicket
@@ -117,11 +118,11 @@ extension Connection {
             finish(CloseReason(.ktlsUnavailable, "--ktls require: \(notes.joined(separator: "; "))"))
             return
         }
-        let fault = interception.ktlsSequenceFault
+        let fault = interception?.ktlsSequenceFault ?? 0
         var installed: [TLSLeg] = []
         for (leg, fd, keys, name) in [(client, clientFD, clientKeys, "client"), (upstream, upstreamFD, upstreamKeys, "upstream")] {
             guard case .keys(let tx, let rx) = keys else { continue }
-            let refused = interception.ktlsRefusedLeg == name ? "refused by VEIL_FAULT_KTLS_REFUSE" : nil
+            let refused = interception?.ktlsRefusedLeg == name ? "refused by VEIL_FAULT_KTLS_REFUSE" : nil
             if let error = refused ?? KernelTLS.install(fd: fd, transmit: fault == 0 ? tx : tx.advanced(by: fault), receive: rx) {
                 if !installed.isEmpty {
                     finish(CloseReason(.error, "kTLS install failed on the \(name) leg after the other succeeded: \(error)"))
