@@ -32,7 +32,7 @@ final class Connection: IOHandler {
         /// An intercepted connection's handshakes: `intercept` (InterceptMachine) runs them.
         case intercept
         /// After them: the userspace relay, the kTLS switch, the relay with one leg on kTLS.
-        case interceptRelay, kernelSwitch, mixedRelay
+        case interceptRelay, mixedRelay
         case closing
     }
 
@@ -88,8 +88,6 @@ final class Connection: IOHandler {
     var clientLeg: TLSLeg?
     var upstreamLeg: TLSLeg?
     var upstreamHandshakeNanos: UInt64 = 0
-    /// kTLS switch: until when to wait for a first TLS 1.3 ticket (0: not waiting yet).
-    var ticketWaitDeadline: UInt64 = 0
     var plaintext: UnsafeMutableRawPointer?
     /// Userspace relay: who protects records (see Connection+RecordLayer).
     var recordLayer = RecordLayer.openssl
@@ -204,7 +202,6 @@ final class Connection: IOHandler {
     func applyDeadline() {
         var d = phaseDeadline
         if graceDeadline != 0 && (d == 0 || graceDeadline < d) { d = graceDeadline }
-        if ticketWaitDeadline > 1 && (d == 0 || ticketWaitDeadline < d) { d = ticketWaitDeadline }
         loop.setDeadline(handle, d)
     }
 
@@ -222,15 +219,6 @@ final class Connection: IOHandler {
             interceptEvent(.deadlinePassed(now: now))
             return
         }
-        if phase == .kernelSwitch && ticketWaitDeadline > 1 && now >= ticketWaitDeadline {
-            // No ticket came in time: stop waiting and switch without one.
-            ticketWaitDeadline = 1
-            if let up = upstreamLeg, up.receiving, up.inScanner.atBoundary {
-                loop.cancel(handle, op: Op.cancel.rawValue, target: Op.upstreamRecv.rawValue)
-            }
-            applyDeadline()
-            return
-        }
         if phaseDeadline == 0 || now < phaseDeadline {
             applyDeadline()
             return
@@ -240,8 +228,6 @@ final class Connection: IOHandler {
             finish(pendingClose ?? CloseReason(.clientGone, "client did not read the response"))
         case .transfer:
             transferEvent(.deadlinePassed(now: now))
-        case .kernelSwitch:
-            finish(CloseReason(.handshakeTimeout, "TLS handshake not complete within \(format(config.handshakeTimeout))"))
         case .interceptRelay, .mixedRelay:
             let idleFor = now &- lastActivity
             if idleFor >= config.idleTimeout.nanoseconds {

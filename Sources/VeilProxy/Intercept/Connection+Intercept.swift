@@ -56,8 +56,10 @@ extension Connection {
         }
         let settings = InterceptMachine.Settings(
             target: request.target, handshakeTimeout: config.handshakeTimeout, allowSNIMismatch: config.allowSNIMismatch,
-            sniPolicy: config.sniPolicy(for: request.target), exactReads: kernelSwitchPossible, logRecords: logAll,
-            sessions: ic.sessions, minter: ic.minter)
+            sniPolicy: config.sniPolicy(for: request.target), ktls: config.ktls,
+            kernelTLSAvailable: ic.kernelTLS.isAvailable, viaListener: summary.front != nil,
+            clientIsTCP: Socket.isTCP(clientFD), upstreamIsTCP: Socket.isTCP(upstreamFD),
+            logRecords: logAll, sessions: ic.sessions, minter: ic.minter)
         phase = .intercept
         intercept = InterceptMachine(settings: settings, client: client, upstream: upstream)
         if interceptActions.capacity < 16 { interceptActions.reserveCapacity(16) }
@@ -104,9 +106,13 @@ extension Connection {
 
     private func perform(_ action: InterceptMachine.Action) {
         switch action {
-        case .receive(let side, let buffer, let max):
+        case .receive(let side, let buffer, let max, let dontWait):
             let leg = side == .client ? (fd: clientFD, op: Op.clientRecv) : (fd: upstreamFD, op: Op.upstreamRecv)
-            loop.recv(handle, op: leg.op.rawValue, fd: leg.fd, into: buffer, max: max)
+            loop.recv(handle, op: leg.op.rawValue, fd: leg.fd, into: buffer, max: max, dontWait: dontWait)
+        case .cancelReceive(let side):
+            loop.cancel(handle, op: Op.cancel.rawValue, target: (side == .client ? Op.clientRecv : .upstreamRecv).rawValue)
+        case .installKernelTLS(let side, let transmit, let receive):
+            installKernelTLS(side, transmit: transmit, receive: receive)
         case .send(let side, let buffer):
             let leg = side == .client ? (fd: clientFD, op: Op.clientSend) : (fd: upstreamFD, op: Op.upstreamSend)
             loop.send(handle, op: leg.op.rawValue, fd: leg.fd, from: buffer)
@@ -122,17 +128,51 @@ extension Connection {
                                                direction: direction, summary: record))
         case .note(let note):
             noted(note)
-        case .handshakesDone(let client, let upstream):
+        case .startRelay(let client, let upstream):
             intercept = nil
             if config.recordLog == .records {
                 for leg in [client, upstream] {
                     leg.engine.onOutput = { [unowned self, unowned leg] bytes in self.scan(leg, bytes, inbound: false) }
                 }
             }
-            handshakesDone()
+            startRelay()
+        case .startMixedRelay(let kernel, let userspace):
+            intercept = nil
+            if config.recordLog == .records {
+                userspace.engine.onOutput = { [unowned self, unowned userspace] bytes in self.scan(userspace, bytes, inbound: false) }
+            }
+            guard let k = KernelLeg(fd: kernel == .client ? clientFD : upstreamFD, isClient: kernel == .client) else {
+                finish(CloseReason(.error, "out of memory for a kTLS leg"))
+                return
+            }
+            if kernel == .client { clientLeg = nil } else { upstreamLeg = nil }
+            startMixedRelay(kernel: k, userspace: userspace)
+        case .startKernelSplice:
+            intercept = nil
+            summary.clientPath = .ktlsSplice
+            summary.upstreamPath = .ktlsSplice
+            if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
+            clientLeg = nil
+            upstreamLeg = nil
+            startTransfer(.kernelTLS(SpliceMachine(.kernelTLS, idleTimeout: config.idleTimeout, pipeSizeLimit: config.pipeSize)))
         case .close(let reason):
             finish(reason)
         }
+    }
+
+    /// Installs kTLS on one leg's socket and tells the machine at once. The VM test's fault
+    /// injection acts here, as the kernel would: VEIL_FAULT_KTLS_REFUSE=client|upstream refuses
+    /// that leg, VEIL_FAULT_KTLS_SEQUENCE=N installs a wrong transmit sequence number.
+    private func installKernelTLS(_ side: TransferSide, transmit: KernelTLSKeys, receive: KernelTLSKeys) {
+        let fault = interception?.ktlsSequenceFault ?? 0
+        let error: String?
+        if interception?.ktlsRefusedLeg == side.name {
+            error = "refused by VEIL_FAULT_KTLS_REFUSE"
+        } else {
+            error = KernelTLS.install(fd: side == .client ? clientFD : upstreamFD,
+                                      transmit: fault == 0 ? transmit : transmit.advanced(by: fault), receive: receive)
+        }
+        intercept?.handle(.kernelTLSInstalled(side, error: error, now: MonotonicClock.now()), &interceptActions)
     }
 
     /// A certificate for `name`: the worker's cache answers at once, else it is minted off the
@@ -177,6 +217,8 @@ extension Connection {
             summary.clientTLS = version
             summary.clientCipher = cipher
             summary.clientResumed = resumed
+        case .kernelTLS(let note):
+            summary.ktlsNote = note
         }
     }
 }

@@ -17,23 +17,11 @@ extension Connection {
 
     // MARK: Reading and writing sockets
 
-    /// Reads into the leg's engine input: during handshakes exactly up to the next record
-    /// boundary when a kTLS switch may follow (nothing past the handshake may sit in userspace
-    /// then), otherwise, and afterwards, as much as fits.
-    func receive(_ leg: TLSLeg, exact: Bool, dontWait: Bool = false) {
+    /// Reads as much as fits into the leg's engine input.
+    func receive(_ leg: TLSLeg) {
         guard !leg.receiving, !leg.eof else { return }
-        let input = leg.engine.inbound
-        let limit = exact && kernelSwitchPossible ? leg.inScanner.bytesToBoundary : .max
-        guard loop.recv(handle, op: leg.recvOp.rawValue, fd: leg.fd, into: input, max: limit, dontWait: dontWait) > 0 else {
-            if exact { finish(CloseReason(.handshakeFailed, "handshake record does not fit in \(input.capacity) bytes")) }
-            return
-        }
+        guard loop.recv(handle, op: leg.recvOp.rawValue, fd: leg.fd, into: leg.engine.inbound) > 0 else { return }
         leg.receiving = true
-    }
-
-    /// Whether this connection may move onto kTLS after its handshakes (see handshakesDone).
-    var kernelSwitchPossible: Bool {
-        config.ktls != .off && interception?.kernelTLS.isAvailable == true && summary.front == nil
     }
 
     func legReceived(_ leg: TLSLeg?, _ result: Int32) {
@@ -42,13 +30,8 @@ extension Connection {
         leg.engine.inbound.pinned = false
         // A fatal alert is on its way out to one peer: nothing read now matters.
         if phase == .lingering { return }
-        if result == -EAGAIN || result == -EINTR || (result == -ECANCELED && phase == .kernelSwitch) {
-            if phase == .kernelSwitch {
-                leg.wouldBlock = true
-                switchReceived(leg)
-            } else {
-                continueIntercept(after: leg)
-            }
+        if result == -EAGAIN || result == -EINTR {
+            continueIntercept(after: leg)
             return
         }
         let isClient = leg === clientLeg
@@ -58,10 +41,6 @@ extension Connection {
         }
         if result == 0 {
             leg.eof = true
-            if phase == .kernelSwitch {
-                startRelay()  // the userspace relay passes the close on
-                return
-            }
         } else {
             let input = leg.engine.inbound
             let start = input.base + input.writeIndex
@@ -69,10 +48,6 @@ extension Connection {
             lastActivity = MonotonicClock.now()
             scan(leg, UnsafeRawBufferPointer(start: start, count: Int(result)), inbound: true)
             guard phase != .closing else { return }
-            if phase == .kernelSwitch {
-                switchReceived(leg)
-                return
-            }
         }
         continueIntercept(after: leg)
     }
@@ -114,8 +89,6 @@ extension Connection {
             relay()
         case .mixedRelay:
             mixedRelay()
-        case .kernelSwitch:
-            continueKernelSwitch()
         case .lingering:
             alertProgress(leg)
         default:
@@ -192,7 +165,7 @@ extension Connection {
             // would only move (compact) the waiting bytes; the pump after that send completes
             // makes room and reads again.
             guard leg.engine.inbound.readable < largestRecord else { continue }
-            receive(leg, exact: false)
+            receive(leg)
         }
         if client.sourceDone && upstream.writeShut && upstream.sourceDone && client.writeShut {
             finish(CloseReason(.ok, client.closeNotify || upstream.closeNotify ? "both sides closed" : "both sides closed without close_notify"))

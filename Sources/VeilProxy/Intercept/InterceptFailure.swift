@@ -27,6 +27,10 @@ enum InterceptFailure: Error, Equatable, Sendable {
     case closedDuringHandshake(TransferSide)
     /// A socket operation on a side failed with this result (a negative errno).
     case peerFailed(TransferSide, result: Int32)
+    /// `--ktls require` and a leg cannot have it (why).
+    case kernelTLSRequired(String)
+    /// One leg's kTLS install failed after the other's succeeded.
+    case kernelTLSHalfInstalled(TransferSide, String)
     /// The handshakes did not end within the handshake timeout.
     case handshakeTimeout(seconds: Double)
 
@@ -56,6 +60,10 @@ enum InterceptFailure: Error, Equatable, Sendable {
             CloseReason(side == .client ? .clientGone : .upstreamGone, "\(side.name) closed during the TLS handshake")
         case .peerFailed(let side, let result):
             CloseReason.peerFailed(client: side == .client, result: result)
+        case .kernelTLSRequired(let why):
+            CloseReason(.ktlsUnavailable, "--ktls require: \(why)")
+        case .kernelTLSHalfInstalled(let side, let why):
+            CloseReason(.error, "kTLS install failed on the \(side.name) leg after the other succeeded: \(why)")
         case .handshakeTimeout(let seconds):
             CloseReason(.handshakeTimeout, "TLS handshake not complete within \(InterceptFailure.format(seconds))")
         }

@@ -18,8 +18,9 @@ final class InterceptHandshake {
     var certificate = Certificate.notAsked
     /// The session cache key of the ticket offered upstream, if one was.
     var offeredSession: String?
-    /// When the upstream handshake started.
+    /// When the upstream handshake started, and how long it took.
     var upstreamStarted: UInt64 = 0
+    var upstreamNanos: UInt64 = 0
 
     init(client: TLSLeg, upstream: TLSLeg) {
         self.client = client

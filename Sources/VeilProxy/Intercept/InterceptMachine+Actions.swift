@@ -12,6 +12,8 @@ extension InterceptMachine {
         case received(TransferSide, result: Int32, now: UInt64)
         /// A `.send` of a leg's engine output completed.
         case sent(TransferSide, result: Int32, now: UInt64)
+        /// `.installKernelTLS` on a side is done: nil, or what failed.
+        case kernelTLSInstalled(TransferSide, error: String?, now: UInt64)
         /// The certificate asked for with `.requestCertificate`: from the worker's cache or
         /// just minted.
         case certificateMinted(MintedCertificate, now: UInt64)
@@ -25,9 +27,14 @@ extension InterceptMachine {
 
     /// What the owner is to do, in order.
     enum Action {
-        /// recv on the side's socket into `buffer` (a leg engine's input), at most `max` bytes.
-        /// Completes as `.received`.
-        case receive(TransferSide, into: ByteBuffer, max: Int)
+        /// recv on the side's socket into `buffer` (a leg engine's input), at most `max` bytes;
+        /// `dontWait`: MSG_DONTWAIT. Completes as `.received`.
+        case receive(TransferSide, into: ByteBuffer, max: Int, dontWait: Bool)
+        /// Cancels the receive in flight on a side (it completes with -ECANCELED or what it had).
+        case cancelReceive(TransferSide)
+        /// Attaches the TLS ULP to the side's socket and installs these keys (RX, then TX); the
+        /// owner answers at once with `.kernelTLSInstalled`.
+        case installKernelTLS(TransferSide, transmit: KernelTLSKeys, receive: KernelTLSKeys)
         /// send all of `buffer`'s readable bytes (a leg engine's output). Completes as `.sent`.
         case send(TransferSide, from: ByteBuffer)
         /// A certificate for `name`: from the worker's cache, else minted off the ring. Answered
@@ -42,9 +49,14 @@ extension InterceptMachine {
         case logRecord(RecordDirection, TLSRecordSummary)
         /// Something the summary line says.
         case note(InterceptNote)
-        /// Both handshakes are done: the relay (kTLS switch, userspace or mixed) takes the legs,
-        /// with whatever operations on them are still in flight (`TLSLeg.receiving`, `.sending`).
-        case handshakesDone(client: TLSLeg, upstream: TLSLeg)
+        /// The userspace relay takes both legs, with whatever operations on them are still in
+        /// flight (`TLSLeg.receiving`, `.sending`).
+        case startRelay(client: TLSLeg, upstream: TLSLeg)
+        /// `kernel`'s socket is on kTLS (its engine handed over); the mixed relay runs it beside
+        /// the `userspace` leg.
+        case startMixedRelay(kernel: TransferSide, userspace: TLSLeg)
+        /// Both sockets are on kTLS: the splice transfer takes them.
+        case startKernelSplice
         /// The connection ends with this reason; nothing follows.
         case close(CloseReason)
     }
@@ -64,4 +76,6 @@ enum InterceptNote: Equatable {
     case upstreamHandshake(version: String?, cipher: String?, alpn: String?, resumed: Bool, nanos: UInt64)
     /// The client handshake is done.
     case clientHandshake(version: String?, cipher: String?, resumed: Bool)
+    /// Why kTLS was not (fully) used (the summary's `ktls=`).
+    case kernelTLS(String)
 }

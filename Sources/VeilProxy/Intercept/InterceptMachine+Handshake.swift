@@ -25,6 +25,10 @@ extension InterceptMachine {
     // MARK: Sockets
 
     mutating func received(_ side: TransferSide, result: Int32, now: UInt64, _ actions: inout [Action]) {
+        if case .kernelSwitch(let k) = state {
+            switchReceived(k, side, result: result, now: now, &actions)
+            return
+        }
         guard let h = handshake else { return }
         let leg = h.leg(side)
         leg.receiving = false
@@ -57,6 +61,9 @@ extension InterceptMachine {
         case .idle(let x), .clientHello(let x), .upstreamHandshake(let x), .awaitingCertificate(let x),
              .clientHandshake(let x):
             h = x
+        case .kernelSwitch(let k):
+            switchSent(k, side, result: result, now: now, &actions)
+            return
         case .refusing, .handedOver, .closed:
             return
         }
@@ -81,10 +88,10 @@ extension InterceptMachine {
         case .upstreamHandshake:
             if side == .upstream { driveUpstreamHandshake(h, now: now, &actions) } else { flush(h.client, &actions) }
         case .clientHandshake:
-            if side == .client { driveClientHandshake(h, &actions) } else { flush(h.upstream, &actions) }
+            if side == .client { driveClientHandshake(h, now: now, &actions) } else { flush(h.upstream, &actions) }
         case .awaitingCertificate:
             flush(h.leg(side), &actions)
-        case .idle, .refusing, .handedOver, .closed:
+        case .idle, .kernelSwitch, .refusing, .handedOver, .closed:
             break
         }
     }
@@ -92,7 +99,7 @@ extension InterceptMachine {
     /// Reads into the leg's engine input: exactly up to the next record boundary when a kTLS
     /// switch may follow (nothing past the handshakes may sit in userspace then), else as much
     /// as fits. A handshake record larger than the input ends the connection.
-    private mutating func receive(_ leg: TLSLeg, exact: Bool, _ actions: inout [Action]) {
+    mutating func receive(_ leg: TLSLeg, exact: Bool, dontWait: Bool = false, _ actions: inout [Action]) {
         guard !leg.receiving, !leg.eof else { return }
         let input = leg.engine.inbound
         let limit = exact && settings.exactReads ? leg.inScanner.bytesToBoundary : .max
@@ -101,11 +108,11 @@ extension InterceptMachine {
             return
         }
         leg.receiving = true
-        actions.append(.receive(leg.isClient ? .client : .upstream, into: input, max: limit))
+        actions.append(.receive(leg.isClient ? .client : .upstream, into: input, max: limit, dontWait: dontWait))
     }
 
     /// Sends what the leg's engine has produced.
-    private func flush(_ leg: TLSLeg, _ actions: inout [Action]) {
+    func flush(_ leg: TLSLeg, _ actions: inout [Action]) {
         let output = leg.engine.outbound
         guard !leg.sending, output.readable > 0 else { return }
         leg.sending = true
@@ -117,7 +124,7 @@ extension InterceptMachine {
 
     /// Frames bytes read from a leg into records: the client's ClientHello is found there, and
     /// every record is logged with `--record-log records`.
-    private mutating func scanInput(_ h: InterceptHandshake, _ side: TransferSide, _ bytes: UnsafeRawBufferPointer,
+    mutating func scanInput(_ h: InterceptHandshake, _ side: TransferSide, _ bytes: UnsafeRawBufferPointer,
                                     now: UInt64, _ actions: inout [Action]) {
         let leg = h.leg(side)
         do {
@@ -204,14 +211,15 @@ extension InterceptMachine {
 
     private mutating func upstreamHandshakeDone(_ h: InterceptHandshake, now: UInt64, _ actions: inout [Action]) {
         let engine = h.upstream.engine
+        h.upstreamNanos = now &- h.upstreamStarted
         actions.append(.note(.upstreamHandshake(version: engine.version, cipher: engine.cipher, alpn: engine.alpn,
-                                                resumed: engine.isResumed, nanos: now &- h.upstreamStarted)))
+                                                resumed: engine.isResumed, nanos: h.upstreamNanos)))
         if let key = h.offeredSession, !engine.isResumed {
             // The server refused the ticket: stop offering it (a new one replaces it anyway).
             settings.sessions.remove(for: key)
         }
         if case .ready(let certificate) = h.certificate {
-            startClientHandshake(h, certificate, &actions)
+            startClientHandshake(h, certificate, now: now, &actions)
         } else {
             state = .awaitingCertificate(h)
         }
@@ -220,10 +228,10 @@ extension InterceptMachine {
     mutating func certificateMinted(_ certificate: MintedCertificate, now: UInt64, _ actions: inout [Action]) {
         guard let h = handshake else { return }
         h.certificate = .ready(certificate)
-        if case .awaitingCertificate = state { startClientHandshake(h, certificate, &actions) }
+        if case .awaitingCertificate = state { startClientHandshake(h, certificate, now: now, &actions) }
     }
 
-    private mutating func startClientHandshake(_ h: InterceptHandshake, _ certificate: MintedCertificate,
+    private mutating func startClientHandshake(_ h: InterceptHandshake, _ certificate: MintedCertificate, now: UInt64,
                                                _ actions: inout [Action]) {
         state = .clientHandshake(h)
         do {
@@ -233,10 +241,10 @@ extension InterceptMachine {
             close(.clientSetUp("\(error)"), &actions)
             return
         }
-        driveClientHandshake(h, &actions)
+        driveClientHandshake(h, now: now, &actions)
     }
 
-    private mutating func driveClientHandshake(_ h: InterceptHandshake, _ actions: inout [Action]) {
+    private mutating func driveClientHandshake(_ h: InterceptHandshake, now: UInt64, _ actions: inout [Action]) {
         let leg = h.client
         switch leg.engine.handshake() {
         case .needsInput:
@@ -246,8 +254,7 @@ extension InterceptMachine {
             flush(leg, &actions)
             actions.append(.note(.clientHandshake(version: leg.engine.version, cipher: leg.engine.cipher,
                                                   resumed: leg.engine.isResumed)))
-            state = .handedOver
-            actions.append(.handshakesDone(client: h.client, upstream: h.upstream))
+            handshakesDone(h, now: now, &actions)
         case .failed(let failure):
             flush(leg, &actions)
             close(.clientHandshake(failure), &actions)

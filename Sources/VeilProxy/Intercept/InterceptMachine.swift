@@ -8,7 +8,7 @@ import Glibc
 /// The handshakes of an intercepted connection as a value: events in, actions out. Veil
 /// terminates the client's TLS with a minted certificate and runs its own TLS session upstream:
 ///
-///     idle -> clientHello -> upstreamHandshake -> [awaitingCertificate] -> clientHandshake -> handedOver
+///     idle -> clientHello -> upstreamHandshake -> [awaitingCertificate] -> clientHandshake -> [kernelSwitch] -> handedOver
 ///                  \-> refusing (SNI mismatch)  \-> refusing (upstream failed: handshake_failure)
 ///
 /// - clientHello: the client's records are read (record by record when a kTLS switch may follow,
@@ -19,8 +19,16 @@ import Glibc
 ///   says, a cached session; OpenSSL verifies the chain and the real name.
 /// - awaitingCertificate: upstream is done, the certificate has not come yet.
 /// - clientHandshake: the client engine answers with the certificate and upstream's ALPN.
-/// - handedOver: both handshakes are done; the legs go to the relay (`handshakesDone`): the kTLS
-///   switch, the userspace relay or the mixed relay (Connection+KernelTLS, Connection+Intercept).
+/// - kernelSwitch (the kernel offers kTLS, `--ktls` is not off, not inside the HTTPS listener):
+///   upstream records already there are read record by record (MSG_DONTWAIT) and given to
+///   OpenSSL (tickets reach the cache, early data goes to the client's engine; a TLS 1.3 first
+///   ticket is waited for about the upstream handshake's duration, 2-50 ms), both engines'
+///   output is flushed, each leg's keys are derived and installed, one leg at a time
+///   (`installKernelTLS`, decided per leg). Then: both legs on kTLS -> the splice transfer
+///   (`startKernelSplice`); one -> the mixed relay (`startMixedRelay`); none, or the upstream
+///   closing meanwhile -> the userspace relay; `--ktls require` and a leg without -> `ktls-unavailable`.
+/// - handedOver: the relay has the legs (`startRelay`, `startMixedRelay`, `startKernelSplice`:
+///   Connection+InterceptRelay, Connection+MixedTransfer, SpliceMachine).
 /// - refusing: a plaintext fatal alert goes to the client, then the connection ends (2 s at most).
 ///
 /// It drives the two `TLSEngine`s in memory and never touches a socket, a clock (time comes in
@@ -34,13 +42,23 @@ struct InterceptMachine {
         let allowSNIMismatch: Bool
         /// The upstream SNI policy for this target.
         let sniPolicy: SNIPolicy
-        /// Reads stop at record boundaries (a kTLS switch may follow the handshakes).
-        let exactReads: Bool
+        /// `--ktls`, whether the kernel offers kTLS, and whether the client leg is inside the
+        /// HTTPS listener's TLS (whose socket carries the outer session).
+        let ktls: KTLSMode
+        let kernelTLSAvailable: Bool
+        let viaListener: Bool
+        /// Whether each leg's socket is TCP (a socketpair to a relay tunnel cannot take kTLS).
+        let clientIsTCP: Bool
+        let upstreamIsTCP: Bool
         /// `--record-log records`: every record is logged.
         let logRecords: Bool
         /// The upstream session cache (a ticket offered, new ones stored).
         let sessions: SessionCache
         let minter: CertificateMinter
+
+        /// A kTLS switch may follow the handshakes: reads stop at record boundaries so that
+        /// nothing past the handshakes sits in userspace.
+        var exactReads: Bool { ktls != .off && kernelTLSAvailable && !viaListener }
     }
 
     enum State {
@@ -50,6 +68,7 @@ struct InterceptMachine {
         case upstreamHandshake(InterceptHandshake)
         case awaitingCertificate(InterceptHandshake)
         case clientHandshake(InterceptHandshake)
+        case kernelSwitch(InterceptKernelSwitch)
         /// A plaintext alert refusing the client's handshake goes out, then the connection ends.
         case refusing(InterceptFailure, deadline: UInt64)
         /// Both handshakes are done: the relay has the legs.
@@ -88,6 +107,8 @@ struct InterceptMachine {
             certificateMinted(certificate, now: now, &actions)
         case .certificateFailed(let why):
             if handshake != nil { close(.certificateUnavailable(why), &actions) }
+        case .kernelTLSInstalled(let side, let error, let now):
+            kernelTLSInstalled(side, error: error, now: now, &actions)
         case .refusalSent:
             if case .refusing(let failure, _) = state { close(failure, &actions) }
         case .deadlinePassed(let now):
@@ -102,7 +123,7 @@ struct InterceptMachine {
         case .idle(let h), .clientHello(let h), .upstreamHandshake(let h), .awaitingCertificate(let h),
              .clientHandshake(let h):
             return h
-        case .refusing, .handedOver, .closed:
+        case .kernelSwitch, .refusing, .handedOver, .closed:
             return nil
         }
     }
@@ -140,6 +161,8 @@ struct InterceptMachine {
             return
         case .refusing(let failure, let deadline):
             if now >= deadline { close(failure, &actions) } else { actions.append(.setDeadline(deadline)) }
+        case .kernelSwitch(let k):
+            switchDeadlinePassed(k, now: now, &actions)
         case .clientHello(let h), .upstreamHandshake(let h), .awaitingCertificate(let h), .clientHandshake(let h):
             if now >= h.deadline {
                 close(.handshakeTimeout(seconds: settings.handshakeTimeout), &actions)

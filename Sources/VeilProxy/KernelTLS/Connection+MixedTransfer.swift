@@ -22,6 +22,7 @@ extension Connection {
 
     func startMixedRelay(kernel: KernelLeg, userspace: TLSLeg) {
         kernelLeg = kernel
+        if plaintext == nil { plaintext = worker.recordBuffers.take() }
         phase = .mixedRelay
         summary.path = .userspace
         if kernel.isClient {
@@ -78,7 +79,7 @@ extension Connection {
             loop.receiveRecord(handle, op: Op.ktlsRecv.rawValue, fd: k.fd, into: k.incoming)
         }
         flush(u)
-        receive(u, exact: false)
+        receive(u)
         if k.sourceDone && u.writeShut && u.sourceDone && k.writeShut {
             finish(CloseReason(.ok, u.closeNotify || k.closeNotify ? "both sides closed" : "both sides closed without close_notify"))
         }

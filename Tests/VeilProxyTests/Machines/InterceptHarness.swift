@@ -48,18 +48,31 @@ final class InterceptHarness {
     var refusal: TLSAlert?
     var deadline: UInt64 = 0
     var closed: CloseReason?
-    var handedOver = false
+    /// Where the legs went: "relay", "mixed client|upstream", "splice".
+    var handover: String?
+    var handedOver: Bool { handover != nil }
+    /// How the harness answers `installKernelTLS` per side (nil: installed).
+    var installErrors: [TransferSide: String] = [:]
+    var installed: [TransferSide] = []
+    var cancelled: [TransferSide] = []
+    /// Upstream bytes are held back during the kTLS switch (the origin is slow).
+    var holdUpstream = false
     var notes: [InterceptNote] = []
     var logged: [String] = []
     var now: UInt64 = 1_000 * second
 
-    static func settings(target: String = "site.test:443", exactReads: Bool = true, logRecords: Bool = false,
-                         allowSNIMismatch: Bool = false, sniPolicy: SNIPolicy = .real,
+    static func settings(target: String = "site.test:443", kernelTLS: Bool = false, ktls: KTLSMode = .auto,
+                         viaListener: Bool = false, clientIsTCP: Bool = true, upstreamIsTCP: Bool = true,
+                         logRecords: Bool = false, allowSNIMismatch: Bool = false, sniPolicy: SNIPolicy = .real,
                          sessions: SessionCache = SessionCache()) throws -> M.Settings {
         M.Settings(target: try HostPort(parsing: target), handshakeTimeout: 15, allowSNIMismatch: allowSNIMismatch,
-                   sniPolicy: sniPolicy, exactReads: exactReads, logRecords: logRecords, sessions: sessions,
+                   sniPolicy: sniPolicy, ktls: ktls, kernelTLSAvailable: kernelTLS, viaListener: viaListener,
+                   clientIsTCP: clientIsTCP, upstreamIsTCP: upstreamIsTCP, logRecords: logRecords, sessions: sessions,
                    minter: try fixture.get().minter)
     }
+
+    /// The receive in flight on each side, and whether it is MSG_DONTWAIT.
+    var dontWait: [TransferSide: Bool] = [:]
 
     /// `sni`: what the browser sends; `originName`: the name on the origin's certificate.
     init(_ settings: M.Settings? = nil, sni: String? = "site.test", verifyName: String = "site.test",
@@ -92,10 +105,11 @@ final class InterceptHarness {
         var described: [String] = []
         for action in actions {
             switch action {
-            case .receive(let side, let buffer, let max):
+            case .receive(let side, let buffer, let max, let noWait):
                 #expect(receiving[side] == nil, "a second receive on \(side.name)")
                 #expect(buffer === leg(side).engine.inbound)
                 receiving[side] = max
+                dontWait[side] = noWait
                 buffer.pinned = true
                 described.append("receive \(side.name)")
             case .send(let side, let buffer):
@@ -119,10 +133,25 @@ final class InterceptHarness {
             case .note(let note):
                 notes.append(note)
                 described.append("note")
-            case .handshakesDone(let c, let u):
+            case .cancelReceive(let side):
+                cancelled.append(side)
+                described.append("cancel \(side.name)")
+            case .installKernelTLS(let side, _, _):
+                described.append("install \(side.name)")
+                let error = installErrors[side]
+                if error == nil { installed.append(side) }
+                described += on(.kernelTLSInstalled(side, error: error, now: now))
+            case .startRelay(let c, let u):
                 #expect(c === client && u === upstream)
-                handedOver = true
-                described.append("handed over")
+                handover = "relay"
+                described.append("relay")
+            case .startMixedRelay(let kernel, let userspace):
+                #expect(userspace === leg(kernel.other))
+                handover = "mixed \(kernel.name)"
+                described.append("mixed \(kernel.name)")
+            case .startKernelSplice:
+                handover = "splice"
+                described.append("splice")
             case .close(let reason):
                 #expect(closed == nil, "closed twice")
                 closed = reason
@@ -145,12 +174,19 @@ final class InterceptHarness {
         on(.sent(side, result: Int32(n), now: now))
     }
 
-    /// The machine's receive on `side` completes with what the peer has written (nothing: false).
+    /// The machine's receive on `side` completes with what the peer has written (nothing: false;
+    /// -EAGAIN for a MSG_DONTWAIT one).
     @discardableResult
     func completeReceive(_ side: TransferSide) -> Bool {
-        guard let max = receiving[side] else { return false }
+        guard let max = receiving[side], !(side == .upstream && holdUpstream && stateName == "kernelSwitch") else { return false }
         let from = peer(side).outbound
-        guard from.readable > 0 else { return false }
+        guard from.readable > 0 else {
+            guard dontWait[side] == true else { return false }
+            receiving[side] = nil
+            leg(side).engine.inbound.pinned = false
+            on(.received(side, result: -EAGAIN, now: now))
+            return true
+        }
         receiving[side] = nil
         let input = leg(side).engine.inbound
         input.pinned = false
@@ -199,6 +235,7 @@ final class InterceptHarness {
         case .upstreamHandshake: "upstreamHandshake"
         case .awaitingCertificate: "awaitingCertificate"
         case .clientHandshake: "clientHandshake"
+        case .kernelSwitch: "kernelSwitch"
         case .refusing: "refusing"
         case .handedOver: "handedOver"
         case .closed: "closed"

@@ -63,7 +63,7 @@ struct InterceptMachineEndsTests {
     }
 
     @Test func theClientGoneInsideARecord() throws {
-        let h = try H()
+        let h = try H(try H.settings(kernelTLS: true))
         h.start()
         // Half a ClientHello record, then EOF.
         _ = h.browser.handshake()
