@@ -102,7 +102,8 @@ extension Connection {
             return
         }
         k.sending = true
-        loop.sendRecord(handle, op: Op.ktlsSend.rawValue, fd: k.fd, type: 21, bytes: [1, 0], using: k.control)
+        loop.sendRecord(handle, op: Op.ktlsSend.rawValue, fd: k.fd, type: TLSContentType.alert.rawValue,
+                        bytes: TLSAlert.closeNotify.bytes, using: k.control)
     }
 
     func kernelLegSent(_ result: Int32) {
@@ -156,7 +157,7 @@ extension Connection {
             k.incomingStart = 0
             k.incomingEnd = data.count
             lastActivity = MonotonicClock.now()
-        case .alert(_, 0):
+        case .alert(_, TLSAlert.Code.closeNotify):
             k.sourceDone = true
             k.closeNotify = true
             noteEnd(client: k.isClient, .closeNotify)

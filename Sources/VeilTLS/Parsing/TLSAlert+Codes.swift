@@ -10,13 +10,6 @@ extension TLSAlert {
         public static let accessDenied: UInt8 = 49
     }
 
-    /// TLS record content types Veil acts on (RFC 8446 5.1).
-    public enum ContentType {
-        public static let alert: UInt8 = 21
-        public static let handshake: UInt8 = 22
-        public static let applicationData: UInt8 = 23
-    }
-
     /// close_notify at the warning level.
     public static let closeNotify = TLSAlert(level: .warning, code: Code.closeNotify)
 
@@ -27,5 +20,5 @@ extension TLSAlert {
     public var bytes: [UInt8] { [level.rawValue, code] }
 
     /// The whole plaintext alert record (TLS 1.2 record version, as a handshake refusal is sent).
-    public var plaintextRecord: [UInt8] { [ContentType.alert, 0x03, 0x03, 0x00, 0x02, level.rawValue, code] }
+    public var plaintextRecord: [UInt8] { [TLSContentType.alert.rawValue, 0x03, 0x03, 0x00, 0x02, level.rawValue, code] }
 }

@@ -166,7 +166,7 @@ struct InterceptMachineKernelTLSTests {
         h.start()
         try h.run()
         let hello = Array("early".utf8)
-        _ = hello.withUnsafeBytes { h.origin.write($0.baseAddress!, count: $0.count) }
+        _ = hello.withUnsafeBytes { raw in raw.baseAddress.map { h.origin.write($0, count: raw.count) } }
         h.holdUpstream = false
         try h.run()
         #expect(h.handover == "splice")
