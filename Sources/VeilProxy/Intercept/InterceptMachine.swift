@@ -177,9 +177,8 @@ struct InterceptMachine {
     private mutating func flushRecordLog(_ actions: inout [Action]) {
         guard settings.logRecords else { return }
         if !recordLog.entries.isEmpty {
-            if case .closed = state {} else {
-                for entry in recordLog.entries { actions.append(.logRecord(entry.direction, entry.summary)) }
-            }
+            // Also after a close: the alert OpenSSL wrote for a failed handshake is logged.
+            for entry in recordLog.entries { actions.append(.logRecord(entry.direction, entry.summary)) }
             recordLog.entries.removeAll(keepingCapacity: true)
         }
         if let failure = recordLog.outputFailure {
