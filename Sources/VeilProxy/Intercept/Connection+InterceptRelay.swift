@@ -9,7 +9,8 @@ import Glibc
 /// The relay of an intercepted connection once both handshakes are done (InterceptMachine hands
 /// the legs over): SSL_read on one leg, SSL_write on the other, with bounded buffers (a full
 /// output buffer stops reading from the other side); Veil's own record layer after the takeover
-/// (Connection+RecordLayer); the kTLS switch reads upstream records here (Connection+KernelTLS).
+/// (Connection+RecordLayer); its ends (Connection+Ends). With one leg on kTLS the mixed relay
+/// runs instead (Connection+MixedTransfer).
 extension Connection {
     /// Room an engine's output must have before another record is sealed into it.
     static let recordRoom = 17 << 10
