@@ -29,9 +29,10 @@ final class Connection: IOHandler {
         case lingering
         /// Pass-through, kTLS splice or plain-http forward: `transfer` runs it.
         case transfer
-        /// An intercepted connection's handshakes: `intercept` (InterceptMachine) runs them.
+        /// An intercepted connection's handshakes and kTLS switch: `intercept` (InterceptMachine)
+        /// runs them.
         case intercept
-        /// After them: the userspace relay, the kTLS switch, the relay with one leg on kTLS.
+        /// After them: the userspace relay, the relay with one leg on kTLS (both on kTLS: `transfer`).
         case interceptRelay, mixedRelay
         case closing
     }
