@@ -45,10 +45,8 @@ extension Connection {
             finish(CloseReason(.error, "TLS set-up: \(error)"))
             return
         }
-        let client = TLSLeg(fd: clientFD, engine: clientEngine, recvOp: .clientRecv, sendOp: .clientSend,
-                            inbound: .clientToProxy, outbound: .proxyToClient, logAll: logAll)
-        let upstream = TLSLeg(fd: upstreamFD, engine: upstreamEngine, recvOp: .upstreamRecv, sendOp: .upstreamSend,
-                              inbound: .upstreamToProxy, outbound: .proxyToUpstream, logAll: logAll)
+        let client = TLSLeg(.client, engine: clientEngine, logAll: logAll)
+        let upstream = TLSLeg(.upstream, engine: upstreamEngine, logAll: logAll)
         clientLeg = client
         upstreamLeg = upstream
         if let keylog = worker.keylog {

@@ -18,10 +18,14 @@ extension Connection {
 
     // MARK: Reading and writing sockets
 
+    /// The socket a leg runs on.
+    func socket(_ leg: TLSLeg) -> Int32 { leg.isClient ? clientFD : upstreamFD }
+
     /// Reads as much as fits into the leg's engine input.
     func receive(_ leg: TLSLeg) {
         guard !leg.receiving, !leg.eof else { return }
-        guard loop.recv(handle, op: leg.recvOp.rawValue, fd: leg.fd, into: leg.engine.inbound) > 0 else { return }
+        let op = leg.isClient ? Op.clientRecv : .upstreamRecv
+        guard loop.recv(handle, op: op.rawValue, fd: socket(leg), into: leg.engine.inbound) > 0 else { return }
         leg.receiving = true
     }
 
@@ -57,15 +61,16 @@ extension Connection {
     /// out, shuts the socket's write side.
     func flush(_ leg: TLSLeg) {
         guard !leg.sending, phase != .closing else { return }
-        let sent = loop.send(handle, op: leg.sendOp.rawValue, fd: leg.fd, from: leg.engine.outbound)
+        let op = leg.isClient ? Op.clientSend : .upstreamSend
+        let sent = loop.send(handle, op: op.rawValue, fd: socket(leg), from: leg.engine.outbound)
         if sent > 0 {
             leg.sending = true
             leg.sendingCount = sent
         } else if leg.closeQueued && !leg.writeShut {
             leg.writeShut = true
             writeSideShutting(leg)
-            loop.shutdownWrite(handle, op: (leg === clientLeg ? Op.clientShutdown : Op.upstreamShutdown).rawValue,
-                               fd: leg.fd)
+            loop.shutdownWrite(handle, op: (leg.isClient ? Op.clientShutdown : Op.upstreamShutdown).rawValue,
+                               fd: socket(leg))
         }
     }
 

@@ -3,12 +3,11 @@ import VeilWire
 import VeilRuntime
 import VeilTLS
 
-/// One socket of an intercepted connection and the TLS session Veil runs on it.
+/// One socket of an intercepted connection and the TLS session Veil runs on it. Which socket
+/// (`side`) is all it knows of it: the owner maps a side to its descriptor and operations.
 final class TLSLeg {
-    let fd: Int32
+    let side: TransferSide
     let engine: TLSEngine
-    let recvOp: Connection.Op
-    let sendOp: Connection.Op
     /// Records read from this socket, and records Veil writes to it, for the record log.
     let inbound: RecordDirection
     let outbound: RecordDirection
@@ -44,16 +43,13 @@ final class TLSLeg {
     var tickets = 0
 
     /// The client's socket (else the upstream's).
-    var isClient: Bool { inbound == .clientToProxy }
+    var isClient: Bool { side == .client }
 
-    init(fd: Int32, engine: TLSEngine, recvOp: Connection.Op, sendOp: Connection.Op,
-         inbound: RecordDirection, outbound: RecordDirection, logAll: Bool) {
-        self.fd = fd
+    init(_ side: TransferSide, engine: TLSEngine, logAll: Bool) {
+        self.side = side
         self.engine = engine
-        self.recvOp = recvOp
-        self.sendOp = sendOp
-        self.inbound = inbound
-        self.outbound = outbound
+        inbound = side == .client ? .clientToProxy : .upstreamToProxy
+        outbound = side == .client ? .proxyToClient : .proxyToUpstream
         inScanner = RecordScanner(collectBodies: true)
         outScanner = RecordScanner(collectBodies: logAll)
     }

@@ -83,10 +83,8 @@ final class InterceptHarness {
         sessions = s.sessions
         let c = try TLSEngine(context: f.clientFacing, role: .server, inboundCapacity: inbound, outboundCapacity: 128 << 10)
         let u = try TLSEngine(context: f.upstream, role: .client, inboundCapacity: 128 << 10, outboundCapacity: 128 << 10)
-        client = TLSLeg(fd: -1, engine: c, recvOp: .clientRecv, sendOp: .clientSend, inbound: .clientToProxy,
-                        outbound: .proxyToClient, logAll: s.logRecords)
-        upstream = TLSLeg(fd: -1, engine: u, recvOp: .upstreamRecv, sendOp: .upstreamSend, inbound: .upstreamToProxy,
-                          outbound: .proxyToUpstream, logAll: s.logRecords)
+        client = TLSLeg(.client, engine: c, logAll: s.logRecords)
+        upstream = TLSLeg(.upstream, engine: u, logAll: s.logRecords)
         browser = try TLSEngine(context: browserContext ?? f.browser, role: .client)
         try browser.configureClient(serverName: sni, verifyName: verifyName, alpn: alpn, session: nil)
         origin = try TLSEngine(context: f.origin, role: .server)
