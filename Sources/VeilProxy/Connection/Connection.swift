@@ -29,7 +29,11 @@ final class Connection: IOHandler {
         case lingering
         /// Pass-through, kTLS splice or plain-http forward: `transfer` runs it.
         case transfer
-        case clientHello, upstreamHandshake, awaitingCertificate, clientHandshake, interceptRelay, kernelSwitch, mixedRelay
+        /// An intercepted connection's handshakes and kTLS switch: `intercept` (InterceptMachine)
+        /// runs them.
+        case intercept
+        /// After them: the userspace relay, the relay with one leg on kTLS (both on kTLS: `transfer`).
+        case interceptRelay, mixedRelay
         case closing
     }
 
@@ -76,20 +80,15 @@ final class Connection: IOHandler {
     var recordBuffer: UnsafeMutableRawPointer?
     var pipes = SplicePipes()
 
-    // Interception.
-    var intercepting = false
+    // Interception: what the workers share (given when the request phase hands over), the
+    // handshakes' machine and the one action list its events fill (Connection+Intercept), and
+    // the two legs (the relay's once the machine hands them over).
+    var interception: Interception?
+    var intercept: InterceptMachine?
+    var interceptActions: [InterceptMachine.Action] = []
     var clientLeg: TLSLeg?
     var upstreamLeg: TLSLeg?
-    var certificate: MintedCertificate?
-    var mintPending = false
-    /// The session cache key of the ticket offered upstream, if one was.
-    var offeredSessionKey: String?
-    /// Upstream session tickets received on this connection (through OpenSSL).
-    var upstreamTickets = 0
-    var upstreamHandshakeStarted: UInt64 = 0
     var upstreamHandshakeNanos: UInt64 = 0
-    /// kTLS switch: until when to wait for a first TLS 1.3 ticket (0: not waiting yet).
-    var ticketWaitDeadline: UInt64 = 0
     var plaintext: UnsafeMutableRawPointer?
     /// Userspace relay: who protects records (see Connection+RecordLayer).
     var recordLayer = RecordLayer.openssl
@@ -164,16 +163,16 @@ final class Connection: IOHandler {
             transferCompleted(op, result: result)
             return
         }
+        if phase == .intercept {
+            interceptCompleted(op, result: result)
+            return
+        }
         switch op {
         case .cancel: break
-        case .clientRecv:
-            if intercepting { legReceived(clientLeg, result) }
-        case .upstreamRecv:
-            if intercepting { legReceived(upstreamLeg, result) }
-        case .clientSend:
-            if intercepting { legSent(clientLeg, result) }
-        case .upstreamSend:
-            if intercepting { legSent(upstreamLeg, result) }
+        case .clientRecv: legReceived(clientLeg, result)
+        case .upstreamRecv: legReceived(upstreamLeg, result)
+        case .clientSend: legSent(clientLeg, result)
+        case .upstreamSend: legSent(upstreamLeg, result)
         case .clientShutdown, .upstreamShutdown: break
         case .connect, .lingerShutdown, .lingerRecv: break
         case .alertSend: finish(pendingClose ?? CloseReason(.error, "alert sent"))
@@ -204,7 +203,6 @@ final class Connection: IOHandler {
     func applyDeadline() {
         var d = phaseDeadline
         if graceDeadline != 0 && (d == 0 || graceDeadline < d) { d = graceDeadline }
-        if ticketWaitDeadline > 1 && (d == 0 || ticketWaitDeadline < d) { d = ticketWaitDeadline }
         loop.setDeadline(handle, d)
     }
 
@@ -218,13 +216,8 @@ final class Connection: IOHandler {
             finish(CloseReason(.shutdown, "closed at shutdown: grace period of \(format(config.grace)) ended"))
             return
         }
-        if phase == .kernelSwitch && ticketWaitDeadline > 1 && now >= ticketWaitDeadline {
-            // No ticket came in time: stop waiting and switch without one.
-            ticketWaitDeadline = 1
-            if let up = upstreamLeg, up.receiving, up.inScanner.atBoundary {
-                loop.cancel(handle, op: Op.cancel.rawValue, target: Op.upstreamRecv.rawValue)
-            }
-            applyDeadline()
+        if phase == .intercept {
+            interceptEvent(.deadlinePassed(now: now))
             return
         }
         if phaseDeadline == 0 || now < phaseDeadline {
@@ -236,8 +229,6 @@ final class Connection: IOHandler {
             finish(pendingClose ?? CloseReason(.clientGone, "client did not read the response"))
         case .transfer:
             transferEvent(.deadlinePassed(now: now))
-        case .clientHello, .upstreamHandshake, .awaitingCertificate, .clientHandshake, .kernelSwitch:
-            finish(CloseReason(.handshakeTimeout, "TLS handshake not complete within \(format(config.handshakeTimeout))"))
         case .interceptRelay, .mixedRelay:
             let idleFor = now &- lastActivity
             if idleFor >= config.idleTimeout.nanoseconds {
@@ -246,7 +237,7 @@ final class Connection: IOHandler {
                 phaseDeadline = lastActivity + config.idleTimeout.nanoseconds
                 applyDeadline()
             }
-        case .request, .closing:
+        case .request, .intercept, .closing:
             break
         }
     }
@@ -284,6 +275,7 @@ final class Connection: IOHandler {
         pipes.release()
         releaseRecordBuffers()
         if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
+        intercept = nil
         clientLeg = nil
         upstreamLeg = nil
         kernelLeg = nil

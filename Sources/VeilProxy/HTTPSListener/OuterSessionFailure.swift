@@ -18,7 +18,7 @@ enum OuterSessionFailure: Error, Equatable, Sendable {
     /// The client spoke plain HTTP (answered with a readable 400).
     case plainHTTP
     /// OpenSSL refused the client's handshake.
-    case handshake(String)
+    case handshake(TLSEngine.HandshakeFailure)
     case handshakeTimeout(seconds: Double)
     /// Shutting down: the grace period ended before the handshake did.
     case graceEnded(seconds: Double)

@@ -59,7 +59,7 @@ extension Connection {
         leg.closeNotifyQueued = authenticated
         if authenticated {
             if leg.sealer != nil {
-                _ = sealOwn(leg, type: 21, [1, 0])
+                _ = sealOwn(leg, type: TLSContentType.alert.rawValue, TLSAlert.closeNotify.bytes)
             } else {
                 leg.engine.close()
             }
@@ -82,7 +82,7 @@ extension Connection {
         let isClient = leg === clientLeg
         noteEnd(client: isClient, end)
         var reason = CloseReason(isClient ? .clientGone : .upstreamGone, "\(isClient ? "client" : "upstream"): \(why)")
-        if let alert, leg.sealer != nil, !leg.closeQueued, sealOwn(leg, type: 21, [2, alert]) {
+        if let alert, leg.sealer != nil, !leg.closeQueued, sealOwn(leg, type: TLSContentType.alert.rawValue, TLSAlert.fatal(alert).bytes) {
             reason.reason += " (sent alert fatal \(TLSAlert.name(for: alert)))"
         }
         guard end == .badRecord, phase == .interceptRelay || phase == .mixedRelay, !leg.writeShut,

@@ -14,26 +14,25 @@ struct MintOutcome: Sendable {
 }
 
 /// Interception: Veil terminates the client's TLS with a minted certificate and runs its own
-/// TLS session upstream.
-///
-/// ClientHello (read record by record) -> upstream handshake (ALPN offered = the client's list,
-/// SNI per policy, verified against the real name, cached session offered) -> client handshake
-/// (minted certificate, ALPN = what upstream chose) -> relay: SSL_read on one leg, SSL_write on
-/// the other, with bounded buffers (a full output buffer stops reading from the other side).
+/// TLS session upstream. The handshakes are `InterceptMachine`'s; this is its owner: completions,
+/// deadlines and the minted certificate become its events, its actions the runtime's typed
+/// operations. Nothing is decided here. Once the machine hands the legs over, the relay runs
+/// (Connection+InterceptRelay, Connection+KernelTLS, Connection+MixedTransfer).
 extension Connection {
-    var interception: Interception { worker.shared.interception! }
-
-    /// Room an engine's output must have before another record is sealed into it.
-    static let recordRoom = 17 << 10
-    private static let plaintextChunk = 16 << 10
-
     func beginIntercept() {
-        intercepting = true
         summary.mode = .intercept
         summary.verified = !config.insecureUpstream
-        phase = .clientHello
-        armDeadline(after: config.handshakeTimeout)
-        let ic = interception
+        guard let ic = worker.shared.interception else {
+            finish(CloseReason(.error, "interception is not set up on this worker"))
+            return
+        }
+        interception = ic
+        guard let request, let requestBytes = requestBuffer else {
+            finish(CloseReason(.error, "interception started without the CONNECT request"))
+            return
+        }
+        requestBuffer = nil
+        defer { worker.recordBuffers.give(requestBytes) }
         let logAll = config.recordLog == .records
         let clientEngine: TLSEngine
         let upstreamEngine: TLSEngine
@@ -46,230 +45,150 @@ extension Connection {
             finish(CloseReason(.error, "TLS set-up: \(error)"))
             return
         }
-        let client = TLSLeg(fd: clientFD, engine: clientEngine, recvOp: .clientRecv, sendOp: .clientSend,
-                            inbound: .clientToProxy, outbound: .proxyToClient, logAll: logAll)
-        let upstream = TLSLeg(fd: upstreamFD, engine: upstreamEngine, recvOp: .upstreamRecv, sendOp: .upstreamSend,
-                              inbound: .upstreamToProxy, outbound: .proxyToUpstream, logAll: logAll)
+        let client = TLSLeg(.client, engine: clientEngine, logAll: logAll)
+        let upstream = TLSLeg(.upstream, engine: upstreamEngine, logAll: logAll)
         clientLeg = client
         upstreamLeg = upstream
-        for leg in [client, upstream] {
-            if let keylog = worker.keylog {
-                leg.engine.onKeyLog = { line in keylog.append(line + "\n") }
-            }
-            if logAll {
-                leg.engine.onOutput = { [unowned self, unowned leg] bytes in self.scan(leg, bytes, inbound: false) }
-            }
+        if let keylog = worker.keylog {
+            for leg in [client, upstream] { leg.engine.onKeyLog = { line in keylog.append(line + "\n") } }
         }
+        let settings = InterceptMachine.Settings(
+            target: request.target, handshakeTimeout: config.handshakeTimeout, allowSNIMismatch: config.allowSNIMismatch,
+            sniPolicy: config.sniPolicy(for: request.target), ktls: config.ktls,
+            kernelTLSAvailable: ic.kernelTLS.isAvailable, viaListener: summary.front != nil,
+            clientIsTCP: Socket.isTCP(clientFD), upstreamIsTCP: Socket.isTCP(upstreamFD),
+            logRecords: logAll, sessions: ic.sessions, minter: ic.minter)
+        phase = .intercept
+        intercept = InterceptMachine(settings: settings, client: client, upstream: upstream)
+        if interceptActions.capacity < 16 { interceptActions.reserveCapacity(16) }
         // Bytes the client sent right after its CONNECT request are the start of its TLS.
-        guard let request = self.request, let requestBytes = requestBuffer else {
-            finish(CloseReason(.error, "interception started without the CONNECT request"))
+        let pipelined = max(requestFilled - request.headerLength, 0)
+        interceptEvent(.start(pipelined: UnsafeRawBufferPointer(start: requestBytes + request.headerLength, count: pipelined),
+                              now: MonotonicClock.now()))
+    }
+
+    /// Feeds one event to the intercept machine and performs what it asks.
+    func interceptEvent(_ event: InterceptMachine.Event) {
+        guard phase == .intercept else { return }
+        interceptActions.removeAll(keepingCapacity: true)
+        intercept?.handle(event, &interceptActions)
+        var i = 0
+        while i < interceptActions.count {
+            let action = interceptActions[i]
+            i += 1
+            perform(action)
+        }
+    }
+
+    /// A completion of one of the handshakes' operations.
+    func interceptCompleted(_ op: Op, result: Int32) {
+        switch op {
+        case .clientRecv: interceptEvent(.received(.client, result: result, now: MonotonicClock.now()))
+        case .upstreamRecv: interceptEvent(.received(.upstream, result: result, now: MonotonicClock.now()))
+        case .clientSend: interceptEvent(.sent(.client, result: result, now: MonotonicClock.now()))
+        case .upstreamSend: interceptEvent(.sent(.upstream, result: result, now: MonotonicClock.now()))
+        case .alertSend: interceptEvent(.refusalSent)
+        default: break
+        }
+    }
+
+    /// A certificate minted off the ring.
+    func certificateMinted(_ outcome: MintOutcome) {
+        guard let c = outcome.certificate else {
+            interceptEvent(.certificateFailed(outcome.error ?? "unknown error"))
             return
         }
-        let pipelined = requestFilled - request.headerLength
-        requestBuffer = nil
-        defer { worker.recordBuffers.give(requestBytes) }
-        if pipelined > 0 {
-            guard pipelined <= clientEngine.inbound.writable else {
-                finish(CloseReason(.badRequest, "client sent \(pipelined) bytes before the tunnel was up"))
-                return
-            }
-            clientEngine.inbound.append(requestBytes + request.headerLength, count: pipelined)
-            scan(client, UnsafeRawBufferPointer(start: requestBytes + request.headerLength, count: pipelined), inbound: true)
-        }
-        if phase == .clientHello { receive(client, exact: true) }
+        worker.certificates.insert(c)
+        interceptEvent(.certificateMinted(c, now: MonotonicClock.now()))
     }
 
-    // MARK: Reading and writing sockets
-
-    /// Reads into the leg's engine input: during handshakes exactly up to the next record
-    /// boundary when a kTLS switch may follow (nothing past the handshake may sit in userspace
-    /// then), otherwise, and afterwards, as much as fits.
-    func receive(_ leg: TLSLeg, exact: Bool, dontWait: Bool = false) {
-        guard !leg.receiving, !leg.eof else { return }
-        let input = leg.engine.inbound
-        let limit = exact && kernelSwitchPossible ? leg.inScanner.bytesToBoundary : .max
-        guard loop.recv(handle, op: leg.recvOp.rawValue, fd: leg.fd, into: input, max: limit, dontWait: dontWait) > 0 else {
-            if exact { finish(CloseReason(.handshakeFailed, "handshake record does not fit in \(input.capacity) bytes")) }
-            return
-        }
-        leg.receiving = true
-    }
-
-    /// Whether this connection may move onto kTLS after its handshakes (see handshakesDone).
-    var kernelSwitchPossible: Bool {
-        config.ktls != .off && interception.kernelTLS.isAvailable && summary.front == nil
-    }
-
-    func legReceived(_ leg: TLSLeg?, _ result: Int32) {
-        guard let leg else { return }
-        leg.receiving = false
-        leg.engine.inbound.pinned = false
-        // A fatal alert is on its way out to one peer: nothing read now matters.
-        if phase == .lingering { return }
-        if result == -EAGAIN || result == -EINTR || (result == -ECANCELED && phase == .kernelSwitch) {
-            if phase == .kernelSwitch {
-                leg.wouldBlock = true
-                switchReceived(leg)
-            } else {
-                continueIntercept(after: leg)
-            }
-            return
-        }
-        let isClient = leg === clientLeg
-        if result < 0 {
-            finish(gone(client: isClient, result: result))
-            return
-        }
-        if result == 0 {
-            leg.eof = true
-            if phase == .kernelSwitch {
-                startRelay()  // the userspace relay passes the close on
-                return
-            }
-            if phase != .interceptRelay && phase != .mixedRelay {
-                noteEnd(client: isClient, leg.inScanner.atBoundary ? .fin : .finMidRecord)
-                finish(CloseReason(isClient ? .clientGone : .upstreamGone,
-                                   "\(isClient ? "client" : "upstream") closed during the TLS handshake"))
-                return
-            }
-        } else {
-            let input = leg.engine.inbound
-            let start = input.base + input.writeIndex
-            input.didWrite(Int(result))
-            lastActivity = MonotonicClock.now()
-            scan(leg, UnsafeRawBufferPointer(start: start, count: Int(result)), inbound: true)
-            guard phase != .closing else { return }
-            if phase == .kernelSwitch {
-                switchReceived(leg)
-                return
-            }
-        }
-        continueIntercept(after: leg)
-    }
-
-    /// Sends what the leg's engine has produced; after a close was queued and everything is
-    /// out, shuts the socket's write side.
-    func flush(_ leg: TLSLeg) {
-        guard !leg.sending, phase != .closing else { return }
-        let sent = loop.send(handle, op: leg.sendOp.rawValue, fd: leg.fd, from: leg.engine.outbound)
-        if sent > 0 {
-            leg.sending = true
-            leg.sendingCount = sent
-        } else if leg.closeQueued && !leg.writeShut {
-            leg.writeShut = true
-            writeSideShutting(leg)
-            loop.shutdownWrite(handle, op: (leg === clientLeg ? Op.clientShutdown : Op.upstreamShutdown).rawValue,
-                               fd: leg.fd)
-        }
-    }
-
-    func legSent(_ leg: TLSLeg?, _ result: Int32) {
-        guard let leg else { return }
-        leg.sending = false
-        leg.engine.outbound.pinned = false
-        if result > 0 {
-            leg.engine.outbound.consume(Int(result))
-            if leg === upstreamLeg { summary.bytesUp += UInt64(result) } else { summary.bytesDown += UInt64(result) }
-            lastActivity = MonotonicClock.now()
-        } else if result != -EAGAIN && result != -EINTR {
-            finish(gone(client: leg === clientLeg, result: result))
-            return
-        }
-        continueIntercept(after: leg)
-    }
-
-    private func continueIntercept(after leg: TLSLeg) {
-        switch phase {
-        case .clientHello:
-            receive(leg, exact: true)
-        case .upstreamHandshake:
-            if leg === upstreamLeg { driveUpstreamHandshake() } else { flush(leg) }
-        case .clientHandshake:
-            if leg === clientLeg { driveClientHandshake() } else { flush(leg) }
-        case .awaitingCertificate:
-            flush(leg)
-        case .interceptRelay:
-            relay()
-        case .mixedRelay:
-            mixedRelay()
-        case .kernelSwitch:
-            continueKernelSwitch()
-        case .lingering:
-            alertProgress(leg)
-        default:
-            break
-        }
-    }
-
-    // MARK: Records
-
-    /// Frames bytes read from (`inbound`) or written to a leg into records, for the record log
-    /// and, on the client's side, to find its ClientHello.
-    func scan(_ leg: TLSLeg, _ bytes: UnsafeRawBufferPointer, inbound: Bool) {
-        let logAll = config.recordLog == .records
-        guard logAll || (inbound && leg === clientLeg && phase == .clientHello) || (inbound && phase != .interceptRelay) else { return }
-        do {
-            if inbound {
-                try leg.inScanner.feed(bytes) { record throws(TLSParseError) in try recordSeen(leg, record, inbound: true) }
-            } else {
-                try leg.outScanner.feed(bytes) { record throws(TLSParseError) in try recordSeen(leg, record, inbound: false) }
-            }
-        } catch {
-            let isClient = leg === clientLeg
-            let first = isClient && inbound && leg.tracker.clientHello == nil
-            finish(CloseReason(first ? .notTLS : .handshakeFailed,
-                               Connection.describe(error, from: isClient ? .client : .server)))
-        }
-    }
-
-    private func recordSeen(_ leg: TLSLeg, _ record: RecordScanner.Record, inbound: Bool) throws(TLSParseError) {
-        // Which end of this leg's TLS session wrote the record.
-        let side: TLSFlowTracker.Side = ((leg === clientLeg) == inbound) ? .client : .server
-        var summaryLine = TLSRecordSummary(contentType: record.header.contentType, length: record.header.length,
-                                           isOpaque: true)
-        let describe = config.recordLog == .records || (leg === clientLeg && inbound && phase == .clientHello)
-        if describe, !leg.trackerFailed, !leg.tracker.isHandshakeComplete, let body = record.body {
-            do {
-                summaryLine = try leg.tracker.consume(type: record.header.contentType, body: body, from: side)
-            } catch {
-                // Before OpenSSL has seen anything, a bad ClientHello is the client's fault;
-                // later, OpenSSL is the judge and the tracker only stops describing.
-                if leg === clientLeg && inbound && phase == .clientHello { throw error }
-                leg.trackerFailed = true
-            }
-        }
-        if config.recordLog == .records {
+    private func perform(_ action: InterceptMachine.Action) {
+        switch action {
+        case .receive(let side, let buffer, let max, let dontWait):
+            let leg = side == .client ? (fd: clientFD, op: Op.clientRecv) : (fd: upstreamFD, op: Op.upstreamRecv)
+            loop.recv(handle, op: leg.op.rawValue, fd: leg.fd, into: buffer, max: max, dontWait: dontWait)
+        case .cancelReceive(let side):
+            loop.cancel(handle, op: Op.cancel.rawValue, target: (side == .client ? Op.clientRecv : .upstreamRecv).rawValue)
+        case .installKernelTLS(let side, let transmit, let receive):
+            installKernelTLS(side, transmit: transmit, receive: receive)
+        case .send(let side, let buffer):
+            let leg = side == .client ? (fd: clientFD, op: Op.clientSend) : (fd: upstreamFD, op: Op.upstreamSend)
+            loop.send(handle, op: leg.op.rawValue, fd: leg.fd, from: buffer)
+        case .requestCertificate(let name):
+            requestCertificate(for: name)
+        case .refuse(let alert):
+            sendRefusal(alert)
+        case .setDeadline(let at):
+            phaseDeadline = at
+            applyDeadline()
+        case .logRecord(let direction, let record):
             worker.log(RecordLogFormatter.line(format: config.logFormat, connection: id, elapsedNanos: elapsed(),
-                                               direction: inbound ? leg.inbound : leg.outbound, summary: summaryLine))
-        }
-        if leg === clientLeg && inbound && phase == .clientHello, let hello = leg.tracker.clientHello {
-            clientHelloArrived(hello)
+                                               direction: direction, summary: record))
+        case .note(let note):
+            noted(note)
+        case .startRelay(let client, let upstream):
+            intercept = nil
+            if config.recordLog == .records {
+                for leg in [client, upstream] {
+                    leg.engine.onOutput = { [unowned self, unowned leg] bytes in self.scan(leg, bytes, inbound: false) }
+                }
+            }
+            startRelay()
+        case .startMixedRelay(let kernel, let userspace):
+            intercept = nil
+            if config.recordLog == .records {
+                userspace.engine.onOutput = { [unowned self, unowned userspace] bytes in self.scan(userspace, bytes, inbound: false) }
+            }
+            guard let k = KernelLeg(fd: kernel == .client ? clientFD : upstreamFD, isClient: kernel == .client) else {
+                finish(CloseReason(.error, "out of memory for a kTLS leg"))
+                return
+            }
+            if kernel == .client { clientLeg = nil } else { upstreamLeg = nil }
+            startMixedRelay(kernel: k, userspace: userspace)
+        case .startKernelSplice:
+            intercept = nil
+            summary.clientPath = .ktlsSplice
+            summary.upstreamPath = .ktlsSplice
+            if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
+            clientLeg = nil
+            upstreamLeg = nil
+            startTransfer(.kernelTLS(SpliceMachine(.kernelTLS, idleTimeout: config.idleTimeout, pipeSizeLimit: config.pipeSize)))
+        case .close(let reason):
+            finish(reason)
         }
     }
 
-    // MARK: Handshakes
-
-    private func clientHelloArrived(_ hello: ClientHello) {
-        guard acceptClientSNI(hello) else { return }
-        guard let target = request?.target else {
-            finish(CloseReason(.error, "interception without the CONNECT request"))
-            return
+    /// Installs kTLS on one leg's socket and tells the machine at once. The VM test's fault
+    /// injection acts here, as the kernel would: VEIL_FAULT_KTLS_REFUSE=client|upstream refuses
+    /// that leg, VEIL_FAULT_KTLS_SEQUENCE=N installs a wrong transmit sequence number.
+    private func installKernelTLS(_ side: TransferSide, transmit: KernelTLSKeys, receive: KernelTLSKeys) {
+        let fault = interception?.ktlsSequenceFault ?? 0
+        let error: String?
+        if interception?.ktlsRefusedLeg == side.name {
+            error = "refused by VEIL_FAULT_KTLS_REFUSE"
+        } else {
+            error = KernelTLS.install(fd: side == .client ? clientFD : upstreamFD,
+                                      transmit: fault == 0 ? transmit : transmit.advanced(by: fault), receive: receive)
         }
-        requestCertificate(for: hello.serverName ?? target.host)
-        startUpstreamHandshake(alpn: hello.alpn)
+        intercept?.handle(.kernelTLSInstalled(side, error: error, now: MonotonicClock.now()), &interceptActions)
     }
 
+    /// A certificate for `name`: the worker's cache answers at once, else it is minted off the
+    /// ring and comes back through the mailbox.
     private func requestCertificate(for name: String) {
-        let minter = interception.minter
-        if let cached = worker.certificates.lookup(name) {
-            certificate = cached
-            interception.workerCacheHits.wrappingAdd(1, ordering: .relaxed)
+        guard let ic = interception else {
+            interceptEvent(.certificateFailed("interception is not set up"))
             return
         }
-        mintPending = true
+        if let cached = worker.certificates.lookup(name) {
+            ic.workerCacheHits.wrappingAdd(1, ordering: .relaxed)
+            intercept?.handle(.certificateMinted(cached, now: MonotonicClock.now()), &interceptActions)
+            return
+        }
+        let minter = ic.minter
         let remote = loop.remote
         let h = handle
-        interception.mintQueue.async {
+        ic.mintQueue.async {
             do {
                 let c = try minter.certificate(for: name)
                 remote.deliver(MintOutcome(certificate: c, error: nil), to: h)
@@ -279,200 +198,25 @@ extension Connection {
         }
     }
 
-    func certificateMinted(_ outcome: MintOutcome) {
-        mintPending = false
-        guard let c = outcome.certificate else {
-            finish(CloseReason(.error, "cannot mint a certificate: \(outcome.error ?? "unknown error")"))
-            return
-        }
-        certificate = c
-        worker.certificates.insert(c)
-        if phase == .awaitingCertificate { startClientHandshake() }
-    }
-
-    private func startUpstreamHandshake(alpn: [String]) {
-        phase = .upstreamHandshake
-        guard let leg = upstreamLeg, let target = request?.target else { return }
-        let policy = config.sniPolicy(for: target)
-        let serverName = policy.serverName(for: target)
-        summary.upstreamSNI = serverName ?? "-"
-        let key = "\(target)|\(policy)"
-        let sessions = interception.sessions
-        let session = sessions.take(for: key)
-        do {
-            try leg.engine.configureClient(serverName: serverName, verifyName: target.host, alpn: alpn,
-                                           session: session)
-        } catch {
-            finish(CloseReason(.error, "upstream TLS set-up: \(error)"))
-            return
-        }
-        leg.engine.onNewSession = { [unowned self] session in
-            sessions.store(session, for: key)
-            self.upstreamTickets += 1
-            return false
-        }
-        upstreamHandshakeStarted = MonotonicClock.now()
-        offeredSessionKey = session != nil ? key : nil
-        driveUpstreamHandshake()
-    }
-
-    private func driveUpstreamHandshake() {
-        guard let leg = upstreamLeg else { return }
-        switch leg.engine.handshake() {
-        case .needsInput:
-            flush(leg)
-            receive(leg, exact: true)
-        case .complete:
-            flush(leg)
-            upstreamHandshakeDone(leg)
-        case .failed(let reason):
-            if reason.hasPrefix("certificate: ") {
-                let what = String(reason.dropFirst("certificate: ".count))
-                sendAlertAndClose(CloseReason(.upstreamCertificate, "upstream certificate: \(what)"), alert: 40)
-            } else {
-                sendAlertAndClose(CloseReason(.handshakeFailed, "upstream handshake: \(reason)"), alert: 40)
-            }
-        }
-    }
-
-    private func upstreamHandshakeDone(_ leg: TLSLeg) {
-        upstreamHandshakeNanos = MonotonicClock.now() &- upstreamHandshakeStarted
-        summary.tlsVersion = leg.engine.version
-        summary.cipher = leg.engine.cipher
-        summary.alpn = leg.engine.alpn
-        summary.resumed = leg.engine.isResumed
-        if let key = offeredSessionKey, !leg.engine.isResumed {
-            // The server refused the ticket: stop offering it (a new one replaces it anyway).
-            interception.sessions.remove(for: key)
-        }
-        if certificate != nil {
-            startClientHandshake()
-        } else {
-            phase = .awaitingCertificate
-        }
-    }
-
-    private func startClientHandshake() {
-        phase = .clientHandshake
-        guard let leg = clientLeg, let certificate else { return }
-        do {
-            try leg.engine.configureServer(certificate: certificate, minter: interception.minter,
-                                           alpn: upstreamLeg?.engine.alpn)
-        } catch {
-            finish(CloseReason(.error, "client TLS set-up: \(error)"))
-            return
-        }
-        driveClientHandshake()
-    }
-
-    private func driveClientHandshake() {
-        guard let leg = clientLeg else { return }
-        switch leg.engine.handshake() {
-        case .needsInput:
-            flush(leg)
-            receive(leg, exact: true)
-        case .complete:
-            flush(leg)
-            summary.clientTLS = leg.engine.version
-            summary.clientCipher = leg.engine.cipher
-            summary.clientResumed = leg.engine.isResumed
-            handshakesDone()
-        case .failed(let reason):
-            flush(leg)
-            finish(CloseReason(.handshakeFailed, "client handshake: \(reason)"))
-        }
-    }
-
-    // MARK: Relay
-
-    func startRelay() {
-        phase = .interceptRelay
-        summary.path = .userspace
-        summary.clientPath = .userspace
-        summary.upstreamPath = .userspace
-        if plaintext == nil { plaintext = worker.recordBuffers.take() }
-        lastActivity = MonotonicClock.now()
-        armDeadline(after: config.idleTimeout)
-        if let client = clientLeg, let upstream = upstreamLeg { chooseRecordLayer(client: client, upstream: upstream) }
-        relay()
-    }
-
-    /// Moves whatever can move in both directions, then reads more where there is room.
-    private func relay() {
-        guard phase == .interceptRelay, let client = clientLeg, let upstream = upstreamLeg else { return }
-        if recordLayer == .pending { takeOverRecords(client: client, upstream: upstream) }
-        pump(from: client, to: upstream)
-        guard phase == .interceptRelay else { return }
-        pump(from: upstream, to: client)
-        guard phase == .interceptRelay else { return }
-        if recordLayer == .pending {
-            // The first upstream data or ticket may have just come through OpenSSL.
-            takeOverRecords(client: client, upstream: upstream)
-            if recordLayer == .veil {
-                pump(from: client, to: upstream)
-                guard phase == .interceptRelay else { return }
-                pump(from: upstream, to: client)
-                guard phase == .interceptRelay else { return }
-            }
-        }
-        flush(client)
-        flush(upstream)
-        let largestRecord = 5 + (16 << 10) + 2048  // header included; TLS 1.2 allows 2048 of expansion
-        for leg in [client, upstream] where !leg.eof {
-            // The other leg's output has room, or this leg's input is what holds things up.
-            // With more than the largest record still waiting, a whole record is there and the
-            // other leg's output is what holds things up (its send is in flight): reading now
-            // would only move (compact) the waiting bytes; the pump after that send completes
-            // makes room and reads again.
-            guard leg.engine.inbound.readable < largestRecord else { continue }
-            receive(leg, exact: false)
-        }
-        if client.sourceDone && upstream.writeShut && upstream.sourceDone && client.writeShut {
-            finish(CloseReason(.ok, client.closeNotify || upstream.closeNotify ? "both sides closed" : "both sides closed without close_notify"))
-        }
-    }
-
-    /// Decrypts from `src` and encrypts into `dst` while `dst` has room for another record.
-    private func pump(from src: TLSLeg, to dst: TLSLeg) {
-        if let opener = src.opener, let sealer = dst.sealer {
-            pumpRecords(from: src, to: dst, opener: opener, sealer: sealer)
-            return
-        }
-        guard let plaintext else { return }
-        let pending = recordLayer == .pending
-        while !src.closeNotify && dst.engine.outbound.writable >= Connection.recordRoom {
-            // relay() pumps both directions after every completion: skip OpenSSL when this
-            // side has nothing to give. Before a takeover, OpenSSL gets whole records only.
-            let ready = pending ? src.engine.holdsPlaintextOrRecords || RecordCipher.wholeRecord(in: src.engine.inbound) > 0
-                                : src.engine.hasInput
-            let result: TLSEngine.ReadResult = ready
-                ? src.engine.read(into: plaintext, max: Connection.plaintextChunk) : .needsInput
-            switch result {
-            case .data(let n):
-                if src === upstreamLeg { upstreamDataSeen = true }
-                opensslRelayed &+= n
-                var offset = 0
-                while offset < n {
-                    let w = dst.engine.write(plaintext + offset, count: n - offset)
-                    if w == 0 {
-                        finish(CloseReason(.error, "internal: TLS output buffer full"))
-                        return
-                    }
-                    offset += w
-                }
-            case .needsInput:
-                if src.eof {
-                    // EOF without close_notify: a bare FIN on the other leg (part of a record
-                    // still inside or before OpenSSL: it ended mid-record).
-                    passUnauthenticatedEnd(from: src, to: dst, midRecord: src.engine.hasInput)
-                }
-                return
-            case .closed:
-                passCloseNotify(from: src, to: dst)
-            case .failed(let reason):
-                legFailed(src, reason, end: .opensslFailure(reason))
-                return
-            }
+    private func noted(_ note: InterceptNote) {
+        switch note {
+        case .end(let side, let end): noteEnd(client: side == .client, end)
+        case .sent(let side, let count):
+            if side == .upstream { summary.bytesUp += UInt64(count) } else { summary.bytesDown += UInt64(count) }
+        case .sni(let sni): summary.sni = sni
+        case .upstreamSNI(let name): summary.upstreamSNI = name
+        case .upstreamHandshake(let version, let cipher, let alpn, let resumed, let nanos):
+            upstreamHandshakeNanos = nanos
+            summary.tlsVersion = version
+            summary.cipher = cipher
+            summary.alpn = alpn
+            summary.resumed = resumed
+        case .clientHandshake(let version, let cipher, let resumed):
+            summary.clientTLS = version
+            summary.clientCipher = cipher
+            summary.clientResumed = resumed
+        case .kernelTLS(let note):
+            summary.ktlsNote = note
         }
     }
 }

@@ -57,7 +57,7 @@ extension Connection {
     func takeOverRecords(client: TLSLeg, upstream: TLSLeg) {
         guard recordLayer == .pending, opensslRelayed >= Connection.takeoverAfterBytes,
               !client.sourceDone, !upstream.sourceDone, !client.closeQueued, !upstream.closeQueued else { return }
-        if upstream.engine.versionCode == 0x0304 && upstreamTickets == 0 && !upstreamDataSeen
+        if upstream.engine.versionCode == 0x0304 && upstream.tickets == 0 && !upstreamDataSeen
             && MonotonicClock.now() < takeoverDeadline { return }
         guard client.engine.atRecordBoundary, upstream.engine.atRecordBoundary else { return }
         switch (client.engine.recordCiphers(), upstream.engine.recordCiphers()) {
@@ -97,31 +97,31 @@ extension Connection {
                 legFailed(src, failure.reason, end: .badRecord, alert: failure.alert)
                 return
             case .record(let type, let plaintext, let count, let length):
-                switch type {
-                case 23:
+                switch TLSContentType(rawValue: type) {
+                case .applicationData:
                     guard count > 0 else { break }
                     // The loop's room check leaves nil for a failed seal only.
-                    guard let sealed = sealer.seal(type: 23, plaintext, count: count, into: output) else {
+                    guard let sealed = sealer.seal(type: TLSContentType.applicationData.rawValue, plaintext, count: count, into: output) else {
                         finish(CloseReason(.error, "internal: sealing a record failed"))
                         return
                     }
                     if logAll { scan(dst, sealed, inbound: false) }
-                case 21:
+                case .alert:
                     guard count == 2 else {
                         legFailed(src, "malformed alert", end: .badRecord, alert: RecordFailure.decodeError)
                         return
                     }
                     let description = plaintext.load(fromByteOffset: 1, as: UInt8.self)
-                    guard description == 0 else {
+                    guard description == TLSAlert.Code.closeNotify else {
                         let level = TLSAlert.Level(rawValue: plaintext.load(as: UInt8.self)) ?? .fatal
                         legFailed(src, "alert \(TLSAlert(level: level, code: description))", end: .alert(description))
                         return
                     }
                     passCloseNotify(from: src, to: dst)
-                case 22 where opener.version == 0x0304:
+                case .handshake where opener.version == 0x0304:
                     guard postHandshake(src, UnsafeRawBufferPointer(start: plaintext, count: count), opener: opener) else { return }
                 default:
-                    legFailed(src, type == 22 ? "renegotiation (not supported)" : "a record of type \(type) after the handshake",
+                    legFailed(src, type == TLSContentType.handshake.rawValue ? "renegotiation (not supported)" : "a record of type \(type) after the handshake",
                               end: .badRecord, alert: RecordFailure.unexpectedMessage)
                     return
                 }
@@ -145,7 +145,7 @@ extension Connection {
         case .applied(let answer):
             // update_requested: answer before any more data goes to this peer.
             if answer, let sealer = src.sealer {
-                guard sealOwn(src, type: 22, RecordCipher.keyUpdateAnswer), sealer.update() else {
+                guard sealOwn(src, type: TLSContentType.handshake.rawValue, RecordCipher.keyUpdateAnswer), sealer.update() else {
                     finish(CloseReason(.error, "cannot answer a KeyUpdate"))
                     return false
                 }

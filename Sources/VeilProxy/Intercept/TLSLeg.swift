@@ -3,12 +3,11 @@ import VeilWire
 import VeilRuntime
 import VeilTLS
 
-/// One socket of an intercepted connection and the TLS session Veil runs on it.
+/// One socket of an intercepted connection and the TLS session Veil runs on it. Which socket
+/// (`side`) is all it knows of it: the owner maps a side to its descriptor and operations.
 final class TLSLeg {
-    let fd: Int32
+    let side: TransferSide
     let engine: TLSEngine
-    let recvOp: Connection.Op
-    let sendOp: Connection.Op
     /// Records read from this socket, and records Veil writes to it, for the record log.
     let inbound: RecordDirection
     let outbound: RecordDirection
@@ -40,19 +39,43 @@ final class TLSLeg {
     var wouldBlock = false
     /// kTLS switch: everything that had arrived has been read.
     var drained = false
+    /// Upstream leg: sessions OpenSSL cached from this connection's tickets.
+    var tickets = 0
 
-    init(fd: Int32, engine: TLSEngine, recvOp: Connection.Op, sendOp: Connection.Op,
-         inbound: RecordDirection, outbound: RecordDirection, logAll: Bool) {
-        self.fd = fd
+    /// The client's socket (else the upstream's).
+    var isClient: Bool { side == .client }
+
+    init(_ side: TransferSide, engine: TLSEngine, logAll: Bool) {
+        self.side = side
         self.engine = engine
-        self.recvOp = recvOp
-        self.sendOp = sendOp
-        self.inbound = inbound
-        self.outbound = outbound
+        inbound = side == .client ? .clientToProxy : .upstreamToProxy
+        outbound = side == .client ? .proxyToClient : .proxyToUpstream
         inScanner = RecordScanner(collectBodies: true)
         outScanner = RecordScanner(collectBodies: logAll)
     }
 
     /// Nothing more will come from this socket.
     var sourceDone: Bool { eof || closeNotify }
+
+    /// A record read from or written to this socket, for the record log: described by the flow
+    /// tracker while the handshake runs (`sender` wrote it), else opaque. A record the tracker
+    /// cannot parse stops its describing, or, when `strict`, is thrown.
+    func summarize(_ record: RecordScanner.Record, from sender: TLSFlowTracker.Side,
+                   strict: Bool) throws(TLSParseError) -> TLSRecordSummary {
+        let opaque = TLSRecordSummary(contentType: record.header.contentType, length: record.header.length, isOpaque: true)
+        guard !trackerFailed, !tracker.isHandshakeComplete, let body = record.body else { return opaque }
+        do {
+            return try tracker.consume(type: record.header.contentType, body: body, from: sender)
+        } catch {
+            if strict { throw error }
+            trackerFailed = true
+            return opaque
+        }
+    }
+
+    /// The same, never throwing.
+    func describe(_ record: RecordScanner.Record, from sender: TLSFlowTracker.Side) -> TLSRecordSummary {
+        (try? summarize(record, from: sender, strict: false))
+            ?? TLSRecordSummary(contentType: record.header.contentType, length: record.header.length, isOpaque: true)
+    }
 }

@@ -22,6 +22,7 @@ extension Connection {
 
     func startMixedRelay(kernel: KernelLeg, userspace: TLSLeg) {
         kernelLeg = kernel
+        if plaintext == nil { plaintext = worker.recordBuffers.take() }
         phase = .mixedRelay
         summary.path = .userspace
         if kernel.isClient {
@@ -78,7 +79,7 @@ extension Connection {
             loop.receiveRecord(handle, op: Op.ktlsRecv.rawValue, fd: k.fd, into: k.incoming)
         }
         flush(u)
-        receive(u, exact: false)
+        receive(u)
         if k.sourceDone && u.writeShut && u.sourceDone && k.writeShut {
             finish(CloseReason(.ok, u.closeNotify || k.closeNotify ? "both sides closed" : "both sides closed without close_notify"))
         }
@@ -101,7 +102,8 @@ extension Connection {
             return
         }
         k.sending = true
-        loop.sendRecord(handle, op: Op.ktlsSend.rawValue, fd: k.fd, type: 21, bytes: [1, 0], using: k.control)
+        loop.sendRecord(handle, op: Op.ktlsSend.rawValue, fd: k.fd, type: TLSContentType.alert.rawValue,
+                        bytes: TLSAlert.closeNotify.bytes, using: k.control)
     }
 
     func kernelLegSent(_ result: Int32) {
@@ -155,7 +157,7 @@ extension Connection {
             k.incomingStart = 0
             k.incomingEnd = data.count
             lastActivity = MonotonicClock.now()
-        case .alert(_, 0):
+        case .alert(_, TLSAlert.Code.closeNotify):
             k.sourceDone = true
             k.closeNotify = true
             noteEnd(client: k.isClient, .closeNotify)

@@ -70,7 +70,7 @@ struct PassThroughMachine {
 
     /// The alerts a refused handshake gets (RFC 8446 6.2): `access_denied` for an SNI that is not
     /// the CONNECT host, `decode_error` for a ClientHello in fragments too large to judge.
-    static let accessDenied: UInt8 = 49
+    static let accessDenied: UInt8 = TLSAlert.Code.accessDenied
     static let decodeError: UInt8 = 50
 
     let settings: Settings

@@ -14,7 +14,24 @@ public final class TLSEngine {
     public enum Step: Equatable, Sendable {
         case needsInput
         case complete
+        case failed(HandshakeFailure)
+    }
+
+    /// Why a handshake failed: the peer's certificate did not verify, or anything else OpenSSL
+    /// refused. Its description is the text close reasons carry ("certificate: hostname
+    /// mismatch", "handshake: ...").
+    public enum HandshakeFailure: Error, Equatable, Sendable, CustomStringConvertible {
+        /// Certificate verification failed (what X509 verification says, e.g. "hostname mismatch").
+        case certificate(String)
+        /// Any other failure (OpenSSL's error queue).
         case failed(String)
+
+        public var description: String {
+            switch self {
+            case .certificate(let why): "certificate: " + why
+            case .failed(let why): why
+            }
+        }
     }
 
     public enum ReadResult: Equatable, Sendable {
@@ -141,7 +158,11 @@ public final class TLSEngine {
         case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
             return .needsInput
         default:
-            return .failed(failureReason(context: "handshake"))
+            if let v = verifyFailure {
+                ERR_clear_error()
+                return .failed(.certificate(v))
+            }
+            return .failed(.failed(OpenSSLError.drain("handshake").description))
         }
     }
 
