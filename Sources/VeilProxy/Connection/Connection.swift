@@ -53,10 +53,9 @@ final class Connection: IOHandler {
     var summary: ConnectionSummary
     let started: UInt64
 
-    // The request phase (Connection+Request drives the machine).
+    // The request phase (Connection+Request drives the machine; its events fill the worker's
+    // action list).
     var requestMachine: RequestMachine
-    /// The machine's actions for the event being handled (one array, reused).
-    var requestActions: [RequestMachine.Action] = []
     /// The request buffer (from the worker's pool; a refused connection has none). It becomes
     /// the first record buffer of the transfer, or the plain-http body buffer.
     var requestBuffer: UnsafeMutableRawPointer?
@@ -68,11 +67,10 @@ final class Connection: IOHandler {
     /// Why the connection closes once the alert on its way out is sent.
     var pendingClose: CloseReason?
 
-    // Transfer (pass-through, kTLS splice, plain-http forward): the machine, the one action
-    // list its events fill, the upstream->client record buffer of the handshake relay, and the
-    // splice pipes (Connection+Transfer).
+    // Transfer (pass-through, kTLS splice, plain-http forward): the machine (its events fill
+    // the worker's action list), the upstream->client record buffer of the handshake relay, and
+    // the splice pipes (Connection+Transfer).
     var transfer: TransferMachine?
-    var transferActions: [TransferAction] = []
     var recordBuffer: UnsafeMutableRawPointer?
     var pipes = SplicePipes()
 
@@ -138,7 +136,6 @@ final class Connection: IOHandler {
                                     mode: worker.config.mode)
         summary.front = front
         requestMachine = RequestMachine(policy: worker.requestPolicy, viaListener: front != nil)
-        requestActions.reserveCapacity(8)
     }
 
     /// Starts reading the CONNECT request; with a `refusal` (over the limit, shutting down),

@@ -13,15 +13,20 @@ extension Connection {
     /// immediate outcome (a resolver's cached answer, a socket that cannot be made) yields the
     /// next event, handled once the current actions are done.
     func requestEvent(_ event: RequestMachine.Event) {
+        let lists = worker.actionLists
+        var actions = lists.takeRequest()
         var next: RequestMachine.Event? = event
         while let e = next {
             next = nil
-            requestActions.removeAll(keepingCapacity: true)
-            requestMachine.handle(e, summary: &summary, &requestActions)
-            for action in requestActions {
-                if let follow = perform(action) { next = follow }
+            ActionLists.empty(&actions)
+            requestMachine.handle(e, summary: &summary, &actions)
+            var i = 0
+            while i < actions.count {
+                if let follow = perform(actions[i]) { next = follow }
+                i += 1
             }
         }
+        lists.giveBack(request: &actions)
     }
 
     /// A completion while the request phase runs.
