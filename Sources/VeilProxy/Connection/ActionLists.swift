@@ -4,8 +4,8 @@
 /// worker's ring thread; an event handled inside another (a list already lent) gets an empty
 /// list, which allocates once, and whichever list comes back last is kept.
 final class ActionLists {
-    private var transfer: [TransferAction] = []
-    private var request: [RequestMachine.Action] = []
+    @exclusivity(unchecked) private var transfer: [TransferAction] = []
+    @exclusivity(unchecked) private var request: [RequestMachine.Action] = []
 
     init() {
         transfer.reserveCapacity(16)

@@ -32,9 +32,13 @@ extension Connection {
         transfer?.handle(event, &actions)
         var i = 0
         while i < actions.count {
-            let next = perform(actions[i])
+            // Moved out, not copied (a copy of an action with a payload is a switch through its
+            // value witness, and its destruction another): a payload-free case stays behind,
+            // never performed, since the index has passed it.
+            var action = TransferAction.setNonBlocking
+            swap(&action, &actions[i])
             i += 1
-            if let next { transfer?.handle(next, &actions) }
+            if let next = perform(action) { transfer?.handle(next, &actions) }
         }
         lists.giveBack(transfer: &actions)
     }
