@@ -13,8 +13,7 @@ extension Connection {
     /// immediate outcome (a resolver's cached answer, a socket that cannot be made) yields the
     /// next event, handled once the current actions are done.
     func requestEvent(_ event: RequestMachine.Event) {
-        let lists = worker.actionLists
-        var actions = lists.takeRequest()
+        var actions = actionLists.takeRequest()
         var next: RequestMachine.Event? = event
         while let e = next {
             next = nil
@@ -22,11 +21,14 @@ extension Connection {
             requestMachine.handle(e, summary: &summary, &actions)
             var i = 0
             while i < actions.count {
-                if let follow = perform(actions[i]) { next = follow }
+                // Moved out, not copied (see Connection.transferEvent).
+                var action = RequestMachine.Action.answerComplete
+                swap(&action, &actions[i])
                 i += 1
+                if let follow = perform(action) { next = follow }
             }
         }
-        lists.giveBack(request: &actions)
+        actionLists.giveBack(request: &actions)
     }
 
     /// A completion while the request phase runs.

@@ -27,8 +27,7 @@ extension Connection {
     /// join the end of the list.
     func transferEvent(_ event: TransferEvent) {
         guard phase == .transfer else { return }
-        let lists = worker.actionLists
-        var actions = lists.takeTransfer()
+        var actions = actionLists.takeTransfer()
         transfer?.handle(event, &actions)
         var i = 0
         while i < actions.count {
@@ -40,7 +39,7 @@ extension Connection {
             i += 1
             if let next = perform(action) { transfer?.handle(next, &actions) }
         }
-        lists.giveBack(transfer: &actions)
+        actionLists.giveBack(transfer: &actions)
     }
 
     /// A completion of one of the transfer's operations.
