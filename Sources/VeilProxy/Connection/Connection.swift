@@ -125,8 +125,10 @@ final class Connection: IOHandler {
     @exclusivity(unchecked) var graceDeadline: UInt64 = 0
 
     /// The worker's loop and action lists, held here so that a completion reaches them in one
-    /// step (not through the unowned worker, which costs a strong retain and release per use).
-    unowned let loop: EventLoop
+    /// step (an unowned reference costs a strong retain and release per use; every operation
+    /// uses the loop). The loop holds this connection only until it is finalized, which ends
+    /// the cycle.
+    let loop: EventLoop
     let actionLists: ActionLists
     var config: ProxyConfiguration { worker.config }
 
