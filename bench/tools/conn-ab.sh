@@ -68,4 +68,11 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 
 echo "A ($A${A_ARGS:+ $A_ARGS}): ${RA[*]} $UNIT; median $(median "${RA[@]}")"
 echo "B ($B${B_ARGS:+ $B_ARGS}): ${RB[*]} $UNIT; median $(median "${RB[@]}")"
 awk -v a="$(median "${RA[@]}")" -v b="$(median "${RB[@]}")" 'BEGIN { printf "B / A (medians): %.3f\n", b / a }'
+# Each pair ran back to back, so its own ratio sees one load; their spread says how far to trust
+# the medians.
+ratios=()
+for ((i = 0; i < PAIRS; i++)); do ratios+=("$(awk -v a="${RA[i]}" -v b="${RB[i]}" 'BEGIN { if (a > 0) printf "%.3f", b / a; else print "nan" }')"); done
+printf '%s\n' "${ratios[@]}" | sort -g | awk '{ v[NR] = $1 } END {
+    m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    printf "B / A per pair: median %.3f, quartiles %.3f-%.3f, range %.3f-%.3f\n", m, v[int((NR + 3) / 4)], v[int((3 * NR + 3) / 4)], v[1], v[NR] }'
 for side in A B; do stop_pid "${PID[$side]}" 10; done

@@ -10,6 +10,8 @@
 #   BULK_MIB=64 bench/tools/conn-profile.sh          one download of 64 MiB instead: instructions
 #                                                    per MiB of bulk intercept transfer
 #   FLOOR=0 bench/tools/conn-profile.sh              skip the handshake floor
+#   MODE=passthrough bench/tools/conn-profile.sh     Veil in pass-through (curl trusts the
+#                                                    origin's CA; no handshake floor)
 # Connections mode also counts bench/tools/handshake-floor.c (Veil's two OpenSSL handshakes in
 # memory, proxy side only) under callgrind and prints Veil's instructions per connection
 # against it. Output: bench/.work/profile/callgrind.out.* (callgrind_annotate it).
@@ -21,6 +23,8 @@ CONNS=${CONNS:-50}
 BULK_MIB=${BULK_MIB:-0}
 FLOOR=${FLOOR:-1}
 VEIL_ARGS=${VEIL_ARGS:-}
+MODE=${MODE:-intercept}
+[[ $MODE == passthrough ]] && FLOOR=0
 
 setup_work
 make_certs || exit 1
@@ -39,12 +43,12 @@ VEIL_LOG=$WORK/veil.log
 # --fair-sched: without it the mint thread may not run while the worker waits in io_uring.
 # shellcheck disable=SC2086
 valgrind --tool=callgrind --fair-sched=yes --callgrind-out-file="$OUT.%p" --dump-instr=no \
-    "$WORK/veil" run --listen "127.0.0.1:$VEIL_PORT" --workers 1 --mode intercept --resolver static \
+    "$WORK/veil" run --listen "127.0.0.1:$VEIL_PORT" --workers 1 --mode "$MODE" --resolver static \
     --upstream-ca "$TESTCA" --resolve "localhost:$ORIGIN:127.0.0.1" $VEIL_ARGS >"$VEIL_LOG" 2>&1 &
 VEIL_PID=$!
 bg_register "$VEIL_PID"
 for ((i = 0; i < 300; i++)); do grep -q "listening on" "$VEIL_LOG" 2>/dev/null && break; sleep 0.1; done
-veil_ca || exit 1
+if [[ $MODE == passthrough ]]; then VEIL_CA=$TESTCA; else veil_ca || exit 1; fi
 # Warm-up: mints the certificate and uses it often enough to get its decoded copy (see
 # MintedCertificate.decodeAfterUses), so the count is the steady state for a known host.
 for ((i = 0; i < ${WARMUP:-20}; i++)); do

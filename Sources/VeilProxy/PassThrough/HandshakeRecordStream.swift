@@ -11,24 +11,24 @@ final class HandshakeRecordStream {
     /// A record buffer the owner lent (from its pool) until `releaseRecordBuffers`.
     let buffer: UnsafeMutableRawPointer
     let capacity: Int
-    var flow = StreamDirection()
+    @exclusivity(unchecked) var flow = StreamDirection()
 
     /// Bytes in `buffer`: held records, the record being read, possibly pipelined bytes after it.
-    var filled = 0
+    @exclusivity(unchecked) var filled = 0
     /// Whole records at the start of `buffer` not forwarded yet (a ClientHello in fragments).
-    var held = 0
+    @exclusivity(unchecked) var held = 0
     /// Length of the current record (at `buffer + held`) including its header, once the header
     /// is parsed; else 0.
-    var recordLength = 0
+    @exclusivity(unchecked) var recordLength = 0
     /// ClientHellos (the first, and a second after a HelloRetryRequest) already judged.
-    var hellosChecked = 0
+    @exclusivity(unchecked) var hellosChecked = 0
     /// Bytes of `buffer` being sent: `sendOffset..<sendEnd`.
-    var sendOffset = 0
-    var sendEnd = 0
+    @exclusivity(unchecked) var sendOffset = 0
+    @exclusivity(unchecked) var sendEnd = 0
     /// Split-hello: the body offset where the second record starts, while the first is sent.
-    var splitAt = 0
+    @exclusivity(unchecked) var splitAt = 0
     /// Records read so far.
-    var records = 0
+    @exclusivity(unchecked) var records = 0
 
     init(_ direction: TransferDirection, buffer: UnsafeMutableRawPointer, capacity: Int) {
         self.direction = direction

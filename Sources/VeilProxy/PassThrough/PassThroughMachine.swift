@@ -48,16 +48,16 @@ struct PassThroughMachine {
 
     /// The record relay's two directions and what they learn together.
     final class HandshakeRelay {
-        var tracker = TLSFlowTracker()
+        @exclusivity(unchecked) var tracker = TLSFlowTracker()
         let up: HandshakeRecordStream
         let down: HandshakeRecordStream
         /// Client bytes after the CONNECT head, at `pipelined` in the client buffer.
         let pipelined: Range<Int>
         /// The last alert seen, and who sent it.
-        var lastAlert: (sender: TransferSide, alert: String)?
-        var versionNoted = false
-        var lastActivity: UInt64 = 0
-        var deadline: UInt64 = 0
+        @exclusivity(unchecked) var lastAlert: (sender: TransferSide, alert: String)?
+        @exclusivity(unchecked) var versionNoted = false
+        @exclusivity(unchecked) var lastActivity: UInt64 = 0
+        @exclusivity(unchecked) var deadline: UInt64 = 0
 
         init(up: HandshakeRecordStream, down: HandshakeRecordStream, pipelined: Range<Int>) {
             self.up = up

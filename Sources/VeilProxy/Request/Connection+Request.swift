@@ -13,15 +13,22 @@ extension Connection {
     /// immediate outcome (a resolver's cached answer, a socket that cannot be made) yields the
     /// next event, handled once the current actions are done.
     func requestEvent(_ event: RequestMachine.Event) {
+        var actions = actionLists.takeRequest()
         var next: RequestMachine.Event? = event
         while let e = next {
             next = nil
-            requestActions.removeAll(keepingCapacity: true)
-            requestMachine.handle(e, summary: &summary, &requestActions)
-            for action in requestActions {
+            ActionLists.empty(&actions)
+            requestMachine.handle(e, summary: &summary, &actions)
+            var i = 0
+            while i < actions.count {
+                // Moved out, not copied (see Connection.transferEvent).
+                var action = RequestMachine.Action.answerComplete
+                swap(&action, &actions[i])
+                i += 1
                 if let follow = perform(action) { next = follow }
             }
         }
+        actionLists.giveBack(request: &actions)
     }
 
     /// A completion while the request phase runs.

@@ -24,6 +24,8 @@ final class ProxyWorker: IOHandler {
     let keylog: LogWriter?
     /// Buffers big enough for one whole TLS record (header + largest body).
     let recordBuffers = BufferPool(bufferSize: TLSRecordHeader.size + TLSRecordHeader.maxLength)
+    /// The action lists the connections' machines fill, lent per event.
+    let actionLists = ActionLists()
     private var connections: [ObjectIdentifier: Connection] = [:]
     /// HTTPS listener fronts; each starts a connection once its TLS handshake is done.
     private var fronts: [ObjectIdentifier: TLSFront] = [:]

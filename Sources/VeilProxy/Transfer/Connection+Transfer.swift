@@ -3,8 +3,8 @@ import VeilTLS
 
 /// The owner's side of a transfer machine (TransferMachine): completions and deadlines become
 /// `TransferEvent`s, and the machine's `TransferAction`s become the runtime's typed operations.
-/// Nothing is decided here. One `[TransferAction]` per connection, emptied (keeping its room)
-/// before each event: handling an event allocates nothing.
+/// Nothing is decided here. One `[TransferAction]` per worker, lent to the event being handled
+/// and given back emptied (keeping its room): handling an event allocates nothing.
 ///
 /// Ops: the record relay's receives and sends are `clientRecv`/`upstreamRecv` and
 /// `clientSend`/`upstreamSend` (a poll linked before them is `upPollIn`/`upPollOut`, which only
@@ -17,21 +17,29 @@ extension Connection {
         guard phase != .closing else { return }
         phase = .transfer
         transfer = machine
-        if transferActions.capacity < 16 { transferActions.reserveCapacity(16) }
         transferEvent(.start(now: MonotonicClock.now()))
     }
 
-    /// Feeds one event to the transfer machine and performs what it asks.
+    /// Feeds one event to the transfer machine and performs what it asks. The worker's one
+    /// action list is taken for the event (so the loop below touches a local array, not a class
+    /// property, on every step) and given back emptied, keeping its room; an action with an
+    /// immediate outcome (pipes opened, a pipe resized) yields the next event, whose actions
+    /// join the end of the list.
     func transferEvent(_ event: TransferEvent) {
         guard phase == .transfer else { return }
-        transferActions.removeAll(keepingCapacity: true)
-        transfer?.handle(event, &transferActions)
+        var actions = actionLists.takeTransfer()
+        transfer?.handle(event, &actions)
         var i = 0
-        while i < transferActions.count {
-            let action = transferActions[i]
+        while i < actions.count {
+            // Moved out, not copied (a copy of an action with a payload is a switch through its
+            // value witness, and its destruction another): a payload-free case stays behind,
+            // never performed, since the index has passed it.
+            var action = TransferAction.setNonBlocking
+            swap(&action, &actions[i])
             i += 1
-            perform(action)
+            if let next = perform(action) { transfer?.handle(next, &actions) }
         }
+        actionLists.giveBack(transfer: &actions)
     }
 
     /// A completion of one of the transfer's operations.
@@ -65,7 +73,8 @@ extension Connection {
 
     private func fd(_ side: TransferSide) -> Int32 { side == .client ? clientFD : upstreamFD }
 
-    private func perform(_ action: TransferAction) {
+    /// Performs one action; returns the event an action with an immediate outcome yields.
+    private func perform(_ action: TransferAction) -> TransferEvent? {
         switch action {
         case .receive(let side, let buffer, let count, let pollFirst):
             let op = side == .client ? Op.clientRecv : .upstreamRecv
@@ -95,14 +104,14 @@ extension Connection {
         case .openPipes(let up):
             do {
                 let capacity = try pipes.open(up: up)
-                transfer?.handle(.pipesOpened(up: capacity.up, down: capacity.down, now: MonotonicClock.now()), &transferActions)
+                return .pipesOpened(up: capacity.up, down: capacity.down, now: MonotonicClock.now())
             } catch {
-                transfer?.handle(.pipesFailed("\(error)"), &transferActions)
+                return .pipesFailed("\(error)")
             }
         case .resizePipe(let d, let size):
-            transfer?.handle(.pipeResized(d, capacity: pipes.grow(d, to: size)), &transferActions)
+            return .pipeResized(d, capacity: pipes.grow(d, to: size))
         case .fill(let d, let count):
-            guard let pipe = pipes.pipe(d) else { return }
+            guard let pipe = pipes.pipe(d) else { return nil }
             let up = d == .up
             loop.reserve(3)
             loop.poll(handle, op: (up ? Op.upPollIn : .downPollIn).rawValue, fd: fd(d.source), for: .readableOrPeerClosed,
@@ -112,7 +121,7 @@ extension Connection {
             loop.splice(handle, op: (up ? Op.upSpliceOut : .downSpliceOut).rawValue, from: pipe.readFD,
                         to: fd(d.destination), count: UInt32(count))
         case .drain(let d, let count):
-            guard let pipe = pipes.pipe(d) else { return }
+            guard let pipe = pipes.pipe(d) else { return nil }
             let up = d == .up
             loop.reserve(2)
             loop.poll(handle, op: (up ? Op.upPollOut : .downPollOut).rawValue, fd: fd(d.destination), for: .writable,
@@ -122,14 +131,14 @@ extension Connection {
         case .receiveRecord(let d):
             guard let m = pipes.message(d) else {
                 finish(CloseReason(.error, "out of memory for a kTLS control record"))
-                return
+                return nil
             }
             loop.receiveRecord(handle, op: (d == .up ? Op.upControl : .downControl).rawValue, fd: fd(d.source),
                                into: m, dontWait: true)
         case .sendAlertRecord(let d, let level, let description):
             sendRecord(d, type: 21, bytes: [level, description])
         case .forwardRecord(let d, let type, let count):
-            guard let m = pipes.message(d) else { return }
+            guard let m = pipes.message(d) else { return nil }
             sendRecord(d, type: type, bytes: Array(m.body(count: count)))
         case .setDeadline(let at):
             phaseDeadline = at
@@ -146,6 +155,7 @@ extension Connection {
         case .close(let cause):
             finish(cause.reason)
         }
+        return nil
     }
 
     private func sendRecord(_ d: TransferDirection, type: UInt8, bytes: [UInt8]) {

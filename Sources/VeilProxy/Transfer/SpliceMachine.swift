@@ -38,8 +38,8 @@ struct SpliceMachine {
     final class SpliceRelay {
         let up: SpliceStream?
         let down: SpliceStream
-        var lastActivity: UInt64
-        var deadline: UInt64
+        @exclusivity(unchecked) var lastActivity: UInt64
+        @exclusivity(unchecked) var deadline: UInt64
 
         init(up: SpliceStream?, down: SpliceStream, now: UInt64) {
             self.up = up

@@ -18,23 +18,23 @@ final class SpliceStream {
     }
 
     let direction: TransferDirection
-    var flow = StreamDirection()
-    var chain = Chain.none
+    @exclusivity(unchecked) var flow = StreamDirection()
+    @exclusivity(unchecked) var chain = Chain.none
     /// Completions the chain in flight still owes.
-    var pending = 0
+    @exclusivity(unchecked) var pending = 0
     /// The chain's results: the splice into the pipe and the splice out of it.
-    var inResult: Int32 = 0
-    var outResult: Int32 = 0
+    @exclusivity(unchecked) var inResult: Int32 = 0
+    @exclusivity(unchecked) var outResult: Int32 = 0
     /// When the splice out of the pipe completed.
-    var outTime: UInt64 = 0
+    @exclusivity(unchecked) var outTime: UInt64 = 0
     /// Bytes spliced into the pipe and not yet out of it.
-    var inPipe = 0
-    var pipeCapacity: Int
+    @exclusivity(unchecked) var inPipe = 0
+    @exclusivity(unchecked) var pipeCapacity: Int
     /// False once the kernel refused a bigger pipe (per-user pipe limits): not asked again.
-    var canGrow = true
+    @exclusivity(unchecked) var canGrow = true
     /// kTLS: the peer's close_notify or fatal alert, to pass on as a record of its own once the
     /// pipe is drained.
-    var alert: (level: UInt8, description: UInt8)?
+    @exclusivity(unchecked) var alert: (level: UInt8, description: UInt8)?
 
     init(_ direction: TransferDirection, pipeCapacity: Int) {
         self.direction = direction

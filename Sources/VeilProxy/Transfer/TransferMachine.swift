@@ -7,8 +7,10 @@ enum TransferMachine {
     case kernelTLS(SpliceMachine)
     case forward(ForwardMachine)
 
+    /// The running machine is moved out of `self` (not copied) while it handles the event, so
+    /// that the state it refers to is not retained and released once more per event.
     mutating func handle(_ event: TransferEvent, _ actions: inout [TransferAction]) {
-        switch self {
+        switch consume self {
         case .passThrough(var m):
             m.handle(event, &actions)
             self = .passThrough(m)
