@@ -1,4 +1,5 @@
 import VeilRuntime
+import VeilTLS
 import VeilWire
 
 /// Why a `--route tunnel` set-up failed, as a typed cause: the connection answers its client
@@ -16,7 +17,7 @@ enum RelayTunnelFailure: Error, Equatable, Sendable {
     /// The relay closed its side before the TLS handshake was done.
     case closedDuringHandshake
     /// OpenSSL refused the handshake (an alert, a protocol error, not TLS at all).
-    case handshake(String)
+    case handshake(TLSEngine.HandshakeFailure)
     /// The relay's certificate: none at all, or not the pinned one.
     case noCertificate
     case fingerprintMismatch(got: [UInt8], pinned: RelayFingerprint)
