@@ -34,7 +34,7 @@ set -uo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 WORK_ROOT=$BENCH_DIR/.work
 WORK=$WORK_ROOT/intercept-run   # not run/: bench/passthrough.sh may be using that
-source "$BENCH_DIR/../integration/lib.sh"
+source "$BENCH_DIR/lib.sh"
 
 BENCH_MIB=${BENCH_MIB:-1024}
 MITM_MIB=${MITM_MIB:-$BENCH_MIB}
@@ -42,9 +42,7 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-200}
 SKIP=${SKIP:-}
 VEIL_ARGS=${VEIL_ARGS:-}
-TCK=$(getconf CLK_TCK)
 VENV=$WORK_ROOT/venv
-PROCTREE=(python3 "$BENCH_DIR/tools/proctree.py")
 
 skipped() { [[ ",$SKIP," == *",$1,"* ]]; }
 
@@ -52,21 +50,7 @@ skipped() { [[ ",$SKIP," == *",$1,"* ]]; }
 
 HAVE_SQUID=0
 if ! skipped squid; then
-    if ! command -v squid >/dev/null || [[ ! -x /usr/lib/squid/security_file_certgen ]]; then
-        if [[ $(id -u) == 0 ]]; then
-            echo "installing squid-openssl (apt)..."
-            # No service start during the install: we run our own squid on loopback.
-            made_policy=0
-            if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-                printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
-            fi
-            { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends squid-openssl; } \
-                >"$WORK_ROOT/apt-squid.log" 2>&1 || echo "apt-get install squid-openssl failed: see $WORK_ROOT/apt-squid.log"
-            ((made_policy)) && rm -f /usr/sbin/policy-rc.d
-        else
-            echo "squid-openssl missing; run: sudo apt-get install -y squid-openssl"
-        fi
-    fi
+    bench_install "$WORK_ROOT/apt-squid.log" squid-openssl
     command -v squid >/dev/null && [[ -x /usr/lib/squid/security_file_certgen ]] && HAVE_SQUID=1
 fi
 
@@ -86,15 +70,7 @@ fi
 
 setup_work
 make_certs || exit 1
-mkdir -p "$WORK_ROOT/data" "$WORK/www"
-data_file() { # MIB -> path of a cached random file of that size
-    local f=$WORK_ROOT/data/random-${1}MiB.bin
-    if [[ ! -s "$f" ]]; then
-        echo "making $f (once)..." >&2
-        head -c "${1}M" /dev/urandom >"$f.tmp" && mv "$f.tmp" "$f"
-    fi
-    echo "$f"
-}
+mkdir -p "$WORK/www"
 ln -s "$(data_file "$BENCH_MIB")" "$WORK/www/data.bin"
 ((MITM_MIB != BENCH_MIB)) && ln -s "$(data_file "$MITM_MIB")" "$WORK/www/data-mitm.bin"
 head -c 1024 /dev/urandom >"$WORK/www/small.bin"
@@ -122,65 +98,7 @@ handshake_floor() { # appends one run's microseconds per connection to FLOOR_RUN
     FLOOR_LINES=$(grep -v '^floor_us' <<<"$out")
 }
 
-cpu_ticks() { [[ -n "${1:-}" ]] && "${PROCTREE[@]}" cpu "$1" || echo 0; }
-hwm_kib() { "${PROCTREE[@]}" hwm "$1"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : "") }'; }
-now() { date +%s.%N; }
-
-# fetch LABEL URL WANT_BYTES CURL-ARGS...: sets WALL (s); fails on a short download.
-fetch() {
-    local label=$1 url=$2 want=$3; shift 3
-    local w code size
-    w=$(curl -sS --http1.1 --max-time 900 -o /dev/null -w '%{time_total} %{size_download} %{http_code}' "$@" "$url") || {
-        echo "$label: curl failed: $w"; return 1; }
-    read -r WALL size code <<<"$w"
-    [[ "$code" == 200 && "$size" == "$want" ]] || { echo "$label: got $w"; return 1; }
-}
-
-# bulk LABEL PID URL MIB CURL-ARGS...: ROUNDS fetches; appends to the named result arrays
-# via globals B_WALL[LABEL] B_CPU[LABEL] (medians).
-declare -A B_WALL B_CPU B_SIZE B_HWM B_ALL
-bulk() {
-    local label=$1 pid=$2 url=$3 mib=$4; shift 4
-    local walls=() cpus=() r c0 c1
-    for r in $(seq "$ROUNDS"); do
-        c0=$(cpu_ticks "$pid")
-        fetch "$label" "$url" $((mib * 1048576)) "$@" || return 1
-        c1=$(cpu_ticks "$pid")
-        walls+=("$WALL")
-        cpus+=("$(awk -v d=$((c1 - c0)) -v t="$TCK" 'BEGIN { printf "%.3f", d / t }')")
-    done
-    B_WALL[$label]=$(median "${walls[@]}")
-    B_CPU[$label]=$(median "${cpus[@]}")
-    B_SIZE[$label]=$((mib * 1048576))
-    B_ALL[$label]="walls ${walls[*]}; cpu ${cpus[*]}"
-    if [[ -n "$pid" ]]; then B_HWM[$label]=$(hwm_kib "$pid"); fi
-    return 0
-}
-
-# conns LABEL PID CURL-ARGS...: CONNS sequential fresh connections, 1 KiB each.
-declare -A C_RATE C_CPU C_NOTE
-conns() {
-    local label=$1 pid=$2; shift 2
-    local args=() i t0 t1 c0 c1 out ok newc
-    for ((i = 1; i <= CONNS; i++)); do
-        args+=(-o /dev/null "https://localhost:$ORIGIN/small.bin?c=$i")
-    done
-    c0=$(cpu_ticks "$pid"); t0=$(now)
-    out=$(curl -sS --http1.1 --max-time 600 --no-sessionid -H 'Connection: close' \
-        -w '%{http_code} %{num_connects}\n' "$@" "${args[@]}" 2>"$WORK/conns-$label.err")
-    t1=$(now); c1=$(cpu_ticks "$pid")
-    ok=$(grep -c '^200 ' <<<"$out")
-    newc=$(awk '$2 > 0 { n++ } END { print n + 0 }' <<<"$out")
-    C_RATE[$label]=$(awk -v n="$ok" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
-    C_CPU[$label]=$(awk -v d=$((c1 - c0)) -v t="$TCK" -v n="$CONNS" 'BEGIN { printf "%.2f", d / t / n * 1000 }')
-    C_NOTE[$label]="$ok/$CONNS ok, $newc new connections"
-}
-
 row() { printf '%-26s %8s %8s %16s %10s\n' "$@"; }
-secs() { printf '%.2f' "$1"; }
-mbps() { awk -v s="$1" -v t="$2" 'BEGIN { printf "%.0f", s / t / 1e6 }'; }
-per_gib() { awk -v c="$1" -v s="$2" 'BEGIN { printf "%.3f", c / (s / 1073741824) }'; }
 
 echo "nginx TLS1.3 HTTP/1.1 origin on 127.0.0.1:$ORIGIN; ${BENCH_MIB} MiB x $ROUNDS rounds (medians); $(nproc) cores; curl -o /dev/null"
 echo "veil: $VEIL_BIN ${VEIL_ARGS:+(extra: $VEIL_ARGS)}"
@@ -231,58 +149,11 @@ fi
 
 # ------------------------------------------------------------------- squid
 
-SQUID_PID=""
-start_squid() {
-    local sq=$WORK/squid
-    mkdir -p "$sq"
-    make_ca squid-bench "Squid Bench CA" >/dev/null || return 1
-    cp "$CA_CERT" "$sq/squid-ca.pem"; cp "$CA_KEY" "$sq/squid-ca.key"; cp "$TESTCA" "$sq/origin-ca.pem"
-    SQUID_CA=$sq/squid-ca.pem
-    /usr/lib/squid/security_file_certgen -c -s "$sq/ssl_db" -M 16MB >"$sq/certgen-init.log" 2>&1 || return 1
-    free_port SQUID_PORT
-    # Squid refuses to run as root: it drops to 'proxy', which must own its files.
-    cat >"$sq/squid.conf" <<EOF
-http_port 127.0.0.1:$SQUID_PORT ssl-bump tls-cert=$sq/squid-ca.pem tls-key=$sq/squid-ca.key generate-host-certificates=on dynamic_cert_mem_cache_size=16MB
-sslcrtd_program /usr/lib/squid/security_file_certgen -s $sq/ssl_db -M 16MB
-sslcrtd_children 3 startup=1 idle=1
-acl step1 at_step SslBump1
-ssl_bump peek step1
-ssl_bump bump all
-tls_outgoing_options cafile=$sq/origin-ca.pem
-http_access allow localhost
-http_access deny all
-cache deny all
-cache_mem 8 MB
-# every client connection gets its own upstream connection, as with the other proxies
-server_persistent_connections off
-visible_hostname veil-bench
-dns_nameservers 127.0.0.1
-pinger_enable off
-icp_port 0
-htcp_port 0
-shutdown_lifetime 1 seconds
-pid_filename $sq/squid.pid
-access_log stdio:$sq/access.log
-cache_log $sq/cache.log
-coredump_dir $sq
-cache_effective_user proxy
-EOF
-    chown -R proxy:proxy "$sq"
-    rm -f /dev/shm/veilbench-*   # shared memory of an earlier run of ours (service name veilbench)
-    squid -n veilbench -N -f "$sq/squid.conf" >"$sq/stdout.log" 2>&1 &
-    SQUID_PID=$!
-    bg_register "$SQUID_PID"
-    wait_port "$SQUID_PORT" 20 || { echo "squid did not start:"; tail -n 5 "$sq/cache.log"; return 1; }
-    SQUID_VERSION=$(squid -v 2>&1)
-    SQUID_VERSION=${SQUID_VERSION%%$'\n'*}
-    return 0
-}
-if ((HAVE_SQUID)) && [[ $(id -u) == 0 ]] && start_squid; then
+if ((HAVE_SQUID)) && [[ $(id -u) == 0 ]] && start_squid bump; then
     bulk squid "$SQUID_PID" "$URL" "$BENCH_MIB" -x "http://127.0.0.1:$SQUID_PORT" --cacert "$SQUID_CA" ||
         echo "squid bulk transfer failed"
     conns squid "$SQUID_PID" -x "http://127.0.0.1:$SQUID_PORT" --cacert "$SQUID_CA"
-    stop_pid "$SQUID_PID" 10
-    rm -f /dev/shm/veilbench-*
+    stop_squid
 elif ! skipped squid; then
     echo "squid: not run (needs root and squid-openssl)"
 fi
