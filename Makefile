@@ -19,6 +19,9 @@
 #   make bench   passthrough benchmark (bench/passthrough.sh)
 #   make bench-intercept   intercept benchmark: veil vs Squid ssl-bump vs mitmproxy
 #                (bench/intercept.sh; installs squid-openssl and mitmproxy itself)
+#   make bench-peers   direct vs HAProxy 2.6 splice vs Squid CONNECT vs Veil pass-through and
+#                intercept, one run, ratios (bench/peers.sh; installs haproxy and squid-openssl itself)
+#   make bench-memory  RSS per idle connection and after a burst of 1000 downloads (bench/memory.sh)
 #   make ktls-vm kTLS proof: static release build, then the tests in a qemu VM (integration/ktls-vm)
 #   make clean   remove build output and test/bench scratch dirs
 #
@@ -60,7 +63,7 @@ APT_PACKAGES_VM := qemu-system-x86 busybox-static cpio kmod gcc libc6-dev linux-
                    curl openssl nginx-light
 VEIL_VM := .build-vm/release/veil
 
-.PHONY: deps build run test bench bench-intercept clean swift-check man completions unit install uninstall docs
+.PHONY: deps build run test bench bench-intercept bench-peers bench-memory clean swift-check man completions unit install uninstall docs
 
 deps:
 	@missing=""; \
@@ -173,6 +176,12 @@ bench: deps build
 
 bench-intercept: deps build
 	VEIL_BIN=$(CURDIR)/$(VEIL) bench/intercept.sh
+
+bench-peers: deps build
+	VEIL_BIN=$(CURDIR)/$(VEIL) bench/peers.sh
+
+bench-memory: deps build
+	VEIL_BIN=$(CURDIR)/$(VEIL) bench/memory.sh
 
 clean:
 	rm -rf .build .build-vm integration/.work bench/.work
