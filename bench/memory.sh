@@ -7,9 +7,10 @@
 #          nothing; integration/tools/proxyclient.py hold): (RSS with them - RSS before) / IDLE,
 #          in KiB per connection
 #   burst  another fresh veil, 20 warm-up downloads, its RSS (the start value); then BURST (1000)
-#          concurrent 1 MiB downloads (bench/tools/shortconns.py --kind get, one thread each),
-#          peak RSS and peak open descriptors while it runs, then RSS after SETTLE (10) seconds
-#          of idleness, against the start value
+#          concurrent 1 MiB downloads (bench/tools/shortconns.py --kind get --together: one
+#          thread each, in 4 processes; each thread's connection is made, TLS included, before
+#          its process's GETs start together), peak RSS and peak open descriptors while it runs,
+#          then RSS after SETTLE (10) seconds of idleness, against the start value
 # Targets (issue 13): intercept <= 64 KiB per idle connection; after the burst, RSS within 10 s
 # back to within 2x the start value.
 #
@@ -81,16 +82,9 @@ for mode in $MODES; do
     if mode_veil "$mode" "idle-$mode"; then
         sleep 0.5
         IDLE_R0[$mode]=$(status_kib "$VEIL_PID" VmRSS)
-        rm -f "$WORK/hold-$mode.ready"
-        python3 "$BENCH_DIR/../integration/tools/proxyclient.py" hold --port "$VEIL_PORT" \
-            --target "localhost:$ORIGIN" --sni localhost --cafile "$CA" --count "$IDLE" \
-            --hold-seconds 300 --ready-file "$WORK/hold-$mode.ready" >"$WORK/hold-$mode.log" 2>&1 &
-        HOLD_PID=$!
-        bg_register "$HOLD_PID"
-        for _ in $(seq 1800); do [[ -s "$WORK/hold-$mode.ready" ]] && break; sleep 0.1; done
-        sleep 2
-        IDLE_R1[$mode]=$(status_kib "$VEIL_PID" VmRSS)
-        read -r IDLE_N[$mode] IDLE_FAIL[$mode] <"$WORK/hold-$mode.ready" 2>/dev/null || IDLE_N[$mode]=0
+        hold_conns "$mode" "localhost:$ORIGIN" "$CA" "$IDLE"
+        sleep 1
+        IDLE_R1[$mode]=$(status_kib "$VEIL_PID" VmRSS) IDLE_N[$mode]=$HOLD_OPENED IDLE_FAIL[$mode]=$HOLD_FAILED
         echo "$mode: $IDLE idle connections: VmRSS ${IDLE_R0[$mode]} -> ${IDLE_R1[$mode]} KiB (${IDLE_N[$mode]} open, ${IDLE_FAIL[$mode]:-?} failed)"
         stop_pid "$HOLD_PID" 10
         stop_veil 10
@@ -106,7 +100,7 @@ for mode in $MODES; do
         WATCH_PID=$!
         bg_register "$WATCH_PID"
         B_RESULT[$mode]=$(python3 "$BENCH_DIR/tools/shortconns.py" --port "$VEIL_PORT" --target "localhost:$ORIGIN" \
-            --kind get --path /1m.bin --count "$BURST" --procs 4 --threads $(((BURST + 3) / 4)) --cafile "$CA" \
+            --kind get --path /1m.bin --count "$BURST" --procs 4 --threads $(((BURST + 3) / 4)) --together --cafile "$CA" \
             2>"$WORK/burst-$mode.err")
         stop_pid "$WATCH_PID" 2
         read -r B_PEAK[$mode] B_FDS[$mode] <"$WORK/peak-$mode" 2>/dev/null

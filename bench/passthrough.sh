@@ -131,16 +131,8 @@ echo
 if start_veil bench-mem --mode passthrough --resolver static --resolve "localhost:$ORIGIN:127.0.0.1"; then
     sleep 0.5
     r0=$(status_kib "$VEIL_PID" VmRSS)
-    rm -f "$WORK/hold.ready"
-    python3 "$BENCH_DIR/../integration/tools/proxyclient.py" hold --port "$VEIL_PORT" \
-        --target "localhost:$ORIGIN" --sni localhost --cafile "$TESTCA" --count "$HOLD_CONNS" \
-        --hold-seconds 120 --ready-file "$WORK/hold.ready" >"$WORK/hold.log" 2>&1 &
-    HOLD_PID=$!
-    bg_register "$HOLD_PID"
-    for _ in $(seq 600); do [[ -s "$WORK/hold.ready" ]] && break; sleep 0.1; done
-    sleep 1
-    r1=$(status_kib "$VEIL_PID" VmRSS)
-    read -r opened failed <"$WORK/hold.ready" 2>/dev/null || { opened=0; failed=$HOLD_CONNS; }
+    hold_conns idle "localhost:$ORIGIN" "$TESTCA" "$HOLD_CONNS"
+    r1=$(status_kib "$VEIL_PID" VmRSS) opened=$HOLD_OPENED failed=$HOLD_FAILED
     echo "veil memory: VmRSS $r0 KiB idle, $r1 KiB with $opened idle TLS tunnels open ($failed failed)"
     ((opened > 0)) && awk -v a="$r0" -v b="$r1" -v n="$opened" \
         'BEGIN { printf "veil RSS per idle tunnelled TLS connection: %.1f KiB\n", (b - a) / n }'

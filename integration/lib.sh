@@ -341,6 +341,22 @@ start_pc_listener() {
     [[ -n "${!var}" ]]
 }
 
+# hold_conns NAME TARGET CAFILE COUNT: COUNT idle connections through the running veil
+# (CONNECT TARGET, TLS handshake with SNI = TARGET's host, then nothing; tools/proxyclient.py
+# hold, for up to 300 s). Returns once they are open (a second to settle); sets HOLD_PID (stop it
+# with stop_pid), HOLD_OPENED, HOLD_FAILED. Log: $WORK/hold-NAME.log.
+hold_conns() {
+    local name=$1 target=$2 cafile=$3 count=$4 ready=$WORK/hold-$1.ready
+    rm -f "$ready"
+    python3 "$TOOLS/proxyclient.py" hold --port "$VEIL_PORT" --target "$target" --sni "${target%:*}" \
+        --cafile "$cafile" --count "$count" --hold-seconds 300 --ready-file "$ready" >"$WORK/hold-$name.log" 2>&1 &
+    HOLD_PID=$!
+    bg_register "$HOLD_PID"
+    for _ in $(seq 3000); do [[ -s "$ready" ]] && break; sleep 0.1; done
+    sleep 1
+    read -r HOLD_OPENED HOLD_FAILED <"$ready" 2>/dev/null || { HOLD_OPENED=0; HOLD_FAILED=$count; }
+}
+
 # ---------------------------------------------------------------------- veil
 
 # start_veil NAME ARGS...: veil run --listen 127.0.0.1:<free port> ARGS...

@@ -11,6 +11,9 @@ KIND:
   get              CONNECT, TLS handshake, GET /small.bin (Connection: close), read to the end
   bad-hello        CONNECT, read the 200, then a malformed ClientHello (five kinds in turn)
                    and a half-close; read until the proxy closes
+--together (get only): every thread opens its first connection (CONNECT, TLS handshake) and
+waits for the other threads of its process before it sends its GET, so that the downloads run
+at the same time (a burst of PROCS x THREADS concurrent downloads: bench/memory.sh).
 Prints "ok=N failed=M seconds=S rate=R" (and the first few errors on stderr). Exit 0 when
 at most 0.1% failed.
 """
@@ -57,8 +60,19 @@ def bad_hellos(host):
     ]
 
 
-def worker(args, count, results, errors, ctx, bad):
+def worker(args, count, results, errors, ctx, bad, gate):
     ok = failed = 0
+    waited = gate is None
+
+    def meet():
+        nonlocal waited
+        if not waited:
+            waited = True
+            try:
+                gate.wait(timeout=120)
+            except threading.BrokenBarrierError:
+                pass
+
     head = f"CONNECT {args.target} HTTP/1.1\r\nHost: {args.target}\r\n\r\n".encode()
     host = args.target.rsplit(":", 1)[0]
     for i in range(count):
@@ -85,6 +99,7 @@ def worker(args, count, results, errors, ctx, bad):
                 else:
                     t = ctx.wrap_socket(s, server_hostname=host)
                     if args.kind == "get":
+                        meet()
                         t.sendall(f"GET {args.path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
                         got = b""
                         while True:
@@ -99,6 +114,7 @@ def worker(args, count, results, errors, ctx, bad):
             finally:
                 s.close()
         except (OSError, RuntimeError, ssl.SSLError) as e:
+            meet()  # a failed first connection must not keep the others waiting
             failed += 1
             if len(errors) < 5:
                 errors.append(f"{type(e).__name__}: {e}")
@@ -113,8 +129,9 @@ def process(args, count, q):
     bad = bad_hellos(args.target.rsplit(":", 1)[0]) if args.kind == "bad-hello" else None
     results, errors, threads = [], [], []
     per = [count // args.threads + (1 if i < count % args.threads else 0) for i in range(args.threads)]
+    gate = threading.Barrier(sum(1 for n in per if n > 0)) if args.together and count > 0 else None
     for n in per:
-        t = threading.Thread(target=worker, args=(args, n, results, errors, ctx, bad))
+        t = threading.Thread(target=worker, args=(args, n, results, errors, ctx, bad, gate))
         t.start()
         threads.append(t)
     for t in threads:
@@ -132,6 +149,7 @@ def main():
     ap.add_argument("--path", default="/small.bin", help="what get fetches")
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--together", action="store_true", help="get: start the downloads at once")
     a = ap.parse_args()
     q = multiprocessing.Queue()
     t0 = time.monotonic()
