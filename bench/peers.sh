@@ -143,6 +143,7 @@ echo "veil: $VEIL_BIN ($("$VEIL_BIN" --version 2>/dev/null)), --workers $WORKERS
 [[ -n "${HA_VERSION:-}" ]] && echo "haproxy: $HA_VERSION (mode tcp, option splice-auto, default threads)"
 [[ -n "${SQUID_VERSION:-}" ]] && echo "squid: $SQUID_VERSION (plain CONNECT, server_persistent_connections off)"
 echo "peers: ${PEERS[*]}"
+awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" 'BEGIN { if (l > n) printf "note: load average %s on %d cores: other work is running, wall times and ratios are noisy\n", l, n }'
 echo
 
 # ----------------------------------------------------------------- measure
@@ -252,6 +253,7 @@ done
 for l in "${PEERS[@]}"; do
     echo "  $l: ${B_ALL[$l]:-no bulk figures}; conns ${C_NOTE[$l]:-none}"
 done
+awk -v t="$TCK" -v n="$CONNS" 'BEGIN { printf "  (CPU is counted in clock ticks: CPU ms/conn moves in steps of %.3f ms; CONNS=1000 for finer)\n", 1000 / t / n }'
 
 echo
 echo "== $PAR parallel ${PAR_MIB} MiB downloads, median of $PAR_RUNS; veil --workers $WORKERS"
