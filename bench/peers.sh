@@ -140,8 +140,10 @@ fi
 
 echo "nginx TLS 1.3 HTTP/1.1 origin on 127.0.0.1:$ORIGIN; $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "veil: $VEIL_BIN ($("$VEIL_BIN" --version 2>/dev/null)), --workers $WORKERS${VEIL_ARGS:+ $VEIL_ARGS}"
-[[ -n "${HA_VERSION:-}" ]] && echo "haproxy: $HA_VERSION (mode tcp, option splice-auto, default threads)"
-[[ -n "${SQUID_VERSION:-}" ]] && echo "squid: $SQUID_VERSION (plain CONNECT, server_persistent_connections off)"
+[[ -n "${HA_VERSION:-}" ]] &&
+    echo "haproxy: $HA_VERSION (mode tcp, option splice-auto; $(ls "/proc/$HA_PID/task" | wc -l) threads, its default)"
+[[ -n "${SQUID_VERSION:-}" ]] &&
+    echo "squid: $SQUID_VERSION (plain CONNECT, server_persistent_connections off; $("${PROCTREE[@]}" pids "$SQUID_PID" | wc -l) process(es))"
 echo "peers: ${PEERS[*]}"
 awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" 'BEGIN { if (l > n) printf "note: load average %s on %d cores: other work is running, wall times and ratios are noisy\n", l, n }'
 echo
