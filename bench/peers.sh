@@ -293,9 +293,12 @@ target "pass-through wall / direct wall" "$(ratio "${B_WALL[passthrough]:-}" "${
 target "pass-through MB/s / best of haproxy and squid" "$(ratio "$(tput_of passthrough)" "$best_peer")" ">=" 1.00
 target "pass-through CPU/GiB / haproxy splice's" "$(ratio "$(cpu_of passthrough)" "$(cpu_of haproxy)")" "<=" 1.00
 target "pass-through CPU/connection / squid CONNECT's" "$(ratio "${C_CPU[passthrough]:-}" "${C_CPU[squid]:-}")" "<=" 1.00
-target "8 parallel: pass-through aggregate / direct" "$(ratio "${P_RATE[passthrough]:-}" "${P_RATE[direct]:-}")" ">=" 0.90
-echo "intercept wall / direct wall:                         $(ratio "${B_WALL[intercept]:-}" "${B_WALL[direct]:-}")  (issue 13 measured 1.73 before; no regression wanted)"
-echo "intercept CPU s/GiB:                                  $(cpu_of intercept)  (issue 13 measured 1.28 before)"
+target "$PAR parallel: pass-through aggregate / direct" "$(ratio "${P_RATE[passthrough]:-}" "${P_RATE[direct]:-}")" ">=" 0.90
+if [[ -n "${B_WALL[intercept]:-}" ]]; then
+    printf '%-52s %6s  (issue 13 measured 1.73 on main before it; not to regress)\n' "intercept wall / direct wall" \
+        "$(ratio "${B_WALL[intercept]}" "${B_WALL[direct]:-}")"
+    printf '%-52s %6s  (issue 13 measured 1.28 s; not to grow)\n' "intercept CPU s/GiB" "$(cpu_of intercept)"
+fi
 if [[ -n "${SAMPLER[passthrough]:-}${SAMPLER[intercept]:-}" ]]; then
     echo "each worker's share between 35% and 65% (--workers $WORKERS): $( ((SHARES_OK)) && echo met || echo NOT met)"
 fi
