@@ -19,6 +19,7 @@ unsigned veil_uring_peek_batch(struct io_uring *ring, struct io_uring_cqe **cqes
 int veil_eventfd(void) { return eventfd(0, EFD_CLOEXEC); }
 
 int veil_fix_mmap_threshold(int bytes) { return mallopt(M_MMAP_THRESHOLD, bytes); }
+int veil_malloc_trim(void) { return malloc_trim(0); }
 
 int veil_pipe(int fds[2], int *capacity) {
     if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -errno;

@@ -26,6 +26,8 @@ int veil_wait_signal(void);
 
 /// mallopt(M_MMAP_THRESHOLD, bytes): a fixed threshold (glibc stops moving it); 1 on success.
 int veil_fix_mmap_threshold(int bytes);
+/// malloc_trim(0): free pages of every arena back to the kernel; 1 if any memory was released.
+int veil_malloc_trim(void);
 
 /// Number of CQEs ready, and a pointer to the i-th (ring-relative) without consuming it.
 struct io_uring;

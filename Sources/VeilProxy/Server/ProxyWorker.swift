@@ -35,7 +35,9 @@ final class ProxyWorker: IOHandler {
     private var accepting = false
     private(set) var shuttingDown = false
     private(set) var graceDeadline: UInt64 = 0
-    private var acceptRetryPending = false
+    /// When a multishot accept that ended is started again (0: none pending).
+    private var acceptRetryAt: UInt64 = 0
+    private var heapTrim = HeapTrim()
     /// Which multishot accepts are running (their final completion has not come yet).
     private var acceptsRunning: Set<UInt8> = []
     /// Which multishot accepts ended and wait for the retry.
@@ -107,19 +109,33 @@ final class ProxyWorker: IOHandler {
         if accepting {
             // Multishot accept ended (error or resource limit): try again shortly, not in a spin.
             acceptEnded.insert(op)
-            if !acceptRetryPending {
-                acceptRetryPending = true
-                loop.setDeadline(handle, MonotonicClock.now() + 100_000_000)
+            if acceptRetryAt == 0 {
+                acceptRetryAt = MonotonicClock.now() + 100_000_000
+                armDeadline()
             }
         }
         stopIfDrained()
     }
 
     func deadlineExpired(loop: EventLoop) {
-        acceptRetryPending = false
-        guard accepting else { return }
-        for op in acceptEnded { startAccept(op) }
-        acceptEnded.removeAll()
+        let now = MonotonicClock.now()
+        if heapTrim.due(now: now) { MallocTuning.releaseFreeMemory() }
+        if acceptRetryAt != 0, now >= acceptRetryAt {
+            acceptRetryAt = 0
+            if accepting {
+                for op in acceptEnded { startAccept(op) }
+                acceptEnded.removeAll()
+            }
+        }
+        armDeadline()
+    }
+
+    /// The worker's one deadline: the accept retry or the heap trim (not while shutting down),
+    /// whichever comes first.
+    private func armDeadline() {
+        var next = acceptRetryAt
+        if !shuttingDown, let t = heapTrim.nextCheck, next == 0 || t < next { next = t }
+        loop.setDeadline(handle, next)
     }
 
     private func accepted(fd: Int32, tls: Bool) {
@@ -206,6 +222,8 @@ final class ProxyWorker: IOHandler {
 
     func connectionFinished(_ c: Connection) {
         connections[ObjectIdentifier(c)] = nil
+        heapTrim.connectionEnded(now: MonotonicClock.now())
+        armDeadline()
         stopIfDrained()
     }
 

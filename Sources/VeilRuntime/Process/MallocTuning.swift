@@ -13,4 +13,12 @@ public enum MallocTuning {
     public static func apply() {
         _ = veil_fix_mmap_threshold(64 << 10)
     }
+
+    /// Gives the free pages of every arena back to the kernel (`malloc_trim(0)`). What a burst of
+    /// connections freed below the mmap threshold (OpenSSL's objects and record buffers, Veil's
+    /// record buffers) otherwise stays in the arenas' RSS. It takes each arena's lock and walks
+    /// its free chunks: call it when a burst is over, not per connection.
+    public static func releaseFreeMemory() {
+        _ = veil_malloc_trim()
+    }
 }
