@@ -4,7 +4,9 @@
 # (veil_accepted_total{worker,listener}) is at least 20% of them. With one shared listener
 # (before), one worker took nearly all. And SIGTERM while clients sit in the listeners'
 # queues (veil stopped with SIGSTOP while they connect) loses none: every client gets an
-# answer and a summary line.
+# answer and a summary line. (Here the workers take the queued clients as soon as veil
+# resumes; the main thread's drain of every worker's listener after the workers stop,
+# ShutdownBacklog, is proved on real sockets by Tests/VeilProxyTests/ShutdownBacklogTests.)
 
 WK_N=200
 WK_MIN=$((WK_N / 5))
