@@ -62,6 +62,11 @@ enum MetricsText {
             out += "veil_open_connections{worker=\"\(s.worker)\",kind=\"connection\"} \(s.openConnections)\n"
             out += "veil_open_connections{worker=\"\(s.worker)\",kind=\"front\"} \(s.openFronts)\n"
         }
+        family("veil_accepted_total", "counter", "Client connections accepted by each worker, by listener (connect: the plain listener; https: the HTTPS listener or veil relay's).")
+        for s in snapshots.sorted(by: { $0.worker < $1.worker }) {
+            out += "veil_accepted_total{worker=\"\(s.worker)\",listener=\"connect\"} \(s.acceptedPlain)\n"
+            out += "veil_accepted_total{worker=\"\(s.worker)\",listener=\"https\"} \(s.acceptedTLS)\n"
+        }
         family("veil_workers_answering", "gauge", "Workers that answered this scrape within a second (of veil_workers).")
         out += "veil_workers_answering \(process.workersAnswered)\n"
         family("veil_workers", "gauge", "Worker threads.")

@@ -6,8 +6,10 @@ import VeilTLS
 import Glibc
 #endif
 
-/// Starts the workers on a shared listening socket and runs until SIGINT/SIGTERM, then drains:
-/// stop accepting, give live connections `grace` seconds, close the rest, return.
+/// Starts the workers, each accepting on its own listening socket (one SO_REUSEPORT group per
+/// listener), and runs until SIGINT/SIGTERM, then drains: new clients are answered 503, live
+/// connections get `grace` seconds, the rest are closed; once every worker has drained they
+/// stop accepting, the clients still queued on the listeners are answered, and it returns.
 public struct ProxyServer {
     public let config: ProxyConfiguration
     public static let version = "0.1.0"
@@ -44,20 +46,25 @@ public struct ProxyServer {
             say("veil: warning: key log \(config.keylogFile ?? "?") was mode \(String(mode, radix: 8)), readable by others; it is 0600 now")
         }
         // `veil relay` has no plain listener: only its TLS one.
-        let listenFD = config.plainListener ? try Socket.listen(on: config.listen) : -1
+        let listenFDs = config.plainListener ? try Socket.listenGroup(on: config.listen, count: config.workers) : []
+        let listenFD = listenFDs.first ?? -1
         let bound = listenFD >= 0 ? Socket.localAddress(listenFD) ?? config.listen : config.listen
         let chain = try ResolverFactory.make(config)
         var front: FrontListener?
         if let address = config.listenTLS, let interception {
-            let fd = try Socket.listen(on: address)
-            let bound = Socket.localAddress(fd) ?? address
+            let fds: [Int32]
+            do { fds = try Socket.listenGroup(on: address, count: config.workers) } catch {
+                for fd in listenFDs { Socket.close(fd) }
+                throw error
+            }
+            let bound = Socket.localAddress(fds[0]) ?? address
             let ip = bound.ipString
             let name = config.listenTLSName ?? (ip == "0.0.0.0" || ip == "::" ? "localhost" : ip)
             do {
                 let identity = config.relayServer != nil ? try ServerIdentity(authority: interception.authority) : nil
-                front = try FrontListener(fd: fd, address: bound, name: name, interception: interception, identity: identity)
+                front = try FrontListener(fds: fds, address: bound, name: name, interception: interception, identity: identity)
             } catch {
-                Socket.close(fd)
+                for fd in fds { Socket.close(fd) }
                 throw StartError("HTTPS listener certificate for \(name): \(error)")
             }
         }
@@ -84,7 +91,7 @@ public struct ProxyServer {
                 throw StartError("a listener is not on loopback (\(listenFD >= 0 ? bound.description : front.map { $0.address.description } ?? "?")) and no --auth or --auth-file is given: anyone who reaches it could use this proxy. Add users, or --allow-open-proxy if that is what you want")
             }
         }
-        let shared = ProxyShared(config: config, resolver: chain, listenFD: listenFD, recordLogFD: recordLogFD,
+        let shared = ProxyShared(config: config, resolver: chain, listenFDs: listenFDs, recordLogFD: recordLogFD,
                                  interception: interception, front: front,
                                  relayGate: config.relayServer.map { RelayGate(settings: $0) },
                                  relayClientContext: relayClientContext)
@@ -121,16 +128,19 @@ public struct ProxyServer {
             _ = WorkerGroup.waitForTerminationSignal(hangUp: hangUp)
             group.broadcast { loop in (loop.context as? ProxyWorker)?.forceClose() }
         }
+        // Each worker answers 503 on its own listener until the last one has drained.
+        shared.drainQuorum.wait()
+        group.broadcast { loop in (loop.context as? ProxyWorker)?.stopAccepting() }
         group.join()
         if let metrics {
             metrics.stop()
             Socket.close(metrics.fd)
         }
-        // Clients the kernel queued after the last worker stopped accepting still get an answer.
+        // Clients the kernel queued after the workers stopped accepting still get an answer:
+        // each worker's listener is drained before it is closed (closing it would reset the
+        // clients queued on it).
         ShutdownBacklog(config: config, recordLogFD: recordLogFD, nextID: shared.makeConnectionID)
-            .refuse(listenFD: listenFD, tlsListenFD: front?.fd ?? -1)
-        if listenFD >= 0 { Socket.close(listenFD) }
-        if let front { Socket.close(front.fd) }
+            .refuseAndClose(listenFDs: listenFDs, tlsListenFDs: front?.fds ?? [])
         if let interception {
             let s = interception.minter.stats()
             let mean = s.mints > 0 ? s.totalMintNanos / UInt64(s.mints) / 1000 : 0

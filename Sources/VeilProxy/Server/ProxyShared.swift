@@ -8,7 +8,8 @@ import VeilTLS
 final class ProxyShared: Sendable {
     let config: ProxyConfiguration
     let resolver: any Resolver
-    let listenFD: Int32
+    /// The plain listener's sockets, one per worker (an SO_REUSEPORT group; empty for `veil relay`).
+    let listenFDs: [Int32]
     let recordLogFD: Int32
     let parser: ConnectRequestParser
     let interception: Interception?
@@ -25,9 +26,11 @@ final class ProxyShared: Sendable {
     let admission: ConnectionAdmission
     /// `--auth`, `--auth-file`: who may use the proxy (nil: anyone).
     let authenticator: ProxyAuthenticator?
+    /// Shutdown: when every worker has drained, the workers stop accepting together.
+    let drainQuorum: DrainQuorum
     private let nextID = Atomic<UInt64>(1)
 
-    init(config: ProxyConfiguration, resolver: any Resolver, listenFD: Int32, recordLogFD: Int32,
+    init(config: ProxyConfiguration, resolver: any Resolver, listenFDs: [Int32], recordLogFD: Int32,
          interception: Interception?, front: FrontListener?, relayGate: RelayGate? = nil,
          relayClientContext: TLSContext? = nil) {
         self.relayGate = relayGate
@@ -40,7 +43,8 @@ final class ProxyShared: Sendable {
         self.front = front
         self.config = config
         self.resolver = resolver
-        self.listenFD = listenFD
+        self.listenFDs = listenFDs
+        drainQuorum = DrainQuorum(workers: config.workers)
         self.recordLogFD = recordLogFD
         self.parser = ConnectRequestParser(maxHeaderBytes: config.maxHeaderBytes,
                                            allowsResolve: config.relayServer != nil,
@@ -56,7 +60,8 @@ final class ProxyShared: Sendable {
 /// the listen address, or for `--listen-tls-name`; for `veil relay`, its own self-signed
 /// certificate, which clients pin).
 final class FrontListener: Sendable {
-    let fd: Int32
+    /// One socket per worker (an SO_REUSEPORT group when there are several).
+    let fds: [Int32]
     let address: SocketAddress
     let name: String
     let certificate: MintedCertificate?
@@ -64,9 +69,9 @@ final class FrontListener: Sendable {
     let minter: CertificateMinter
     let context: TLSContext
 
-    init(fd: Int32, address: SocketAddress, name: String, interception: Interception,
+    init(fds: [Int32], address: SocketAddress, name: String, interception: Interception,
          identity: ServerIdentity? = nil) throws {
-        self.fd = fd
+        self.fds = fds
         self.address = address
         self.name = name
         self.identity = identity

@@ -42,6 +42,10 @@ final class ProxyWorker: IOHandler {
     private var acceptsRunning: Set<UInt8> = []
     /// Which multishot accepts ended and wait for the retry.
     private var acceptEnded: Set<UInt8> = []
+    /// Shutdown: this worker has told the drain quorum that its connections have all ended.
+    private var saidDrained = false
+    /// Shutdown: every worker has drained; accepting stops now (`stopAccepting`).
+    private var acceptsReleased = false
     /// Connections answering `503` (over the limit, or while shutting down) right now: past
     /// `maxRefusing` a refused client is closed at once (still with its summary line).
     private var refusing = 0
@@ -77,12 +81,18 @@ final class ProxyWorker: IOHandler {
     }
 
     private func startAccepts() {
-        if shared.listenFD >= 0 { startAccept(ProxyWorker.opAccept) }
-        if shared.front != nil { startAccept(ProxyWorker.opAcceptTLS) }
+        startAccept(ProxyWorker.opAccept)
+        startAccept(ProxyWorker.opAcceptTLS)
+    }
+
+    /// This worker's own listening socket for `op` (-1: that listener is off).
+    private func listener(_ op: UInt8) -> Int32 {
+        let fds = op == ProxyWorker.opAcceptTLS ? shared.front?.fds ?? [] : shared.listenFDs
+        return fds.indices.contains(loop.index) ? fds[loop.index] : -1
     }
 
     private func startAccept(_ op: UInt8) {
-        let fd = op == ProxyWorker.opAcceptTLS ? shared.front?.fd ?? -1 : shared.listenFD
+        let fd = listener(op)
         guard fd >= 0, !acceptsRunning.contains(op) else { return }
         acceptsRunning.insert(op)
         loop.acceptMultishot(handle, op: op, fd: fd)
@@ -140,6 +150,7 @@ final class ProxyWorker: IOHandler {
 
     private func accepted(fd: Int32, tls: Bool) {
         let id = shared.makeConnectionID()
+        metrics.accepted(tls: tls)
         // Handshake records are forwarded one at a time: without NODELAY, Nagle and delayed ACK
         // would add a round trip's worth of waiting to every flight.
         Socket.setNoDelay(fd)
@@ -232,11 +243,18 @@ final class ProxyWorker: IOHandler {
         stopIfDrained()
     }
 
-    /// Once shutting down and nothing is left, stops accepting and then the loop. The loop stops
-    /// only after every accept has delivered its last completion, so a connection the kernel
-    /// handed over meanwhile is answered (503) rather than lost.
+    /// Once shutting down and nothing is left, tells the drain quorum; once every worker has
+    /// drained (`stopAccepting`), stops accepting and then the loop. Until then this worker keeps
+    /// answering 503 on its own listener. The loop stops only after every accept has delivered
+    /// its last completion, so a connection the kernel handed over meanwhile is answered (503)
+    /// rather than lost.
     private func stopIfDrained() {
         guard shuttingDown, connections.isEmpty, fronts.isEmpty, tunnels.isEmpty else { return }
+        if !saidDrained {
+            saidDrained = true
+            shared.drainQuorum.drained()
+        }
+        guard acceptsReleased else { return }
         if accepting {
             accepting = false
             loop.setDeadline(handle, 0)
@@ -253,6 +271,12 @@ final class ProxyWorker: IOHandler {
         self.graceDeadline = graceDeadline
         for c in Array(connections.values) { c.shutdownRequested(graceDeadline: graceDeadline) }
         for f in Array(fronts.values) { f.shutdownRequested(graceDeadline: graceDeadline) }
+        stopIfDrained()
+    }
+
+    /// Every worker has drained: stop accepting (once this worker's last connections end).
+    func stopAccepting() {
+        acceptsReleased = true
         stopIfDrained()
     }
 

@@ -8,22 +8,28 @@ import Glibc
 /// After the workers have stopped: clients the kernel accepted into a listener's queue since
 /// the last worker stopped accepting are answered (503 on the plain listener, a fatal alert on
 /// the HTTPS listener, which has no TLS session left to answer in) and each gets its summary
-/// line, written directly. Only a client that connects in the moment between this and closing
-/// the listener is reset by the kernel.
+/// line, written directly. Each listener (one per worker, an SO_REUSEPORT group) is drained and
+/// then closed, one after the other: a client arriving meanwhile goes to a listener of the group
+/// still open and is answered when that one is drained. Only a client that connects in the
+/// moment between draining the group's last listener and closing it is reset by the kernel.
 struct ShutdownBacklog {
     let config: ProxyConfiguration
     let recordLogFD: Int32
     let nextID: () -> UInt64
 
-    func refuse(listenFD: Int32, tlsListenFD: Int32) {
-        if listenFD >= 0 {
-            let answer = HTTPStatusResponse(status: .serviceUnavailable, reason: "proxy shutting down").bytes
+    /// `listenFDs`, `tlsListenFDs`: every worker's listening socket of each listener; all are
+    /// closed on return.
+    func refuseAndClose(listenFDs: [Int32], tlsListenFDs: [Int32]) {
+        let answer = HTTPStatusResponse(status: .serviceUnavailable, reason: "proxy shutting down").bytes
+        for listenFD in listenFDs {
             drain(listenFD, answer: answer, reason: "refused: proxy shutting down")
+            Socket.close(listenFD)
         }
-        if tlsListenFD >= 0 {
+        for tlsListenFD in tlsListenFDs {
             // A TLS alert record (fatal internal_error) before any handshake.
             drain(tlsListenFD, answer: [21, 0x03, 0x03, 0x00, 0x02, 2, 80],
                   reason: "refused: proxy shutting down (HTTPS listener: a fatal alert, no TLS session left to answer in)")
+            Socket.close(tlsListenFD)
         }
     }
 

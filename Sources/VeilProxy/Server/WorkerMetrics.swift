@@ -40,6 +40,9 @@ final class WorkerMetrics {
         var upstreamResumed: UInt64 = 0
         var dnsCacheHits: UInt64 = 0
         var dnsLookups = Histogram()
+        /// Connections this worker accepted, on the plain (CONNECT) listener and the HTTPS one.
+        var acceptedPlain: UInt64 = 0
+        var acceptedTLS: UInt64 = 0
         var openConnections = 0
         var openFronts = 0
     }
@@ -63,6 +66,11 @@ final class WorkerMetrics {
             counts.upstreamHandshakes.observe(Double(upstreamHandshakeNanos) / 1e9)
             if s.resumed == true { counts.upstreamResumed += 1 }
         }
+    }
+
+    /// A client connection was accepted (`tls`: on the HTTPS listener).
+    func accepted(tls: Bool) {
+        if tls { counts.acceptedTLS += 1 } else { counts.acceptedPlain += 1 }
     }
 
     /// A name was answered: from the cache at once, or by a lookup that took `seconds`.

@@ -56,7 +56,14 @@ extension Setting {
     static let capacitySettings: [Setting] = [
         .value(
             "workers", .number(1...256), \.config.workers, [.run, .relay], .capacity,
-            help: "Worker threads, one io_uring each.", examples: ["2"], default: .described("one per core")),
+            help: "Worker threads, one io_uring each.",
+            details: """
+                Worker threads, one io_uring each. With more than one, each worker accepts on its own \
+                listening socket (one `SO_REUSEPORT` group per listener: the kernel spreads new connections \
+                over them); only processes of the same user can join such a group, and Veil refuses a port \
+                something already listens on, as with one worker. See [Workers](#workers)
+                """,
+            examples: ["2"], default: .described("one per core")),
         .value(
             "max-connections", .number(1...1_000_000), \.config.maxConnections, [.run, .relay], .capacity,
             help: "Client connections open at once across workers; past it a client gets 503.",

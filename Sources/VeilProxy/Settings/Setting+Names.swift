@@ -88,7 +88,7 @@ extension Setting {
                 """,
             examples: ["/var/log/veil/records.log"], default: .described("stderr")),
         .optional(
-            "metrics", .address(), \.config.metrics, .run, .logs,
+            "metrics", .address(), \.config.metrics, [.run, .relay], .logs,
             help: "ADDR:PORT to serve GET /metrics (Prometheus text format) and GET /healthz on; keep it on loopback.",
             details: """
                 `ADDR:PORT` serving `GET /metrics` (Prometheus text format) and `GET /healthz` (`ok`, or `503` \

@@ -18,6 +18,7 @@ public final class LogWriter {
     let notices: LogFormat?
 
     init(fd: Int32, index: Int, notices: LogFormat?, maxPending: Int = 4 << 20) {
+        LogWriter.appendIfRegularFile(fd)
         self.fd = fd
         self.index = index
         self.notices = notices
@@ -90,6 +91,18 @@ public final class LogWriter {
                 off += n
             }
         }
+    }
+
+    /// Every worker has a writer on the same descriptors (stderr, the record log). A ring's
+    /// write at "the current file position" is not serialised with another ring's (io_uring
+    /// takes no file-position lock), so two workers writing to a regular file opened without
+    /// O_APPEND (`veil run 2>log`) can overwrite each other's lines. O_APPEND makes each write
+    /// an atomic append; files Veil opens itself have it already.
+    static func appendIfRegularFile(_ fd: Int32) {
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return }
+        let flags = fcntl(fd, F_GETFL)
+        if flags >= 0 && flags & O_APPEND == 0 { _ = fcntl(fd, F_SETFL, flags | O_APPEND) }
     }
 
     private func droppedNotice(_ format: LogFormat) -> String {
