@@ -41,14 +41,17 @@ public final class HPKEContext {
     public func open(aad: [UInt8], ciphertext: [UInt8]) throws(HPKEError) -> [UInt8] {
         guard ciphertext.count >= HPKESuite.tagLength else { throw .openFailed }
         let nonce = try nextNonce()
-        var out = [UInt8](repeating: 0, count: ciphertext.count - HPKESuite.tagLength)
+        let length = ciphertext.count - HPKESuite.tagLength
+        // At least one byte, so the output pointer is never NULL (EVP reads NULL as "this is aad").
+        var out = [UInt8](repeating: 0, count: max(1, length))
         let n = out.withUnsafeMutableBufferPointer { o in
             veil_aead_open(suite.aead.cipherIndex, key, nonce, aad, aad.count, ciphertext, ciphertext.count, o.baseAddress)
         }
-        guard n == out.count else {
+        guard n == length else {
             out.zeroize()
             throw .openFailed
         }
+        out.removeLast(out.count - length)
         sequence += 1
         return out
     }

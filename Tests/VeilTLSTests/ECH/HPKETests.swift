@@ -14,6 +14,10 @@ import Testing
         #expect(throws: HPKEError.openFailed) {
             try HPKE.open(suite: suite, encapsulatedKey: enc, recipientPrivateKey: sk, info: [1, 9], aad: [3], ciphertext: ct)
         }
+        let empty = try HPKE.seal(suite: suite, recipientPublicKey: pk, info: [], aad: [9], plaintext: [])
+        #expect(empty.ciphertext.count == 16)
+        #expect(try HPKE.open(suite: suite, encapsulatedKey: empty.encapsulatedKey, recipientPrivateKey: sk, info: [], aad: [9],
+                              ciphertext: empty.ciphertext) == [])
         let other = try HPKE.generateKeyPair()
         #expect(throws: HPKEError.openFailed) {
             try HPKE.open(suite: suite, encapsulatedKey: enc, recipientPrivateKey: other.privateKey, info: [1, 2], aad: [3], ciphertext: ct)
