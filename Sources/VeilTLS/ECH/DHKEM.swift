@@ -15,18 +15,16 @@ enum DHKEM {
 
     /// Encap(pkR) with the ephemeral private key `skE`: (shared_secret, enc).
     static func encapsulate(recipientPublicKey pkR: [UInt8], ephemeralPrivateKey skE: [UInt8]) throws(HPKEError) -> (sharedSecret: [UInt8], enc: [UInt8]) {
-        var dh = try X25519.sharedSecret(privateKey: skE, publicKey: pkR)
+        var (dh, enc) = try X25519.agreement(privateKey: skE, peerPublicKey: pkR)
         defer { dh.zeroize() }
-        let enc = try X25519.publicKey(privateKey: skE)
         return (try extractAndExpand(dh: dh, kemContext: enc + pkR), enc)
     }
 
     /// Decap(enc, skR): shared_secret.
     static func decapsulate(enc: [UInt8], recipientPrivateKey skR: [UInt8]) throws(HPKEError) -> [UInt8] {
         guard enc.count == length else { throw .badKeyLength(what: "encapsulated key", expected: length, got: enc.count) }
-        var dh = try X25519.sharedSecret(privateKey: skR, publicKey: enc)
+        var (dh, pkRm) = try X25519.agreement(privateKey: skR, peerPublicKey: enc)
         defer { dh.zeroize() }
-        let pkRm = try X25519.publicKey(privateKey: skR)
         return try extractAndExpand(dh: dh, kemContext: enc + pkRm)
     }
 

@@ -26,9 +26,20 @@ enum X25519 {
 
     /// DH(sk, pk): the 32-byte shared secret; an all-zero result (a low-order `pk`) is refused.
     static func sharedSecret(privateKey sk: [UInt8], publicKey pk: [UInt8]) throws(HPKEError) -> [UInt8] {
+        try agreement(privateKey: sk, peerPublicKey: pk).sharedSecret
+    }
+
+    /// DH(sk, pk) and pk(sk) from one key object: OpenSSL computes the public key when it makes
+    /// the object (a scalar multiplication), so asking for both costs two, not three.
+    static func agreement(privateKey sk: [UInt8], peerPublicKey pk: [UInt8]) throws(HPKEError) -> (sharedSecret: [UInt8], publicKey: [UInt8]) {
         guard pk.count == keyLength else { throw .badKeyLength(what: "X25519 public key", expected: keyLength, got: pk.count) }
         let key = try privateKeyObject(sk)
         defer { EVP_PKEY_free(key) }
+        var own = [UInt8](repeating: 0, count: keyLength)
+        var ownLength = keyLength
+        guard EVP_PKEY_get_raw_public_key(key, &own, &ownLength) == 1, ownLength == keyLength else {
+            throw .crypto("EVP_PKEY_get_raw_public_key")
+        }
         guard let peer = pk.withUnsafeBufferPointer({ EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nil, $0.baseAddress, keyLength) }) else {
             throw .crypto("EVP_PKEY_new_raw_public_key")
         }
@@ -46,7 +57,7 @@ enum X25519 {
             secret.zeroize()
             throw .invalidPublicKey
         }
-        return secret
+        return (secret, own)
     }
 
     private static func privateKeyObject(_ sk: [UInt8]) throws(HPKEError) -> OpaquePointer {
