@@ -73,6 +73,47 @@ int veil_hkdf_expand_label(const char *digest, const uint8_t *secret, size_t sec
     return ok;
 }
 
+static const EVP_MD *digest_named(const char *digest) {
+    pthread_once(&digests_once, fetch_digests);
+    return strcmp(digest, "SHA256") == 0 ? sha256_md : strcmp(digest, "SHA384") == 0 ? sha384_md : NULL;
+}
+
+int veil_hkdf_extract(const char *digest, const uint8_t *salt, size_t salt_len,
+                      const uint8_t *ikm, size_t ikm_len, uint8_t *out) {
+    const EVP_MD *md = digest_named(digest);
+    if (!md) return 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx) return 0;
+    /* PRK = HMAC(salt, IKM); an empty key is HMAC's zero-padded key, the RFC's default salt. */
+    int ok = hmac3(md, ctx, salt, salt_len, ikm, ikm_len, NULL, 0, NULL, 0, out);
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
+int veil_hkdf_expand(const char *digest, const uint8_t *prk, size_t prk_len,
+                     const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len) {
+    const EVP_MD *md = digest_named(digest);
+    if (!md) return 0;
+    size_t hash_len = (size_t)EVP_MD_get_size(md);
+    if (out_len > 255 * hash_len) return 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx) return 0;
+    /* T(i) = HMAC(PRK, T(i-1) || info || i). */
+    uint8_t t[EVP_MAX_MD_SIZE];
+    size_t t_len = 0, done = 0;
+    int ok = 1;
+    for (uint8_t i = 1; ok && done < out_len; i++) {
+        ok = hmac3(md, ctx, prk, prk_len, t, t_len, info, info_len, &i, 1, t);
+        t_len = hash_len;
+        size_t take = out_len - done < hash_len ? out_len - done : hash_len;
+        if (ok) memcpy(out + done, t, take);
+        done += take;
+    }
+    OPENSSL_cleanse(t, sizeof t);
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
 int veil_traffic_secret(const char *line, uint8_t *out, size_t *out_len) {
     int which;
     if (strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24) == 0) which = 1;

@@ -190,8 +190,8 @@ long veil_record_open(struct veil_record_cipher *c, uint8_t *record, size_t leng
 
 long veil_aead_open(int cipher, const uint8_t *key, const uint8_t nonce[12], const uint8_t *aad,
                     size_t aad_len, const uint8_t *ciphertext, size_t length, uint8_t *out) {
-    if (length < 16) return -1;
-    const EVP_CIPHER *c = cipher == 0 ? EVP_aes_128_gcm() : cipher == 1 ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
+    const EVP_CIPHER *c = aead(cipher);
+    if (!c || length < 16 || length > 0x7fffffff || aad_len > 0x7fffffff) return -1;
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     long result = -1;
     int n = 0, m = 0;
@@ -209,3 +209,24 @@ long veil_aead_open(int cipher, const uint8_t *key, const uint8_t nonce[12], con
     return result;
 }
 
+
+long veil_aead_seal(int cipher, const uint8_t *key, const uint8_t nonce[12], const uint8_t *aad,
+                    size_t aad_len, const uint8_t *plaintext, size_t length, uint8_t *out) {
+    const EVP_CIPHER *c = aead(cipher);
+    if (!c || length > 0x7fffffef || aad_len > 0x7fffffff) return -1;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    long result = -1;
+    int n = 0, m = 0;
+    if (ctx && EVP_EncryptInit_ex(ctx, c, NULL, NULL, NULL) == 1
+        && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) == 1
+        && EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) == 1
+        && EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aad_len) == 1
+        && EVP_EncryptUpdate(ctx, out, &n, plaintext, (int)length) == 1
+        && EVP_EncryptFinal_ex(ctx, out + n, &m) == 1
+        && (size_t)(n + m) == length
+        && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, out + length) == 1) {
+        result = (long)length + 16;
+    }
+    EVP_CIPHER_CTX_free(ctx);
+    return result;
+}

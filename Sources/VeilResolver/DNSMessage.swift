@@ -2,11 +2,11 @@ import VeilWire
 import VeilRuntime
 
 /// DNS wire format (RFC 1035), only what a stub resolver needs: a query for one name and type,
-/// and the answers of a response (A, AAAA, CNAME; names may be compressed). Pure: bytes in,
+/// and the answers of a response (A, AAAA, CNAME, HTTPS; names may be compressed). Pure: bytes in,
 /// values out; every malformed input is a `DNSMessage.ParseError`.
 public enum DNSMessage {
     public enum RecordType: UInt16, Sendable {
-        case a = 1, cname = 5, aaaa = 28
+        case a = 1, cname = 5, aaaa = 28, https = 65
     }
 
     public struct Record: Sendable, Equatable {
@@ -24,6 +24,10 @@ public enum DNSMessage {
         public let answers: [Record]
         /// The SOA minimum from the authority section (negative caching, RFC 2308), if any.
         public let negativeTTL: UInt32?
+        /// HTTPS records (RFC 9460) that parsed, in answer order.
+        public var https: [HTTPSRecord] = []
+        /// HTTPS records that did not: an error for their owner name only.
+        public var httpsErrors: [HTTPSRecordError] = []
     }
 
     public struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -68,6 +72,8 @@ public enum DNSMessage {
             _ = try r.u16(); _ = try r.u16()
         }
         var answers: [Record] = []
+        var https: [HTTPSRecord] = []
+        var httpsErrors: [HTTPSRecordError] = []
         for _ in 0..<an {
             let name = try r.name()
             let type = try r.u16()
@@ -83,12 +89,13 @@ public enum DNSMessage {
                 answers.append(Record(name: name, type: type, ttl: ttl, value: v))
             case RecordType.aaaa.rawValue:
                 guard len == 16 else { throw ParseError("AAAA record of \(len) bytes") }
-                var groups: [String] = []
-                for i in stride(from: r.offset, to: end, by: 2) {
-                    groups.append(String(UInt16(bytes[i]) << 8 | UInt16(bytes[i + 1]), radix: 16))
+                answers.append(Record(name: name, type: type, ttl: ttl, value: ipv6String(bytes[r.offset..<end])))
+            case RecordType.https.rawValue:
+                do {
+                    https.append(try HTTPSRecord.parse(name: name, ttl: ttl, rdata: bytes[r.offset..<end]))
+                } catch {
+                    httpsErrors.append(HTTPSRecordError(name: name, reason: error.description))
                 }
-                let v = groups.joined(separator: ":")
-                answers.append(Record(name: name, type: type, ttl: ttl, value: SocketAddress(ip: v, port: 0)?.ipString ?? v))
             case RecordType.cname.rawValue:
                 var sub = r
                 let target = try sub.name()
@@ -116,7 +123,7 @@ public enum DNSMessage {
             r.offset = end
         }
         return Response(id: id, rcode: UInt8(flags & 0x0f), truncated: flags & 0x0200 != 0,
-                        answers: answers, negativeTTL: negativeTTL)
+                        answers: answers, negativeTTL: negativeTTL, https: https, httpsErrors: httpsErrors)
     }
 
     /// Follows CNAMEs from `name` through `answers` (at most 8) and returns the addresses of

@@ -9,6 +9,14 @@
 /// "SHA384"). Returns 1 on success.
 int veil_hkdf_expand_label(const char *digest, const uint8_t *secret, size_t secret_len,
                            const char *label, uint8_t *out, size_t out_len);
+/// HKDF-Extract(salt, ikm) (RFC 5869) with `digest`: digest-size bytes into `out` (salt at most
+/// the digest's block size; an empty salt is the RFC's zero salt). Returns 1 on success.
+int veil_hkdf_extract(const char *digest, const uint8_t *salt, size_t salt_len,
+                      const uint8_t *ikm, size_t ikm_len, uint8_t *out);
+/// HKDF-Expand(prk, info, out_len) (RFC 5869) with `digest`; out_len at most 255 digest sizes.
+/// Returns 1 on success.
+int veil_hkdf_expand(const char *digest, const uint8_t *prk, size_t prk_len,
+                     const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len);
 /// A key log line's TLS 1.3 application traffic secret: 1 for CLIENT_TRAFFIC_SECRET_0, 2 for
 /// SERVER_TRAFFIC_SECRET_0 (the secret, hex-decoded, in out[0..*out_len], at most 64 bytes),
 /// 0 for any other line.

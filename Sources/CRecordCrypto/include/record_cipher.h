@@ -41,4 +41,10 @@ long veil_record_open(struct veil_record_cipher *c, uint8_t *record, size_t leng
 long veil_aead_open(int cipher, const uint8_t *key, const uint8_t nonce[12], const uint8_t *aad,
                     size_t aad_len, const uint8_t *ciphertext, size_t length, uint8_t *out);
 
+/// Seals `length` bytes on their own, with no state (HPKE's AEAD, RFC 9180 5.2): cipher as above,
+/// 12-byte nonce; writes the ciphertext and its 16-byte tag to `out` (room for length + 16; may
+/// not overlap `plaintext`). Returns length + 16, or -1.
+long veil_aead_seal(int cipher, const uint8_t *key, const uint8_t nonce[12], const uint8_t *aad,
+                    size_t aad_len, const uint8_t *plaintext, size_t length, uint8_t *out);
+
 #endif
