@@ -25,14 +25,16 @@ final class Connection: IOHandler {
         /// Reading the request, admitting, resolving, connecting, answering: `requestMachine`
         /// says where.
         case request
-        /// A fatal alert is on its way out to one peer, then the connection closes.
+        /// The mixed relay: a fatal alert is on its way out to its userspace leg's peer, then the
+        /// connection closes.
         case lingering
         /// Pass-through, kTLS splice or plain-http forward: `transfer` runs it.
         case transfer
         /// An intercepted connection's handshakes and kTLS switch: `intercept` (InterceptMachine)
         /// runs them.
         case intercept
-        /// After them: the userspace relay, the relay with one leg on kTLS (both on kTLS: `transfer`).
+        /// After them: the userspace relay (`interceptRelay`: InterceptRelayMachine runs it), the
+        /// relay with one leg on kTLS (both on kTLS: `transfer`).
         case interceptRelay, mixedRelay
         case closing
     }
@@ -73,7 +75,7 @@ final class Connection: IOHandler {
     /// Veil's own bytes on their way to the client (an answer, the plain-http head, an alert).
     var responseBuffer: UnsafeMutableRawPointer?
     var responseLength = 0
-    /// Why the connection closes once the alert on its way out is sent.
+    /// Mixed relay: why the connection closes once the alert on its way out is sent.
     var pendingClose: CloseReason?
 
     // Transfer (pass-through, kTLS splice, plain-http forward): the machine (its events fill
@@ -84,30 +86,25 @@ final class Connection: IOHandler {
     var pipes = SplicePipes()
 
     // Interception: what the workers share (given when the request phase hands over), the
-    // handshakes' machine and the one action list its events fill (Connection+Intercept), and
-    // the two legs (the relay's once the machine hands them over).
+    // handshakes' machine and the one action list its events fill (Connection+Intercept), the
+    // two legs (the mixed relay's userspace leg once the machine hands them over), and the
+    // userspace relay's machine (Connection+InterceptRelay).
     var interception: Interception?
     var intercept: InterceptMachine?
     var interceptActions: [InterceptMachine.Action] = []
     var clientLeg: TLSLeg?
     var upstreamLeg: TLSLeg?
     var upstreamHandshakeNanos: UInt64 = 0
+    /// The plaintext buffer SSL_read fills in the userspace and mixed relays.
     var plaintext: UnsafeMutableRawPointer?
-    /// Userspace relay: who protects records (see Connection+RecordLayer).
-    var recordLayer = RecordLayer.openssl
-    /// Until when the takeover waits for a first TLS 1.3 ticket or upstream data.
-    var takeoverDeadline: UInt64 = 0
-    /// The upstream has sent application data through the userspace relay.
-    var upstreamDataSeen = false
-    /// Plaintext bytes the userspace relay moved through OpenSSL (both directions).
-    var opensslRelayed = 0
+    @exclusivity(unchecked) var interceptRelay: InterceptRelayMachine?
     /// Only one leg is on kTLS (the other's engine keeps running): see Connection+MixedTransfer.
     var kernelLeg: KernelLeg?
 
     /// A plain-http request being forwarded (see Connection+Forward).
     var forward: ForwardBody?
 
-    /// When data last moved in an intercepted relay.
+    /// When data last moved in the mixed relay.
     var lastActivity: UInt64 = 0
 
     // Relay: the tunnel carrying this connection's upstream (`--route tunnel`), and on the relay
@@ -176,6 +173,10 @@ final class Connection: IOHandler {
             interceptCompleted(op, result: result)
             return
         }
+        if phase == .interceptRelay {
+            relayCompleted(op, result: result)
+            return
+        }
         switch op {
         case .cancel: break
         case .clientRecv: legReceived(clientLeg, result)
@@ -229,6 +230,10 @@ final class Connection: IOHandler {
             interceptEvent(.deadlinePassed(now: now))
             return
         }
+        if phase == .interceptRelay {
+            relayEvent(.deadlinePassed(now: now))
+            return
+        }
         if phaseDeadline == 0 || now < phaseDeadline {
             applyDeadline()
             return
@@ -238,7 +243,7 @@ final class Connection: IOHandler {
             finish(pendingClose ?? CloseReason(.clientGone, "client did not read the response"))
         case .transfer:
             transferEvent(.deadlinePassed(now: now))
-        case .interceptRelay, .mixedRelay:
+        case .mixedRelay:
             let idleFor = now &- lastActivity
             if idleFor >= config.idleTimeout.nanoseconds {
                 finish(CloseReason(.idleTimeout, "no data either way for \(format(config.idleTimeout))"))
@@ -246,7 +251,7 @@ final class Connection: IOHandler {
                 phaseDeadline = lastActivity + config.idleTimeout.nanoseconds
                 applyDeadline()
             }
-        case .request, .intercept, .closing:
+        case .request, .intercept, .interceptRelay, .closing:
             break
         }
     }
@@ -285,6 +290,7 @@ final class Connection: IOHandler {
         releaseRecordBuffers()
         if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
         intercept = nil
+        interceptRelay = nil
         clientLeg = nil
         upstreamLeg = nil
         kernelLeg = nil

@@ -17,7 +17,7 @@ struct MintOutcome: Sendable {
 /// TLS session upstream. The handshakes are `InterceptMachine`'s; this is its owner: completions,
 /// deadlines and the minted certificate become its events, its actions the runtime's typed
 /// operations. Nothing is decided here. Once the machine hands the legs over, the relay runs
-/// (Connection+InterceptRelay, Connection+KernelTLS, Connection+MixedTransfer).
+/// (Connection+InterceptRelay, Connection+MixedTransfer, the splice transfer).
 extension Connection {
     func beginIntercept() {
         summary.mode = .intercept
@@ -128,12 +128,7 @@ extension Connection {
             noted(note)
         case .startRelay(let client, let upstream):
             intercept = nil
-            if config.recordLog == .records {
-                for leg in [client, upstream] {
-                    leg.engine.onOutput = { [unowned self, unowned leg] bytes in self.scan(leg, bytes, inbound: false) }
-                }
-            }
-            startRelay()
+            startRelay(client: client, upstream: upstream)
         case .startMixedRelay(let kernel, let userspace):
             intercept = nil
             if config.recordLog == .records {
@@ -198,7 +193,7 @@ extension Connection {
         }
     }
 
-    private func noted(_ note: InterceptNote) {
+    func noted(_ note: InterceptNote) {
         switch note {
         case .end(let side, let end): noteEnd(client: side == .client, end)
         case .sent(let side, let count):
@@ -217,6 +212,10 @@ extension Connection {
             summary.clientResumed = resumed
         case .kernelTLS(let note):
             summary.ktlsNote = note
+        case .records(let records):
+            summary.records = records
+        case .recordsNote(let note):
+            summary.recordsNote = note
         }
     }
 }

@@ -16,21 +16,20 @@ final class TLSLeg {
     var inScanner: RecordScanner
     var outScanner: RecordScanner
 
-    /// Veil's own record layer, once it has taken the session over from OpenSSL.
-    var sealer: RecordCipher?
-    var opener: RecordCipher?
-
+    // The handshakes' operations in flight and EOF (InterceptMachine); the userspace relay takes
+    // them over into its `StreamDirection`s (InterceptRelay).
     var receiving = false
     var sending = false
     var sendingCount = 0
     /// The socket reached EOF.
     var eof = false
+    // The mixed relay's userspace leg only (Connection+MixedLeg).
     /// The peer sent close_notify.
     var closeNotify = false
     /// Veil queued the end of its side towards this socket (close_notify, or a bare FIN once
     /// everything queued is out: see `closeNotifyQueued`).
     var closeQueued = false
-    /// That end is close_notify: the end Veil passes on was authenticated (Connection+Ends).
+    /// That end is close_notify: the end Veil passes on was authenticated.
     var closeNotifyQueued = false
     var writeShut = false
     /// A fatal alert for this peer is on its way out; the connection ends once it is sent.

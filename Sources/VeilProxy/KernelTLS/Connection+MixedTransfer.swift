@@ -67,7 +67,7 @@ extension Connection {
         }
         // kTLS socket -> userspace leg: a record at a time while the engine's output has room
         // (room is checked now: a send in flight pins the buffer, which then cannot compact).
-        while k.incomingStart < k.incomingEnd && u.engine.outbound.writable >= Connection.recordRoom {
+        while k.incomingStart < k.incomingEnd && u.engine.outbound.writable >= InterceptRelayMachine.recordRoom {
             let w = u.engine.write(UnsafeRawPointer(k.incoming.data + k.incomingStart),
                                    count: min(16 << 10, k.incomingEnd - k.incomingStart))
             if w == 0 { break }
