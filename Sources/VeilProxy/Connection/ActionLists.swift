@@ -7,11 +7,13 @@ final class ActionLists {
     @exclusivity(unchecked) private var transfer: [TransferAction] = []
     @exclusivity(unchecked) private var request: [RequestMachine.Action] = []
     @exclusivity(unchecked) private var interceptRelay: [InterceptRelayMachine.Action] = []
+    @exclusivity(unchecked) private var mixedRelay: [MixedRelayMachine.Action] = []
 
     init() {
         transfer.reserveCapacity(16)
         request.reserveCapacity(8)
         interceptRelay.reserveCapacity(16)
+        mixedRelay.reserveCapacity(16)
     }
 
     func takeTransfer() -> [TransferAction] {
@@ -45,6 +47,17 @@ final class ActionLists {
     func giveBack(interceptRelay list: inout [InterceptRelayMachine.Action]) {
         ActionLists.empty(&list)
         swap(&list, &interceptRelay)
+    }
+
+    func takeMixedRelay() -> [MixedRelayMachine.Action] {
+        var list: [MixedRelayMachine.Action] = []
+        swap(&list, &mixedRelay)
+        return list
+    }
+
+    func giveBack(mixedRelay list: inout [MixedRelayMachine.Action]) {
+        ActionLists.empty(&list)
+        swap(&list, &mixedRelay)
     }
 
     /// Empties `list`, keeping its room. `removeAll(keepingCapacity: true)` goes through the

@@ -25,16 +25,13 @@ final class Connection: IOHandler {
         /// Reading the request, admitting, resolving, connecting, answering: `requestMachine`
         /// says where.
         case request
-        /// The mixed relay: a fatal alert is on its way out to its userspace leg's peer, then the
-        /// connection closes.
-        case lingering
         /// Pass-through, kTLS splice or plain-http forward: `transfer` runs it.
         case transfer
         /// An intercepted connection's handshakes and kTLS switch: `intercept` (InterceptMachine)
         /// runs them.
         case intercept
-        /// After them: the userspace relay (`interceptRelay`: InterceptRelayMachine runs it), the
-        /// relay with one leg on kTLS (both on kTLS: `transfer`).
+        /// After them: the userspace relay (InterceptRelayMachine), the relay with one leg on
+        /// kTLS (MixedRelayMachine); both on kTLS: `transfer`.
         case interceptRelay, mixedRelay
         case closing
     }
@@ -75,8 +72,6 @@ final class Connection: IOHandler {
     /// Veil's own bytes on their way to the client (an answer, the plain-http head, an alert).
     var responseBuffer: UnsafeMutableRawPointer?
     var responseLength = 0
-    /// Mixed relay: why the connection closes once the alert on its way out is sent.
-    var pendingClose: CloseReason?
 
     // Transfer (pass-through, kTLS splice, plain-http forward): the machine (its events fill
     // the worker's action list), the upstream->client record buffer of the handshake relay, and
@@ -86,33 +81,26 @@ final class Connection: IOHandler {
     var pipes = SplicePipes()
 
     // Interception: what the workers share (given when the request phase hands over), the
-    // handshakes' machine and the one action list its events fill (Connection+Intercept), the
-    // two legs (the mixed relay's userspace leg once the machine hands them over), and the
-    // userspace relay's machine (Connection+InterceptRelay).
+    // handshakes' machine and the one action list its events fill (Connection+Intercept), then
+    // the relay's machine: the userspace relay (Connection+InterceptRelay) or the mixed relay
+    // (Connection+MixedTransfer), and the plaintext buffer both read into.
     var interception: Interception?
     var intercept: InterceptMachine?
     var interceptActions: [InterceptMachine.Action] = []
-    var clientLeg: TLSLeg?
-    var upstreamLeg: TLSLeg?
     var upstreamHandshakeNanos: UInt64 = 0
-    /// The plaintext buffer SSL_read fills in the userspace and mixed relays.
     var plaintext: UnsafeMutableRawPointer?
     @exclusivity(unchecked) var interceptRelay: InterceptRelayMachine?
-    /// Only one leg is on kTLS (the other's engine keeps running): see Connection+MixedTransfer.
-    var kernelLeg: KernelLeg?
+    @exclusivity(unchecked) var mixedRelay: MixedRelayMachine?
 
     /// A plain-http request being forwarded (see Connection+Forward).
     var forward: ForwardBody?
-
-    /// When data last moved in the mixed relay.
-    var lastActivity: UInt64 = 0
 
     // Relay: the tunnel carrying this connection's upstream (`--route tunnel`), and on the relay
     // itself the per-client slot this connection holds.
     weak var relayTunnel: RelayTunnel?
     var relaySlot: String?
     /// The TLS fronts carrying this connection's client socket (HTTPS listener) and upstream
-    /// socket (relay tunnel): told when an end passed on to them was authenticated (Connection+Ends).
+    /// socket (relay tunnel): told when an end passed on to them was authenticated (the relays' `shutdownWrite`).
     weak var clientFront: TLSFront?
     weak var upstreamFront: TLSFront?
 
@@ -177,21 +165,7 @@ final class Connection: IOHandler {
             relayCompleted(op, result: result)
             return
         }
-        switch op {
-        case .cancel: break
-        case .clientRecv: legReceived(clientLeg, result)
-        case .upstreamRecv: legReceived(upstreamLeg, result)
-        case .clientSend: legSent(clientLeg, result)
-        case .upstreamSend: legSent(upstreamLeg, result)
-        case .clientShutdown, .upstreamShutdown: break
-        case .connect, .lingerShutdown, .lingerRecv: break
-        case .alertSend: finish(pendingClose ?? CloseReason(.error, "alert sent"))
-        case .ktlsRecv: kernelLegReceived(result)
-        case .ktlsSend: kernelLegSent(result)
-        case .ktlsShutdown: kernelLegShut()
-        case .upPollIn, .upSpliceIn, .upPollOut, .upSpliceOut, .upShutdown, .upControl, .upControlSend: break
-        case .downPollIn, .downSpliceIn, .downPollOut, .downSpliceOut, .downShutdown, .downControl, .downControlSend: break
-        }
+        if phase == .mixedRelay { mixedCompleted(op, result: result) }
     }
 
     func receive(_ message: any Sendable, loop: EventLoop) {
@@ -234,26 +208,15 @@ final class Connection: IOHandler {
             relayEvent(.deadlinePassed(now: now))
             return
         }
+        if phase == .mixedRelay {
+            mixedEvent(.deadlinePassed(now: now))
+            return
+        }
         if phaseDeadline == 0 || now < phaseDeadline {
             applyDeadline()
             return
         }
-        switch phase {
-        case .lingering:
-            finish(pendingClose ?? CloseReason(.clientGone, "client did not read the response"))
-        case .transfer:
-            transferEvent(.deadlinePassed(now: now))
-        case .mixedRelay:
-            let idleFor = now &- lastActivity
-            if idleFor >= config.idleTimeout.nanoseconds {
-                finish(CloseReason(.idleTimeout, "no data either way for \(format(config.idleTimeout))"))
-            } else {
-                phaseDeadline = lastActivity + config.idleTimeout.nanoseconds
-                applyDeadline()
-            }
-        case .request, .intercept, .interceptRelay, .closing:
-            break
-        }
+        if phase == .transfer { transferEvent(.deadlinePassed(now: now)) }
     }
 
     /// Shutdown began: a connection still setting up is answered 503 now; the others (an answer
@@ -282,6 +245,15 @@ final class Connection: IOHandler {
         loop.retire(handle, cancelling: [clientFD, upstreamFD] + pipes.fds)
     }
 
+    /// Notes how one side ended (`client_end=`, `upstream_end=`); the first end seen counts.
+    func noteEnd(client: Bool, _ end: StreamEnd) {
+        if client {
+            if summary.clientEnd == nil { summary.clientEnd = end }
+        } else if summary.upstreamEnd == nil {
+            summary.upstreamEnd = end
+        }
+    }
+
     /// Nothing of this connection is in flight any more: close, release, write the summary.
     func finalize(loop: EventLoop) {
         Socket.close(clientFD)
@@ -291,9 +263,7 @@ final class Connection: IOHandler {
         if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
         intercept = nil
         interceptRelay = nil
-        clientLeg = nil
-        upstreamLeg = nil
-        kernelLeg = nil
+        mixedRelay = nil
         if let b = responseBuffer { b.deallocate(); responseBuffer = nil }
         connectSlot = nil
         if let slot = relaySlot { worker.shared.relayGate?.release(slot); relaySlot = nil }

@@ -47,8 +47,6 @@ extension Connection {
         }
         let client = TLSLeg(.client, engine: clientEngine, logAll: logAll)
         let upstream = TLSLeg(.upstream, engine: upstreamEngine, logAll: logAll)
-        clientLeg = client
-        upstreamLeg = upstream
         if let keylog = worker.keylog {
             for leg in [client, upstream] { leg.engine.onKeyLog = { line in keylog.append(line + "\n") } }
         }
@@ -131,22 +129,12 @@ extension Connection {
             startRelay(client: client, upstream: upstream)
         case .startMixedRelay(let kernel, let userspace):
             intercept = nil
-            if config.recordLog == .records {
-                userspace.engine.onOutput = { [unowned self, unowned userspace] bytes in self.scan(userspace, bytes, inbound: false) }
-            }
-            guard let k = KernelLeg(fd: kernel == .client ? clientFD : upstreamFD, isClient: kernel == .client) else {
-                finish(CloseReason(.error, "out of memory for a kTLS leg"))
-                return
-            }
-            if kernel == .client { clientLeg = nil } else { upstreamLeg = nil }
-            startMixedRelay(kernel: k, userspace: userspace)
+            startMixedRelay(kernel: kernel, userspace: userspace)
         case .startKernelSplice:
             intercept = nil
             summary.clientPath = .ktlsSplice
             summary.upstreamPath = .ktlsSplice
             if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
-            clientLeg = nil
-            upstreamLeg = nil
             startTransfer(.kernelTLS(SpliceMachine(.kernelTLS, idleTimeout: config.idleTimeout, pipeSizeLimit: config.pipeSize)))
         case .close(let reason):
             finish(reason)

@@ -16,8 +16,6 @@ extension Connection {
         summary.upstreamPath = .userspace
         let buffer = plaintext ?? worker.recordBuffers.take()
         plaintext = buffer
-        clientLeg = nil
-        upstreamLeg = nil
         let now = MonotonicClock.now()
         let settings = InterceptRelayMachine.Settings(idleTimeout: config.idleTimeout, recordLayer: config.recordLayer,
                                                       logRecords: config.recordLog == .records,

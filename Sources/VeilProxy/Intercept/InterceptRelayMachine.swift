@@ -33,7 +33,7 @@ struct InterceptRelayMachine {
         /// TLS 1.3 upstream's first ticket (2-50 ms).
         let upstreamHandshakeNanos: UInt64
 
-        var idleNanos: UInt64 { idleTimeout > 0 ? UInt64(idleTimeout * 1e9) : 0 }
+        var idleNanos: UInt64 { idleTimeout > 0 ? idleTimeout.nanoseconds : 0 }
     }
 
     enum State {
