@@ -21,7 +21,6 @@ final class TLSLeg {
     // each direction's half-close bookkeeping from then on.
     var receiving = false
     var sending = false
-    var sendingCount = 0
     /// The socket reached EOF.
     var eof = false
     /// kTLS switch: the last read found nothing waiting (MSG_DONTWAIT).
