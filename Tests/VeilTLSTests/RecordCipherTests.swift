@@ -232,7 +232,7 @@ import VeilRuntime
     }
 
     /// Every record Veil refuses names the fatal alert its sender gets (RFC 8446 5.2, 5.4, 4.6.3;
-    /// Connection+Ends seals it with that leg's keys before closing).
+    /// InterceptRelayMachine+Ends seals it with that leg's keys before closing).
     @Test(arguments: KernelTLSKeysTests.cases)
     func refusedRecordsNameTheirAlert(_ c: Case) throws {
         // A fresh session for each record, so that sequence numbers match.

@@ -22,7 +22,7 @@ mapfile -t files < <(find Sources/VeilProxy \( -name '*Machine.swift' -o -name '
     -o -name 'StreamDirection.swift' -o -name 'SpliceStream.swift' -o -name 'HandshakeRecordStream.swift' \
     -o -name 'Transfer[A-Z]*.swift' -o -name 'Outer[A-Z]*.swift' -o -name 'ForwardRequestStream.swift' \
     -o -name 'RequestBodyFraming.swift' -o -name 'RequestPolicy.swift' -o -name 'RelayTunnel[A-Z]*.swift' \
-    -o -name 'Intercept[A-Z]*.swift' \) | sort)
+    -o -name 'Intercept[A-Z]*.swift' -o -name 'MixedRelay.swift' \) | sort)
 ((${#files[@]} > 0)) || { echo "coverage: no state machine files found"; exit 1; }
 report=$(llvm-cov report "$binary" -instr-profile "$profdata" "${files[@]}")
 echo "$report"

@@ -6,10 +6,14 @@
 final class ActionLists {
     @exclusivity(unchecked) private var transfer: [TransferAction] = []
     @exclusivity(unchecked) private var request: [RequestMachine.Action] = []
+    @exclusivity(unchecked) private var interceptRelay: [InterceptRelayMachine.Action] = []
+    @exclusivity(unchecked) private var mixedRelay: [MixedRelayMachine.Action] = []
 
     init() {
         transfer.reserveCapacity(16)
         request.reserveCapacity(8)
+        interceptRelay.reserveCapacity(16)
+        mixedRelay.reserveCapacity(16)
     }
 
     func takeTransfer() -> [TransferAction] {
@@ -32,6 +36,28 @@ final class ActionLists {
     func giveBack(request list: inout [RequestMachine.Action]) {
         ActionLists.empty(&list)
         swap(&list, &request)
+    }
+
+    func takeInterceptRelay() -> [InterceptRelayMachine.Action] {
+        var list: [InterceptRelayMachine.Action] = []
+        swap(&list, &interceptRelay)
+        return list
+    }
+
+    func giveBack(interceptRelay list: inout [InterceptRelayMachine.Action]) {
+        ActionLists.empty(&list)
+        swap(&list, &interceptRelay)
+    }
+
+    func takeMixedRelay() -> [MixedRelayMachine.Action] {
+        var list: [MixedRelayMachine.Action] = []
+        swap(&list, &mixedRelay)
+        return list
+    }
+
+    func giveBack(mixedRelay list: inout [MixedRelayMachine.Action]) {
+        ActionLists.empty(&list)
+        swap(&list, &mixedRelay)
     }
 
     /// Empties `list`, keeping its room. `removeAll(keepingCapacity: true)` goes through the

@@ -25,14 +25,13 @@ final class Connection: IOHandler {
         /// Reading the request, admitting, resolving, connecting, answering: `requestMachine`
         /// says where.
         case request
-        /// A fatal alert is on its way out to one peer, then the connection closes.
-        case lingering
         /// Pass-through, kTLS splice or plain-http forward: `transfer` runs it.
         case transfer
         /// An intercepted connection's handshakes and kTLS switch: `intercept` (InterceptMachine)
         /// runs them.
         case intercept
-        /// After them: the userspace relay, the relay with one leg on kTLS (both on kTLS: `transfer`).
+        /// After them: the userspace relay (InterceptRelayMachine), the relay with one leg on
+        /// kTLS (MixedRelayMachine); both on kTLS: `transfer`.
         case interceptRelay, mixedRelay
         case closing
     }
@@ -73,8 +72,6 @@ final class Connection: IOHandler {
     /// Veil's own bytes on their way to the client (an answer, the plain-http head, an alert).
     var responseBuffer: UnsafeMutableRawPointer?
     var responseLength = 0
-    /// Why the connection closes once the alert on its way out is sent.
-    var pendingClose: CloseReason?
 
     // Transfer (pass-through, kTLS splice, plain-http forward): the machine (its events fill
     // the worker's action list), the upstream->client record buffer of the handshake relay, and
@@ -84,38 +81,26 @@ final class Connection: IOHandler {
     var pipes = SplicePipes()
 
     // Interception: what the workers share (given when the request phase hands over), the
-    // handshakes' machine and the one action list its events fill (Connection+Intercept), and
-    // the two legs (the relay's once the machine hands them over).
+    // handshakes' machine and the one action list its events fill (Connection+Intercept), then
+    // the relay's machine: the userspace relay (Connection+InterceptRelay) or the mixed relay
+    // (Connection+MixedTransfer), and the plaintext buffer both read into.
     var interception: Interception?
     var intercept: InterceptMachine?
     var interceptActions: [InterceptMachine.Action] = []
-    var clientLeg: TLSLeg?
-    var upstreamLeg: TLSLeg?
     var upstreamHandshakeNanos: UInt64 = 0
     var plaintext: UnsafeMutableRawPointer?
-    /// Userspace relay: who protects records (see Connection+RecordLayer).
-    var recordLayer = RecordLayer.openssl
-    /// Until when the takeover waits for a first TLS 1.3 ticket or upstream data.
-    var takeoverDeadline: UInt64 = 0
-    /// The upstream has sent application data through the userspace relay.
-    var upstreamDataSeen = false
-    /// Plaintext bytes the userspace relay moved through OpenSSL (both directions).
-    var opensslRelayed = 0
-    /// Only one leg is on kTLS (the other's engine keeps running): see Connection+MixedTransfer.
-    var kernelLeg: KernelLeg?
+    @exclusivity(unchecked) var interceptRelay: InterceptRelayMachine?
+    @exclusivity(unchecked) var mixedRelay: MixedRelayMachine?
 
     /// A plain-http request being forwarded (see Connection+Forward).
     var forward: ForwardBody?
-
-    /// When data last moved in an intercepted relay.
-    var lastActivity: UInt64 = 0
 
     // Relay: the tunnel carrying this connection's upstream (`--route tunnel`), and on the relay
     // itself the per-client slot this connection holds.
     weak var relayTunnel: RelayTunnel?
     var relaySlot: String?
     /// The TLS fronts carrying this connection's client socket (HTTPS listener) and upstream
-    /// socket (relay tunnel): told when an end passed on to them was authenticated (Connection+Ends).
+    /// socket (relay tunnel): told when an end passed on to them was authenticated (the relays' `shutdownWrite`).
     weak var clientFront: TLSFront?
     weak var upstreamFront: TLSFront?
 
@@ -176,21 +161,11 @@ final class Connection: IOHandler {
             interceptCompleted(op, result: result)
             return
         }
-        switch op {
-        case .cancel: break
-        case .clientRecv: legReceived(clientLeg, result)
-        case .upstreamRecv: legReceived(upstreamLeg, result)
-        case .clientSend: legSent(clientLeg, result)
-        case .upstreamSend: legSent(upstreamLeg, result)
-        case .clientShutdown, .upstreamShutdown: break
-        case .connect, .lingerShutdown, .lingerRecv: break
-        case .alertSend: finish(pendingClose ?? CloseReason(.error, "alert sent"))
-        case .ktlsRecv: kernelLegReceived(result)
-        case .ktlsSend: kernelLegSent(result)
-        case .ktlsShutdown: kernelLegShut()
-        case .upPollIn, .upSpliceIn, .upPollOut, .upSpliceOut, .upShutdown, .upControl, .upControlSend: break
-        case .downPollIn, .downSpliceIn, .downPollOut, .downSpliceOut, .downShutdown, .downControl, .downControlSend: break
+        if phase == .interceptRelay {
+            relayCompleted(op, result: result)
+            return
         }
+        if phase == .mixedRelay { mixedCompleted(op, result: result) }
     }
 
     func receive(_ message: any Sendable, loop: EventLoop) {
@@ -229,26 +204,19 @@ final class Connection: IOHandler {
             interceptEvent(.deadlinePassed(now: now))
             return
         }
+        if phase == .interceptRelay {
+            relayEvent(.deadlinePassed(now: now))
+            return
+        }
+        if phase == .mixedRelay {
+            mixedEvent(.deadlinePassed(now: now))
+            return
+        }
         if phaseDeadline == 0 || now < phaseDeadline {
             applyDeadline()
             return
         }
-        switch phase {
-        case .lingering:
-            finish(pendingClose ?? CloseReason(.clientGone, "client did not read the response"))
-        case .transfer:
-            transferEvent(.deadlinePassed(now: now))
-        case .interceptRelay, .mixedRelay:
-            let idleFor = now &- lastActivity
-            if idleFor >= config.idleTimeout.nanoseconds {
-                finish(CloseReason(.idleTimeout, "no data either way for \(format(config.idleTimeout))"))
-            } else {
-                phaseDeadline = lastActivity + config.idleTimeout.nanoseconds
-                applyDeadline()
-            }
-        case .request, .intercept, .closing:
-            break
-        }
+        if phase == .transfer { transferEvent(.deadlinePassed(now: now)) }
     }
 
     /// Shutdown began: a connection still setting up is answered 503 now; the others (an answer
@@ -277,6 +245,15 @@ final class Connection: IOHandler {
         loop.retire(handle, cancelling: [clientFD, upstreamFD] + pipes.fds)
     }
 
+    /// Notes how one side ended (`client_end=`, `upstream_end=`); the first end seen counts.
+    func noteEnd(client: Bool, _ end: StreamEnd) {
+        if client {
+            if summary.clientEnd == nil { summary.clientEnd = end }
+        } else if summary.upstreamEnd == nil {
+            summary.upstreamEnd = end
+        }
+    }
+
     /// Nothing of this connection is in flight any more: close, release, write the summary.
     func finalize(loop: EventLoop) {
         Socket.close(clientFD)
@@ -285,9 +262,8 @@ final class Connection: IOHandler {
         releaseRecordBuffers()
         if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
         intercept = nil
-        clientLeg = nil
-        upstreamLeg = nil
-        kernelLeg = nil
+        interceptRelay = nil
+        mixedRelay = nil
         if let b = responseBuffer { b.deallocate(); responseBuffer = nil }
         connectSlot = nil
         if let slot = relaySlot { worker.shared.relayGate?.release(slot); relaySlot = nil }

@@ -17,7 +17,7 @@ struct MintOutcome: Sendable {
 /// TLS session upstream. The handshakes are `InterceptMachine`'s; this is its owner: completions,
 /// deadlines and the minted certificate become its events, its actions the runtime's typed
 /// operations. Nothing is decided here. Once the machine hands the legs over, the relay runs
-/// (Connection+InterceptRelay, Connection+KernelTLS, Connection+MixedTransfer).
+/// (Connection+InterceptRelay, Connection+MixedTransfer, the splice transfer).
 extension Connection {
     func beginIntercept() {
         summary.mode = .intercept
@@ -47,8 +47,6 @@ extension Connection {
         }
         let client = TLSLeg(.client, engine: clientEngine, logAll: logAll)
         let upstream = TLSLeg(.upstream, engine: upstreamEngine, logAll: logAll)
-        clientLeg = client
-        upstreamLeg = upstream
         if let keylog = worker.keylog {
             for leg in [client, upstream] { leg.engine.onKeyLog = { line in keylog.append(line + "\n") } }
         }
@@ -128,30 +126,15 @@ extension Connection {
             noted(note)
         case .startRelay(let client, let upstream):
             intercept = nil
-            if config.recordLog == .records {
-                for leg in [client, upstream] {
-                    leg.engine.onOutput = { [unowned self, unowned leg] bytes in self.scan(leg, bytes, inbound: false) }
-                }
-            }
-            startRelay()
+            startRelay(client: client, upstream: upstream)
         case .startMixedRelay(let kernel, let userspace):
             intercept = nil
-            if config.recordLog == .records {
-                userspace.engine.onOutput = { [unowned self, unowned userspace] bytes in self.scan(userspace, bytes, inbound: false) }
-            }
-            guard let k = KernelLeg(fd: kernel == .client ? clientFD : upstreamFD, isClient: kernel == .client) else {
-                finish(CloseReason(.error, "out of memory for a kTLS leg"))
-                return
-            }
-            if kernel == .client { clientLeg = nil } else { upstreamLeg = nil }
-            startMixedRelay(kernel: k, userspace: userspace)
+            startMixedRelay(kernel: kernel, userspace: userspace)
         case .startKernelSplice:
             intercept = nil
             summary.clientPath = .ktlsSplice
             summary.upstreamPath = .ktlsSplice
             if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
-            clientLeg = nil
-            upstreamLeg = nil
             startTransfer(.kernelTLS(SpliceMachine(.kernelTLS, idleTimeout: config.idleTimeout, pipeSizeLimit: config.pipeSize)))
         case .close(let reason):
             finish(reason)
@@ -198,7 +181,7 @@ extension Connection {
         }
     }
 
-    private func noted(_ note: InterceptNote) {
+    func noted(_ note: InterceptNote) {
         switch note {
         case .end(let side, let end): noteEnd(client: side == .client, end)
         case .sent(let side, let count):
@@ -217,6 +200,10 @@ extension Connection {
             summary.clientResumed = resumed
         case .kernelTLS(let note):
             summary.ktlsNote = note
+        case .records(let records):
+            summary.records = records
+        case .recordsNote(let note):
+            summary.recordsNote = note
         }
     }
 }

@@ -78,4 +78,7 @@ enum InterceptNote: Equatable {
     case clientHandshake(version: String?, cipher: String?, resumed: Bool)
     /// Why kTLS was not (fully) used (the summary's `ktls=`).
     case kernelTLS(String)
+    /// Who protects the userspace relay's records (`records=`: veil or openssl), and why not veil.
+    case records(String)
+    case recordsNote(String)
 }

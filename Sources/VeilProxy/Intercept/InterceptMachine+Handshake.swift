@@ -116,7 +116,6 @@ extension InterceptMachine {
         let output = leg.engine.outbound
         guard !leg.sending, output.readable > 0 else { return }
         leg.sending = true
-        leg.sendingCount = output.readable
         actions.append(.send(leg.isClient ? .client : .upstream, from: output))
     }
 

@@ -1,8 +1,8 @@
 import VeilTLS
 
-/// Record log lines of an intercepted connection's handshakes gathered as they happen,
-/// including the records OpenSSL writes (its output callback); the machine turns them into
-/// `.logRecord` actions after each event.
+/// Record log lines of an intercepted connection (its handshakes, its userspace relay) gathered
+/// as they happen, including the records OpenSSL writes (its output callback); the machine
+/// turns them into `.logRecord` actions after each event.
 final class InterceptRecordLog {
     struct Entry {
         let direction: RecordDirection
@@ -28,6 +28,16 @@ final class InterceptRecordLog {
             }
         } catch {
             if outputFailure == nil { outputFailure = OutputFailure(error: error, side: leg.isClient ? .client : .upstream) }
+        }
+    }
+
+    /// Frames bytes read from `leg`'s socket into records and logs them (the userspace relay,
+    /// `--record-log records`); throws what does not frame.
+    func scanInput(_ leg: TLSLeg, _ bytes: UnsafeRawBufferPointer) throws(TLSParseError) {
+        try leg.inScanner.feed(bytes) { record throws(TLSParseError) in
+            // The leg's peer wrote it: the client on the client leg.
+            let sender: TLSFlowTracker.Side = leg.isClient ? .client : .server
+            entries.append(Entry(direction: leg.inbound, summary: leg.describe(record, from: sender)))
         }
     }
 }

@@ -16,25 +16,13 @@ final class TLSLeg {
     var inScanner: RecordScanner
     var outScanner: RecordScanner
 
-    /// Veil's own record layer, once it has taken the session over from OpenSSL.
-    var sealer: RecordCipher?
-    var opener: RecordCipher?
-
+    // The handshakes' operations in flight and EOF (InterceptMachine); the relay after them
+    // takes these over into its `StreamDirection`s (InterceptRelay, MixedRelay), which keep
+    // each direction's half-close bookkeeping from then on.
     var receiving = false
     var sending = false
-    var sendingCount = 0
     /// The socket reached EOF.
     var eof = false
-    /// The peer sent close_notify.
-    var closeNotify = false
-    /// Veil queued the end of its side towards this socket (close_notify, or a bare FIN once
-    /// everything queued is out: see `closeNotifyQueued`).
-    var closeQueued = false
-    /// That end is close_notify: the end Veil passes on was authenticated (Connection+Ends).
-    var closeNotifyQueued = false
-    var writeShut = false
-    /// A fatal alert for this peer is on its way out; the connection ends once it is sent.
-    var alerting = false
     /// kTLS switch: the last read found nothing waiting (MSG_DONTWAIT).
     var wouldBlock = false
     /// kTLS switch: everything that had arrived has been read.
@@ -53,9 +41,6 @@ final class TLSLeg {
         inScanner = RecordScanner(collectBodies: true)
         outScanner = RecordScanner(collectBodies: logAll)
     }
-
-    /// Nothing more will come from this socket.
-    var sourceDone: Bool { eof || closeNotify }
 
     /// A record read from or written to this socket, for the record log: described by the flow
     /// tracker while the handshake runs (`sender` wrote it), else opaque. A record the tracker

@@ -1,182 +1,97 @@
-import VeilResolver
-import VeilWire
 import VeilRuntime
 import VeilTLS
-#if canImport(Glibc)
-import Glibc
-#endif
 
-/// The relay when only one leg could move onto kTLS (`--ktls auto` decides per leg: e.g. a
-/// TLS 1.2 CBC suite upstream has no kernel offload while the client's AES-GCM does).
+/// The owner's side of the mixed relay (MixedRelayMachine: one leg on kTLS, the other's engine
+/// still running): completions and deadlines become its events, its actions the runtime's typed
+/// operations. Nothing is decided here. One action list per worker, lent to the event being
+/// handled and given back emptied (keeping its room).
 ///
-/// userspace leg -> SSL_read -> send on the kTLS socket (the kernel encrypts);
-/// kTLS socket -> recvmsg one record (type in a cmsg) -> SSL_write on the userspace leg.
-/// Back-pressure as in the userspace relay: a full engine output stops recvmsg; a pending send
-/// stops SSL_read. close_notify passes on as close_notify (sendmsg of an alert record on the kTLS
-/// socket), an EOF without one as a bare FIN (Connection+Ends); other alerts end the connection;
-/// a KeyUpdate on the kTLS leg ends the connection (Linux 6.1 cannot rekey), tickets arriving
-/// there are consumed.
+/// Ops: the userspace leg's socket uses its side's `Recv`/`Send`/`Shutdown`; the kTLS socket
+/// `ktlsRecv` (recvmsg of a record), `ktlsSend` (plaintext, or the close_notify record) and
+/// `ktlsShutdown`.
 extension Connection {
-    /// The leg still in userspace while `kernelLeg` is set.
-    var userspaceLeg: TLSLeg? { clientLeg ?? upstreamLeg }
-
-    func startMixedRelay(kernel: KernelLeg, userspace: TLSLeg) {
-        kernelLeg = kernel
-        if plaintext == nil { plaintext = worker.recordBuffers.take() }
+    /// InterceptMachine handed over: `kernel`'s socket is on kTLS, `userspace` keeps its engine.
+    func startMixedRelay(kernel: TransferSide, userspace: TLSLeg) {
+        guard phase != .closing else { return }
+        let buffer = plaintext ?? worker.recordBuffers.take()
+        plaintext = buffer
+        let now = MonotonicClock.now()
+        guard let relay = MixedRelay(kernel: kernel, userspace: userspace, plaintext: buffer,
+                                     logRecords: config.recordLog == .records, now: now) else {
+            finish(CloseReason(.error, "out of memory for a kTLS leg"))
+            return
+        }
         phase = .mixedRelay
         summary.path = .userspace
-        if kernel.isClient {
-            summary.clientPath = .ktls
-            summary.upstreamPath = .userspace
-        } else {
-            summary.clientPath = .userspace
-            summary.upstreamPath = .ktls
-        }
-        userspace.engine.keepRecordsInOpenSSL()
-        lastActivity = MonotonicClock.now()
-        armDeadline(after: config.idleTimeout)
-        mixedRelay()
+        summary.clientPath = kernel == .client ? .ktls : .userspace
+        summary.upstreamPath = kernel == .client ? .userspace : .ktls
+        let settings = MixedRelayMachine.Settings(idleTimeout: config.idleTimeout, logRecords: config.recordLog == .records)
+        mixedRelay = MixedRelayMachine(settings: settings, relay: relay, now: now)
+        mixedEvent(.start(now: now))
     }
 
-    func mixedRelay() {
-        guard phase == .mixedRelay, let k = kernelLeg, let u = userspaceLeg, let plaintext else { return }
-        // Userspace leg -> kTLS socket.
-        if !k.sending && !k.closeSent {
-            if k.pendingStart < k.pendingEnd {
-                sendToKernel(k, plaintext)
-            } else {
-                switch u.engine.read(into: plaintext, max: 16 << 10) {
-                case .data(let n):
-                    k.pendingStart = 0
-                    k.pendingEnd = n
-                    sendToKernel(k, plaintext)
-                case .needsInput:
-                    if u.eof {
-                        noteEnd(u, u.engine.hasInput ? .finMidRecord : .fin)
-                        closeKernelLeg(k, authenticated: false)
-                    }
-                case .closed:
-                    u.closeNotify = true
-                    noteEnd(u, .closeNotify)
-                    closeKernelLeg(k, authenticated: true)
-                case .failed(let reason):
-                    legFailed(u, reason, end: .opensslFailure(reason))
-                    return
-                }
-            }
+    /// Feeds one event to the mixed relay's machine and performs what it asks.
+    func mixedEvent(_ event: MixedRelayMachine.Event) {
+        guard phase == .mixedRelay, let kernel = mixedRelay?.relay?.kernelSide else { return }
+        var actions = actionLists.takeMixedRelay()
+        mixedRelay?.handle(event, &actions)
+        var i = 0
+        while i < actions.count {
+            // Moved out, not copied (see transferEvent).
+            var action = MixedRelayMachine.Action.shutdownKernelWrite
+            swap(&action, &actions[i])
+            i += 1
+            perform(action, kernel: kernel)
         }
-        // kTLS socket -> userspace leg: a record at a time while the engine's output has room
-        // (room is checked now: a send in flight pins the buffer, which then cannot compact).
-        while k.incomingStart < k.incomingEnd && u.engine.outbound.writable >= Connection.recordRoom {
-            let w = u.engine.write(UnsafeRawPointer(k.incoming.data + k.incomingStart),
-                                   count: min(16 << 10, k.incomingEnd - k.incomingStart))
-            if w == 0 { break }
-            k.incomingStart += w
-        }
-        if k.sourceDone && k.incomingStart == k.incomingEnd { passEnd(to: u, authenticated: k.closeNotify) }
-        if !k.receiving && !k.sourceDone && k.incomingStart == k.incomingEnd {
-            k.receiving = true
-            loop.receiveRecord(handle, op: Op.ktlsRecv.rawValue, fd: k.fd, into: k.incoming)
-        }
-        flush(u)
-        receive(u)
-        if k.sourceDone && u.writeShut && u.sourceDone && k.writeShut {
-            finish(CloseReason(.ok, u.closeNotify || k.closeNotify ? "both sides closed" : "both sides closed without close_notify"))
+        actionLists.giveBack(mixedRelay: &actions)
+    }
+
+    /// A completion of one of the mixed relay's operations.
+    func mixedCompleted(_ op: Op, result: Int32) {
+        switch op {
+        case .clientRecv, .upstreamRecv: mixedEvent(.received(result: result, now: MonotonicClock.now()))
+        case .clientSend, .upstreamSend: mixedEvent(.sent(result: result, now: MonotonicClock.now()))
+        case .clientShutdown, .upstreamShutdown: mixedEvent(.shutDown)
+        case .ktlsRecv:
+            mixedEvent(.recordReceived(result: result, type: mixedRelay?.relay?.incoming.type ?? 0, now: MonotonicClock.now()))
+        case .ktlsSend: mixedEvent(.kernelSent(result: result, now: MonotonicClock.now()))
+        case .ktlsShutdown: mixedEvent(.kernelShutDown)
+        default: break
         }
     }
 
-    private func sendToKernel(_ k: KernelLeg, _ plaintext: UnsafeMutableRawPointer) {
-        k.sending = true
-        loop.send(handle, op: Op.ktlsSend.rawValue, fd: k.fd, from: plaintext + k.pendingStart,
-                  count: k.pendingEnd - k.pendingStart)
-    }
-
-    /// Ends Veil's side towards the kTLS leg: close_notify as a record of its own when the end it
-    /// passes on was authenticated, then the write side is shut; otherwise a bare FIN.
-    private func closeKernelLeg(_ k: KernelLeg, authenticated: Bool) {
-        guard !k.closeSent else { return }
-        k.closeSent = true
-        if !authenticated {
-            k.shutting = true
-            loop.shutdownWrite(handle, op: Op.ktlsShutdown.rawValue, fd: k.fd)
-            return
+    private func perform(_ action: MixedRelayMachine.Action, kernel: TransferSide) {
+        let userspace = kernel.other
+        let userspaceFD = userspace == .client ? clientFD : upstreamFD
+        let kernelFD = kernel == .client ? clientFD : upstreamFD
+        switch action {
+        case .receive(let buffer):
+            loop.recv(handle, op: (userspace == .client ? Op.clientRecv : .upstreamRecv).rawValue, fd: userspaceFD, into: buffer)
+        case .send(let buffer):
+            loop.send(handle, op: (userspace == .client ? Op.clientSend : .upstreamSend).rawValue, fd: userspaceFD, from: buffer)
+        case .shutdownWrite(let authenticated):
+            // A front carrying that socket learns that the end passed on was authenticated.
+            if authenticated { (userspace == .client ? clientFront : upstreamFront)?.bridgeEndAuthenticated = true }
+            loop.shutdownWrite(handle, op: (userspace == .client ? Op.clientShutdown : .upstreamShutdown).rawValue, fd: userspaceFD)
+        case .receiveRecord(let message):
+            loop.receiveRecord(handle, op: Op.ktlsRecv.rawValue, fd: kernelFD, into: message)
+        case .sendPlaintext(let bytes, let count):
+            loop.send(handle, op: Op.ktlsSend.rawValue, fd: kernelFD, from: bytes, count: count)
+        case .sendCloseNotify(let message):
+            loop.sendRecord(handle, op: Op.ktlsSend.rawValue, fd: kernelFD, type: TLSContentType.alert.rawValue,
+                            bytes: TLSAlert.closeNotify.bytes, using: message)
+        case .shutdownKernelWrite:
+            loop.shutdownWrite(handle, op: Op.ktlsShutdown.rawValue, fd: kernelFD)
+        case .setDeadline(let at):
+            phaseDeadline = at
+            applyDeadline()
+        case .logRecord(let direction, let record):
+            worker.log(RecordLogFormatter.line(format: config.logFormat, connection: id, elapsedNanos: elapsed(),
+                                               direction: direction, summary: record))
+        case .note(let note):
+            noted(note)
+        case .close(let reason):
+            finish(reason)
         }
-        k.sending = true
-        loop.sendRecord(handle, op: Op.ktlsSend.rawValue, fd: k.fd, type: TLSContentType.alert.rawValue,
-                        bytes: TLSAlert.closeNotify.bytes, using: k.control)
-    }
-
-    func kernelLegSent(_ result: Int32) {
-        guard let k = kernelLeg else { return }
-        k.sending = false
-        if result < 0 && !SpliceMachine.isTransient(result) {
-            finish(gone(client: k.isClient, result: result))
-            return
-        }
-        if k.closeSent {
-            if !k.shutting {
-                k.shutting = true
-                loop.shutdownWrite(handle, op: Op.ktlsShutdown.rawValue, fd: k.fd)
-            }
-        } else if result > 0 {
-            k.pendingStart += Int(result)
-            if k.isClient { summary.bytesDown += UInt64(result) } else { summary.bytesUp += UInt64(result) }
-            lastActivity = MonotonicClock.now()
-        }
-        mixedRelay()
-    }
-
-    func kernelLegShut() {
-        kernelLeg?.writeShut = true
-        mixedRelay()
-    }
-
-    func kernelLegReceived(_ result: Int32) {
-        guard let k = kernelLeg else { return }
-        k.receiving = false
-        let who = k.isClient ? "client" : "upstream"
-        if result < 0 {
-            if SpliceMachine.isTransient(result) { mixedRelay(); return }
-            if result == -EKEYEXPIRED {
-                finish(CloseReason(.error, "\(who) sent a TLS 1.3 KeyUpdate; kTLS rekeying is not implemented"))
-            } else {
-                finish(gone(client: k.isClient, result: result))
-            }
-            return
-        }
-        if result == 0 {
-            // EOF with no close_notify (on kTLS, also inside a record: the kernel does not say).
-            k.sourceDone = true
-            noteEnd(client: k.isClient, .fin)
-            mixedRelay()
-            return
-        }
-        let data = k.incoming.body(count: Int(result))
-        switch KernelTLSRecord(type: k.incoming.type, body: data) {
-        case .applicationData:
-            k.incomingStart = 0
-            k.incomingEnd = data.count
-            lastActivity = MonotonicClock.now()
-        case .alert(_, TLSAlert.Code.closeNotify):
-            k.sourceDone = true
-            k.closeNotify = true
-            noteEnd(client: k.isClient, .closeNotify)
-        case .alert(_, let description):
-            noteEnd(client: k.isClient, .alert(description))
-            finish(CloseReason(k.isClient ? .clientGone : .upstreamGone, "\(who) sent alert fatal \(TLSAlert.name(for: description))"))
-            return
-        case .malformedAlert:
-            finish(CloseReason(.error, "\(who) sent a malformed alert"))
-            return
-        case .newSessionTicket:
-            break  // after the switch: consumed
-        case .keyUpdate:
-            finish(CloseReason(.error, "\(who) sent a TLS 1.3 KeyUpdate; this kernel cannot rekey kTLS (Linux 6.1), so the connection ends"))
-            return
-        case .unexpected(let what):
-            finish(CloseReason(.error, "\(who) sent a \(what) after the handshake"))
-            return
-        }
-        mixedRelay()
     }
 }

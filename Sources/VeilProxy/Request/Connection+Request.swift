@@ -141,7 +141,7 @@ extension Connection {
     }
 
     /// The reason this connection closes with once the answer or alert under way is out.
-    var closingReason: CloseReason? { pendingClose ?? requestMachine.pendingClose }
+    var closingReason: CloseReason? { requestMachine.pendingClose }
 
     /// The request (once the machine parsed one).
     var request: ConnectRequest? { requestMachine.request }

@@ -35,6 +35,9 @@ struct StreamDirection: Sendable, Equatable {
     var sending = false
     /// Bytes written to the destination.
     private(set) var bytes: UInt64 = 0
+    /// The source's transport has not reached EOF (it may already have ended as a stream: a
+    /// close_notify comes before the FIN).
+    private(set) var transportOpen = true
 
     init() {}
 
@@ -71,10 +74,11 @@ struct StreamDirection: Sendable, Equatable {
         return true
     }
 
-    /// The source's transport ended (EOF) before how the stream ended is known: bytes read
-    /// before it are still to be processed. Returns whether this changed anything.
+    /// The source's transport ended (EOF); before how the stream ended is known, bytes read
+    /// before it are still to be processed. Returns whether the source changed.
     @discardableResult
     mutating func transportEnded() -> Bool {
+        transportOpen = false
         guard source == .open else { return false }
         source = .draining
         return true
