@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Layer boundaries (docs/ARCHITECTURE.md, Layers), checked on the sources; prints each breach
+# Layer boundaries (docs/ARCHITECTURE.md, Layers; each folder in docs/DESIGN.md), checked on the sources; prints each breach
 # and fails if there is one:
 # - only VeilRuntime imports CLibURing or CRuntimeShims, and only it prepares io_uring submissions;
 # - only VeilTLS (and its tests) import COpenSSL, COpenSSLShims or CRecordCrypto, and the
