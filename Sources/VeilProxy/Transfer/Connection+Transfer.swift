@@ -8,8 +8,8 @@ import VeilTLS
 ///
 /// Ops: the record relay's receives and sends are `clientRecv`/`upstreamRecv` and
 /// `clientSend`/`upstreamSend` (a poll linked before them is `upPollIn`/`upPollOut`, which only
-/// the plain-http request direction uses); a direction's splice chain is its
-/// `PollIn`/`SpliceIn`/`PollOut`/`SpliceOut`, its write side's shutdown `Shutdown`, and kTLS
+/// the plain-http request direction uses); a direction's splice in is its
+/// `PollIn`/`SpliceIn`, its splice out `SpliceOut` (behind `PollOut` after a full destination), its write side's shutdown `Shutdown`, and kTLS
 /// records `Control`/`ControlSend`.
 extension Connection {
     /// Starts `machine` as this connection's transfer.
@@ -110,22 +110,22 @@ extension Connection {
             }
         case .resizePipe(let d, let size):
             return .pipeResized(d, capacity: pipes.grow(d, to: size))
-        case .fill(let d, let count):
-            guard let pipe = pipes.pipe(d) else { return nil }
-            let up = d == .up
-            loop.reserve(3)
-            loop.poll(handle, op: (up ? Op.upPollIn : .downPollIn).rawValue, fd: fd(d.source), for: .readableOrPeerClosed,
-                      linkNext: true)
-            loop.splice(handle, op: (up ? Op.upSpliceIn : .downSpliceIn).rawValue, from: fd(d.source), to: pipe.writeFD,
-                        count: UInt32(count), linkNext: true)
-            loop.splice(handle, op: (up ? Op.upSpliceOut : .downSpliceOut).rawValue, from: pipe.readFD,
-                        to: fd(d.destination), count: UInt32(count))
-        case .drain(let d, let count):
+        case .spliceIn(let d, let count):
             guard let pipe = pipes.pipe(d) else { return nil }
             let up = d == .up
             loop.reserve(2)
-            loop.poll(handle, op: (up ? Op.upPollOut : .downPollOut).rawValue, fd: fd(d.destination), for: .writable,
+            loop.poll(handle, op: (up ? Op.upPollIn : .downPollIn).rawValue, fd: fd(d.source), for: .readableOrPeerClosed,
                       linkNext: true)
+            loop.splice(handle, op: (up ? Op.upSpliceIn : .downSpliceIn).rawValue, from: fd(d.source), to: pipe.writeFD,
+                        count: UInt32(count))
+        case .spliceOut(let d, let count, let pollFirst):
+            guard let pipe = pipes.pipe(d) else { return nil }
+            let up = d == .up
+            if pollFirst {
+                loop.reserve(2)
+                loop.poll(handle, op: (up ? Op.upPollOut : .downPollOut).rawValue, fd: fd(d.destination), for: .writable,
+                          linkNext: true)
+            }
             loop.splice(handle, op: (up ? Op.upSpliceOut : .downSpliceOut).rawValue, from: pipe.readFD,
                         to: fd(d.destination), count: UInt32(count))
         case .receiveRecord(let d):

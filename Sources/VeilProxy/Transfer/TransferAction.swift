@@ -25,12 +25,12 @@ enum TransferAction {
     case openPipes(up: Bool)
     /// Asks the kernel for a bigger pipe, now, and reports `.pipeResized` at once.
     case resizePipe(TransferDirection, to: Int)
-    /// One linked chain: poll(source, readable or peer closed) -> splice(source -> pipe, count)
-    /// -> splice(pipe -> destination, count). Completes as `.polled`, `.splicedIn`, `.splicedOut`.
-    case fill(TransferDirection, count: Int)
-    /// One linked chain: poll(destination, writable) -> splice(pipe -> destination, count).
-    /// Completes as `.polled`, `.splicedOut`.
-    case drain(TransferDirection, count: Int)
+    /// poll(source, readable or peer closed) hard-linked to splice(source -> pipe, at most
+    /// `count`). Completes as `.polled`, `.splicedIn`.
+    case spliceIn(TransferDirection, count: Int)
+    /// splice(pipe -> destination, at most `count`); `pollFirst`: behind a poll for room
+    /// (hard-linked). Completes as (`.polled`), `.splicedOut`.
+    case spliceOut(TransferDirection, count: Int, pollFirst: Bool)
     /// kTLS: recvmsg of one record from `direction`'s source. Completes as `.recordReceived`.
     case receiveRecord(TransferDirection)
     /// kTLS: sendmsg of an alert record to `direction`'s destination. Completes as `.recordSent`.
