@@ -25,11 +25,13 @@ enum TransferAction {
     case openPipes(up: Bool)
     /// Asks the kernel for a bigger pipe, now, and reports `.pipeResized` at once.
     case resizePipe(TransferDirection, to: Int)
-    /// poll(source, readable or peer closed) hard-linked to splice(source -> pipe, at most
-    /// `count`). Completes as `.polled`, `.splicedIn`.
+    /// Waits for `direction`'s source to be readable (or its peer closed: a poll), then
+    /// splices at most `count` bytes from it into the pipe (non-blocking). Completes as
+    /// `.splicedIn`.
     case spliceIn(TransferDirection, count: Int)
-    /// splice(pipe -> destination, at most `count`); `pollFirst`: behind a poll for room
-    /// (hard-linked). Completes as (`.polled`), `.splicedOut`.
+    /// Splices at most `count` bytes from the pipe into the destination (non-blocking), at once
+    /// or, when `pollFirst`, once the destination has room. Completes as `.splicedOut` (at once:
+    /// as the action's immediate outcome).
     case spliceOut(TransferDirection, count: Int, pollFirst: Bool)
     /// kTLS: recvmsg of one record from `direction`'s source. Completes as `.recordReceived`.
     case receiveRecord(TransferDirection)

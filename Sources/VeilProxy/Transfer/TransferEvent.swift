@@ -23,7 +23,8 @@ enum TransferEvent {
     case pipesFailed(String)
     /// `resizePipe` done: the new capacity, or nil when the kernel refused.
     case pipeResized(TransferDirection, capacity: Int?)
-    /// A poll hard-linked before a splice (`spliceIn`, `spliceOut` after poll) completed.
+    /// A poll before a `receive` or `send` completed (the splice relay's polls report as the
+    /// splice that follows them).
     case polled(TransferDirection)
     /// The `spliceIn` from the source into the pipe completed.
     case splicedIn(TransferDirection, result: Int32)
