@@ -42,7 +42,4 @@ final class SpliceStream {
         self.direction = direction
         self.pipeCapacity = pipeCapacity
     }
-
-    /// Nothing of this direction in flight and nothing in its pipe.
-    var idle: Bool { !flow.receiving && !flow.sending && inPipe == 0 && record == .none && !resizing }
 }
