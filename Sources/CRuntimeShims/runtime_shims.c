@@ -27,6 +27,11 @@ int veil_pipe(int fds[2], int *capacity) {
     return 0;
 }
 
+int veil_splice_now(int fd_in, int fd_out, unsigned count) {
+    ssize_t n = splice(fd_in, NULL, fd_out, NULL, count, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    return n < 0 ? -errno : (int)n;
+}
+
 int veil_pipe_resize(int fd, int size) {
     int r = fcntl(fd, F_SETPIPE_SZ, size);
     return r < 0 ? -errno : r;

@@ -19,6 +19,9 @@ int veil_eventfd(void);
 int veil_pipe(int fds[2], int *capacity);
 /// F_SETPIPE_SZ: returns the new capacity, or -errno (EPERM past the per-user pipe limits).
 int veil_pipe_resize(int fd, int size);
+/// splice(2) of at most `count` bytes between a socket and a pipe, now, with SPLICE_F_NONBLOCK
+/// and SPLICE_F_MOVE: the bytes moved, 0 at the end of the stream, or -errno.
+int veil_splice_now(int fd_in, int fd_out, unsigned count);
 /// Blocks SIGINT, SIGTERM, SIGHUP and SIGPIPE in the calling thread (threads created later inherit it).
 void veil_block_signals(void);
 /// Waits for SIGINT, SIGTERM or SIGHUP (blocked beforehand); returns the signal number.

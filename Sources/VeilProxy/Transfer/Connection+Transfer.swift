@@ -8,8 +8,11 @@ import VeilTLS
 ///
 /// Ops: the record relay's receives and sends are `clientRecv`/`upstreamRecv` and
 /// `clientSend`/`upstreamSend` (a poll linked before them is `upPollIn`/`upPollOut`, which only
-/// the plain-http request direction uses); a direction's splice chain is its
-/// `PollIn`/`SpliceIn`/`PollOut`/`SpliceOut`, its write side's shutdown `Shutdown`, and kTLS
+/// the plain-http request direction uses); a direction's splice in is a poll
+/// tagged `SpliceIn` and, when it completes, splice(2) on this thread (non-blocking); its splice
+/// out is splice(2) at once, or after a poll tagged `SpliceOut` when the destination was full.
+/// No splice goes to io_uring (Linux 6.1 runs every IORING_OP_SPLICE in an io-wq worker: a
+/// thread hop per splice; docs/PERFORMANCE.md has the figures), its write side's shutdown `Shutdown`, and kTLS
 /// records `Control`/`ControlSend`.
 extension Connection {
     /// Starts `machine` as this connection's transfer.
@@ -23,7 +26,7 @@ extension Connection {
     /// Feeds one event to the transfer machine and performs what it asks. The worker's one
     /// action list is taken for the event (so the loop below touches a local array, not a class
     /// property, on every step) and given back emptied, keeping its room; an action with an
-    /// immediate outcome (pipes opened, a pipe resized) yields the next event, whose actions
+    /// immediate outcome (pipes opened, a pipe resized, a splice out done at once) yields the next event, whose actions
     /// join the end of the list.
     func transferEvent(_ event: TransferEvent) {
         guard phase == .transfer else { return }
@@ -52,10 +55,10 @@ extension Connection {
         case .alertSend: transferEvent(.refusalSent)
         case .upPollIn, .upPollOut: transferEvent(.polled(.up))
         case .downPollIn, .downPollOut: transferEvent(.polled(.down))
-        case .upSpliceIn: transferEvent(.splicedIn(.up, result: result))
-        case .downSpliceIn: transferEvent(.splicedIn(.down, result: result))
-        case .upSpliceOut: transferEvent(.splicedOut(.up, result: result, now: MonotonicClock.now()))
-        case .downSpliceOut: transferEvent(.splicedOut(.down, result: result, now: MonotonicClock.now()))
+        case .upSpliceIn: spliceAfterPoll(.up, in: true, pollResult: result)
+        case .downSpliceIn: spliceAfterPoll(.down, in: true, pollResult: result)
+        case .upSpliceOut: spliceAfterPoll(.up, in: false, pollResult: result)
+        case .downSpliceOut: spliceAfterPoll(.down, in: false, pollResult: result)
         case .upShutdown: transferEvent(.shutDown(.up))
         case .downShutdown: transferEvent(.shutDown(.down))
         case .upControl: recordReceived(.up, result: result)
@@ -63,6 +66,21 @@ extension Connection {
         case .upControlSend: transferEvent(.recordSent(.up, result: result))
         case .downControlSend: transferEvent(.recordSent(.down, result: result))
         default: break
+        }
+    }
+
+    /// The poll before a splice completed: the splice now (non-blocking), its result to the
+    /// machine. A failed poll (cancelled at the close) is passed on as the splice's result;
+    /// after the transfer ended nothing is spliced.
+    private func spliceAfterPoll(_ d: TransferDirection, in isIn: Bool, pollResult: Int32) {
+        guard phase == .transfer, let pipe = pipes.pipe(d) else { return }
+        let count = pipes.count(d, in: isIn)
+        if isIn {
+            let result = pollResult < 0 ? pollResult : pipe.spliceIn(from: fd(d.source), count: count)
+            transferEvent(.splicedIn(d, result: result))
+        } else {
+            let result = pollResult < 0 ? pollResult : pipe.spliceOut(to: fd(d.destination), count: count)
+            transferEvent(.splicedOut(d, result: result, now: MonotonicClock.now()))
         }
     }
 
@@ -110,24 +128,21 @@ extension Connection {
             }
         case .resizePipe(let d, let size):
             return .pipeResized(d, capacity: pipes.grow(d, to: size))
-        case .fill(let d, let count):
+        case .spliceIn(let d, let count):
+            // The poll is the wait; the splice runs here, on the ring's thread, when it
+            // completes (spliceAfterPoll): no io-wq worker hop.
+            pipes.setCount(d, in: true, count)
+            loop.poll(handle, op: (d == .up ? Op.upSpliceIn : .downSpliceIn).rawValue, fd: fd(d.source),
+                      for: .readableOrPeerClosed)
+        case .spliceOut(let d, let count, let pollFirst):
             guard let pipe = pipes.pipe(d) else { return nil }
-            let up = d == .up
-            loop.reserve(3)
-            loop.poll(handle, op: (up ? Op.upPollIn : .downPollIn).rawValue, fd: fd(d.source), for: .readableOrPeerClosed,
-                      linkNext: true)
-            loop.splice(handle, op: (up ? Op.upSpliceIn : .downSpliceIn).rawValue, from: fd(d.source), to: pipe.writeFD,
-                        count: UInt32(count), linkNext: true)
-            loop.splice(handle, op: (up ? Op.upSpliceOut : .downSpliceOut).rawValue, from: pipe.readFD,
-                        to: fd(d.destination), count: UInt32(count))
-        case .drain(let d, let count):
-            guard let pipe = pipes.pipe(d) else { return nil }
-            let up = d == .up
-            loop.reserve(2)
-            loop.poll(handle, op: (up ? Op.upPollOut : .downPollOut).rawValue, fd: fd(d.destination), for: .writable,
-                      linkNext: true)
-            loop.splice(handle, op: (up ? Op.upSpliceOut : .downSpliceOut).rawValue, from: pipe.readFD,
-                        to: fd(d.destination), count: UInt32(count))
+            if pollFirst {
+                pipes.setCount(d, in: false, count)
+                loop.poll(handle, op: (d == .up ? Op.upSpliceOut : .downSpliceOut).rawValue, fd: fd(d.destination),
+                          for: .writable)
+            } else {
+                return .splicedOut(d, result: pipe.spliceOut(to: fd(d.destination), count: count), now: MonotonicClock.now())
+            }
         case .receiveRecord(let d):
             guard let m = pipes.message(d) else {
                 finish(CloseReason(.error, "out of memory for a kTLS control record"))

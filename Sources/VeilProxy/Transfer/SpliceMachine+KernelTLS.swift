@@ -41,7 +41,7 @@ extension SpliceMachine {
             drive(s, &actions)
         case .applicationData:
             // Application data by recvmsg (splice stopped for another reason): on as it is.
-            s.chain = .sendingRecord
+            s.record = .sending
             actions.append(.forwardRecord(s.direction, type: 23, count: Int(result)))
         case .malformedAlert:
             close(.malformedAlert(sender), &actions)

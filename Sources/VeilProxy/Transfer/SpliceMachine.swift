@@ -2,9 +2,10 @@
 import Glibc
 #endif
 
-/// The splice relay: per direction one linked chain at a time, *fill* (poll the source, splice
-/// it into the pipe, splice the pipe into the destination) or *drain* (poll the destination,
-/// splice what is left in the pipe). Pipes start at the kernel's 64 KiB and grow x4 up to
+/// The splice relay, pipelined: per direction a splice into the pipe (behind a poll of the
+/// source) is in flight whenever the pipe has room, and a splice out of it whenever it holds
+/// bytes, so the next chunk is read while the previous one is written; never more than the pipe
+/// holds is read. Pipes start at the kernel's 64 KiB and grow x4 up to
 /// `pipeSizeLimit` while a transfer keeps filling them; a refused growth is not asked again.
 /// A source's EOF becomes shutdown(SHUT_WR) on the destination; when both directions are shut
 /// the transfer ends (`close=ok`). One machine serves pass-through, kTLS (where a record that
@@ -119,21 +120,20 @@ struct SpliceMachine {
 
     private mutating func relaying(_ relay: SpliceRelay, _ event: Event, _ actions: inout [Action]) {
         switch event {
-        case .polled(let d):
-            guard let s = relay.stream(d), s.chain == .fill || s.chain == .drain else { return }
-            step(s, relay, &actions)
+        case .polled:
+            // A poll is hard-linked before its splice, which reports what happened.
+            break
         case .splicedIn(let d, let result):
-            guard let s = relay.stream(d), s.chain == .fill else { return }
-            s.inResult = result
-            step(s, relay, &actions)
+            guard let s = relay.stream(d), s.flow.receiving else { return }
+            s.flow.receiving = false
+            splicedIn(s, result: result, &actions)
         case .splicedOut(let d, let result, let now):
-            guard let s = relay.stream(d), s.chain == .fill || s.chain == .drain else { return }
-            s.outResult = result
-            s.outTime = now
-            step(s, relay, &actions)
+            guard let s = relay.stream(d), s.flow.sending else { return }
+            s.flow.sending = false
+            splicedOut(s, relay, result: result, now: now, &actions)
         case .pipeResized(let d, let capacity):
-            guard let s = relay.stream(d), s.chain == .resizing else { return }
-            s.chain = .none
+            guard let s = relay.stream(d), s.resizing else { return }
+            s.resizing = false
             if let capacity { s.pipeCapacity = capacity } else { s.canGrow = false }
             drive(s, &actions)
         case .shutDown(let d):
@@ -141,12 +141,12 @@ struct SpliceMachine {
             s.flow.shutdownDone()
             if relay.allDone { close(.bothClosed, &actions) }
         case .recordReceived(let d, let result, let type, let body):
-            guard let s = relay.stream(d), s.chain == .receivingRecord else { return }
-            s.chain = .none
+            guard let s = relay.stream(d), s.record == .receiving else { return }
+            s.record = .none
             recordReceived(s, result: result, type: type, body: body, &actions)
         case .recordSent(let d, let result):
-            guard let s = relay.stream(d), s.chain == .sendingRecord else { return }
-            s.chain = .none
+            guard let s = relay.stream(d), s.record == .sending else { return }
+            s.record = .none
             recordSent(s, result: result, &actions)
         case .deadlinePassed(let now):
             if relay.deadline == 0 || now < relay.deadline {
@@ -162,73 +162,83 @@ struct SpliceMachine {
         }
     }
 
-    /// One completion of the chain in flight; the last one decides what comes next.
-    private mutating func step(_ s: SpliceStream, _ relay: SpliceRelay, _ actions: inout [Action]) {
-        s.pending -= 1
-        guard s.pending == 0 else { return }
-        let chain = s.chain
-        s.chain = .none
-        var recordNext = false
-        var grow = false
-        if chain == .fill {
-            if s.inResult > 0 {
-                s.inPipe += Int(s.inResult)
-                grow = Int(s.inResult) == s.pipeCapacity && s.canGrow && s.pipeCapacity < pipeSizeLimit
-            } else if s.inResult == 0 {
-                // EOF becomes shutdown(SHUT_WR): a bare FIN. On kTLS sockets nothing else is
-                // written (close_notify comes as a record of its own, by recvmsg); the kernel does
-                // not say whether the stream ended inside a record.
-                let end: StreamEnd = purpose == .kernelTLS ? .fin : .tcpFin
-                s.flow.sourceEnded(end)
-                actions.append(.note(.end(s.direction.source, end)))
-            } else if purpose == .kernelTLS && (s.inResult == -EINVAL || s.inResult == -EIO) {
-                // The next record is not application data: splice leaves it queued for recvmsg.
-                recordNext = true
-            } else if !SpliceMachine.isTransient(s.inResult) {
-                fail(s, reading: true, result: s.inResult, &actions)
-                return
+    /// The splice from the source into the pipe completed.
+    private mutating func splicedIn(_ s: SpliceStream, result: Int32, _ actions: inout [Action]) {
+        if result > 0 {
+            s.inPipe += Int(result)
+            if s.inPipe >= s.pipeCapacity && s.canGrow && s.pipeCapacity < pipeSizeLimit {
+                // The whole pipe filled: a bulk transfer; take bigger chunks. Idle and
+                // interactive tunnels keep small pipes (pipe pages count against per-user limits).
+                s.resizing = true
+                actions.append(.resizePipe(s.direction, to: min(s.pipeCapacity * 4, pipeSizeLimit)))
             }
-        }
-        if s.outResult > 0 {
-            s.inPipe -= Int(s.outResult)
-            s.flow.moved(Int(s.outResult))
-            actions.append(.moved(s.direction, bytes: Int(s.outResult)))
-            relay.lastActivity = s.outTime
-        } else if s.outResult < 0 && !SpliceMachine.isTransient(s.outResult) {
-            fail(s, reading: false, result: s.outResult, &actions)
+        } else if result == 0 {
+            // EOF becomes shutdown(SHUT_WR), once the pipe is drained: a bare FIN. On kTLS
+            // sockets nothing else is written (close_notify comes as a record of its own, by
+            // recvmsg); the kernel does not say whether the stream ended inside a record.
+            let end: StreamEnd = purpose == .kernelTLS ? .fin : .tcpFin
+            s.flow.sourceEnded(end)
+            actions.append(.note(.end(s.direction.source, end)))
+        } else if purpose == .kernelTLS && (result == -EINVAL || result == -EIO) {
+            // The next record is not application data: splice leaves it queued for recvmsg,
+            // read once what came before it is out of the pipe.
+            s.record = .next
+        } else if !SpliceMachine.isTransient(result) {
+            fail(s, reading: true, result: result, &actions)
             return
+        } else if s.flow.sending {
+            // Nothing came while a chunk is still going out (the pipe may be full): read again
+            // when it is out, not at once.
+            s.inWaitsForOut = true
         }
-        if recordNext {
-            s.chain = .receivingRecord
-            actions.append(.receiveRecord(s.direction))
-        } else if grow {
-            // The whole pipe filled: a bulk transfer; take bigger chunks. Idle and interactive
-            // tunnels keep small pipes (pipe pages count against per-user limits).
-            s.chain = .resizing
-            actions.append(.resizePipe(s.direction, to: min(s.pipeCapacity * 4, pipeSizeLimit)))
-        } else {
-            drive(s, &actions)
-        }
+        drive(s, &actions)
     }
 
-    /// Starts the direction's next chain, or passes its end on, when nothing is in flight.
+    /// The splice from the pipe into the destination completed.
+    private mutating func splicedOut(_ s: SpliceStream, _ relay: SpliceRelay, result: Int32, now: UInt64,
+                                     _ actions: inout [Action]) {
+        s.inWaitsForOut = false
+        if result > 0 {
+            s.inPipe -= Int(result)
+            s.flow.moved(Int(result))
+            actions.append(.moved(s.direction, bytes: Int(result)))
+            relay.lastActivity = now
+            // A short write: the destination's buffer is full; wait for room before the next.
+            s.outPollFirst = Int(result) < s.outCount
+        } else if result == 0 || result == -EAGAIN {
+            s.outPollFirst = true
+        } else if !SpliceMachine.isTransient(result) {
+            fail(s, reading: false, result: result, &actions)
+            return
+        }
+        drive(s, &actions)
+    }
+
+    /// Starts what can run in the direction: a splice out whenever the pipe holds bytes, a
+    /// splice in whenever the pipe has room; once nothing is in flight and the pipe is empty, a
+    /// kTLS record, or the source's end passed on.
     mutating func drive(_ s: SpliceStream, _ actions: inout [Action]) {
-        guard s.chain == .none else { return }
-        if s.inPipe > 0 {
-            s.chain = .drain
-            s.pending = 2
-            s.outResult = 0
-            actions.append(.drain(s.direction, count: s.inPipe))
+        guard s.record == .none || s.record == .next else { return }
+        if s.inPipe > 0 && !s.flow.sending {
+            s.flow.sending = true
+            s.outCount = s.inPipe
+            actions.append(.spliceOut(s.direction, count: s.inPipe, pollFirst: s.outPollFirst))
+        }
+        let room = s.pipeCapacity - s.inPipe
+        if s.flow.sourceOpen && s.record == .none && !s.flow.receiving && !s.resizing && !s.inWaitsForOut && room > 0 {
+            s.flow.receiving = true
+            actions.append(.spliceIn(s.direction, count: room))
+        }
+        guard !s.flow.receiving && !s.flow.sending && s.inPipe == 0 && !s.resizing else { return }
+        if s.record == .next {
+            s.record = .receiving
+            actions.append(.receiveRecord(s.direction))
         } else if s.flow.sourceOpen {
-            s.chain = .fill
-            s.pending = 3
-            s.inResult = 0
-            s.outResult = 0
-            actions.append(.fill(s.direction, count: s.pipeCapacity))
+            return
         } else if let alert = s.alert, s.flow.sinkOpen {
             // kTLS: the peer's close_notify (or fatal alert) goes on as a record of its own.
             s.flow.queueEnd(authenticated: alert.description == 0)
-            s.chain = .sendingRecord
+            s.record = .sending
             actions.append(.sendAlertRecord(s.direction, level: alert.level, description: alert.description))
         } else if !s.flow.sinkClosing {
             s.flow.shutdownSubmitted()

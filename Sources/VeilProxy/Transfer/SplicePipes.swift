@@ -7,6 +7,8 @@ import VeilRuntime
 struct SplicePipes {
     private(set) var up: Pipe?
     private(set) var down: Pipe?
+    /// The counts of the splices waiting for their poll (in and out, per direction).
+    private var upIn = 0, upOut = 0, downIn = 0, downOut = 0
     private var upMessage: TLSRecordMessage?
     private var downMessage: TLSRecordMessage?
 
@@ -21,6 +23,25 @@ struct SplicePipes {
     }
 
     func pipe(_ direction: TransferDirection) -> Pipe? { direction == .up ? up : down }
+
+    /// Remembers the count of `direction`'s splice in (`in`) or out, done once its poll completes.
+    mutating func setCount(_ direction: TransferDirection, in: Bool, _ count: Int) {
+        switch (direction, `in`) {
+        case (.up, true): upIn = count
+        case (.up, false): upOut = count
+        case (.down, true): downIn = count
+        case (.down, false): downOut = count
+        }
+    }
+
+    func count(_ direction: TransferDirection, in: Bool) -> Int {
+        switch (direction, `in`) {
+        case (.up, true): return upIn
+        case (.up, false): return upOut
+        case (.down, true): return downIn
+        case (.down, false): return downOut
+        }
+    }
 
     /// Asks for a bigger pipe: the new capacity, or nil when the kernel refused.
     mutating func grow(_ direction: TransferDirection, to size: Int) -> Int? {

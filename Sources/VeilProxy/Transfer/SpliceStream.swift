@@ -1,35 +1,37 @@
-/// One direction of the splice relay (socket -> pipe -> socket inside the kernel): what is in
-/// its pipe, the chain in flight, and its half-close bookkeeping (`StreamDirection`). Changed on
-/// every completion, so it is a class the machine's state refers to (never copied).
+/// One direction of the splice relay (socket -> pipe -> socket inside the kernel), pipelined: a
+/// splice into the pipe (behind a poll of the source) runs while the previous chunk is spliced
+/// out of it. What is in the pipe, which of the two splices is in flight (`flow.receiving`,
+/// `flow.sending`), and the half-close bookkeeping (`StreamDirection`). Changed on every
+/// completion, so it is a class the machine's state refers to (never copied).
 final class SpliceStream {
-    /// The operations in flight for this direction: one chain at a time.
-    enum Chain: Equatable {
+    /// kTLS: a record splice cannot move, read and passed on by recvmsg / sendmsg while
+    /// neither splice is in flight and the pipe is empty.
+    enum Record: Equatable {
         case none
-        /// poll(source) -> splice(source -> pipe) -> splice(pipe -> destination).
-        case fill
-        /// poll(destination) -> splice(pipe -> destination), while bytes remain in the pipe.
-        case drain
-        /// A bigger pipe asked for (answered at once).
-        case resizing
-        /// kTLS: recvmsg of a record that is not application data.
-        case receivingRecord
-        /// kTLS: sendmsg of an alert, or of application data that came by recvmsg.
-        case sendingRecord
+        /// The splice in stopped at it: read once the pipe is drained.
+        case next
+        /// recvmsg in flight.
+        case receiving
+        /// sendmsg of an alert, or of application data that came by recvmsg, in flight.
+        case sending
     }
 
     let direction: TransferDirection
     @exclusivity(unchecked) var flow = StreamDirection()
-    @exclusivity(unchecked) var chain = Chain.none
-    /// Completions the chain in flight still owes.
-    @exclusivity(unchecked) var pending = 0
-    /// The chain's results: the splice into the pipe and the splice out of it.
-    @exclusivity(unchecked) var inResult: Int32 = 0
-    @exclusivity(unchecked) var outResult: Int32 = 0
-    /// When the splice out of the pipe completed.
-    @exclusivity(unchecked) var outTime: UInt64 = 0
+    @exclusivity(unchecked) var record = Record.none
     /// Bytes spliced into the pipe and not yet out of it.
     @exclusivity(unchecked) var inPipe = 0
     @exclusivity(unchecked) var pipeCapacity: Int
+    /// Bytes the splice out in flight was asked for.
+    @exclusivity(unchecked) var outCount = 0
+    /// The last splice out found the destination full (EAGAIN or short): the next one waits
+    /// behind a poll for room.
+    @exclusivity(unchecked) var outPollFirst = false
+    /// The last splice in moved nothing while bytes were in the pipe (a full pipe, or nothing
+    /// to read): the next one waits for the splice out in flight, so nothing spins.
+    @exclusivity(unchecked) var inWaitsForOut = false
+    /// A bigger pipe asked for (answered at once): no splice in until then.
+    @exclusivity(unchecked) var resizing = false
     /// False once the kernel refused a bigger pipe (per-user pipe limits): not asked again.
     @exclusivity(unchecked) var canGrow = true
     /// kTLS: the peer's close_notify or fatal alert, to pass on as a record of its own once the

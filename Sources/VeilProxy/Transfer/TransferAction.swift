@@ -25,12 +25,14 @@ enum TransferAction {
     case openPipes(up: Bool)
     /// Asks the kernel for a bigger pipe, now, and reports `.pipeResized` at once.
     case resizePipe(TransferDirection, to: Int)
-    /// One linked chain: poll(source, readable or peer closed) -> splice(source -> pipe, count)
-    /// -> splice(pipe -> destination, count). Completes as `.polled`, `.splicedIn`, `.splicedOut`.
-    case fill(TransferDirection, count: Int)
-    /// One linked chain: poll(destination, writable) -> splice(pipe -> destination, count).
-    /// Completes as `.polled`, `.splicedOut`.
-    case drain(TransferDirection, count: Int)
+    /// Waits for `direction`'s source to be readable (or its peer closed: a poll), then
+    /// splices at most `count` bytes from it into the pipe (non-blocking). Completes as
+    /// `.splicedIn`.
+    case spliceIn(TransferDirection, count: Int)
+    /// Splices at most `count` bytes from the pipe into the destination (non-blocking), at once
+    /// or, when `pollFirst`, once the destination has room. Completes as `.splicedOut` (at once:
+    /// as the action's immediate outcome).
+    case spliceOut(TransferDirection, count: Int, pollFirst: Bool)
     /// kTLS: recvmsg of one record from `direction`'s source. Completes as `.recordReceived`.
     case receiveRecord(TransferDirection)
     /// kTLS: sendmsg of an alert record to `direction`'s destination. Completes as `.recordSent`.

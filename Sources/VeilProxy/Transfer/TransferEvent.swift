@@ -23,11 +23,12 @@ enum TransferEvent {
     case pipesFailed(String)
     /// `resizePipe` done: the new capacity, or nil when the kernel refused.
     case pipeResized(TransferDirection, capacity: Int?)
-    /// The poll at the head of a `fill` or `drain` chain completed.
+    /// A poll before a `receive` or `send` completed (the splice relay's polls report as the
+    /// splice that follows them).
     case polled(TransferDirection)
-    /// The chain's splice from the source into the pipe completed.
+    /// The `spliceIn` from the source into the pipe completed.
     case splicedIn(TransferDirection, result: Int32)
-    /// The chain's splice from the pipe to the destination completed.
+    /// The `spliceOut` from the pipe to the destination completed.
     case splicedOut(TransferDirection, result: Int32, now: UInt64)
     /// kTLS: `receiveRecord` completed: the record's content type and plaintext (`result` bytes).
     case recordReceived(TransferDirection, result: Int32, type: UInt8, body: UnsafeBufferPointer<UInt8>)

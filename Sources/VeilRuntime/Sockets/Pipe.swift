@@ -28,6 +28,18 @@ public struct Pipe {
         return true
     }
 
+    /// splice(2) from socket `fd` into the pipe, now (SPLICE_F_NONBLOCK: never waits; the
+    /// caller polled first): the bytes moved, 0 at the end of the stream, or -errno.
+    public func spliceIn(from fd: Int32, count: Int) -> Int32 {
+        veil_splice_now(fd, writeFD, UInt32(clamping: count))
+    }
+
+    /// splice(2) from the pipe into socket `fd`, now (SPLICE_F_NONBLOCK): the bytes moved, or
+    /// -errno (-EAGAIN: the socket's buffer is full).
+    public func spliceOut(to fd: Int32, count: Int) -> Int32 {
+        veil_splice_now(readFD, fd, UInt32(clamping: count))
+    }
+
     /// Both descriptors, for cancelling what is in flight on them.
     public var fds: [Int32] { [readFD, writeFD] }
 

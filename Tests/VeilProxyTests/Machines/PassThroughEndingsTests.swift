@@ -25,6 +25,8 @@ struct PassThroughEndingsTests {
         return h
     }
 
+    /// A splice in of `d` completing with `inResult`, then the splice out it started (if any)
+    /// with `outResult`.
     static func fill(_ h: inout Harness, _ d: TransferDirection, in inResult: Int32, out outResult: Int32) -> [String] {
         h.feed(.polled(d)) + h.feed(.splicedIn(d, result: inResult)) + h.feed(.splicedOut(d, result: outResult, now: h.now))
     }
@@ -46,7 +48,7 @@ struct PassThroughEndingsTests {
         #expect(Self.fill(&h, .up, in: 0, out: -EAGAIN) == ["end client tcp-fin", "shutdown up"])
         #expect(h.feed(.shutDown(.up)).isEmpty)
         // The other direction still moves after the client's half-close.
-        #expect(Self.fill(&h, .down, in: 100, out: 100) == ["moved down 100", "fill down 65536"])
+        #expect(Self.fill(&h, .down, in: 100, out: 100) == ["out down 100", "in down 65436", "moved down 100"])
         #expect(Self.fill(&h, .down, in: 0, out: -EAGAIN) == ["end upstream tcp-fin", "shutdown down"])
         #expect(h.feed(.shutDown(.down)) == ["close ok: both sides closed"])
         #expect(Self.isClosed(h))
@@ -57,7 +59,7 @@ struct PassThroughEndingsTests {
         var h = Self.spliced(buffers)
         #expect(Self.fill(&h, .down, in: 0, out: -EAGAIN) == ["end upstream tcp-fin", "shutdown down"])
         #expect(h.feed(.shutDown(.down)).isEmpty)
-        #expect(Self.fill(&h, .up, in: 7, out: 7) == ["moved up 7", "fill up 65536"])
+        #expect(Self.fill(&h, .up, in: 7, out: 7) == ["out up 7", "in up 65529", "moved up 7"])
         #expect(Self.fill(&h, .up, in: 0, out: -EAGAIN) == ["end client tcp-fin", "shutdown up"])
         #expect(h.feed(.shutDown(.up)) == ["close ok: both sides closed"])
     }
@@ -83,14 +85,16 @@ struct PassThroughEndingsTests {
     @Test func writingToAGoneClientIsClientGone() {
         let buffers = RecordBuffers()
         var h = Self.spliced(buffers)
-        #expect(Self.fill(&h, .down, in: 10, out: -EPIPE) == ["end client reset", "close client-gone: client: Broken pipe"])
+        #expect(Self.fill(&h, .down, in: 10, out: -EPIPE) == [
+            "out down 10", "in down 65526", "end client reset", "close client-gone: client: Broken pipe",
+        ])
     }
 
     @Test func idleTimeoutWhileSpliced() {
         let buffers = RecordBuffers()
         var h = Self.spliced(buffers, idleTimeout: 10)
         h.advance(seconds: 4)
-        #expect(Self.fill(&h, .up, in: 3, out: 3) == ["moved up 3", "fill up 65536"])
+        #expect(Self.fill(&h, .up, in: 3, out: 3) == ["out up 3", "in up 65533", "moved up 3"])
         h.advance(seconds: 6)
         // 10 s after the splice began, but data moved 6 s ago: the deadline moves.
         #expect(h.feed(.deadlinePassed(now: h.now)) == ["deadline 14.0"])

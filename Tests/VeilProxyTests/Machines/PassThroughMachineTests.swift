@@ -60,7 +60,7 @@ struct PassThroughMachineTests {
         #expect(h.deliver(.upstream) == ["moved up 35", "cancel receive upstream"])
         #expect(h.receiveEnds(.upstream, -ECANCELED) == [
             "release record buffers", "non-blocking", "open pipes", "path splice", "deadline 300.0",
-            "fill up 65536", "fill down 65536",
+            "in up 65536", "in down 65536",
         ])
         #expect(h.delivered[.client] == sh + TLSBytes.applicationData(40))
         guard case .splicing = h.machine.state else {
@@ -325,7 +325,7 @@ struct PassThroughMachineTests {
         part.withUnsafeBytes { h.receiving[.upstream]?.into.copyMemory(from: $0.baseAddress!, byteCount: 3) }
         #expect(h.feed(.received(.upstream, result: 3, now: h.now)) == ["send client 3"])
         #expect(h.deliver(.client) == ["moved down 3", "release record buffers", "non-blocking", "open pipes",
-                                       "path splice", "deadline 300.0", "fill up 65536", "fill down 65536"])
+                                       "path splice", "deadline 300.0", "in up 65536", "in down 65536"])
         #expect(h.delivered[.client]?.suffix(3) == part[...])
     }
 

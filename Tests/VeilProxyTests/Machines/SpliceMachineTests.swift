@@ -5,9 +5,10 @@ import VeilTLS
 import Glibc
 #endif
 
-/// The splice relay, fed chain completions with no pipes and no sockets: fill and drain, pipe
-/// growth, half-close in either order, failures, idle deadlines, and on kTLS the records that
-/// are not application data.
+/// The splice relay, fed completions with no pipes and no sockets: the pipelined splices in and
+/// out, back-pressure, pipe growth, half-close in either order, failures of either splice while
+/// the other is in flight, late completions, idle deadlines, and on kTLS the records that are
+/// not application data.
 @Suite("SpliceMachine: splice relay, pass-through and kTLS")
 struct SpliceMachineTests {
     typealias Harness = TransferHarness<SpliceMachine>
@@ -18,107 +19,192 @@ struct SpliceMachineTests {
         return h
     }
 
-    /// One fill chain of `d` completing with these results.
+    /// The splice in of `d` (and its poll) completing with `result`.
     @discardableResult
-    static func fill(_ h: inout Harness, _ d: TransferDirection, in inResult: Int32, out outResult: Int32) -> [String] {
-        h.feed(.polled(d)) + h.feed(.splicedIn(d, result: inResult)) + h.feed(.splicedOut(d, result: outResult, now: h.now))
+    static func spliceIn(_ h: inout Harness, _ d: TransferDirection, _ result: Int32) -> [String] {
+        h.feed(.polled(d)) + h.feed(.splicedIn(d, result: result))
     }
 
+    /// The splice out of `d` completing with `result`.
     @discardableResult
-    static func drain(_ h: inout Harness, _ d: TransferDirection, out outResult: Int32) -> [String] {
-        h.feed(.polled(d)) + h.feed(.splicedOut(d, result: outResult, now: h.now))
+    static func spliceOut(_ h: inout Harness, _ d: TransferDirection, _ result: Int32) -> [String] {
+        h.feed(.splicedOut(d, result: result, now: h.now))
     }
 
     @Test func startsBothDirections() {
         var h = Harness(SpliceMachine(.passThrough, idleTimeout: 300, pipeSizeLimit: 1 << 20))
-        #expect(h.start() == ["non-blocking", "open pipes", "path splice", "deadline 300.0", "fill up 65536", "fill down 65536"])
+        #expect(h.start() == ["non-blocking", "open pipes", "path splice", "deadline 300.0", "in up 65536", "in down 65536"])
     }
 
-    @Test func bytesGoThroughThePipeAndWhatStaysIsDrained() {
+    @Test func theNextChunkIsReadWhileTheLastIsWritten() {
         var h = Self.started(.passThrough)
-        #expect(Self.fill(&h, .up, in: 1000, out: 1000) == ["moved up 1000", "fill up 65536"])
-        // Only part of it got out: the rest is drained before anything more is read.
-        #expect(Self.fill(&h, .down, in: 5000, out: 2000) == ["moved down 2000", "drain down 3000"])
-        #expect(Self.drain(&h, .down, out: -EAGAIN) == ["drain down 3000"])
-        #expect(Self.drain(&h, .down, out: 3000) == ["moved down 3000", "fill down 65536"])
-        #expect(h.machine.bytes(.down) == 5000 && h.machine.bytes(.up) == 1000)
-        // Completions arrive one by one; nothing happens before the chain's last.
-        #expect(h.feed(.polled(.up)).isEmpty)
-        #expect(h.feed(.splicedIn(.up, result: -EAGAIN)).isEmpty)
-        #expect(h.feed(.splicedOut(.up, result: -EAGAIN, now: h.now)) == ["fill up 65536"])
+        // What came goes out at once, and the rest of the pipe is read meanwhile.
+        #expect(Self.spliceIn(&h, .up, 1000) == ["out up 1000", "in up 64536"])
+        // Room left: reading goes on while the first chunk is still going out.
+        #expect(Self.spliceIn(&h, .up, 3000) == ["in up 61536"])
+        #expect(Self.spliceOut(&h, .up, 1000) == ["moved up 1000", "out up 3000"])
+        #expect(Self.spliceOut(&h, .up, 3000) == ["moved up 3000"])
+        #expect(Self.spliceIn(&h, .up, 10) == ["out up 10", "in up 65526"])
+        #expect(Self.spliceOut(&h, .up, 10) == ["moved up 10"])
+        #expect(h.machine.bytes(.up) == 4010 && h.machine.bytes(.down) == 0)
+        // Polls only precede their splices: they change nothing.
+        #expect(h.feed(.polled(.down)).isEmpty && h.feed(.polled(.up)).isEmpty)
+    }
+
+    @Test func aFullDestinationIsWaitedForByAPoll() {
+        var h = Self.started(.passThrough)
+        #expect(Self.spliceIn(&h, .down, 5000) == ["out down 5000", "in down 60536"])
+        // A short write: the rest waits for room.
+        #expect(Self.spliceOut(&h, .down, 2000) == ["moved down 2000", "out down 3000 after poll"])
+        #expect(Self.spliceOut(&h, .down, -EAGAIN) == ["out down 3000 after poll"])
+        #expect(Self.spliceOut(&h, .down, 3000) == ["moved down 3000"])
+        // Room again: the next chunk goes without a poll.
+        #expect(Self.spliceIn(&h, .down, 100) == ["out down 100", "in down 65436"])
+        #expect(h.machine.bytes(.down) == 5000)
+    }
+
+    @Test func neverMoreThanThePipeHolds() {
+        // A slow reader: the pipe fills, and nothing more is read until some of it is out.
+        var h = Self.started(.passThrough, limit: 65536)
+        #expect(Self.spliceIn(&h, .down, 40000) == ["out down 40000", "in down 25536"])
+        #expect(Self.spliceIn(&h, .down, 25536) == [])
+        #expect(Self.spliceOut(&h, .down, 40000) == ["moved down 40000", "out down 25536", "in down 40000"])
+        #expect(Self.spliceIn(&h, .down, 40000) == [])
+        #expect(Self.spliceOut(&h, .down, 1000) == ["moved down 1000", "out down 64536 after poll", "in down 1000"])
+    }
+
+    @Test func anEmptyReadWaitsForTheChunkInFlight() {
+        var h = Self.started(.passThrough)
+        #expect(Self.spliceIn(&h, .up, 100) == ["out up 100", "in up 65436"])
+        // EAGAIN while a chunk is going out (a full pipe reads nothing): no new read until it
+        // is out, so nothing spins.
+        #expect(Self.spliceIn(&h, .up, -EAGAIN) == [])
+        #expect(Self.spliceOut(&h, .up, 100) == ["moved up 100", "in up 65536"])
+        // With nothing going out, the poll does the waiting: read again at once.
+        #expect(Self.spliceIn(&h, .up, -EAGAIN) == ["in up 65536"])
+        #expect(Self.spliceIn(&h, .up, -EINTR) == ["in up 65536"])
     }
 
     @Test func halfCloseClientFirst() {
         var h = Self.started(.passThrough)
-        #expect(Self.fill(&h, .up, in: 0, out: -EAGAIN) == ["end client tcp-fin", "shutdown up"])
+        #expect(Self.spliceIn(&h, .up, 0) == ["end client tcp-fin", "shutdown up"])
         #expect(h.feed(.shutDown(.up)).isEmpty)
         // The other direction keeps running.
-        #expect(Self.fill(&h, .down, in: 100, out: 100) == ["moved down 100", "fill down 65536"])
-        #expect(Self.fill(&h, .down, in: 0, out: -EAGAIN) == ["end upstream tcp-fin", "shutdown down"])
+        #expect(Self.spliceIn(&h, .down, 100) == ["out down 100", "in down 65436"])
+        #expect(Self.spliceOut(&h, .down, 100) == ["moved down 100"])
+        #expect(Self.spliceIn(&h, .down, 0) == ["end upstream tcp-fin", "shutdown down"])
         #expect(h.feed(.shutDown(.down)) == ["close ok: both sides closed"])
     }
 
     @Test func halfCloseUpstreamFirst() {
         var h = Self.started(.passThrough)
-        #expect(Self.fill(&h, .down, in: 0, out: -EAGAIN) == ["end upstream tcp-fin", "shutdown down"])
+        #expect(Self.spliceIn(&h, .down, 0) == ["end upstream tcp-fin", "shutdown down"])
         #expect(h.feed(.shutDown(.down)).isEmpty)
-        #expect(Self.fill(&h, .up, in: 10, out: 10) == ["moved up 10", "fill up 65536"])
-        #expect(Self.fill(&h, .up, in: 0, out: -EAGAIN) == ["end client tcp-fin", "shutdown up"])
+        #expect(Self.spliceIn(&h, .up, 10) == ["out up 10", "in up 65526"])
+        #expect(Self.spliceOut(&h, .up, 10) == ["moved up 10"])
+        #expect(Self.spliceIn(&h, .up, 0) == ["end client tcp-fin", "shutdown up"])
         #expect(h.feed(.shutDown(.up)) == ["close ok: both sides closed"])
     }
 
     @Test func anEOFWaitsForThePipeToDrain() {
         var h = Self.started(.passThrough)
-        // Bytes left in the pipe are drained before the source is read again, and its EOF
-        // passed on.
-        #expect(Self.fill(&h, .down, in: 100, out: 40) == ["moved down 40", "drain down 60"])
-        #expect(Self.drain(&h, .down, out: 60) == ["moved down 60", "fill down 65536"])
-        #expect(Self.fill(&h, .down, in: 0, out: -EAGAIN) == ["end upstream tcp-fin", "shutdown down"])
+        #expect(Self.spliceIn(&h, .down, 100) == ["out down 100", "in down 65436"])
+        // The EOF comes while the chunk is still going out: the FIN waits for the pipe.
+        #expect(Self.spliceIn(&h, .down, 0) == ["end upstream tcp-fin"])
+        #expect(Self.spliceOut(&h, .down, 40) == ["moved down 40", "out down 60 after poll"])
+        #expect(Self.spliceOut(&h, .down, 60) == ["moved down 60", "shutdown down"])
+        #expect(h.machine.bytes(.down) == 100)
+        #expect(h.feed(.shutDown(.down)).isEmpty)
+        #expect(Self.spliceIn(&h, .up, 0) == ["end client tcp-fin", "shutdown up"])
+        #expect(h.feed(.shutDown(.up)) == ["close ok: both sides closed"])
     }
 
     @Test func aFullPipeGrowsUpToTheLimit() {
         var h = Self.started(.passThrough, limit: 1 << 20)
-        #expect(Self.fill(&h, .up, in: 65536, out: 65536) == ["moved up 65536", "resize pipe up 262144", "fill up 262144"])
-        #expect(Self.fill(&h, .up, in: 262144, out: 262144) == ["moved up 262144", "resize pipe up 1048576", "fill up 1048576"])
+        #expect(Self.spliceIn(&h, .up, 65536) == ["resize pipe up 262144", "out up 65536", "in up 196608"])
+        #expect(Self.spliceOut(&h, .up, 65536) == ["moved up 65536"])
+        #expect(Self.spliceIn(&h, .up, 196608) == ["out up 196608", "in up 65536"])
+        #expect(Self.spliceIn(&h, .up, 65536) == ["resize pipe up 1048576", "in up 786432"])
+        #expect(Self.spliceOut(&h, .up, 262144) == ["moved up 262144"])
         // At the limit it is not asked again.
-        #expect(Self.fill(&h, .up, in: 1048576, out: 1048576) == ["moved up 1048576", "fill up 1048576"])
-        // A partial fill is not a bulk transfer.
-        #expect(Self.fill(&h, .down, in: 1000, out: 1000) == ["moved down 1000", "fill down 65536"])
+        #expect(Self.spliceIn(&h, .up, 786432) == ["out up 786432", "in up 262144"])
+        #expect(Self.spliceIn(&h, .up, 262144) == [])
+        // A partial read is not a bulk transfer.
+        #expect(Self.spliceIn(&h, .down, 1000) == ["out down 1000", "in down 64536"])
     }
 
     @Test func aRefusedGrowthIsNotAskedAgain() {
         var h = Self.started(.passThrough)
         h.growPipes = false
-        #expect(Self.fill(&h, .down, in: 65536, out: 65536) == ["moved down 65536", "resize pipe down 262144", "fill down 65536"])
-        #expect(Self.fill(&h, .down, in: 65536, out: 65536) == ["moved down 65536", "fill down 65536"])
+        #expect(Self.spliceIn(&h, .down, 65536) == ["resize pipe down 262144", "out down 65536"])
+        #expect(Self.spliceOut(&h, .down, 65536) == ["moved down 65536", "in down 65536"])
+        #expect(Self.spliceIn(&h, .down, 65536) == ["out down 65536"])
     }
 
     @Test func aResetWhileReadingBlamesTheSource() {
         var h = Self.started(.passThrough)
-        #expect(Self.fill(&h, .down, in: -ECONNRESET, out: -EAGAIN) == ["end upstream reset", "close upstream-gone: upstream: Connection reset by peer"])
+        #expect(Self.spliceIn(&h, .down, -ECONNRESET) == ["end upstream reset", "close upstream-gone: upstream: Connection reset by peer"])
         // Late completions of the other direction change nothing.
-        #expect(Self.fill(&h, .up, in: 10, out: 10).isEmpty)
+        #expect(Self.spliceIn(&h, .up, 10).isEmpty)
+        #expect(Self.spliceOut(&h, .up, 10).isEmpty)
+    }
+
+    @Test func aReadFailsWhileAChunkIsGoingOut() {
+        var h = Self.started(.passThrough)
+        #expect(Self.spliceIn(&h, .down, 100) == ["out down 100", "in down 65436"])
+        #expect(Self.spliceIn(&h, .down, -ECONNRESET) == ["end upstream reset", "close upstream-gone: upstream: Connection reset by peer"])
+        // The splice out completes after the close: harmless.
+        #expect(Self.spliceOut(&h, .down, 100).isEmpty)
+        #expect(Self.spliceOut(&h, .down, -ECANCELED).isEmpty)
+        #expect(h.feed(.shutDown(.down)).isEmpty)
+        #expect(h.feed(.deadlinePassed(now: h.now + 1_000_000_000_000)).isEmpty)
+    }
+
+    @Test func aWriteFailsWhileTheNextChunkIsRead() {
+        var h = Self.started(.passThrough)
+        #expect(Self.spliceIn(&h, .up, 100) == ["out up 100", "in up 65436"])
+        #expect(Self.spliceOut(&h, .up, -EPIPE) == ["end upstream reset", "close upstream-gone: upstream: Broken pipe"])
+        // The splice in completes after the close (with bytes, or cancelled): harmless.
+        #expect(Self.spliceIn(&h, .up, 500).isEmpty)
+        #expect(Self.spliceIn(&h, .up, -ECANCELED).isEmpty)
+        #expect(h.machine.bytes(.up) == 0)
     }
 
     @Test func aFailedWriteBlamesTheDestination() {
         var h = Self.started(.passThrough)
-        #expect(Self.fill(&h, .down, in: 10, out: -EPIPE) == ["end client reset", "close client-gone: client: Broken pipe"])
+        #expect(Self.spliceIn(&h, .down, 10) == ["out down 10", "in down 65526"])
+        #expect(Self.spliceOut(&h, .down, -EPIPE) == ["end client reset", "close client-gone: client: Broken pipe"])
+    }
+
+    @Test func completionsNotAskedForAreIgnored() {
+        var h = Self.started(.passThrough)
+        // No splice out is in flight, and no resize was asked for.
+        #expect(Self.spliceOut(&h, .up, 100).isEmpty)
+        #expect(h.feed(.pipeResized(.up, capacity: 1 << 20)).isEmpty)
+        #expect(h.feed(.recordSent(.up, result: 7)).isEmpty)
+        #expect(Self.spliceIn(&h, .up, 100) == ["out up 100", "in up 65436"])
+        // A cancelled splice out is tried again.
+        #expect(Self.spliceOut(&h, .up, -ECANCELED) == ["out up 100"])
+        #expect(h.machine.bytes(.up) == 0)
     }
 
     @Test func anotherErrorIsAnError() {
         var h = Self.started(.passThrough)
-        #expect(Self.fill(&h, .up, in: -EIO, out: -EAGAIN) == ["end client error", "close client-gone: client: Input/output error"])
+        #expect(Self.spliceIn(&h, .up, -EIO) == ["end client error", "close client-gone: client: Input/output error"])
     }
 
     @Test func theIdleDeadline() {
         var h = Self.started(.passThrough, idle: 3)
         h.advance(seconds: 2)
-        Self.fill(&h, .up, in: 10, out: 10)
+        Self.spliceIn(&h, .up, 10)
+        Self.spliceOut(&h, .up, 10)
         #expect(h.feed(.deadlinePassed(now: h.now - 1_000_000_000)) == ["deadline 3.0"])
         h.advance(seconds: 2)
         #expect(h.feed(.deadlinePassed(now: h.now)) == ["deadline 5.0"])
         h.advance(seconds: 1)
         #expect(h.feed(.deadlinePassed(now: h.now)) == ["close idle-timeout: no data either way for 3s"])
+        // Completions after the idle close change nothing.
+        #expect(Self.spliceIn(&h, .up, 10).isEmpty)
     }
 
     @Test func noIdleDeadlineWhenTheTimeoutIsZero() {
@@ -148,23 +234,42 @@ struct SpliceMachineTests {
     @Test func kTLSEOFIsAFinAndNoCloseNotify() {
         var h = Self.started(.kernelTLS)
         #expect(h.log.contains("path ktls-splice"))
-        #expect(Self.fill(&h, .up, in: 0, out: -EAGAIN) == ["end client fin", "shutdown up"])
+        #expect(Self.spliceIn(&h, .up, 0) == ["end client fin", "shutdown up"])
     }
 
     /// A record that is not application data stops the splice: it is read by recvmsg.
     static func record(_ h: inout Harness, _ d: TransferDirection, type: UInt8, _ body: [UInt8]) -> [String] {
-        #expect(fill(&h, d, in: -EINVAL, out: -EAGAIN) == ["receive record \(d.name)"])
+        #expect(spliceIn(&h, d, -EINVAL) == ["receive record \(d.name)"])
         return body.withUnsafeBufferPointer {
             h.feed(.recordReceived(d, result: Int32(body.count), type: type, body: $0))
         }
     }
 
+    @Test func kTLSARecordWaitsForThePipeToDrain() {
+        var h = Self.started(.kernelTLS)
+        #expect(Self.spliceIn(&h, .down, 100) == ["out down 100", "in down 65436"])
+        // The splice in stops at a record while bytes before it are still going out: it is
+        // read once they are, and nothing more is spliced in until it is handled.
+        #expect(Self.spliceIn(&h, .down, -EINVAL) == [])
+        #expect(Self.spliceOut(&h, .down, 60) == ["moved down 60", "out down 40 after poll"])
+        #expect(Self.spliceOut(&h, .down, 40) == ["moved down 40", "receive record down"])
+        let ticket: [UInt8] = [4, 0, 0, 1, 0]
+        #expect(ticket.withUnsafeBufferPointer { h.feed(.recordReceived(.down, result: 5, type: 22, body: $0)) } == ["in down 65536"])
+        // A late record completion, and one in the other direction, change nothing.
+        #expect(ticket.withUnsafeBufferPointer { h.feed(.recordReceived(.up, result: 5, type: 22, body: $0)) } == [])
+    }
+
     @Test func kTLSCloseNotifyIsPassedOnThenTheWriteSideShut() {
         var h = Self.started(.kernelTLS)
         // Bytes still in the pipe go first.
-        #expect(Self.fill(&h, .down, in: 100, out: 50) == ["moved down 50", "drain down 50"])
-        #expect(Self.drain(&h, .down, out: 50) == ["moved down 50", "fill down 65536"])
-        #expect(Self.record(&h, .down, type: 21, [1, 0]) == ["end upstream close_notify", "send alert down 1 close_notify"])
+        #expect(Self.spliceIn(&h, .down, 100) == ["out down 100", "in down 65436"])
+        #expect(Self.spliceOut(&h, .down, 50) == ["moved down 50", "out down 50 after poll"])
+        #expect(Self.spliceIn(&h, .down, -EINVAL) == [])
+        #expect(Self.spliceOut(&h, .down, 50) == ["moved down 50", "receive record down"])
+        let closeNotify: [UInt8] = [1, 0]
+        #expect(closeNotify.withUnsafeBufferPointer { h.feed(.recordReceived(.down, result: 2, type: 21, body: $0)) } == [
+            "end upstream close_notify", "send alert down 1 close_notify",
+        ])
         #expect(h.feed(.recordSent(.down, result: 7)) == ["shutdown down"])
         h.feed(.shutDown(.down))
         #expect(Self.record(&h, .up, type: 21, [1, 0]) == ["end client close_notify", "send alert up 1 close_notify"])
@@ -180,7 +285,7 @@ struct SpliceMachineTests {
 
     @Test func kTLSSessionTicketsAreConsumed() {
         var h = Self.started(.kernelTLS)
-        #expect(Self.record(&h, .down, type: 22, [4, 0, 0, 1, 0]) == ["fill down 65536"])
+        #expect(Self.record(&h, .down, type: 22, [4, 0, 0, 1, 0]) == ["in down 65536"])
     }
 
     @Test func kTLSKeyUpdateEnds() {
@@ -189,7 +294,7 @@ struct SpliceMachineTests {
             "close error: client sent a TLS 1.3 KeyUpdate; this kernel cannot rekey kTLS (Linux 6.1), so the connection ends",
         ])
         var k = Self.started(.kernelTLS)
-        #expect(Self.fill(&k, .down, in: -EIO, out: -EAGAIN) == ["receive record down"])
+        #expect(Self.spliceIn(&k, .down, -EIO) == ["receive record down"])
         #expect(k.feed(.recordReceived(.down, result: -EKEYEXPIRED, type: 0, body: UnsafeBufferPointer(start: nil, count: 0))) == [
             "close error: upstream sent a TLS 1.3 KeyUpdate; kTLS rekeying is not implemented",
         ])
@@ -207,16 +312,16 @@ struct SpliceMachineTests {
     @Test func kTLSApplicationDataByRecvmsgGoesOnAsItIs() {
         var h = Self.started(.kernelTLS)
         #expect(Self.record(&h, .up, type: 23, [1, 2, 3]) == ["forward record up type 23 3"])
-        #expect(h.feed(.recordSent(.up, result: 3)) == ["fill up 65536"])
+        #expect(h.feed(.recordSent(.up, result: 3)) == ["in up 65536"])
     }
 
     @Test func kTLSEndsAndFailuresByRecvmsg() {
         var h = Self.started(.kernelTLS)
         #expect(Self.record(&h, .up, type: 23, []) == ["end client fin", "shutdown up"])
         var r = Self.started(.kernelTLS)
-        #expect(Self.fill(&r, .down, in: -EINVAL, out: -EAGAIN) == ["receive record down"])
-        #expect(r.feed(.recordReceived(.down, result: -EAGAIN, type: 0, body: UnsafeBufferPointer(start: nil, count: 0))) == ["fill down 65536"])
-        #expect(Self.fill(&r, .down, in: -EINVAL, out: -EAGAIN) == ["receive record down"])
+        #expect(Self.spliceIn(&r, .down, -EINVAL) == ["receive record down"])
+        #expect(r.feed(.recordReceived(.down, result: -EAGAIN, type: 0, body: UnsafeBufferPointer(start: nil, count: 0))) == ["in down 65536"])
+        #expect(Self.spliceIn(&r, .down, -EINVAL) == ["receive record down"])
         #expect(r.feed(.recordReceived(.down, result: -EBADMSG, type: 0, body: UnsafeBufferPointer(start: nil, count: 0))) == [
             "end upstream bad-record", "close upstream-gone: upstream: Bad message",
         ])
@@ -227,16 +332,17 @@ struct SpliceMachineTests {
 
     @Test func passThroughTakesEINVALAsAFailure() {
         var h = Self.started(.passThrough)
-        #expect(Self.fill(&h, .up, in: -EINVAL, out: -EAGAIN) == ["end client error", "close client-gone: client: Invalid argument"])
+        #expect(Self.spliceIn(&h, .up, -EINVAL) == ["end client error", "close client-gone: client: Invalid argument"])
     }
 
     // MARK: Response (plain http)
 
     @Test func aResponseRelaysDownOnly() {
         var h = Self.started(.response)
-        #expect(h.log == ["non-blocking", "open pipe down", "path splice", "deadline 300.0", "fill down 65536"])
-        #expect(Self.fill(&h, .up, in: 10, out: 10).isEmpty)
-        #expect(Self.fill(&h, .down, in: 0, out: -EAGAIN) == ["end upstream tcp-fin", "shutdown down"])
+        #expect(h.log == ["non-blocking", "open pipe down", "path splice", "deadline 300.0", "in down 65536"])
+        #expect(Self.spliceIn(&h, .up, 10).isEmpty)
+        #expect(Self.spliceOut(&h, .up, 10).isEmpty)
+        #expect(Self.spliceIn(&h, .down, 0) == ["end upstream tcp-fin", "shutdown down"])
         #expect(h.feed(.shutDown(.down)) == ["close ok: both sides closed"])
     }
 }
