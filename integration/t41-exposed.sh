@@ -89,6 +89,10 @@ if start_relay generated "$EX_RL_PORT2"; then
         fail "relay-secret/generated secret not printed" "$(cat "$RL_LOG")"; fi
     first=$(cat "$gen")
     stop_pid "$RL_PID" 5
-    start_relay generated "$EX_RL_PORT2" && expect_eq "relay-secret/kept across restarts" "$first" "$(cat "$gen")"
+    if start_relay generated "$EX_RL_PORT2"; then
+        expect_eq "relay-secret/kept across restarts" "$first" "$(cat "$gen")"
+    else
+        fail "relay-secret/kept across restarts" "the relay did not start again: $(tail -n 5 "$RL_LOG")"
+    fi
     stop_pid "$RL_PID" 5
 fi
