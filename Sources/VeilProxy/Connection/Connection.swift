@@ -19,7 +19,18 @@ final class Connection: IOHandler {
         case upPollIn, upSpliceIn, upPollOut, upSpliceOut, upShutdown
         case downPollIn, downSpliceIn, downPollOut, downSpliceOut, downShutdown
         case ktlsRecv, ktlsSend, ktlsShutdown
+
+        /// A side's receive, send and write-shutdown operations.
+        static func receive(_ side: TransferSide) -> Op { side == .client ? .clientRecv : .upstreamRecv }
+        static func send(_ side: TransferSide) -> Op { side == .client ? .clientSend : .upstreamSend }
+        static func shutdown(_ side: TransferSide) -> Op { side == .client ? .clientShutdown : .upstreamShutdown }
     }
+
+    /// The socket on a side.
+    func fd(_ side: TransferSide) -> Int32 { side == .client ? clientFD : upstreamFD }
+
+    /// The HTTPS-listener or tunnel front carrying a side's socket, if any.
+    func front(_ side: TransferSide) -> TLSFront? { side == .client ? clientFront : upstreamFront }
 
     enum Phase {
         /// Reading the request, admitting, resolving, connecting, answering: `requestMachine`

@@ -103,15 +103,13 @@ extension Connection {
     private func perform(_ action: InterceptMachine.Action) {
         switch action {
         case .receive(let side, let buffer, let max, let dontWait):
-            let leg = side == .client ? (fd: clientFD, op: Op.clientRecv) : (fd: upstreamFD, op: Op.upstreamRecv)
-            loop.recv(handle, op: leg.op.rawValue, fd: leg.fd, into: buffer, max: max, dontWait: dontWait)
+            loop.recv(handle, op: Op.receive(side).rawValue, fd: fd(side), into: buffer, max: max, dontWait: dontWait)
         case .cancelReceive(let side):
-            loop.cancel(handle, op: Op.cancel.rawValue, target: (side == .client ? Op.clientRecv : .upstreamRecv).rawValue)
+            loop.cancel(handle, op: Op.cancel.rawValue, target: Op.receive(side).rawValue)
         case .installKernelTLS(let side, let transmit, let receive):
             installKernelTLS(side, transmit: transmit, receive: receive)
         case .send(let side, let buffer):
-            let leg = side == .client ? (fd: clientFD, op: Op.clientSend) : (fd: upstreamFD, op: Op.upstreamSend)
-            loop.send(handle, op: leg.op.rawValue, fd: leg.fd, from: buffer)
+            loop.send(handle, op: Op.send(side).rawValue, fd: fd(side), from: buffer)
         case .requestCertificate(let name):
             requestCertificate(for: name)
         case .refuse(let alert):
@@ -150,7 +148,7 @@ extension Connection {
         if interception?.ktlsRefusedLeg == side.name {
             error = "refused by VEIL_FAULT_KTLS_REFUSE"
         } else {
-            error = KernelTLS.install(fd: side == .client ? clientFD : upstreamFD,
+            error = KernelTLS.install(fd: fd(side),
                                       transmit: fault == 0 ? transmit : transmit.advanced(by: fault), receive: receive)
         }
         intercept?.handle(.kernelTLSInstalled(side, error: error, now: MonotonicClock.now()), &interceptActions)

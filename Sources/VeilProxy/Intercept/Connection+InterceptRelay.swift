@@ -56,25 +56,13 @@ extension Connection {
     private func perform(_ action: InterceptRelayMachine.Action) {
         switch action {
         case .receive(let side, let buffer):
-            if side == .client {
-                loop.recv(handle, op: Op.clientRecv.rawValue, fd: clientFD, into: buffer)
-            } else {
-                loop.recv(handle, op: Op.upstreamRecv.rawValue, fd: upstreamFD, into: buffer)
-            }
+            loop.recv(handle, op: Op.receive(side).rawValue, fd: fd(side), into: buffer)
         case .send(let side, let buffer):
-            if side == .client {
-                loop.send(handle, op: Op.clientSend.rawValue, fd: clientFD, from: buffer)
-            } else {
-                loop.send(handle, op: Op.upstreamSend.rawValue, fd: upstreamFD, from: buffer)
-            }
+            loop.send(handle, op: Op.send(side).rawValue, fd: fd(side), from: buffer)
         case .shutdownWrite(let side, let authenticated):
             // A front carrying that socket learns that the end passed on was authenticated.
-            if authenticated { (side == .client ? clientFront : upstreamFront)?.bridgeEndAuthenticated = true }
-            if side == .client {
-                loop.shutdownWrite(handle, op: Op.clientShutdown.rawValue, fd: clientFD)
-            } else {
-                loop.shutdownWrite(handle, op: Op.upstreamShutdown.rawValue, fd: upstreamFD)
-            }
+            if authenticated { front(side)?.bridgeEndAuthenticated = true }
+            loop.shutdownWrite(handle, op: Op.shutdown(side).rawValue, fd: fd(side))
         case .setDeadline(let at):
             phaseDeadline = at
             applyDeadline()

@@ -62,17 +62,17 @@ extension Connection {
 
     private func perform(_ action: MixedRelayMachine.Action, kernel: TransferSide) {
         let userspace = kernel.other
-        let userspaceFD = userspace == .client ? clientFD : upstreamFD
-        let kernelFD = kernel == .client ? clientFD : upstreamFD
+        let userspaceFD = fd(userspace)
+        let kernelFD = fd(kernel)
         switch action {
         case .receive(let buffer):
-            loop.recv(handle, op: (userspace == .client ? Op.clientRecv : .upstreamRecv).rawValue, fd: userspaceFD, into: buffer)
+            loop.recv(handle, op: Op.receive(userspace).rawValue, fd: userspaceFD, into: buffer)
         case .send(let buffer):
-            loop.send(handle, op: (userspace == .client ? Op.clientSend : .upstreamSend).rawValue, fd: userspaceFD, from: buffer)
+            loop.send(handle, op: Op.send(userspace).rawValue, fd: userspaceFD, from: buffer)
         case .shutdownWrite(let authenticated):
             // A front carrying that socket learns that the end passed on was authenticated.
-            if authenticated { (userspace == .client ? clientFront : upstreamFront)?.bridgeEndAuthenticated = true }
-            loop.shutdownWrite(handle, op: (userspace == .client ? Op.clientShutdown : .upstreamShutdown).rawValue, fd: userspaceFD)
+            if authenticated { front(userspace)?.bridgeEndAuthenticated = true }
+            loop.shutdownWrite(handle, op: Op.shutdown(userspace).rawValue, fd: userspaceFD)
         case .receiveRecord(let message):
             loop.receiveRecord(handle, op: Op.ktlsRecv.rawValue, fd: kernelFD, into: message)
         case .sendPlaintext(let bytes, let count):

@@ -89,27 +89,23 @@ extension Connection {
         transferEvent(.recordReceived(d, result: result, type: m.type, body: m.body(count: max(Int(result), 0))))
     }
 
-    private func fd(_ side: TransferSide) -> Int32 { side == .client ? clientFD : upstreamFD }
-
     /// Performs one action; returns the event an action with an immediate outcome yields.
     private func perform(_ action: TransferAction) -> TransferEvent? {
         switch action {
         case .receive(let side, let buffer, let count, let pollFirst):
-            let op = side == .client ? Op.clientRecv : .upstreamRecv
             if pollFirst {
                 loop.reserve(2)
                 loop.poll(handle, op: Op.upPollIn.rawValue, fd: fd(side), for: .readable, linkNext: true)
             }
-            loop.recv(handle, op: op.rawValue, fd: fd(side), into: buffer, count: count)
+            loop.recv(handle, op: Op.receive(side).rawValue, fd: fd(side), into: buffer, count: count)
         case .send(let side, let buffer, let count, let pollFirst):
-            let op = side == .client ? Op.clientSend : .upstreamSend
             if pollFirst {
                 loop.reserve(2)
                 loop.poll(handle, op: Op.upPollOut.rawValue, fd: fd(side), for: .writable, linkNext: true)
             }
-            loop.send(handle, op: op.rawValue, fd: fd(side), from: buffer, count: count)
+            loop.send(handle, op: Op.send(side).rawValue, fd: fd(side), from: buffer, count: count)
         case .cancelReceive(let side):
-            loop.cancel(handle, op: Op.cancel.rawValue, target: (side == .client ? Op.clientRecv : .upstreamRecv).rawValue)
+            loop.cancel(handle, op: Op.cancel.rawValue, target: Op.receive(side).rawValue)
         case .refuseHandshake(let alert):
             sendRefusal(alert: alert)
         case .shutdownWrite(let d):
