@@ -38,6 +38,11 @@ static int hmac3(const EVP_MD *md, EVP_MD_CTX *ctx, const uint8_t *key, size_t k
     return ok;
 }
 
+static const EVP_MD *digest_named(const char *digest) {
+    pthread_once(&digests_once, fetch_digests);
+    return strcmp(digest, "SHA256") == 0 ? sha256_md : strcmp(digest, "SHA384") == 0 ? sha384_md : NULL;
+}
+
 int veil_hkdf_expand_label(const char *digest, const uint8_t *secret, size_t secret_len,
                            const char *label, uint8_t *out, size_t out_len) {
     uint8_t info[2 + 1 + 255 + 1];
@@ -50,32 +55,7 @@ int veil_hkdf_expand_label(const char *digest, const uint8_t *secret, size_t sec
     memcpy(info + n, "tls13 ", 6); n += 6;
     memcpy(info + n, label, label_len); n += label_len;
     info[n++] = 0;  /* empty context */
-    pthread_once(&digests_once, fetch_digests);
-    const EVP_MD *md = strcmp(digest, "SHA256") == 0 ? sha256_md : strcmp(digest, "SHA384") == 0 ? sha384_md : NULL;
-    if (!md) return 0;
-    size_t hash_len = (size_t)EVP_MD_get_size(md);
-    if (out_len > 255 * hash_len) return 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx) return 0;
-    /* HKDF-Expand (RFC 5869): T(i) = HMAC(secret, T(i-1) || info || i). */
-    uint8_t t[EVP_MAX_MD_SIZE];
-    size_t t_len = 0, done = 0;
-    int ok = 1;
-    for (uint8_t i = 1; ok && done < out_len; i++) {
-        ok = hmac3(md, ctx, secret, secret_len, t, t_len, info, n, &i, 1, t);
-        t_len = hash_len;
-        size_t take = out_len - done < hash_len ? out_len - done : hash_len;
-        if (ok) memcpy(out + done, t, take);
-        done += take;
-    }
-    OPENSSL_cleanse(t, sizeof t);
-    EVP_MD_CTX_free(ctx);
-    return ok;
-}
-
-static const EVP_MD *digest_named(const char *digest) {
-    pthread_once(&digests_once, fetch_digests);
-    return strcmp(digest, "SHA256") == 0 ? sha256_md : strcmp(digest, "SHA384") == 0 ? sha384_md : NULL;
+    return veil_hkdf_expand(digest, secret, secret_len, info, n, out, out_len);
 }
 
 int veil_hkdf_extract(const char *digest, const uint8_t *salt, size_t salt_len,
