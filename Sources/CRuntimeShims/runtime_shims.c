@@ -7,8 +7,6 @@
 #include <poll.h>
 #include <malloc.h>
 
-const unsigned veil_splice_f_nonblock = SPLICE_F_NONBLOCK;
-const unsigned veil_splice_f_move = SPLICE_F_MOVE;
 const short veil_pollrdhup = POLLRDHUP;
 const unsigned veil_iosqe_io_hardlink = IOSQE_IO_HARDLINK;
 

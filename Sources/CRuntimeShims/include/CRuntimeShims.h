@@ -39,8 +39,6 @@ unsigned veil_uring_peek_batch(struct io_uring *ring, struct io_uring_cqe **cqes
 
 
 /// GNU-only constants (need _GNU_SOURCE, which Swift's Glibc import does not define).
-extern const unsigned veil_splice_f_nonblock;
-extern const unsigned veil_splice_f_move;
 extern const short veil_pollrdhup;
 /// IOSQE_IO_HARDLINK (a macro over an enum, not imported by Swift).
 extern const unsigned veil_iosqe_io_hardlink;

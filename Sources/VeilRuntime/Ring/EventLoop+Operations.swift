@@ -87,19 +87,6 @@ extension EventLoop {
         io_uring_sqe_set_data64(sqe, track(h, op: op))
     }
 
-    /// splice(2) of at most `count` bytes between a socket and a `Pipe` (offsets unused), with
-    /// SPLICE_F_NONBLOCK (it never waits inside an io-wq worker: a `poll` before it does the
-    /// waiting) and SPLICE_F_MOVE. `linkNext` as for `poll`.
-    @inline(__always)
-    public func splice(_ h: IOHandle, op: UInt8, from fdIn: Int32, to fdOut: Int32, count: UInt32,
-                       linkNext: Bool = false) {
-        guard isLive(h) else { return }
-        let sqe = ring.nextSQE()
-        io_uring_prep_splice(sqe, fdIn, -1, fdOut, -1, count, veil_splice_f_nonblock | veil_splice_f_move)
-        if linkNext { io_uring_sqe_set_flags(sqe, veil_iosqe_io_hardlink) }
-        io_uring_sqe_set_data64(sqe, track(h, op: op))
-    }
-
     /// Makes sure the next `count` submissions fit in the queue without an intermediate submit.
     @inline(__always)
     public func reserve(_ count: UInt32) {
