@@ -32,21 +32,6 @@ final class Connection: IOHandler {
     /// The HTTPS-listener or tunnel front carrying a side's socket, if any.
     func front(_ side: TransferSide) -> TLSFront? { side == .client ? clientFront : upstreamFront }
 
-    enum Phase {
-        /// Reading the request, admitting, resolving, connecting, answering: `requestMachine`
-        /// says where.
-        case request
-        /// Pass-through, kTLS splice or plain-http forward: `transfer` runs it.
-        case transfer
-        /// An intercepted connection's handshakes and kTLS switch: `intercept` (InterceptMachine)
-        /// runs them.
-        case intercept
-        /// After them: the userspace relay (InterceptRelayMachine), the relay with one leg on
-        /// kTLS (MixedRelayMachine); both on kTLS: `transfer`.
-        case interceptRelay, mixedRelay
-        case closing
-    }
-
     /// How this connection counts against `--max-connections`.
     enum Accounting {
         /// Admitted: counted until it ends.
@@ -68,13 +53,12 @@ final class Connection: IOHandler {
     let clientFD: Int32
     @exclusivity(unchecked) var upstreamFD: Int32 = -1
     @exclusivity(unchecked) var handle = IOHandle.none
-    @exclusivity(unchecked) var phase = Phase.request
+    /// What runs the connection now, with its machine (Connection+Phase).
+    @exclusivity(unchecked) var phase: Phase
     @exclusivity(unchecked) var summary: ConnectionSummary
     let started: UInt64
 
-    // The request phase (Connection+Request drives the machine; its events fill the worker's
-    // action list).
-    @exclusivity(unchecked) var requestMachine: RequestMachine
+    // The request phase (Connection+Request drives its machine).
     /// The request buffer (from the worker's pool; a refused connection has none). It becomes
     /// the first record buffer of the transfer, or the plain-http body buffer.
     var requestBuffer: UnsafeMutableRawPointer?
@@ -84,27 +68,18 @@ final class Connection: IOHandler {
     var responseBuffer: UnsafeMutableRawPointer?
     var responseLength = 0
 
-    // Transfer (pass-through, kTLS splice, plain-http forward): the machine (its events fill
-    // the worker's action list), the upstream->client record buffer of the handshake relay, and
-    // the splice pipes (Connection+Transfer).
-    @exclusivity(unchecked) var transfer: TransferMachine?
+    // Transfer (pass-through, kTLS splice, plain-http forward; Connection+Transfer drives its
+    // machine): the upstream->client record buffer of the handshake relay, and the splice pipes.
     var recordBuffer: UnsafeMutableRawPointer?
     var pipes = SplicePipes()
 
-    // Interception: what the workers share (given when the request phase hands over), the
-    // handshakes' machine and the one action list its events fill (Connection+Intercept), then
-    // the relay's machine: the userspace relay (Connection+InterceptRelay) or the mixed relay
-    // (Connection+MixedTransfer), and the plaintext buffer both read into.
-    var interception: Interception?
-    var intercept: InterceptMachine?
+    // Interception (Connection+Intercept drives the handshakes' machine, then
+    // Connection+InterceptRelay or Connection+MixedTransfer the relay's): the one action list the
+    // handshakes' events fill, how long the upstream handshake took (for the relay and the
+    // summary), and the plaintext buffer both relays read into.
     var interceptActions: [InterceptMachine.Action] = []
     var upstreamHandshakeNanos: UInt64 = 0
     var plaintext: UnsafeMutableRawPointer?
-    @exclusivity(unchecked) var interceptRelay: InterceptRelayMachine?
-    @exclusivity(unchecked) var mixedRelay: MixedRelayMachine?
-
-    /// A plain-http request being forwarded (see Connection+Forward).
-    var forward: ForwardBody?
 
     // Relay: the tunnel carrying this connection's upstream (`--route tunnel`), and on the relay
     // itself the per-client slot this connection holds.
@@ -142,7 +117,7 @@ final class Connection: IOHandler {
                                     client: client ?? Socket.peerAddress(clientFD)?.description ?? "?",
                                     mode: worker.config.mode)
         summary.front = front
-        requestMachine = RequestMachine(policy: worker.requestPolicy, viaListener: front != nil)
+        phase = .request(RequestMachine(policy: worker.requestPolicy, viaListener: front != nil))
     }
 
     /// Starts reading the CONNECT request; with a `refusal` (over the limit, shutting down),
@@ -162,25 +137,19 @@ final class Connection: IOHandler {
     // MARK: Completions
 
     func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
-        guard phase != .closing, let op = Op(rawValue: op) else { return }
-        if phase == .request { requestCompleted(op, result); return }
-        if phase == .transfer {
-            transferCompleted(op, result: result)
-            return
+        guard let op = Op(rawValue: op) else { return }
+        switch phase {
+        case .request: requestCompleted(op, result)
+        case .transfer: transferCompleted(op, result: result)
+        case .intercept: interceptCompleted(op, result: result)
+        case .interceptRelay: relayCompleted(op, result: result)
+        case .mixedRelay: mixedCompleted(op, result: result)
+        case .closing, .closed, .handling: break
         }
-        if phase == .intercept {
-            interceptCompleted(op, result: result)
-            return
-        }
-        if phase == .interceptRelay {
-            relayCompleted(op, result: result)
-            return
-        }
-        if phase == .mixedRelay { mixedCompleted(op, result: result) }
     }
 
     func receive(_ message: any Sendable, loop: EventLoop) {
-        if phase == .request {
+        if case .request = phase {
             requestMessage(message)
         } else if let minted = message as? MintOutcome {
             certificateMinted(minted)
@@ -203,7 +172,7 @@ final class Connection: IOHandler {
 
     func deadlineExpired(loop: EventLoop) {
         let now = MonotonicClock.now()
-        if phase == .request {
+        if case .request = phase {
             requestEvent(.deadline(now: now))
             return
         }
@@ -211,34 +180,28 @@ final class Connection: IOHandler {
             finish(CloseReason(.shutdown, "closed at shutdown: grace period of \(format(config.grace)) ended"))
             return
         }
-        if phase == .intercept {
-            interceptEvent(.deadlinePassed(now: now))
-            return
+        switch phase {
+        case .intercept: interceptEvent(.deadlinePassed(now: now))
+        case .interceptRelay: relayEvent(.deadlinePassed(now: now))
+        case .mixedRelay: mixedEvent(.deadlinePassed(now: now))
+        case .transfer:
+            if phaseDeadline == 0 || now < phaseDeadline {
+                applyDeadline()
+            } else {
+                transferEvent(.deadlinePassed(now: now))
+            }
+        case .request, .closing, .closed, .handling: break
         }
-        if phase == .interceptRelay {
-            relayEvent(.deadlinePassed(now: now))
-            return
-        }
-        if phase == .mixedRelay {
-            mixedEvent(.deadlinePassed(now: now))
-            return
-        }
-        if phaseDeadline == 0 || now < phaseDeadline {
-            applyDeadline()
-            return
-        }
-        if phase == .transfer { transferEvent(.deadlinePassed(now: now)) }
     }
 
     /// Shutdown began: a connection still setting up is answered 503 now; the others (an answer
     /// on its way, a relay) get the grace period.
     func shutdownRequested(graceDeadline: UInt64) {
-        guard phase != .closing else { return }
+        guard !phase.isOver else { return }
         self.graceDeadline = graceDeadline
-        switch phase {
-        case .request:
+        if case .request = phase {
             requestEvent(.shutdown(graceDeadline: graceDeadline, now: MonotonicClock.now()))
-        default:
+        } else {
             applyDeadline()
         }
     }
@@ -247,10 +210,11 @@ final class Connection: IOHandler {
 
     /// Ends the connection: the loop cancels whatever is in flight and calls `finalize` once
     /// nothing is, after the current event has returned. Whatever the caller does next on this
-    /// connection submits nothing (the handle is retired) and finds its state intact.
+    /// connection submits nothing (the handle is retired) and finds its state intact; the machine
+    /// that ran is kept, not run, until `finalize`.
     func finish(_ reason: CloseReason) {
-        guard phase != .closing else { return }
-        phase = .closing
+        guard !phase.isOver else { return }
+        phase = .closing(ended: phase.take())
         summary.close = reason
         relayTunnel?.connectionFinished()
         loop.retire(handle, cancelling: [clientFD, upstreamFD] + pipes.fds)
@@ -272,9 +236,7 @@ final class Connection: IOHandler {
         pipes.release()
         releaseRecordBuffers()
         if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
-        intercept = nil
-        interceptRelay = nil
-        mixedRelay = nil
+        phase = .closed
         if let b = responseBuffer { b.deallocate(); responseBuffer = nil }
         connectSlot = nil
         if let slot = relaySlot { worker.shared.relayGate?.release(slot); relaySlot = nil }

@@ -19,15 +19,15 @@ struct MintOutcome: Sendable {
 /// operations. Nothing is decided here. Once the machine hands the legs over, the relay runs
 /// (Connection+InterceptRelay, Connection+MixedTransfer, the splice transfer).
 extension Connection {
-    func beginIntercept() {
+    /// `pipelined`: the bytes of the request buffer the client sent after its request head.
+    func beginIntercept(_ request: ConnectRequest, pipelined: Range<Int>) {
         summary.mode = .intercept
         summary.verified = !config.insecureUpstream
         guard let ic = worker.shared.interception else {
             finish(CloseReason(.error, "interception is not set up on this worker"))
             return
         }
-        interception = ic
-        guard let request, let requestBytes = requestBuffer else {
+        guard let requestBytes = requestBuffer else {
             finish(CloseReason(.error, "interception started without the CONNECT request"))
             return
         }
@@ -56,25 +56,35 @@ extension Connection {
             kernelTLSAvailable: ic.kernelTLS.isAvailable, viaListener: summary.front != nil,
             clientIsTCP: Socket.isTCP(clientFD), upstreamIsTCP: Socket.isTCP(upstreamFD),
             logRecords: logAll, sessions: ic.sessions, minter: ic.minter)
-        phase = .intercept
-        intercept = InterceptMachine(settings: settings, client: client, upstream: upstream)
+        phase = .intercept(InterceptMachine(settings: settings, client: client, upstream: upstream))
         if interceptActions.capacity < 16 { interceptActions.reserveCapacity(16) }
         // Bytes the client sent right after its CONNECT request are the start of its TLS.
-        let pipelined = max(requestFilled - request.headerLength, 0)
-        interceptEvent(.start(pipelined: UnsafeRawBufferPointer(start: requestBytes + request.headerLength, count: pipelined),
+        interceptEvent(.start(pipelined: UnsafeRawBufferPointer(start: requestBytes + pipelined.lowerBound, count: pipelined.count),
                               now: MonotonicClock.now()))
     }
 
     /// Feeds one event to the intercept machine and performs what it asks.
     func interceptEvent(_ event: InterceptMachine.Event) {
-        guard phase == .intercept else { return }
+        guard case .intercept = phase else { return }
         interceptActions.removeAll(keepingCapacity: true)
-        intercept?.handle(event, &interceptActions)
+        interceptHandle(event)
         var i = 0
         while i < interceptActions.count {
             let action = interceptActions[i]
             i += 1
             perform(action)
+        }
+    }
+
+    /// The machine handles `event`, its actions joining `interceptActions`: moved out of `phase`
+    /// for it and back before they run (Phase.take). Outside the intercept phase, nothing.
+    private func interceptHandle(_ event: InterceptMachine.Event) {
+        switch phase.take() {
+        case .intercept(var m):
+            m.handle(event, &interceptActions)
+            phase = .intercept(m)
+        case let other:
+            phase = other
         }
     }
 
@@ -123,13 +133,10 @@ extension Connection {
         case .note(let note):
             noted(note)
         case .startRelay(let client, let upstream):
-            intercept = nil
             startRelay(client: client, upstream: upstream)
         case .startMixedRelay(let kernel, let userspace):
-            intercept = nil
             startMixedRelay(kernel: kernel, userspace: userspace)
         case .startKernelSplice:
-            intercept = nil
             summary.clientPath = .ktlsSplice
             summary.upstreamPath = .ktlsSplice
             if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
@@ -143,6 +150,7 @@ extension Connection {
     /// injection acts here, as the kernel would: VEIL_FAULT_KTLS_REFUSE=client|upstream refuses
     /// that leg, VEIL_FAULT_KTLS_SEQUENCE=N installs a wrong transmit sequence number.
     private func installKernelTLS(_ side: TransferSide, transmit: KernelTLSKeys, receive: KernelTLSKeys) {
+        let interception = worker.shared.interception
         let fault = interception?.ktlsSequenceFault ?? 0
         let error: String?
         if interception?.ktlsRefusedLeg == side.name {
@@ -151,19 +159,19 @@ extension Connection {
             error = KernelTLS.install(fd: fd(side),
                                       transmit: fault == 0 ? transmit : transmit.advanced(by: fault), receive: receive)
         }
-        intercept?.handle(.kernelTLSInstalled(side, error: error, now: MonotonicClock.now()), &interceptActions)
+        interceptHandle(.kernelTLSInstalled(side, error: error, now: MonotonicClock.now()))
     }
 
     /// A certificate for `name`: the worker's cache answers at once, else it is minted off the
     /// ring and comes back through the mailbox.
     private func requestCertificate(for name: String) {
-        guard let ic = interception else {
+        guard let ic = worker.shared.interception else {
             interceptEvent(.certificateFailed("interception is not set up"))
             return
         }
         if let cached = worker.certificates.lookup(name) {
             ic.workerCacheHits.wrappingAdd(1, ordering: .relaxed)
-            intercept?.handle(.certificateMinted(cached, now: MonotonicClock.now()), &interceptActions)
+            interceptHandle(.certificateMinted(cached, now: MonotonicClock.now()))
             return
         }
         let minter = ic.minter

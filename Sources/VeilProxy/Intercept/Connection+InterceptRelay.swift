@@ -9,8 +9,7 @@ import VeilTLS
 extension Connection {
     /// InterceptMachine handed the legs over: the relay takes them, with what is in flight on them.
     func startRelay(client: TLSLeg, upstream: TLSLeg) {
-        guard phase != .closing else { return }
-        phase = .interceptRelay
+        guard !phase.isOver else { return }
         summary.path = .userspace
         summary.clientPath = .userspace
         summary.upstreamPath = .userspace
@@ -20,15 +19,23 @@ extension Connection {
         let settings = InterceptRelayMachine.Settings(idleTimeout: config.idleTimeout, recordLayer: config.recordLayer,
                                                       logRecords: config.recordLog == .records,
                                                       upstreamHandshakeNanos: upstreamHandshakeNanos)
-        interceptRelay = InterceptRelayMachine(settings: settings, client: client, upstream: upstream, plaintext: buffer, now: now)
+        phase = .interceptRelay(InterceptRelayMachine(settings: settings, client: client, upstream: upstream,
+                                                      plaintext: buffer, now: now))
         relayEvent(.start(now: now))
     }
 
     /// Feeds one event to the relay machine and performs what it asks.
     func relayEvent(_ event: InterceptRelayMachine.Event) {
-        guard phase == .interceptRelay else { return }
+        guard case .interceptRelay = phase else { return }
         var actions = actionLists.takeInterceptRelay()
-        interceptRelay?.handle(event, &actions)
+        // Moved out for the event and back before its actions run (Phase.take).
+        switch phase.take() {
+        case .interceptRelay(var m):
+            m.handle(event, &actions)
+            phase = .interceptRelay(m)
+        case let other:
+            phase = other
+        }
         var i = 0
         while i < actions.count {
             // Moved out, not copied (see transferEvent).

@@ -12,7 +12,7 @@ import VeilTLS
 extension Connection {
     /// InterceptMachine handed over: `kernel`'s socket is on kTLS, `userspace` keeps its engine.
     func startMixedRelay(kernel: TransferSide, userspace: TLSLeg) {
-        guard phase != .closing else { return }
+        guard !phase.isOver else { return }
         let buffer = plaintext ?? worker.recordBuffers.take()
         plaintext = buffer
         let now = MonotonicClock.now()
@@ -21,20 +21,36 @@ extension Connection {
             finish(CloseReason(.error, "out of memory for a kTLS leg"))
             return
         }
-        phase = .mixedRelay
         summary.path = .userspace
         summary.clientPath = kernel == .client ? .ktls : .userspace
         summary.upstreamPath = kernel == .client ? .userspace : .ktls
         let settings = MixedRelayMachine.Settings(idleTimeout: config.idleTimeout, logRecords: config.recordLog == .records)
-        mixedRelay = MixedRelayMachine(settings: settings, relay: relay, now: now)
+        phase = .mixedRelay(MixedRelayMachine(settings: settings, relay: relay, now: now))
         mixedEvent(.start(now: now))
     }
 
     /// Feeds one event to the mixed relay's machine and performs what it asks.
     func mixedEvent(_ event: MixedRelayMachine.Event) {
-        guard phase == .mixedRelay, let kernel = mixedRelay?.relay?.kernelSide else { return }
+        guard case .mixedRelay = phase else { return }
         var actions = actionLists.takeMixedRelay()
-        mixedRelay?.handle(event, &actions)
+        // Moved out for the event and back before its actions run (Phase.take); a machine whose
+        // relay ended takes no more events.
+        let kernel: TransferSide
+        switch phase.take() {
+        case .mixedRelay(var m):
+            guard let side = m.relay?.kernelSide else {
+                phase = .mixedRelay(m)
+                actionLists.giveBack(mixedRelay: &actions)
+                return
+            }
+            kernel = side
+            m.handle(event, &actions)
+            phase = .mixedRelay(m)
+        case let other:
+            phase = other
+            actionLists.giveBack(mixedRelay: &actions)
+            return
+        }
         var i = 0
         while i < actions.count {
             // Moved out, not copied (see transferEvent).
@@ -53,7 +69,9 @@ extension Connection {
         case .clientSend, .upstreamSend: mixedEvent(.sent(result: result, now: MonotonicClock.now()))
         case .clientShutdown, .upstreamShutdown: mixedEvent(.shutDown)
         case .ktlsRecv:
-            mixedEvent(.recordReceived(result: result, type: mixedRelay?.relay?.incoming.type ?? 0, now: MonotonicClock.now()))
+            var type: UInt8 = 0
+            if case .mixedRelay(let m) = phase, let relay = m.relay { type = relay.incoming.type }
+            mixedEvent(.recordReceived(result: result, type: type, now: MonotonicClock.now()))
         case .ktlsSend: mixedEvent(.kernelSent(result: result, now: MonotonicClock.now()))
         case .ktlsShutdown: mixedEvent(.kernelShutDown)
         default: break

@@ -1,10 +1,12 @@
 import VeilRuntime
+import VeilWire
 
 /// Pass-through after the `200`: the handshake relay, then the splice relay (PassThroughMachine,
 /// driven by Connection+Transfer).
 extension Connection {
-    func beginHandshake() {
-        guard let request, let upBuffer = requestBuffer else {
+    /// `pipelined`: the bytes of the request buffer the client sent after its request head.
+    func beginHandshake(_ request: ConnectRequest, pipelined: Range<Int>) {
+        guard let upBuffer = requestBuffer else {
             finish(CloseReason(.error, "internal: handshake relay started without a request"))
             return
         }
@@ -17,7 +19,7 @@ extension Connection {
             logRecords: config.recordLog == .records, splitHello: config.splitHello,
             allowSNIMismatch: config.allowSNIMismatch, targetHost: request.target.host)
         startTransfer(.passThrough(PassThroughMachine(settings, clientBuffer: upBuffer,
-                                                      pipelined: request.headerLength..<max(requestFilled, request.headerLength),
+                                                      pipelined: pipelined,
                                                       upstreamBuffer: downBuffer,
                                                       capacity: worker.recordBuffers.bufferSize)))
     }

@@ -11,14 +11,22 @@ import Glibc
 extension Connection {
     /// Feeds `event` to the request machine and performs its actions. An action that has an
     /// immediate outcome (a resolver's cached answer, a socket that cannot be made) yields the
-    /// next event, handled once the current actions are done.
+    /// next event, handled once the current actions are done, if the request phase still runs.
     func requestEvent(_ event: RequestMachine.Event) {
+        guard case .request = phase else { return }
         var actions = actionLists.takeRequest()
         var next: RequestMachine.Event? = event
         while let e = next {
             next = nil
             ActionLists.empty(&actions)
-            requestMachine.handle(e, summary: &summary, &actions)
+            // Moved out for the event and back before its actions run (Phase.take).
+            switch phase.take() {
+            case .request(var m):
+                m.handle(e, summary: &summary, &actions)
+                phase = .request(m)
+            case let other:
+                phase = other
+            }
             var i = 0
             while i < actions.count {
                 // Moved out, not copied (see Connection.transferEvent).
@@ -101,15 +109,15 @@ extension Connection {
         case .answerComplete:
             // Veil's own answer, complete: through the HTTPS listener it ends with close_notify.
             clientFront?.bridgeEndAuthenticated = true
-        case .handOver(let transfer, _, _, _):
+        case .handOver(let transfer, let request, let pipelinedFrom, let filledTo):
             stageResponse([])
+            let pipelined = pipelinedFrom..<max(filledTo, pipelinedFrom)
             switch transfer {
-            case .intercept: beginIntercept()
-            case .passthrough: beginHandshake()
+            case .intercept: beginIntercept(request, pipelined: pipelined)
+            case .passthrough: beginHandshake(request, pipelined: pipelined)
             }
-        case .forward(let request, _, _, _):
-            forward = ForwardBody(request: request)
-            beginForward()
+        case .forward(let forwardRequest, _, let pipelinedFrom, let filledTo):
+            beginForward(forwardRequest, pipelined: pipelinedFrom..<max(filledTo, pipelinedFrom))
         case .holdRelaySlot(let slot):
             relaySlot = slot
         case .close(let reason):
@@ -130,24 +138,19 @@ extension Connection {
     /// The relay answered 200: the socketpair now leads to the target. `path` is how the TLS
     /// to the relay moves (`ktls` or `userspace`), `note` why not kTLS when it was wanted.
     func tunnelEstablished(path: ConnectionSummary.DataPath, note: String?) {
-        guard phase == .request else { return }
         requestEvent(.tunnelEstablished(path: path, note: note, now: MonotonicClock.now()))
     }
 
     /// The tunnel could not be set up; `reason` says why (the relay's own answer when it gave one).
     func tunnelFailed(_ status: HTTPStatusResponse.Status, _ reason: CloseReason) {
-        guard phase == .request else { return }
         requestEvent(.tunnelFailed(status, reason, now: MonotonicClock.now()))
     }
 
     /// The reason this connection closes with once the answer or alert under way is out.
-    var closingReason: CloseReason? { requestMachine.pendingClose }
-
-    /// The request (once the machine parsed one).
-    var request: ConnectRequest? { requestMachine.request }
-
-    /// How many bytes of the request buffer the request head and what followed it fill.
-    var requestFilled: Int { requestMachine.filled }
+    var closingReason: CloseReason? {
+        if case .request(let m) = phase { return m.pendingClose }
+        return nil
+    }
 
     /// Copies `bytes` into `responseBuffer`, which stays put until the send completes, and
     /// returns it (nil for no bytes).

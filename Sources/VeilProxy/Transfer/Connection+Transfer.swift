@@ -17,9 +17,8 @@ import VeilTLS
 extension Connection {
     /// Starts `machine` as this connection's transfer.
     func startTransfer(_ machine: TransferMachine) {
-        guard phase != .closing else { return }
-        phase = .transfer
-        transfer = machine
+        guard !phase.isOver else { return }
+        phase = .transfer(machine)
         transferEvent(.start(now: MonotonicClock.now()))
     }
 
@@ -29,9 +28,9 @@ extension Connection {
     /// immediate outcome (pipes opened, a pipe resized, a splice out done at once) yields the next event, whose actions
     /// join the end of the list.
     func transferEvent(_ event: TransferEvent) {
-        guard phase == .transfer else { return }
+        guard case .transfer = phase else { return }
         var actions = actionLists.takeTransfer()
-        transfer?.handle(event, &actions)
+        transferHandle(event, &actions)
         var i = 0
         while i < actions.count {
             // Moved out, not copied (a copy of an action with a payload is a switch through its
@@ -40,9 +39,22 @@ extension Connection {
             var action = TransferAction.setNonBlocking
             swap(&action, &actions[i])
             i += 1
-            if let next = perform(action) { transfer?.handle(next, &actions) }
+            if let next = perform(action) { transferHandle(next, &actions) }
         }
         actionLists.giveBack(transfer: &actions)
+    }
+
+    /// The machine handles `event`: moved out of `phase` for it and back before its actions run
+    /// (Phase.take). Once the transfer ended (an action finished the connection), nothing.
+    @inline(__always)
+    private func transferHandle(_ event: TransferEvent, _ actions: inout [TransferAction]) {
+        switch phase.take() {
+        case .transfer(var m):
+            m.handle(event, &actions)
+            phase = .transfer(m)
+        case let other:
+            phase = other
+        }
     }
 
     /// A completion of one of the transfer's operations.
@@ -73,7 +85,7 @@ extension Connection {
     /// machine. A failed poll (cancelled at the close) is passed on as the splice's result;
     /// after the transfer ended nothing is spliced.
     private func spliceAfterPoll(_ d: TransferDirection, in isIn: Bool, pollResult: Int32) {
-        guard phase == .transfer, let pipe = pipes.pipe(d) else { return }
+        guard case .transfer = phase, let pipe = pipes.pipe(d) else { return }
         let count = pipes.count(d, in: isIn)
         if isIn {
             let result = pollResult < 0 ? pollResult : pipe.spliceIn(from: fd(d.source), count: count)
