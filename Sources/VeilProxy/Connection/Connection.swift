@@ -117,7 +117,7 @@ final class Connection: IOHandler {
                                     client: client ?? Socket.peerAddress(clientFD)?.description ?? "?",
                                     mode: worker.config.mode)
         summary.front = front
-        phase = .request(RequestMachine(policy: worker.requestPolicy, viaListener: front != nil))
+        phase = .request(Held(RequestMachine(policy: worker.requestPolicy, viaListener: front != nil)))
     }
 
     /// Starts reading the CONNECT request; with a `refusal` (over the limit, shutting down),
@@ -144,7 +144,7 @@ final class Connection: IOHandler {
         case .intercept: interceptCompleted(op, result: result)
         case .interceptRelay: relayCompleted(op, result: result)
         case .mixedRelay: mixedCompleted(op, result: result)
-        case .closing, .closed, .handling: break
+        case .closing, .closed: break
         }
     }
 
@@ -190,7 +190,7 @@ final class Connection: IOHandler {
             } else {
                 transferEvent(.deadlinePassed(now: now))
             }
-        case .request, .closing, .closed, .handling: break
+        case .request, .closing, .closed: break
         }
     }
 
@@ -214,7 +214,7 @@ final class Connection: IOHandler {
     /// that ran is kept, not run, until `finalize`.
     func finish(_ reason: CloseReason) {
         guard !phase.isOver else { return }
-        phase = .closing(ended: phase.take())
+        phase = .closing(ended: phase.running)
         summary.close = reason
         relayTunnel?.connectionFinished()
         loop.retire(handle, cancelling: [clientFD, upstreamFD] + pipes.fds)

@@ -56,7 +56,7 @@ extension Connection {
             kernelTLSAvailable: ic.kernelTLS.isAvailable, viaListener: summary.front != nil,
             clientIsTCP: Socket.isTCP(clientFD), upstreamIsTCP: Socket.isTCP(upstreamFD),
             logRecords: logAll, sessions: ic.sessions, minter: ic.minter)
-        phase = .intercept(InterceptMachine(settings: settings, client: client, upstream: upstream))
+        phase = .intercept(Held(InterceptMachine(settings: settings, client: client, upstream: upstream)))
         if interceptActions.capacity < 16 { interceptActions.reserveCapacity(16) }
         // Bytes the client sent right after its CONNECT request are the start of its TLS.
         interceptEvent(.start(pipelined: UnsafeRawBufferPointer(start: requestBytes + pipelined.lowerBound, count: pipelined.count),
@@ -65,26 +65,14 @@ extension Connection {
 
     /// Feeds one event to the intercept machine and performs what it asks.
     func interceptEvent(_ event: InterceptMachine.Event) {
-        guard case .intercept = phase else { return }
+        guard case .intercept(let held) = phase else { return }
         interceptActions.removeAll(keepingCapacity: true)
-        interceptHandle(event)
+        held.machine.handle(event, &interceptActions)
         var i = 0
         while i < interceptActions.count {
             let action = interceptActions[i]
             i += 1
-            perform(action)
-        }
-    }
-
-    /// The machine handles `event`, its actions joining `interceptActions`: moved out of `phase`
-    /// for it and back before they run (Phase.take). Outside the intercept phase, nothing.
-    private func interceptHandle(_ event: InterceptMachine.Event) {
-        switch phase.take() {
-        case .intercept(var m):
-            m.handle(event, &interceptActions)
-            phase = .intercept(m)
-        case let other:
-            phase = other
+            perform(action, held)
         }
     }
 
@@ -110,18 +98,20 @@ extension Connection {
         interceptEvent(.certificateMinted(c, now: MonotonicClock.now()))
     }
 
-    private func perform(_ action: InterceptMachine.Action) {
+    /// Performs one action of `held`'s machine (an immediate outcome is its next event, whose
+    /// actions join the list being performed).
+    private func perform(_ action: InterceptMachine.Action, _ held: Held<InterceptMachine>) {
         switch action {
         case .receive(let side, let buffer, let max, let dontWait):
             loop.recv(handle, op: Op.receive(side).rawValue, fd: fd(side), into: buffer, max: max, dontWait: dontWait)
         case .cancelReceive(let side):
             loop.cancel(handle, op: Op.cancel.rawValue, target: Op.receive(side).rawValue)
         case .installKernelTLS(let side, let transmit, let receive):
-            installKernelTLS(side, transmit: transmit, receive: receive)
+            installKernelTLS(side, transmit: transmit, receive: receive, held)
         case .send(let side, let buffer):
             loop.send(handle, op: Op.send(side).rawValue, fd: fd(side), from: buffer)
         case .requestCertificate(let name):
-            requestCertificate(for: name)
+            requestCertificate(for: name, held)
         case .refuse(let alert):
             sendRefusal(alert)
         case .setDeadline(let at):
@@ -149,7 +139,8 @@ extension Connection {
     /// Installs kTLS on one leg's socket and tells the machine at once. The VM test's fault
     /// injection acts here, as the kernel would: VEIL_FAULT_KTLS_REFUSE=client|upstream refuses
     /// that leg, VEIL_FAULT_KTLS_SEQUENCE=N installs a wrong transmit sequence number.
-    private func installKernelTLS(_ side: TransferSide, transmit: KernelTLSKeys, receive: KernelTLSKeys) {
+    private func installKernelTLS(_ side: TransferSide, transmit: KernelTLSKeys, receive: KernelTLSKeys,
+                                  _ held: Held<InterceptMachine>) {
         let interception = worker.shared.interception
         let fault = interception?.ktlsSequenceFault ?? 0
         let error: String?
@@ -159,19 +150,19 @@ extension Connection {
             error = KernelTLS.install(fd: fd(side),
                                       transmit: fault == 0 ? transmit : transmit.advanced(by: fault), receive: receive)
         }
-        interceptHandle(.kernelTLSInstalled(side, error: error, now: MonotonicClock.now()))
+        held.machine.handle(.kernelTLSInstalled(side, error: error, now: MonotonicClock.now()), &interceptActions)
     }
 
     /// A certificate for `name`: the worker's cache answers at once, else it is minted off the
     /// ring and comes back through the mailbox.
-    private func requestCertificate(for name: String) {
+    private func requestCertificate(for name: String, _ held: Held<InterceptMachine>) {
         guard let ic = worker.shared.interception else {
             interceptEvent(.certificateFailed("interception is not set up"))
             return
         }
         if let cached = worker.certificates.lookup(name) {
             ic.workerCacheHits.wrappingAdd(1, ordering: .relaxed)
-            interceptHandle(.certificateMinted(cached, now: MonotonicClock.now()))
+            held.machine.handle(.certificateMinted(cached, now: MonotonicClock.now()), &interceptActions)
             return
         }
         let minter = ic.minter

@@ -19,23 +19,16 @@ extension Connection {
         let settings = InterceptRelayMachine.Settings(idleTimeout: config.idleTimeout, recordLayer: config.recordLayer,
                                                       logRecords: config.recordLog == .records,
                                                       upstreamHandshakeNanos: upstreamHandshakeNanos)
-        phase = .interceptRelay(InterceptRelayMachine(settings: settings, client: client, upstream: upstream,
-                                                      plaintext: buffer, now: now))
+        phase = .interceptRelay(Held(InterceptRelayMachine(settings: settings, client: client, upstream: upstream,
+                                                           plaintext: buffer, now: now)))
         relayEvent(.start(now: now))
     }
 
     /// Feeds one event to the relay machine and performs what it asks.
     func relayEvent(_ event: InterceptRelayMachine.Event) {
-        guard case .interceptRelay = phase else { return }
+        guard case .interceptRelay(let held) = phase else { return }
         var actions = actionLists.takeInterceptRelay()
-        // Moved out for the event and back before its actions run (Phase.take).
-        switch phase.take() {
-        case .interceptRelay(var m):
-            m.handle(event, &actions)
-            phase = .interceptRelay(m)
-        case let other:
-            phase = other
-        }
+        held.machine.handle(event, &actions)
         var i = 0
         while i < actions.count {
             // Moved out, not copied (see transferEvent).

@@ -25,32 +25,15 @@ extension Connection {
         summary.clientPath = kernel == .client ? .ktls : .userspace
         summary.upstreamPath = kernel == .client ? .userspace : .ktls
         let settings = MixedRelayMachine.Settings(idleTimeout: config.idleTimeout, logRecords: config.recordLog == .records)
-        phase = .mixedRelay(MixedRelayMachine(settings: settings, relay: relay, now: now))
+        phase = .mixedRelay(Held(MixedRelayMachine(settings: settings, relay: relay, now: now)))
         mixedEvent(.start(now: now))
     }
 
     /// Feeds one event to the mixed relay's machine and performs what it asks.
     func mixedEvent(_ event: MixedRelayMachine.Event) {
-        guard case .mixedRelay = phase else { return }
+        guard case .mixedRelay(let held) = phase, let kernel = held.machine.relay?.kernelSide else { return }
         var actions = actionLists.takeMixedRelay()
-        // Moved out for the event and back before its actions run (Phase.take); a machine whose
-        // relay ended takes no more events.
-        let kernel: TransferSide
-        switch phase.take() {
-        case .mixedRelay(var m):
-            guard let side = m.relay?.kernelSide else {
-                phase = .mixedRelay(m)
-                actionLists.giveBack(mixedRelay: &actions)
-                return
-            }
-            kernel = side
-            m.handle(event, &actions)
-            phase = .mixedRelay(m)
-        case let other:
-            phase = other
-            actionLists.giveBack(mixedRelay: &actions)
-            return
-        }
+        held.machine.handle(event, &actions)
         var i = 0
         while i < actions.count {
             // Moved out, not copied (see transferEvent).
@@ -70,7 +53,7 @@ extension Connection {
         case .clientShutdown, .upstreamShutdown: mixedEvent(.shutDown)
         case .ktlsRecv:
             var type: UInt8 = 0
-            if case .mixedRelay(let m) = phase, let relay = m.relay { type = relay.incoming.type }
+            if case .mixedRelay(let held) = phase, let relay = held.machine.relay { type = relay.incoming.type }
             mixedEvent(.recordReceived(result: result, type: type, now: MonotonicClock.now()))
         case .ktlsSend: mixedEvent(.kernelSent(result: result, now: MonotonicClock.now()))
         case .ktlsShutdown: mixedEvent(.kernelShutDown)

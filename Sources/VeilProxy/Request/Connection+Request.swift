@@ -11,22 +11,15 @@ import Glibc
 extension Connection {
     /// Feeds `event` to the request machine and performs its actions. An action that has an
     /// immediate outcome (a resolver's cached answer, a socket that cannot be made) yields the
-    /// next event, handled once the current actions are done, if the request phase still runs.
+    /// next event, handled once the current actions are done.
     func requestEvent(_ event: RequestMachine.Event) {
-        guard case .request = phase else { return }
+        guard case .request(let held) = phase else { return }
         var actions = actionLists.takeRequest()
         var next: RequestMachine.Event? = event
         while let e = next {
             next = nil
             ActionLists.empty(&actions)
-            // Moved out for the event and back before its actions run (Phase.take).
-            switch phase.take() {
-            case .request(var m):
-                m.handle(e, summary: &summary, &actions)
-                phase = .request(m)
-            case let other:
-                phase = other
-            }
+            held.machine.handle(e, summary: &summary, &actions)
             var i = 0
             while i < actions.count {
                 // Moved out, not copied (see Connection.transferEvent).
@@ -148,7 +141,7 @@ extension Connection {
 
     /// The reason this connection closes with once the answer or alert under way is out.
     var closingReason: CloseReason? {
-        if case .request(let m) = phase { return m.pendingClose }
+        if case .request(let held) = phase { return held.machine.pendingClose }
         return nil
     }
 

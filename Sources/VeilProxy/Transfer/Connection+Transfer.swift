@@ -18,7 +18,7 @@ extension Connection {
     /// Starts `machine` as this connection's transfer.
     func startTransfer(_ machine: TransferMachine) {
         guard !phase.isOver else { return }
-        phase = .transfer(machine)
+        phase = .transfer(Held(machine))
         transferEvent(.start(now: MonotonicClock.now()))
     }
 
@@ -28,9 +28,9 @@ extension Connection {
     /// immediate outcome (pipes opened, a pipe resized, a splice out done at once) yields the next event, whose actions
     /// join the end of the list.
     func transferEvent(_ event: TransferEvent) {
-        guard case .transfer = phase else { return }
+        guard case .transfer(let held) = phase else { return }
         var actions = actionLists.takeTransfer()
-        transferHandle(event, &actions)
+        held.machine.handle(event, &actions)
         var i = 0
         while i < actions.count {
             // Moved out, not copied (a copy of an action with a payload is a switch through its
@@ -39,22 +39,9 @@ extension Connection {
             var action = TransferAction.setNonBlocking
             swap(&action, &actions[i])
             i += 1
-            if let next = perform(action) { transferHandle(next, &actions) }
+            if let next = perform(action) { held.machine.handle(next, &actions) }
         }
         actionLists.giveBack(transfer: &actions)
-    }
-
-    /// The machine handles `event`: moved out of `phase` for it and back before its actions run
-    /// (Phase.take). Once the transfer ended (an action finished the connection), nothing.
-    @inline(__always)
-    private func transferHandle(_ event: TransferEvent, _ actions: inout [TransferAction]) {
-        switch phase.take() {
-        case .transfer(var m):
-            m.handle(event, &actions)
-            phase = .transfer(m)
-        case let other:
-            phase = other
-        }
     }
 
     /// A completion of one of the transfer's operations.
