@@ -67,7 +67,14 @@ extension InterceptMachine {
         case .refusing, .handedOver, .closed:
             return
         }
-        let leg = h.leg(side)
+        guard legSent(h.leg(side), side, result: result, &actions) else { return }
+        continueAfter(side, h, now: now, &actions)
+    }
+
+    /// A send on `side`'s leg completed (during the handshakes or the kTLS switch): what went
+    /// out leaves the engine's output. False when the send failed: the side is gone, the
+    /// machine closed.
+    mutating func legSent(_ leg: TLSLeg, _ side: TransferSide, result: Int32, _ actions: inout [Action]) -> Bool {
         leg.sending = false
         leg.engine.outbound.pinned = false
         if result > 0 {
@@ -75,9 +82,9 @@ extension InterceptMachine {
             actions.append(.note(.sent(side, Int(result))))
         } else if result != -EAGAIN && result != -EINTR {
             gone(side, result: result, &actions)
-            return
+            return false
         }
-        continueAfter(side, h, now: now, &actions)
+        return true
     }
 
     /// After a completion on `side`: what its state does next.

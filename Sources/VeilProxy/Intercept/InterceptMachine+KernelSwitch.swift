@@ -119,16 +119,7 @@ extension InterceptMachine {
 
     mutating func switchSent(_ k: InterceptKernelSwitch, _ side: TransferSide, result: Int32, now: UInt64,
                              _ actions: inout [Action]) {
-        let leg = k.leg(side)
-        leg.sending = false
-        leg.engine.outbound.pinned = false
-        if result > 0 {
-            leg.engine.outbound.consume(Int(result))
-            actions.append(.note(.sent(side, Int(result))))
-        } else if result != -EAGAIN && result != -EINTR {
-            gone(side, result: result, &actions)
-            return
-        }
+        guard legSent(k.leg(side), side, result: result, &actions) else { return }
         continueKernelSwitch(k, now: now, &actions)
     }
 
