@@ -63,6 +63,8 @@ extension Connection {
             // A front carrying that socket learns that the end passed on was authenticated.
             if authenticated { front(side)?.bridgeEndAuthenticated = true }
             loop.shutdownWrite(handle, op: Op.shutdown(side).rawValue, fd: fd(side))
+        case .release(let side):
+            interceptRelay?.relay?.leg(side).engine.releaseIdleMemory()
         case .setDeadline(let at):
             phaseDeadline = at
             applyDeadline()
