@@ -25,4 +25,18 @@ struct ByteBufferPagesTests {
         let b = ByteBuffer(capacity: 4096)
         #expect(!b.releasePages())
     }
+
+    @Test func scratchPagesGiveBackTheWholePagesInsideOnly() {
+        let count = 18_437
+        let b = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 16)
+        defer { b.deallocate() }
+        b.initializeMemory(as: UInt8.self, repeating: 0xAB, count: count)
+        let released = ScratchPages.release(b, count: count)
+        #expect(released >= 3 * 4096 && released <= count)
+        // The partial pages at both ends are untouched; the buffer is still usable.
+        #expect(b.load(as: UInt8.self) == 0xAB && b.load(fromByteOffset: count - 1, as: UInt8.self) == 0xAB)
+        b.storeBytes(of: 7, toByteOffset: count / 2, as: UInt8.self)
+        #expect(b.load(fromByteOffset: count / 2, as: UInt8.self) == 7)
+        #expect(ScratchPages.release(b, count: 100) == 0, "no whole page inside")
+    }
 }

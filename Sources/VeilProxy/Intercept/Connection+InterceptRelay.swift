@@ -65,6 +65,8 @@ extension Connection {
             loop.shutdownWrite(handle, op: Op.shutdown(side).rawValue, fd: fd(side))
         case .release(let side):
             interceptRelay?.relay?.leg(side).engine.releaseIdleMemory()
+        case .releaseScratch(let buffer):
+            ScratchPages.release(buffer, count: worker.recordBuffers.bufferSize)
         case .setDeadline(let at):
             phaseDeadline = at
             applyDeadline()

@@ -32,6 +32,9 @@ extension InterceptRelayMachine {
         /// holds while idle (OpenSSL's record buffers, its engine's empty buffers' pages); what
         /// it needs again is taken when data comes.
         case release(TransferSide)
+        /// The same moment: the pages of the plaintext buffer SSL_read fills (nothing stays in
+        /// it from one event to the next) go back to the kernel.
+        case releaseScratch(UnsafeMutableRawPointer)
         /// The machine's deadline (MonotonicClock nanoseconds).
         case setDeadline(UInt64)
         /// A record-log line (`--record-log records`).

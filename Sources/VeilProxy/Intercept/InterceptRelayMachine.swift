@@ -227,6 +227,7 @@ struct InterceptRelayMachine {
         r.memoryReleased = true
         actions.append(.release(.client))
         actions.append(.release(.upstream))
+        actions.append(.releaseScratch(r.plaintext))
     }
 
     /// Ends the connection: `.close`, nothing after it.

@@ -86,6 +86,10 @@ final class InterceptRelayHarness {
                 // What the owner does: the engine gives back what it holds while idle.
                 leg(side).engine.releaseIdleMemory()
                 described.append("release \(side.name)")
+            case .releaseScratch(let buffer):
+                #expect(buffer == plaintext)
+                ScratchPages.release(buffer, count: 16 << 10)
+                described.append("release scratch")
             case .setDeadline(let at):
                 deadline = at
                 described.append("deadline")

@@ -16,7 +16,7 @@ struct InterceptRelayMachineReleaseTests {
         let start = h.now
         #expect(h.deadline == start + Self.quiet, "the release comes before the idle timeout")
         h.run()  // what the handshakes left to send goes out
-        #expect(h.on(.deadlinePassed(now: start + Self.quiet)) == ["release client", "release upstream", "deadline"])
+        #expect(h.on(.deadlinePassed(now: start + Self.quiet)) == ["release client", "release upstream", "release scratch", "deadline"])
         #expect(h.deadline == start + 30 * H.second)
         for side in [TransferSide.client, .upstream] {
             #expect(h.leg(side).engine.inbound.isEmpty && h.leg(side).engine.outbound.isEmpty)
@@ -33,7 +33,7 @@ struct InterceptRelayMachineReleaseTests {
         let moved = h.now
         #expect(h.on(.deadlinePassed(now: start + Self.quiet)) == ["deadline"], "data moved 100 ms ago")
         #expect(h.deadline == moved + Self.quiet)
-        #expect(h.on(.deadlinePassed(now: moved + Self.quiet)) == ["release client", "release upstream", "deadline"])
+        #expect(h.on(.deadlinePassed(now: moved + Self.quiet)) == ["release client", "release upstream", "release scratch", "deadline"])
     }
 
     @Test(arguments: [RecordLayerMode.openssl, .veil])
@@ -45,7 +45,7 @@ struct InterceptRelayMachineReleaseTests {
             #expect(h.records.last == "veil")
         }
         h.now += Self.quiet
-        #expect(h.on(.deadlinePassed(now: h.now)).prefix(2) == ["release client", "release upstream"])
+        #expect(h.on(.deadlinePassed(now: h.now)).prefix(3) == ["release client", "release upstream", "release scratch"])
         // Data after the release: OpenSSL and the engines take their buffers again.
         h.now += 5 * H.second
         h.write(.upstream, Array(repeating: 0x41, count: 3000))
@@ -57,7 +57,7 @@ struct InterceptRelayMachineReleaseTests {
         h.relay(50_000, from: .upstream)
         #expect(h.closed == nil)
         h.now += Self.quiet
-        #expect(h.on(.deadlinePassed(now: h.now)).prefix(2) == ["release client", "release upstream"])
+        #expect(h.on(.deadlinePassed(now: h.now)).prefix(3) == ["release client", "release upstream", "release scratch"])
         h.relay(20_000, from: .upstream)
         #expect(h.closed == nil)
     }
@@ -65,7 +65,7 @@ struct InterceptRelayMachineReleaseTests {
     @Test func withoutAnIdleTimeoutTheReleaseIsTheOnlyDeadline() throws {
         let h = try H(idleTimeout: 0, releaseAfter: Self.quiet)
         #expect(h.deadline == h.now + Self.quiet)
-        #expect(h.on(.deadlinePassed(now: h.now + Self.quiet)) == ["release client", "release upstream"])
+        #expect(h.on(.deadlinePassed(now: h.now + Self.quiet)) == ["release client", "release upstream", "release scratch"])
         #expect(h.on(.deadlinePassed(now: h.now + 1000 * H.second)).isEmpty)
         #expect(h.closed == nil)
     }
