@@ -40,3 +40,22 @@ struct ByteBufferPagesTests {
         #expect(ScratchPages.release(b, count: 100) == 0, "no whole page inside")
     }
 }
+
+/// BufferPool caches what is given back, and shrinks to what it is told to keep after a burst.
+@Suite("BufferPool")
+struct BufferPoolTests {
+    @Test func shrinksAfterABurst() {
+        let pool = BufferPool(bufferSize: 1024, maxCached: 8)
+        let taken = (0..<10).map { _ in pool.take() }
+        #expect(pool.outstanding == 10 && pool.cached == 0)
+        for b in taken { pool.give(b) }
+        #expect(pool.outstanding == 0 && pool.cached == 8, "at most maxCached kept")
+        pool.shrink(keeping: 2)
+        #expect(pool.cached == 2)
+        let again = pool.take()
+        #expect(pool.cached == 1 && pool.outstanding == 1)
+        pool.give(again)
+        pool.shrink(keeping: 5)
+        #expect(pool.cached == 2, "shrinking never grows")
+    }
+}
