@@ -209,9 +209,11 @@ public final class TLSEngine {
 
     /// While the session is idle: gives back OpenSSL's record buffers (SSL_free_buffers, which
     /// keeps them when they hold part of a record; OpenSSL allocates them again when it next reads
-    /// or writes) and the pages of `inbound` and `outbound` that hold no bytes.
+    /// or writes) and the pages of `inbound` and `outbound` that hold no bytes. Not while OpenSSL
+    /// holds records or plaintext at all: before 3.0.14 SSL_free_buffers freed a buffer that a
+    /// partly read record still pointed into (CVE-2024-4741).
     public func releaseIdleMemory() {
-        if SSL_free_buffers(ssl) != 1 { ERR_clear_error() }
+        if SSL_has_pending(ssl) == 0 && SSL_free_buffers(ssl) != 1 { ERR_clear_error() }
         inbound.releasePages()
         outbound.releasePages()
     }
