@@ -214,6 +214,25 @@ if veil_or_fail intercept --mode intercept --resolver static --upstream-ca "$TES
     ic_upload "intercept/upload 16 MiB h2 TLS1.3" "$IC_DAV13" 2
     ic_upload "intercept/upload 16 MiB h1 TLS1.2" "$IC_DAV12" 1.1
 
+    # Pauses on one connection: curl --rate waits 500 ms between its requests, more than the
+    # relay's 200 ms after which an idle connection gives its buffers back (OpenSSL's, the
+    # engines', the plaintext buffer's pages); small, 16 MiB, small, 16 MiB: a release before
+    # and after Veil's record layer takes over, and whole bodies after each.
+    log_mark
+    got=$(vcurl --http1.1 --rate 2/s -w '%{http_code} %{num_connects} %{local_port}\n' \
+        -o "$WORK/pause1.html" -o "$WORK/pause2.bin" -o "$WORK/pause3.html" -o "$WORK/pause4.bin" \
+        "https://localhost:$NGX13/index.html" "https://localhost:$NGX13/big.bin" \
+        "https://localhost:$NGX13/index.html" "https://localhost:$NGX13/big.bin" 2>&1)
+    port=$(head -1 <<<"$got" | awk '{ print $3 }')
+    expect_eq "intercept/pauses: 4 x 200 on one connection" "200 1 $port|200 0 $port|200 0 $port|200 0 $port" "$(paste -sd'|' <<<"$got")"
+    expect_eq "intercept/pauses: both 16 MiB bodies intact" "$BIG_SHA $BIG_SHA" "$(sha_of "$WORK/pause2.bin") $(sha_of "$WORK/pause4.bin")"
+    expect_eq "intercept/pauses: both small bodies intact" "$(sha_of "$DOCROOT/index.html") $(sha_of "$DOCROOT/index.html")" \
+        "$(sha_of "$WORK/pause1.html") $(sha_of "$WORK/pause3.html")"
+    rm -f "$WORK"/pause*
+    summary_for "$port"
+    expect_summary "intercept/pauses: summary close" close ok
+    expect_summary "intercept/pauses: summary records" records "$IC_RECORDS_RE"
+
     # Proof of interception: the origin's own CA no longer verifies what curl sees...
     expect_eq "intercept/curl trusting only the origin's CA fails (60)" 60 \
         "$(ic_curl_rc -x "http://127.0.0.1:$VEIL_PORT" --cacert "$TESTCA" "https://localhost:$NGX13/index.html")"

@@ -63,6 +63,10 @@ extension Connection {
             // A front carrying that socket learns that the end passed on was authenticated.
             if authenticated { front(side)?.bridgeEndAuthenticated = true }
             loop.shutdownWrite(handle, op: Op.shutdown(side).rawValue, fd: fd(side))
+        case .release(let side):
+            interceptRelay?.relay?.leg(side).engine.releaseIdleMemory()
+        case .releaseScratch(let buffer):
+            ScratchPages.release(buffer, count: worker.recordBuffers.bufferSize)
         case .setDeadline(let at):
             phaseDeadline = at
             applyDeadline()

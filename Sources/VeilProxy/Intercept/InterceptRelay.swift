@@ -15,6 +15,8 @@ final class InterceptRelay {
     /// The owner's buffer SSL_read fills (16 KiB at a time); it outlives the relay.
     let plaintext: UnsafeMutableRawPointer
     @exclusivity(unchecked) var lastActivity: UInt64
+    /// The legs gave their memory back (`.release`) and no data has moved since.
+    @exclusivity(unchecked) var memoryReleased = false
     /// Record log lines gathered during an event (`--record-log records`), else nil.
     let log: InterceptRecordLog?
 

@@ -28,6 +28,13 @@ extension InterceptRelayMachine {
         /// `authenticated` when that end is close_notify (a TLS front carrying the socket is
         /// told). Completes as `.shutDown`.
         case shutdownWrite(TransferSide, authenticated: Bool)
+        /// The connection has moved no data for a while: the side's leg gives back the memory it
+        /// holds while idle (OpenSSL's record buffers, its engine's empty buffers' pages); what
+        /// it needs again is taken when data comes.
+        case release(TransferSide)
+        /// The same moment: the pages of the plaintext buffer SSL_read fills (nothing stays in
+        /// it from one event to the next) go back to the kernel.
+        case releaseScratch(UnsafeMutableRawPointer)
         /// The machine's deadline (MonotonicClock nanoseconds).
         case setDeadline(UInt64)
         /// A record-log line (`--record-log records`).

@@ -32,6 +32,9 @@ struct InterceptRelayMachine {
         /// How long the upstream handshake took: the takeover waits about that long for a
         /// TLS 1.3 upstream's first ticket (2-50 ms).
         let upstreamHandshakeNanos: UInt64
+        /// How long no data may move either way before the connection's memory is given back
+        /// (`.release`); 0: never.
+        var releaseAfterNanos: UInt64 = InterceptRelayMachine.releaseAfter
 
         var idleNanos: UInt64 { idleTimeout > 0 ? idleTimeout.nanoseconds : 0 }
     }
@@ -55,6 +58,10 @@ struct InterceptRelayMachine {
     static let takeoverAfterBytes = 64 << 10
     /// How long a fatal alert may take to go out.
     static let alertLinger: UInt64 = 1_000_000_000
+    /// How long a connection moves no data before its legs give their memory back: long enough
+    /// that a transfer never pays for it (at most one release per pause), short enough that a
+    /// thousand idle connections hold little.
+    static let releaseAfter: UInt64 = 200_000_000
     /// The largest record with its header (TLS 1.2 allows 2048 bytes of expansion).
     static let largestRecord = 5 + (16 << 10) + 2048
 
@@ -106,7 +113,7 @@ struct InterceptRelayMachine {
 
     private mutating func start(_ actions: inout [Action]) {
         guard case .relaying(let r) = state else { return }
-        if settings.idleNanos > 0 { actions.append(.setDeadline(now &+ settings.idleNanos)) }
+        if let at = nextDeadline(r) { actions.append(.setDeadline(at)) }
         chooseRecordLayer(r, &actions)
         step(r, &actions)
     }
@@ -132,7 +139,7 @@ struct InterceptRelayMachine {
             let input = leg.engine.inbound
             let start = input.base + input.writeIndex
             input.didWrite(Int(result))
-            r.lastActivity = now
+            dataMoved(r, &actions)
             if let log = r.log {
                 do {
                     try log.scanInput(leg, UnsafeRawBufferPointer(start: start, count: Int(result)))
@@ -154,7 +161,7 @@ struct InterceptRelayMachine {
             output.consume(Int(result))
             r[side.incoming].moved(Int(result))
             actions.append(.note(.sent(side, Int(result))))
-            r.lastActivity = now
+            dataMoved(r, &actions)
         } else if result != -EAGAIN && result != -EINTR {
             gone(side, result: result, &actions)
             return
@@ -178,17 +185,49 @@ struct InterceptRelayMachine {
         switch state {
         case .relaying(let r):
             let idle = settings.idleNanos
-            guard idle > 0 else { return }
-            if now &- r.lastActivity >= idle {
+            if idle > 0 && now &- r.lastActivity >= idle {
                 close(.idle(seconds: settings.idleTimeout), &actions)
-            } else {
-                actions.append(.setDeadline(r.lastActivity &+ idle))
+                return
             }
+            if !r.memoryReleased && settings.releaseAfterNanos > 0 && now &- r.lastActivity >= settings.releaseAfterNanos {
+                releaseMemory(r, &actions)
+            }
+            if let at = nextDeadline(r) { actions.append(.setDeadline(at)) }
         case .alerting(_, _, let cause, let deadline):
             if now >= deadline { close(cause, &actions) } else { actions.append(.setDeadline(deadline)) }
         case .closed:
             break
         }
+    }
+
+    /// The relay's next deadline: the idle timeout, and before it, while the connection holds
+    /// its memory, the moment to give it back; nil for none.
+    func nextDeadline(_ r: InterceptRelay) -> UInt64? {
+        var at: UInt64? = settings.idleNanos > 0 ? r.lastActivity &+ settings.idleNanos : nil
+        if !r.memoryReleased && settings.releaseAfterNanos > 0 {
+            let release = r.lastActivity &+ settings.releaseAfterNanos
+            if let idleAt = at { at = min(idleAt, release) } else { at = release }
+        }
+        return at
+    }
+
+    /// Data moved. After a release the next quiet moment is watched for again (once per pause,
+    /// not per record: nothing else is done here while the memory is held).
+    private func dataMoved(_ r: InterceptRelay, _ actions: inout [Action]) {
+        r.lastActivity = now
+        if r.memoryReleased {
+            r.memoryReleased = false
+            if let at = nextDeadline(r) { actions.append(.setDeadline(at)) }
+        }
+    }
+
+    /// No data has moved either way for `releaseAfterNanos`: both legs give back what they
+    /// hold while idle (what a leg still holds bytes in is kept: see `TLSEngine.releaseIdleMemory`).
+    private func releaseMemory(_ r: InterceptRelay, _ actions: inout [Action]) {
+        r.memoryReleased = true
+        actions.append(.release(.client))
+        actions.append(.release(.upstream))
+        actions.append(.releaseScratch(r.plaintext))
     }
 
     /// Ends the connection: `.close`, nothing after it.

@@ -24,6 +24,8 @@ final class ProxyWorker: IOHandler {
     let keylog: LogWriter?
     /// Buffers big enough for one whole TLS record (header + largest body).
     let recordBuffers = BufferPool(bufferSize: TLSRecordHeader.size + TLSRecordHeader.maxLength)
+    /// Free record buffers the pool keeps once a burst is over (it caches up to 256 meanwhile).
+    static let recordBuffersAfterBurst = 16
     /// The action lists the connections' machines fill, lent per event.
     let actionLists = ActionLists()
     private var connections: [ObjectIdentifier: Connection] = [:]
@@ -129,7 +131,12 @@ final class ProxyWorker: IOHandler {
 
     func deadlineExpired(loop: EventLoop) {
         let now = MonotonicClock.now()
-        if heapTrim.due(now: now) { MallocTuning.releaseFreeMemory() }
+        if heapTrim.due(now: now) {
+            // The burst is over: the pool keeps what a few connections need, the heap gives the
+            // rest back.
+            recordBuffers.shrink(keeping: ProxyWorker.recordBuffersAfterBurst)
+            MallocTuning.releaseFreeMemory()
+        }
         if acceptRetryAt != 0, now >= acceptRetryAt {
             acceptRetryAt = 0
             if accepting {

@@ -20,6 +20,15 @@ public final class BufferPool {
         return .allocate(byteCount: bufferSize, alignment: 16)
     }
 
+    /// Free buffers cached now.
+    public var cached: Int { free.count }
+
+    /// After a burst: frees the cached buffers beyond `keeping` (their memory goes back to the
+    /// allocator, and to the kernel with the next heap trim).
+    public func shrink(keeping: Int) {
+        while free.count > max(keeping, 0), let b = free.popLast() { b.deallocate() }
+    }
+
     public func give(_ buffer: UnsafeMutableRawPointer) {
         outstanding -= 1
         if free.count < maxCached { free.append(buffer) } else { buffer.deallocate() }

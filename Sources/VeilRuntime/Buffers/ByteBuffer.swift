@@ -1,8 +1,18 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A fixed-capacity byte buffer: bytes are written at `writePointer` and read from
 /// `readPointer`. Allocated once; compacts in place so nothing is allocated per operation.
+///
+/// A page-backed buffer is its own anonymous mapping: memory is taken page by page as bytes are
+/// written, and `releasePages()` gives it back to the kernel while the buffer is empty (an idle
+/// connection's TLS buffers), without moving the buffer.
 public final class ByteBuffer {
     public let capacity: Int
     public let base: UnsafeMutableRawPointer
+    /// `base` is an mmap of `mappedLength` bytes (else 0: allocated).
+    private let mappedLength: Int
     public private(set) var readIndex = 0
     public private(set) var writeIndex = 0
     /// While an io_uring recv writes into this buffer or a send reads from it, its bytes must not
@@ -12,9 +22,40 @@ public final class ByteBuffer {
     public init(capacity: Int) {
         self.capacity = capacity
         base = .allocate(byteCount: capacity, alignment: 16)
+        mappedLength = 0
     }
 
-    deinit { base.deallocate() }
+    /// A buffer of its own pages (`capacity` rounded up to whole pages), or an allocated one if
+    /// the mapping fails.
+    public init(pageBackedCapacity capacity: Int) {
+        self.capacity = capacity
+        let page = ByteBuffer.pageSize
+        let length = (capacity + page - 1) / page * page
+        let p = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        if let p, p != MAP_FAILED {
+            base = p
+            mappedLength = length
+        } else {
+            base = .allocate(byteCount: capacity, alignment: 16)
+            mappedLength = 0
+        }
+    }
+
+    deinit {
+        if mappedLength > 0 { munmap(base, mappedLength) } else { base.deallocate() }
+    }
+
+    static let pageSize = max(Int(sysconf(Int32(_SC_PAGESIZE))), 4096)
+
+    /// Gives a page-backed buffer's memory back to the kernel when it holds no bytes (the next
+    /// write touches fresh zero pages); returns whether it did. Safe while a recv into the buffer
+    /// is in flight: the kernel writes into the same addresses when data comes.
+    @discardableResult
+    public func releasePages() -> Bool {
+        guard mappedLength > 0, writeIndex == readIndex else { return false }
+        if !pinned { readIndex = 0; writeIndex = 0 }
+        return madvise(base, mappedLength, MADV_DONTNEED) == 0
+    }
 
     @inline(__always) public var readable: Int { writeIndex - readIndex }
     @inline(__always) public var isEmpty: Bool { writeIndex == readIndex }

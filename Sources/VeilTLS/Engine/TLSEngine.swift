@@ -82,8 +82,8 @@ public final class TLSEngine {
         guard let ssl = SSL_new(context.ctx) else { throw OpenSSLError.drain("SSL_new") }
         self.ssl = ssl
         self.role = role
-        inbound = ByteBuffer(capacity: inboundCapacity)
-        outbound = ByteBuffer(capacity: outboundCapacity)
+        inbound = ByteBuffer(pageBackedCapacity: inboundCapacity)
+        outbound = ByteBuffer(pageBackedCapacity: outboundCapacity)
         guard let method = TLSEngine.bioMethod, let bio = BIO_new(method) else {
             SSL_free(ssl)
             throw OpenSSLError.drain("BIO_new")
@@ -205,6 +205,17 @@ public final class TLSEngine {
     /// ssl_clear_bad_session would make the cached TLS 1.3 ticket session unresumable).
     public func handOver() {
         SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN)
+    }
+
+    /// While the session is idle: gives back OpenSSL's record buffers (SSL_free_buffers, which
+    /// keeps them when they hold part of a record; OpenSSL allocates them again when it next reads
+    /// or writes) and the pages of `inbound` and `outbound` that hold no bytes. Not while OpenSSL
+    /// holds records or plaintext at all: before 3.0.14 SSL_free_buffers freed a buffer that a
+    /// partly read record still pointed into (CVE-2024-4741).
+    public func releaseIdleMemory() {
+        if SSL_has_pending(ssl) == 0 && SSL_free_buffers(ssl) != 1 { ERR_clear_error() }
+        inbound.releasePages()
+        outbound.releasePages()
     }
 
     /// Queues close_notify in `outbound`.

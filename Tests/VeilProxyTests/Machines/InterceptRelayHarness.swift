@@ -30,7 +30,10 @@ final class InterceptRelayHarness {
     var browser: TLSEngine { handshakes.browser }
     var origin: TLSEngine { handshakes.origin }
 
-    init(recordLayer: RecordLayerMode = .openssl, idleTimeout: Double = 300, logRecords: Bool = false) throws {
+    /// `releaseAfter`: the machine's quiet time before `.release` (0, the default here: never,
+    /// so that the other tests see the idle deadline alone).
+    init(recordLayer: RecordLayerMode = .openssl, idleTimeout: Double = 300, logRecords: Bool = false,
+         releaseAfter: UInt64 = 0) throws {
         handshakes = try InterceptHarness(try InterceptHarness.settings(logRecords: logRecords))
         handshakes.start()
         try handshakes.run()
@@ -41,7 +44,7 @@ final class InterceptRelayHarness {
         receiving = Set(handshakes.receiving.keys)
         sending = handshakes.sending
         let settings = M.Settings(idleTimeout: idleTimeout, recordLayer: recordLayer, logRecords: logRecords,
-                                  upstreamHandshakeNanos: 1_000_000)
+                                  upstreamHandshakeNanos: 1_000_000, releaseAfterNanos: releaseAfter)
         machine = M(settings: settings, client: handshakes.client, upstream: handshakes.upstream, plaintext: plaintext, now: now)
         on(.start(now: now))
     }
@@ -79,6 +82,14 @@ final class InterceptRelayHarness {
                 #expect(!sending.contains(side), "shut with a send in flight")
                 shut[side] = authenticated
                 described.append("shutdown \(side.name) \(authenticated ? "after close_notify" : "bare")")
+            case .release(let side):
+                // What the owner does: the engine gives back what it holds while idle.
+                leg(side).engine.releaseIdleMemory()
+                described.append("release \(side.name)")
+            case .releaseScratch(let buffer):
+                #expect(buffer == plaintext)
+                ScratchPages.release(buffer, count: 16 << 10)
+                described.append("release scratch")
             case .setDeadline(let at):
                 deadline = at
                 described.append("deadline")

@@ -239,7 +239,12 @@ struct RelayTunnelMachineTests {
         #expect(r.keepsSession)  // the send is still in flight
         r.machine.release()
         #expect(!r.keepsSession)
-        #expect(r.flush() == [])
+        // The owner releases once nothing is in flight: a late completion changes nothing. (The
+        // send's bytes went with the session: its engine buffer is unmapped, not read here.)
+        if let (_, n) = r.sending {
+            r.sending = nil
+            #expect(r.on(.sent(result: Int32(n))) == [])
+        }
     }
 
     @Test func anAnswerInPiecesIsAssembledAndTemporaryErrorsReceiveAgain() throws {
