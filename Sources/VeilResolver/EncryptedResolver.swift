@@ -13,11 +13,11 @@ import Glibc
 public final class EncryptedResolver: Resolver, Sendable {
     public let servers: [DNSServer]
     public let cache: DNSCache
-    private let context: TLSContext
+    let context: TLSContext
     /// For `relay` servers: TLS 1.3, no chain verification (the certificate is pinned).
-    private let relayContext: TLSContext?
-    private let timeout: Double
-    private let queue = DispatchQueue(label: "veil.dns", attributes: .concurrent)
+    let relayContext: TLSContext?
+    let timeout: Double
+    let queue = DispatchQueue(label: "veil.dns", attributes: .concurrent)
 
     public init(servers: [DNSServer], cache: DNSCache, extraTrustFile: String?, timeout: Double) throws {
         precondition(!servers.isEmpty)
