@@ -41,6 +41,7 @@ struct Resolve: ParsableCommand, SettingsCommand {
         }
         print("resolver: \(chain.name)")
         var failed = false
+        var unresolved: Set<String> = []
         for name in names {
             let started = DispatchTime.now().uptimeNanoseconds
             let outcome = chain.resolveWaiting(host: name, port: port)
@@ -50,12 +51,17 @@ struct Resolve: ParsableCommand, SettingsCommand {
                 print("\(name): \(r.addresses.map(\.ipString).joined(separator: " ")) from \(r.source) in \(String(format3(ms))) ms")
             case .failure(let why):
                 failed = true
+                unresolved.insert(name)
                 print("\(name): FAILED: \(why) (after \(String(format3(ms))) ms)")
             }
         }
         // After every name's address line (scripts read those by line number): each name's HTTPS
         // records and ECH config, as the upstream leg will ask for them (`--ech-config` wins).
         for name in names {
+            if unresolved.contains(name) {
+                print("\(name): ech: not asked (the name did not resolve)")
+                continue
+            }
             let started = DispatchTime.now().uptimeNanoseconds
             let https = chain.resolveHTTPSWaiting(host: name, port: port)
             let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6

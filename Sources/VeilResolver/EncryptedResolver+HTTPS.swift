@@ -55,22 +55,12 @@ extension EncryptedResolver {
         case .answer(let a):
             let source = a.source.isEmpty ? server.description : "\(server.description) [\(a.source)]"
             cache.store(host, addresses: a.addresses, ttl: a.ttl, source: source)
-            switch a.https {
-            case nil:
-                problems.append("\(server): this relay does not answer HTTPS queries (it is older than this Veil)")
+            switch relayHTTPS(a, server: server, host: host) {
+            case .failure(let why) where !why.contains("malformed HTTPS record"):
+                problems.append(why)
                 return nil
-            case .failure(let why)?:
-                problems.append("\(server): \(why)")
-                return nil
-            case .records(let rdatas, let ttl)?:
-                var records: [HTTPSRecord] = []
-                for rdata in rdatas {
-                    do { records.append(try HTTPSRecord.parse(name: host, ttl: ttl, rdata: rdata[...])) } catch {
-                        return .failure("\(DNSMessage.HTTPSRecordError(name: host, reason: error.description)) (from \(server))")
-                    }
-                }
-                records.sort { ($0.isAliasMode ? 1 : 0, $0.priority) < ($1.isAliasMode ? 1 : 0, $1.priority) }
-                return .records(records, ttl: ttl, source: source)
+            case let outcome:
+                return outcome
             }
         case .refused(let status, let reason):
             let why = "\(server): \(status) \(ResolveAdvice.withoutAdvice(reason))"
@@ -84,5 +74,39 @@ extension EncryptedResolver {
             problems.append("\(server): incomplete answer")
         }
         return nil
+    }
+
+    /// The HTTPS part of a relay's answer as an outcome: its records (parsed here, as if from
+    /// DNS), or why there are none (the relay's resolver cannot ask; an older relay says nothing).
+    func relayHTTPS(_ a: RelayResolution.Answer, server: DNSServer, host: String) -> HTTPSOutcome {
+        switch a.https {
+        case nil:
+            return .failure("\(server): this relay does not answer HTTPS queries (it is older than this Veil)")
+        case .failure(let why)?:
+            return .failure("\(server): \(why)")
+        case .records(let rdatas, let ttl, let httpsSource)?:
+            var records: [HTTPSRecord] = []
+            for rdata in rdatas {
+                do { records.append(try HTTPSRecord.parse(name: host, ttl: ttl, rdata: rdata[...])) } catch {
+                    return .failure("\(DNSMessage.HTTPSRecordError(name: host, reason: error.description)) (from \(server))")
+                }
+            }
+            records.sort { ($0.isAliasMode ? 1 : 0, $0.priority) < ($1.isAliasMode ? 1 : 0, $1.priority) }
+            let from = httpsSource.isEmpty ? server.description : "\(server.description) [\(httpsSource)]"
+            return .records(records, ttl: ttl, source: from)
+        }
+    }
+
+    /// An address lookup through the relay asked for the HTTPS records too (one round trip):
+    /// records are cached; that the relay cannot give them is cached when no server follows it.
+    func keepRelayHTTPS(_ a: RelayResolution.Answer, server: DNSServer, host: String) {
+        switch relayHTTPS(a, server: server, host: host) {
+        case .records(let records, let ttl, let source):
+            cache.storeHTTPS(host, records: records, ttl: ttl, source: source)
+        case .failure(let why):
+            if !why.contains("malformed HTTPS record"), servers.last?.description == server.description {
+                cache.storeHTTPSFailure(host, failure: "cannot look up HTTPS records of \(host): \(why)", source: server.description)
+            }
+        }
     }
 }

@@ -17,6 +17,7 @@
 ///
 ///     Veil-HTTPS: <base64 of one record's RDATA> <base64 of the next> ...   (empty: none)
 ///     Veil-HTTPS-TTL: 300
+///     Veil-HTTPS-Source: doh https://1.1.1.1/dns-query
 ///
 /// or `Veil-HTTPS-Error: <reason>` (its resolver could not ask, or a record is malformed).
 /// Both sides stay compatible: an older relay ignores the unknown request header and answers
@@ -45,7 +46,7 @@ public enum RelayResolution {
     /// The name's HTTPS records as the relay's resolver answered them: each record's RDATA
     /// (none: the name publishes no HTTPS record), or why there is no answer.
     public enum HTTPSPart: Sendable, Equatable {
-        case records([[UInt8]], ttl: UInt32)
+        case records([[UInt8]], ttl: UInt32, source: String = "")
         case failure(String)
     }
 
@@ -70,8 +71,9 @@ public enum RelayResolution {
         let s = HTTPStatusResponse.sanitise(source)
         var extra = ""
         switch https {
-        case .records(let records, let ttl)?:
+        case .records(let records, let ttl, let source)?:
             extra = "Veil-HTTPS: \(records.map(Base64.encode).joined(separator: " "))\r\nVeil-HTTPS-TTL: \(ttl)\r\n"
+            if !source.isEmpty { extra += "Veil-HTTPS-Source: \(HTTPStatusResponse.sanitise(source))\r\n" }
         case .failure(let why)?:
             extra = "Veil-HTTPS-Error: \(HTTPStatusResponse.sanitise(why))\r\n"
         case nil:
@@ -107,6 +109,7 @@ public enum RelayResolution {
         var httpsRecords: [[UInt8]]?
         var httpsTTL: UInt32?
         var httpsError: String?
+        var httpsSource = ""
         for line in text.split(separator: "\r\n").dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
             let name = line[..<colon].lowercased()
@@ -130,6 +133,7 @@ public enum RelayResolution {
                 guard let t = UInt32(value) else { return .malformed("Veil-HTTPS-TTL '\(HTTPStatusResponse.sanitise(value))' is not a number") }
                 httpsTTL = t
             case "veil-https-error": httpsError = value
+            case "veil-https-source": httpsSource = value
             default: break
             }
         }
@@ -142,7 +146,7 @@ public enum RelayResolution {
         if let httpsError {
             https = .failure(httpsError)
         } else if let httpsRecords {
-            https = .records(httpsRecords, ttl: httpsTTL ?? defaultTTL)
+            https = .records(httpsRecords, ttl: httpsTTL ?? defaultTTL, source: httpsSource)
         }
         return .answer(Answer(addresses: addresses, ttl: ttl ?? defaultTTL, source: source, https: https))
     }

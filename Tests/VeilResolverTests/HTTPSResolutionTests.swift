@@ -97,6 +97,9 @@ import VeilWire
         #expect(cache.storeHTTPS("b.test", records: [], ttl: UInt32.max, source: "doh x", now: 0) == 30)
         #expect(cache.cachedHTTPS("b.test", now: 1_000_000_000) == .records([], ttl: 29, source: "doh x (cache)"))
         #expect(cache.lookup("a.test", now: 0) == nil)  // addresses are a separate entry
+        cache.storeHTTPSFailure("c.test", failure: "relay cannot ask", source: "relay 192.0.2.8:8443", now: 0)
+        #expect(cache.cachedHTTPS("c.test", now: 29_000_000_000) == .failure("relay cannot ask (cached answer of relay 192.0.2.8:8443)"))
+        #expect(cache.cachedHTTPS("c.test", now: 30_000_000_000) == nil)
         let off = DNSCache(negativeTTL: 0)
         #expect(off.storeHTTPS("b.test", records: [], ttl: 300, source: "doh x", now: 0) == 0)
         #expect(off.cachedHTTPS("b.test", now: 0) == nil)

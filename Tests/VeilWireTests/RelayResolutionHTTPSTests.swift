@@ -15,7 +15,8 @@ import VeilWire
 
     @Test func recordsNoneAndErrorsRoundTrip() {
         let records: [[UInt8]] = [[0, 1, 0, 0, 1, 0, 3, 2, 0x68, 0x32], [0, 2, 0]]
-        for part in [RelayResolution.HTTPSPart.records(records, ttl: 300), .records([], ttl: 60), .failure("cannot ask")] {
+        for part in [RelayResolution.HTTPSPart.records(records, ttl: 300, source: "doh https://192.0.2.53/dns-query"),
+                     .records([], ttl: 60), .failure("cannot ask")] {
             let bytes = RelayResolution.response(addresses: ["192.0.2.1"], ttl: 30, source: "doh", https: part)
             #expect(RelayResolution.parse(bytes) == .answer(.init(addresses: ["192.0.2.1"], ttl: 30, source: "doh", https: part)))
         }

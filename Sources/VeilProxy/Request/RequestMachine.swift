@@ -504,7 +504,7 @@ struct RequestMachine {
         case .success(let answer):
             let addresses = answer.addresses.map(\.ipString)
             let https: RelayResolution.HTTPSPart? = switch answer.https {
-            case .records(let records, let ttl, _)?: .records(records.map(\.rdata), ttl: ttl)
+            case .records(let records, let ttl, let source)?: .records(records.map(\.rdata), ttl: ttl, source: source)
             case .failure(let why)?: .failure(why)
             case nil: nil
             }

@@ -335,7 +335,7 @@ struct RequestMachineTests {
             Issue.record("not an answer: \(String(decoding: q.lastAnswer, as: UTF8.self))")
             return
         }
-        #expect(a.https == .records([rdata], ttl: 300))
+        #expect(a.https == .records([rdata], ttl: 300, source: "doh"))
 
         let f = Run(gate: gate)
         _ = f.start()
