@@ -119,7 +119,7 @@ expect_match "ech-dns/a bad --ech-config names the host" "ech-config for plain\.
 out=$(VEIL_ECH_CONFIG="plain.test=AAECAwQF" timeout 10 "$VEIL_BIN" run --listen 127.0.0.1:0 "${EC_ARGS[@]}" 2>&1); rc=$?
 expect_match "ech-dns/veil run: a bad ech-config is a start-up error naming the host" \
     "environment VEIL_ECH_CONFIG: ech-config for plain\.test: malformed ECHConfigList" "$out"
-check "ech-dns/veil run: ... and it does not start (exit $rc)" test "$rc" -ne 0
+expect_eq "ech-dns/veil run: ... and it does not start (usage error 64)" 64 "$rc"
 out=$(timeout 10 "$VEIL_BIN" run --listen 127.0.0.1:0 --ech require "${EC_ARGS[@]}" 2>&1); rc=$?
 expect_match "ech-dns/veil run --ech require is refused until the upstream leg does ECH" \
     "ech require: Veil's upstream leg does not send Encrypted Client Hello yet" "$out"

@@ -73,7 +73,7 @@ struct Resolve: ParsableCommand, SettingsCommand {
         if failed { throw ExitCode(2) }
     }
 
-    /// `NAME: https: 1 . alpn=h2 ...` per record, then `NAME: ech: public_name=... config_id=...
+    /// `NAME: https: 1 . alpn=h2 ...` per record (`none`, `unavailable: why` or `FAILED: why`), then `NAME: ech: public_name=... config_id=...
     /// suites=... from SOURCE`, `NAME: ech: none (why)` or `NAME: ech: FAILED: why`.
     static func echLines(name: String, https: HTTPSOutcome, explicit: ECHConfigList?, ms: String) -> [String] {
         var lines: [String] = []
@@ -81,6 +81,8 @@ struct Resolve: ParsableCommand, SettingsCommand {
         case .records(let records, _, let source):
             if records.isEmpty { lines.append("\(name): https: none from \(source) in \(ms) ms") }
             for r in records { lines.append("\(name): https: \(r) from \(source) in \(ms) ms") }
+        case .failure(let why) where HTTPSOutcome.isUnavailable(why):
+            lines.append("\(name): https: unavailable: \(why)")
         case .failure(let why):
             lines.append("\(name): https: FAILED: \(why)")
         }

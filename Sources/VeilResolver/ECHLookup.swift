@@ -23,7 +23,7 @@ public enum ECHLookup: Sendable, Equatable {
     public init(_ https: HTTPSOutcome, host: String) {
         switch https {
         case .failure(let why):
-            self = why.contains("cannot ask for HTTPS records") || why.hasPrefix("no resolver asks") ? .none(why) : .failure(why)
+            self = HTTPSOutcome.isUnavailable(why) ? .none(why) : .failure(why)
         case .records(let records, _, let source):
             guard let record = https.echRecord, let bytes = record.params.ech else {
                 self = .none(records.isEmpty ? "no HTTPS record (\(source))" : "HTTPS record without ech (\(source))")

@@ -104,7 +104,7 @@ extension EncryptedResolver {
         case .records(let records, let ttl, let source):
             cache.storeHTTPS(host, records: records, ttl: ttl, source: source)
         case .failure(let why):
-            if !why.contains("malformed HTTPS record"), servers.last?.description == server.description {
+            if HTTPSOutcome.isUnavailable(why), servers.last?.description == server.description {
                 cache.storeHTTPSFailure(host, failure: "cannot look up HTTPS records of \(host): \(why)", source: server.description)
             }
         }

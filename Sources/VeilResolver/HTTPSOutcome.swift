@@ -6,6 +6,14 @@ public enum HTTPSOutcome: Sendable, Equatable {
     case records([HTTPSRecord], ttl: UInt32, source: String)
     case failure(String)
 
+    /// Whether a failure only says that the resolver cannot give HTTPS records (the system
+    /// resolver, the static map alone, a relay whose resolver cannot ask, an older relay), which
+    /// is "no config" for ECH rather than an error about the name.
+    public static func isUnavailable(_ reason: String) -> Bool {
+        reason.contains("cannot ask for HTTPS records") || reason.contains("does not answer HTTPS queries")
+            || reason.contains("no resolver asks for HTTPS records")
+    }
+
     /// The ServiceMode record whose `ech` a client uses: the first by priority that has one.
     public var echRecord: HTTPSRecord? {
         guard case .records(let records, _, _) = self else { return nil }

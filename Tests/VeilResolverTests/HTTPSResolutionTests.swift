@@ -114,6 +114,13 @@ import VeilWire
         let system = ResolverChain(staticMap: StaticResolver(entries: []), fallback: SystemResolver())
         guard case .none(let why)? = system.echConfig(for: "x.test", completion: { _ in }) else { Issue.record("not none"); return }
         #expect(why.contains("cannot ask for HTTPS records"))
+        // A relay's reasons come back prefixed; they are still "no config", not an error.
+        #expect(ECHLookup(.failure("cannot look up HTTPS records of x.test: relay 192.0.2.8:8443: no resolver asks for HTTPS records (--resolver static: --resolve entries only)"), host: "x.test").list == nil)
+        #expect(HTTPSOutcome.isUnavailable("relay 192.0.2.8:8443: this relay does not answer HTTPS queries (it is older than this Veil)"))
+        #expect(!HTTPSOutcome.isUnavailable("malformed HTTPS record for x.test: empty ech"))
+        guard case .none = ECHLookup(.failure("relay 192.0.2.8:8443: no resolver asks for HTTPS records (--resolver static)"), host: "x.test") else {
+            Issue.record("not none"); return
+        }
     }
 
     /// The cache answers a second time at once, as `veil resolve` shows with "(cache)".
