@@ -2,6 +2,7 @@ import Testing
 @testable import VeilResolver
 import VeilTLS
 import VeilWire
+import VeilRuntime
 
 /// HTTPS records at the resolver level: one server's answers turned into a name's outcome
 /// (`HTTPSWalk`, what DoH and DoT run per response), the cache, the ECH config a name gets
@@ -134,5 +135,33 @@ import VeilWire
             Issue.record("not from the cache"); return
         }
         #expect(got == [record] && source == "dot 127.0.0.1:1 (cache)")
+    }
+
+    /// The relay's part of an answer, read on the client: records parsed as from DNS (a bad one
+    /// is that name's error), the relay's reason, or an older relay's silence.
+    @Test func theRelaysHTTPSPartOnTheClient() throws {
+        let fingerprint = try #require(RelayFingerprint(parsing: String(repeating: "ab", count: 32)))
+        let endpoint = RelayEndpoint(address: try #require(SocketAddress(ip: "127.0.0.1", port: 1)), fingerprint: fingerprint, secret: "s")
+        let server = DNSServer(relay: endpoint)
+        let r = try EncryptedResolver(servers: [server], cache: DNSCache(), extraTrustFile: nil, timeout: 1)
+        let good = R.bsslList
+        let rdata: [UInt8] = [0, 1, 0] + R.param(5, good)
+        let answer = RelayResolution.Answer(addresses: ["127.0.0.1"], ttl: 30, source: "doh",
+                                            https: .records([rdata], ttl: 300, source: "doh https://192.0.2.53/dns-query"))
+        guard case .records(let records, 300, "relay 127.0.0.1:1 [doh https://192.0.2.53/dns-query]") = r.relayHTTPS(answer, server: server, host: "o.test") else {
+            Issue.record("\(r.relayHTTPS(answer, server: server, host: "o.test"))"); return
+        }
+        #expect(records.first?.params.ech == good)
+        let bad = RelayResolution.Answer(addresses: ["127.0.0.1"], ttl: 30, source: "doh", https: .records([[0, 1, 0, 0, 5, 0, 0]], ttl: 300))
+        #expect(r.relayHTTPS(bad, server: server, host: "o.test") == .failure("malformed HTTPS record for o.test: empty ech (from relay 127.0.0.1:1)"))
+        let old = RelayResolution.Answer(addresses: ["127.0.0.1"], ttl: 30, source: "doh")
+        guard case .failure(let why) = r.relayHTTPS(old, server: server, host: "o.test") else { Issue.record("not a failure"); return }
+        #expect(HTTPSOutcome.isUnavailable(why))
+        // Garbage RDATA of every length never traps.
+        var state: UInt64 = 99
+        for n in 0..<200 {
+            let bytes = (0..<(n % 40)).map { _ -> UInt8 in state = state &* 6364136223846793005 &+ 1; return UInt8(truncatingIfNeeded: state >> 40) }
+            _ = r.relayHTTPS(.init(addresses: ["127.0.0.1"], ttl: 1, source: "", https: .records([bytes], ttl: 1)), server: server, host: "o.test")
+        }
     }
 }
