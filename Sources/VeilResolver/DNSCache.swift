@@ -4,7 +4,8 @@ import VeilRuntime
 
 /// Answers by name, kept for their TTL clamped to [minTTL, maxTTL]; "no such name" and "no
 /// addresses" are kept too (negative caching, at most `negativeTTL`). Bounded: when full, the
-/// entry closest to expiry goes. Shared by all workers (a lookup is one short lock).
+/// entry closest to expiry goes. Shared by all workers (a lookup is one short lock). HTTPS
+/// records (RFC 9460) are kept beside the addresses, by the same rules (`DNSCache+HTTPS`).
 public final class DNSCache: Sendable {
     public struct Entry: Sendable {
         /// Empty for a negative entry.
@@ -18,8 +19,9 @@ public final class DNSCache: Sendable {
     public let minTTL: UInt32
     public let maxTTL: UInt32
     public let negativeTTL: UInt32
-    private let capacity: Int
+    let capacity: Int
     private let entries = Mutex<[String: Entry]>([:])
+    let httpsEntries = Mutex<[String: HTTPSEntry]>([:])
 
     public init(minTTL: UInt32 = 60, maxTTL: UInt32 = 3600, negativeTTL: UInt32 = 60, capacity: Int = 10_000) {
         self.minTTL = minTTL
@@ -54,8 +56,8 @@ public final class DNSCache: Sendable {
         put(name, Entry(addresses: [], failure: failure, source: source, expires: now + UInt64(t) * 1_000_000_000), now: now)
     }
 
-    private func put(_ name: String, _ entry: Entry, now: UInt64) {
-        let key = name.lowercased().trimmingTrailingDot
+    func put(_ name: String, _ entry: Entry, now: UInt64) {
+        let key = DNSCache.key(name)
         entries.withLock { e in
             if e.count >= capacity && e[key] == nil {
                 e = e.filter { $0.value.expires > now }
@@ -66,6 +68,8 @@ public final class DNSCache: Sendable {
             e[key] = entry
         }
     }
+
+    static func key(_ name: String) -> String { name.lowercased().trimmingTrailingDot }
 
     public var count: Int { entries.withLock { $0.count } }
 }

@@ -11,12 +11,14 @@ extension DNSServer {
                   description: "relay \(relay.address)", relay: relay)
     }
 
-    /// One `RESOLVE host:port` over a fresh, pinned connection to the relay.
-    func askRelay(host: String, port: UInt16, context: TLSContext, timeout: Double) throws(BlockingTLSConnection.Failure) -> RelayResolution.ParseResult {
+    /// One `RESOLVE host:port` over a fresh, pinned connection to the relay (`https`: asking
+    /// for the name's HTTPS records too).
+    func askRelay(host: String, port: UInt16, https: Bool = false, context: TLSContext,
+                  timeout: Double) throws(BlockingTLSConnection.Failure) -> RelayResolution.ParseResult {
         guard let relay else { throw .init("not a relay") }
         let c = try BlockingTLSConnection(address: address, verifyName: verifyName, alpn: [], context: context,
                                           timeout: timeout, pinnedSHA256: relay.fingerprint)
-        try c.write(RelayResolution.request(host: host, port: port, secret: relay.secret))
+        try c.write(RelayResolution.request(host: host, port: port, secret: relay.secret, https: https))
         var got: [UInt8] = []
         while true {
             let more = try c.read()

@@ -13,11 +13,11 @@ import Glibc
 public final class EncryptedResolver: Resolver, Sendable {
     public let servers: [DNSServer]
     public let cache: DNSCache
-    private let context: TLSContext
+    let context: TLSContext
     /// For `relay` servers: TLS 1.3, no chain verification (the certificate is pinned).
-    private let relayContext: TLSContext?
-    private let timeout: Double
-    private let queue = DispatchQueue(label: "veil.dns", attributes: .concurrent)
+    let relayContext: TLSContext?
+    let timeout: Double
+    let queue = DispatchQueue(label: "veil.dns", attributes: .concurrent)
 
     public init(servers: [DNSServer], cache: DNSCache, extraTrustFile: String?, timeout: Double) throws {
         precondition(!servers.isEmpty)
@@ -103,10 +103,12 @@ public final class EncryptedResolver: Resolver, Sendable {
     private func askRelay(_ server: DNSServer, host: String, port: UInt16, problems: inout [String]) -> ResolveOutcome? {
         guard let relayContext else { return nil }
         do {
-            switch try server.askRelay(host: host, port: port, context: relayContext, timeout: timeout) {
+            // The HTTPS records come in the same round trip (Veil-Want: https) and are cached.
+            switch try server.askRelay(host: host, port: port, https: true, context: relayContext, timeout: timeout) {
             case .answer(let a):
                 let source = a.source.isEmpty ? server.description : "\(server.description) [\(a.source)]"
                 cache.store(host, addresses: a.addresses, ttl: a.ttl, source: source)
+                keepRelayHTTPS(a, server: server, host: host)
                 return EncryptedResolver.outcome(a.addresses, port: port, source: source)
             case .refused(let status, let reason):
                 // The relay's own advice names the relay's flags: not the ones to change here.

@@ -1,15 +1,20 @@
 import VeilWire
 import VeilRuntime
+import VeilTLS
 
 /// The configured resolvers in order: the static map first, then (if enabled) the system
-/// resolver or the encrypted ones. Every failure says how to fix it (`ResolveAdvice`).
+/// resolver or the encrypted ones. Every failure says how to fix it (`ResolveAdvice`). It also
+/// holds the explicit ECH configs (`--ech-config`), which win over a name's HTTPS record.
 public struct ResolverChain: Resolver {
     public let staticMap: StaticResolver
     public let fallback: (any Resolver)?
+    /// `--ech-config HOST=...`, by lowercased host (no trailing dot).
+    public let explicitECH: [String: ECHConfigList]
 
-    public init(staticMap: StaticResolver, fallback: (any Resolver)?) {
+    public init(staticMap: StaticResolver, fallback: (any Resolver)?, explicitECH: [String: ECHConfigList] = [:]) {
         self.staticMap = staticMap
         self.fallback = fallback
+        self.explicitECH = explicitECH
     }
 
     public var name: String { fallback.map { "static+\($0.name)" } ?? "static" }
@@ -23,5 +28,30 @@ public struct ResolverChain: Resolver {
             return .failure(ResolveAdvice.staticOnly(host: host, port: port))
         }
         return fallback.resolve(host: host, port: port, completion: completion)
+    }
+
+    /// HTTPS records come from the resolver behind the static map, also for names the map has:
+    /// a `--resolve` entry fixes addresses, not a name's keys. With the map alone there is none.
+    public func resolveHTTPS(host: String, port: UInt16,
+                             completion: @escaping @Sendable (HTTPSOutcome) -> Void) -> HTTPSOutcome? {
+        guard let fallback else {
+            return .failure("no resolver asks for HTTPS records (--resolver static: --resolve entries only)")
+        }
+        return fallback.resolveHTTPS(host: host, port: port, completion: completion)
+    }
+
+    /// The explicit `--ech-config` list for `host`, if any.
+    public func explicitECH(for host: String) -> ECHConfigList? { explicitECH[host.lowercased().trimmingTrailingDot] }
+
+    /// The ECHConfigList to use for `host` (the API of the upstream leg): an explicit
+    /// `--ech-config` entry at once, else the `ech` of the name's HTTPS record (first ServiceMode
+    /// record by priority that has one), at once from the cache or later through `completion`.
+    public func echConfig(for host: String, port: UInt16 = 443,
+                          completion: @escaping @Sendable (ECHLookup) -> Void) -> ECHLookup? {
+        if let list = explicitECH(for: host) { return .explicit(list) }
+        if let now = resolveHTTPS(host: host, port: port, completion: { completion(ECHLookup($0, host: host)) }) {
+            return ECHLookup(now, host: host)
+        }
+        return nil
     }
 }

@@ -23,6 +23,8 @@ struct SettingTableTests {
         switch s.name {
         case "auth-file": [try SettingFiles.make("alice:$5$veiltests$dd0/wMlG7MPbUekHcVCnyOI8hdFax/uMcAl9rYVaQy7\n")]
         case "relay-secret-file", "secret-file": [try SettingFiles.make("a-secret-read-from-a-file-0123456789\n")]
+        case "ech-config": ["origin.example=@" + (try SettingFiles.make(ECHConfigSettingTests.bsslBase64 + "\n")),
+                            "origin.example=" + ECHConfigSettingTests.bsslBase64]
         default: s.kind == .flag ? ["true"] : s.examples
         }
     }

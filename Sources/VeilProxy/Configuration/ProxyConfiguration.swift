@@ -52,6 +52,13 @@ public struct ProxyConfiguration: Sendable {
     public var sniPolicy: SNIPolicy = .real
     /// Per-host SNI policies; the first matching pattern wins over `sniPolicy`.
     public var sniRules: [(pattern: HostPattern, policy: SNIPolicy)] = []
+    /// Encrypted Client Hello upstream (RFC 9849): where a config exists, required, or never.
+    /// Not yet used by the upstream leg (start-up says so; `require` is refused until it is).
+    public var ech: ECHMode = .auto
+    /// Per-host ECH policies; the first matching pattern wins over `ech`.
+    public var echRules: [(pattern: HostPattern, policy: ECHMode)] = []
+    /// `--ech-config HOST=...`: explicit ECHConfigLists, checked when read; they win over DNS.
+    public var echConfigs: [ExplicitECHConfig] = []
     /// NSS key log for both legs (created 0600); also taken from SSLKEYLOGFILE.
     public var keylogFile: String? = nil
     /// Oldest TLS version offered upstream: 0x0303 (1.2) or 0x0304 (1.3).
@@ -126,6 +133,14 @@ public struct ProxyConfiguration: Sendable {
     public func sniPolicy(for target: HostPort) -> SNIPolicy {
         sniRules.first { $0.pattern.matches(target) }?.policy ?? sniPolicy
     }
+
+    /// The ECH policy for `target`.
+    public func echMode(for target: HostPort) -> ECHMode {
+        echRules.first { $0.pattern.matches(target) }?.policy ?? ech
+    }
+
+    /// Whether `ech require` applies anywhere (the default or a rule).
+    public var requiresECH: Bool { ech == .require || echRules.contains { $0.policy == .require } }
 
     /// The route for `target`.
     public func route(for target: HostPort) -> Route {

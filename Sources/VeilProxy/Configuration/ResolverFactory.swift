@@ -1,12 +1,16 @@
 import VeilResolver
 import VeilWire
+import VeilTLS
 /// Builds the resolver chain a configuration asks for: the static map first, then the system
 /// resolver or the DoH/DoT servers in the configured order.
 public enum ResolverFactory {
     public static func make(_ config: ProxyConfiguration) throws(StartError) -> ResolverChain {
         let staticMap = StaticResolver(entries: config.staticResolve)
+        // A host given twice: the last entry wins (flags come after the file and the environment).
+        var ech: [String: ECHConfigList] = [:]
+        for entry in config.echConfigs { ech[entry.host] = entry.list }
         if config.resolvers == [.system] {
-            return ResolverChain(staticMap: staticMap, fallback: SystemResolver())
+            return ResolverChain(staticMap: staticMap, fallback: SystemResolver(), explicitECH: ech)
         }
         var servers: [DNSServer] = []
         do {
@@ -34,12 +38,12 @@ public enum ResolverFactory {
         } catch {
             throw StartError("resolver: \(error)")
         }
-        guard !servers.isEmpty else { return ResolverChain(staticMap: staticMap, fallback: nil) }
+        guard !servers.isEmpty else { return ResolverChain(staticMap: staticMap, fallback: nil, explicitECH: ech) }
         let cache = DNSCache(minTTL: config.dnsMinTTL, maxTTL: config.dnsMaxTTL, negativeTTL: config.dnsNegativeTTL)
         do {
             let r = try EncryptedResolver(servers: servers, cache: cache, extraTrustFile: config.resolverCAFile,
                                           timeout: config.resolverTimeout)
-            return ResolverChain(staticMap: staticMap, fallback: r)
+            return ResolverChain(staticMap: staticMap, fallback: r, explicitECH: ech)
         } catch {
             throw StartError("resolver TLS set-up: \(error)")
         }

@@ -61,6 +61,13 @@ extension Connection {
                                                             completion: { remote.deliver($0, to: h) }) {
                 return .resolved(outcome, immediately: true, now: MonotonicClock.now())
             }
+        case .resolveWithHTTPS(let target):
+            let remote = loop.remote
+            let h = handle
+            if let outcome = worker.shared.resolver.resolveWithHTTPS(host: target.host, port: target.port,
+                                                                     completion: { remote.deliver($0, to: h) }) {
+                return .resolved(outcome, immediately: true, now: MonotonicClock.now())
+            }
         case .connect(let address):
             do {
                 upstreamFD = try Socket.makeTCP(family: address.family)

@@ -105,6 +105,9 @@ struct RequestMachine {
         case verifyCredentials(BasicCredentials, key: [UInt8])
         /// Ask the resolver; `.resolved` follows (at once or through the mailbox).
         case resolve(HostPort)
+        /// `veil relay`, RESOLVE with `Veil-Want: https`: addresses, then the name's HTTPS
+        /// records; one `.resolved` follows, its `https` set.
+        case resolveWithHTTPS(HostPort)
         /// Make a socket for `address` and connect it; `.connected` (or
         /// `.connectFailedToStart`) follows.
         case connect(SocketAddress)
@@ -384,7 +387,11 @@ struct RequestMachine {
         let deadline = now + config.connectTimeout.nanoseconds
         state = .resolving(req, since: now, deadline: deadline)
         setDeadline(deadline, &actions)
-        actions.append(.resolve(req.target))
+        if req.method == "RESOLVE" && RelayResolution.wantsHTTPS(req.header(RelayResolution.wantHTTPSHeader)) {
+            actions.append(.resolveWithHTTPS(req.target))
+        } else {
+            actions.append(.resolve(req.target))
+        }
     }
 
     private mutating func resolved(_ outcome: ResolveOutcome, _ req: ConnectRequest, now: UInt64,
@@ -496,8 +503,13 @@ struct RequestMachine {
             answer(.badGateway, CloseReason(.resolveFailed, reason), now: now, &actions)
         case .success(let answer):
             let addresses = answer.addresses.map(\.ipString)
+            let https: RelayResolution.HTTPSPart? = switch answer.https {
+            case .records(let records, let ttl, let source)?: .records(records.map(\.rdata), ttl: ttl, source: source)
+            case .failure(let why)?: .failure(why)
+            case nil: nil
+            }
             let bytes = RelayResolution.response(addresses: addresses, ttl: policy.ttlHint(req.target.host, now),
-                                                 source: answer.source, httpVersion: req.httpVersion)
+                                                 source: answer.source, https: https, httpVersion: req.httpVersion)
             send(bytes, then: .close(CloseReason(.ok, "resolved to \(addresses.joined(separator: " ")) from \(answer.source)")),
                  now: now, &actions)
         }

@@ -31,8 +31,23 @@ extension Setting {
             "dot-server", .text("IP[:PORT][#NAME]"), \.config.dotServers, [.run, .resolve, .relay], .names,
             help: "DoT server IP[:PORT][#NAME]; its certificate must name NAME, else the IP.",
             examples: ["9.9.9.9:853#dns.quad9.net"], default: .literal(ProxyConfiguration.defaultDoTServer)),
+        .list(
+            "ech-config", .echConfig, \.config.echConfigs, [.run, .resolve], .names,
+            help: """
+                ECH config for a host without an HTTPS record: HOST=BASE64 (the ECHConfigList, its length \
+                included, as in an HTTPS record's ech=) or HOST=@FILE (the list as bytes, as bssl-tool \
+                generate-ech writes it, or as base64); checked at start-up; wins over DNS.
+                """,
+            details: """
+                `HOST=BASE64` (the ECHConfigList with its 2-byte length, as an HTTPS record's `ech=` carries \
+                it) or `HOST=@FILE` (the list as bytes, as `bssl-tool generate-ech -out-ech-config-list` \
+                writes it, or as base64 text); read and checked at start-up (a list that does not parse or \
+                holds no usable config is an error naming the host); wins over the name's HTTPS record. \
+                `veil resolve` shows it; the upstream leg does not use it yet
+                """,
+            examples: ["origin.example=AEL+DQA+BwAgACBArj3s8FFViAvC6ZRlBYf+hjgVJXZgUgR8yu6myl+gCwAIAAEAAQABAAMAC3B1YmxpYy50ZXN0AAA="]),
         .optional(
-            "resolver-ca", .file(), \.config.resolverCAFile, [.run, .resolve], .names,
+            "resolver-ca", .file(), \.config.resolverCAFile, [.run, .resolve, .relay], .names,
             help: "PEM file of extra trust anchors for DoH/DoT server certificates, on top of the system store.",
             examples: ["/etc/veil/resolver-ca.pem"]),
         .value(

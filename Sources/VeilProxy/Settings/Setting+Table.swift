@@ -82,6 +82,24 @@ extension Setting {
             help: "Per-host SNI policy PATTERN=POLICY, e.g. '*.example.com=omit'; the first match wins over --sni.",
             examples: ["*.example.com=omit"]
         ) { b, r, _ in b.config.sniRules.append((r.pattern, r.choice)) },
+        .value(
+            "ech", .choice, \.config.ech, .run, .interception,
+            help: """
+                Encrypted Client Hello upstream: auto (where the name's HTTPS record or --ech-config has a \
+                config, else --sni as today), require (refuse targets without one) or off.
+                """,
+            details: """
+                Encrypted Client Hello upstream (RFC 9849): `auto` uses ECH where a config exists (the `ech` \
+                of the name's HTTPS record over the encrypted resolvers, or `ech-config`), else `sni` as \
+                today; `require` refuses targets without a config (`502` with the reason); `off` never. \
+                Not yet wired to the upstream ClientHello: Veil says so at start-up and refuses `require`
+                """,
+            examples: ["off"]),
+        .custom(
+            "ech-rule", .rule("auto|require|off", ECHMode.init(rawValue:)), kind: .list, .run, .interception,
+            help: "Per-host ECH policy PATTERN=POLICY, e.g. '*.example.com=require'; the first match wins over --ech.",
+            examples: ["*.example.com=off"]
+        ) { b, r, _ in b.config.echRules.append((r.pattern, r.choice)) },
         .optional(
             "keylog", .file(), \.config.keylogFile, .run, .interception,
             help: "Append NSS key log lines for both legs to this file (created 0600); SSLKEYLOGFILE does the same.",

@@ -124,3 +124,10 @@ extension SettingType where Value == String {
         do { return try SecretFile.read(text) } catch { throw Invalid("\(error)") }
     }
 }
+
+extension SettingType where Value == ExplicitECHConfig {
+    /// `HOST=BASE64` or `HOST=@FILE`, read and checked at once (a bad list names its host).
+    static let echConfig = SettingType("HOST=BASE64|@FILE", format: { $0.description }) { text, _ throws(Invalid) in
+        do { return try ExplicitECHConfig(parsing: text) } catch { throw Invalid("\(error)") }
+    }
+}

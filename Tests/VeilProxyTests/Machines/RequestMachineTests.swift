@@ -17,6 +17,8 @@ struct RequestMachineTests {
         var machine: RequestMachine
         var summary = ConnectionSummary(id: 1, started: 0, client: "192.0.2.9:4000", mode: .intercept)
         var now: UInt64 = 1_000 * Run.second
+        /// The bytes of the last answer staged.
+        var lastAnswer: [UInt8] = []
 
         init(_ config: ProxyConfiguration = Run.config(), gate: RelayGate? = nil, users: ProxyUsers? = nil,
              authenticator: ProxyAuthenticator? = nil,
@@ -43,6 +45,7 @@ struct RequestMachineTests {
         func on(_ event: RequestMachine.Event) -> [String] {
             var actions: [RequestMachine.Action] = []
             machine.handle(event, summary: &summary, &actions)
+            for case .stageAnswer(let bytes) in actions { lastAnswer = bytes }
             return actions.map(Run.describe)
         }
 
@@ -61,6 +64,7 @@ struct RequestMachineTests {
             case .receive(let offset, let count): return "receive \(offset)+\(count)"
             case .verifyCredentials(let c, _): return "verify \(c.user)"
             case .resolve(let t): return "resolve \(t)"
+            case .resolveWithHTTPS(let t): return "resolve+https \(t)"
             case .connect(let a): return "connect \(a)"
             case .cancelConnect: return "cancel connect"
             case .closeUpstream: return "close upstream"
@@ -311,6 +315,41 @@ struct RequestMachineTests {
         #expect(out.suffix(2) == ["answer 200", "send 0"])
         q.on(.answerSent(4096, now: q.now))
         #expect(q.on(.lingerReceived(0)) == ["close ok: resolved to 127.0.0.1 from system"])
+    }
+
+    /// RESOLVE with `Veil-Want: https` asks for addresses and HTTPS records together and passes
+    /// the records on as their RDATA (base64), or the resolver's reason; without the header the
+    /// answer is what an older relay sends.
+    @Test func theRelayAnswersHTTPSRecordsWhenAsked() throws {
+        let gate = RelayGate(settings: RelayServerSettings(secret: "s3cret"))
+        let q = Run(gate: gate)
+        _ = q.start()
+        #expect(q.arrive("RESOLVE x.test:443 HTTP/1.1\r\nVeil-Want: https\r\nProxy-Authorization: Bearer s3cret\r\n\r\n").last
+                == "resolve+https x.test:443")
+        let rdata: [UInt8] = [0, 1, 0, 0, 1, 0, 3, 2, 0x68, 0x32]
+        let record = try HTTPSRecord.parse(name: "x.test", ttl: 300, rdata: rdata[...])
+        var found = ResolvedAddresses(addresses: [Self.addr], source: "doh")
+        found.https = .records([record], ttl: 300, source: "doh")
+        #expect(q.on(.resolved(.success(found), immediately: true, now: q.now)).suffix(2) == ["answer 200", "send 0"])
+        guard case .answer(let a) = RelayResolution.parse(q.lastAnswer) else {
+            Issue.record("not an answer: \(String(decoding: q.lastAnswer, as: UTF8.self))")
+            return
+        }
+        #expect(a.https == .records([rdata], ttl: 300, source: "doh"))
+
+        let f = Run(gate: gate)
+        _ = f.start()
+        f.arrive("RESOLVE x.test:443 HTTP/1.1\r\nVeil-Want: https\r\nProxy-Authorization: Bearer s3cret\r\n\r\n")
+        found.https = .failure("the system resolver cannot ask for HTTPS records")
+        f.on(.resolved(.success(found), immediately: true, now: f.now))
+        #expect(RelayResolution.parse(f.lastAnswer) == .answer(.init(addresses: ["127.0.0.1"], ttl: 77, source: "doh",
+                                                                       https: .failure("the system resolver cannot ask for HTTPS records"))))
+
+        let old = Run(gate: gate)
+        _ = old.start()
+        #expect(old.arrive("RESOLVE x.test:443 HTTP/1.1\r\nProxy-Authorization: Bearer s3cret\r\n\r\n").last == "resolve x.test:443")
+        old.on(.resolved(.success(ResolvedAddresses(addresses: [Self.addr], source: "doh")), immediately: true, now: old.now))
+        #expect(!String(decoding: old.lastAnswer, as: UTF8.self).contains("Veil-HTTPS"))
     }
 
     @Test func refusalsAreAnswered503() {

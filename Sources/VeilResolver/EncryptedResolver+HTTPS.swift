@@ -1,0 +1,112 @@
+import VeilWire
+import VeilRuntime
+
+/// HTTPS records (RFC 9460, type 65) through the same servers, in the same order, with the same
+/// cache rules as addresses: DoH and DoT ask for type 65; the relay is asked `RESOLVE` with
+/// `Veil-Want: https`. A record that does not parse is that name's error, never the next
+/// server's turn; a server that cannot answer is.
+extension EncryptedResolver {
+    public func resolveHTTPS(host: String, port: UInt16,
+                             completion: @escaping @Sendable (HTTPSOutcome) -> Void) -> HTTPSOutcome? {
+        if let cached = cache.cachedHTTPS(host) { return cached }
+        queue.async { completion(self.lookupHTTPS(host: host, port: port)) }
+        return nil
+    }
+
+    /// Asks the servers in order (blocking; background queue only).
+    public func lookupHTTPS(host: String, port: UInt16 = 443) -> HTTPSOutcome {
+        var problems: [String] = []
+        for server in servers {
+            do {
+                let outcome = server.kind == .relay
+                    ? try askRelayHTTPS(server, host: host, port: port, problems: &problems)
+                    : try askHTTPS(server, host)
+                guard let outcome else { continue }
+                if case .records(let records, let ttl, let source) = outcome {
+                    cache.storeHTTPS(host, records: records, ttl: ttl, source: source)
+                }
+                return outcome
+            } catch {
+                problems.append("\(server): \(error)")
+            }
+        }
+        return .failure("cannot look up HTTPS records of \(host): " + problems.joined(separator: "; "))
+    }
+
+    /// Type 65 for `name` from a DoH or DoT server, following a CNAME chain the server left
+    /// unfinished (at most 8 names).
+    private func askHTTPS(_ server: DNSServer, _ name: String) throws -> HTTPSOutcome {
+        var walk = HTTPSWalk(name: name, server: server.description)
+        for _ in 0..<8 {
+            let id = UInt16.random(in: 0...UInt16.max)
+            let query = try DNSMessage.query(id: id, name: walk.current, type: .https)
+            let bytes = try server.exchange(query, context: context, timeout: timeout)
+            if let done = try walk.take(bytes, id: id) { return done }
+        }
+        throw BlockingTLSConnection.Failure("CNAME chain of \(name) longer than 8 names")
+    }
+
+    /// The relay's answer; nil (with the problem noted) to try the next server. The addresses
+    /// that come with it are cached too.
+    private func askRelayHTTPS(_ server: DNSServer, host: String, port: UInt16,
+                               problems: inout [String]) throws -> HTTPSOutcome? {
+        guard let relayContext else { return nil }
+        switch try server.askRelay(host: host, port: port, https: true, context: relayContext, timeout: timeout) {
+        case .answer(let a):
+            let source = a.source.isEmpty ? server.description : "\(server.description) [\(a.source)]"
+            cache.store(host, addresses: a.addresses, ttl: a.ttl, source: source)
+            switch relayHTTPS(a, server: server, host: host) {
+            case .failure(let why) where !why.contains("malformed HTTPS record"):
+                problems.append(why)
+                return nil
+            case let outcome:
+                return outcome
+            }
+        case .refused(let status, let reason):
+            let why = "\(server): \(status) \(ResolveAdvice.withoutAdvice(reason))"
+            if status == 502, reason.contains("no such name") || reason.contains("no A or AAAA") {
+                return .failure("cannot look up HTTPS records of \(host): \(why)")
+            }
+            problems.append(why)
+        case .malformed(let why):
+            problems.append("\(server): \(why)")
+        case .needMore:
+            problems.append("\(server): incomplete answer")
+        }
+        return nil
+    }
+
+    /// The HTTPS part of a relay's answer as an outcome: its records (parsed here, as if from
+    /// DNS), or why there are none (the relay's resolver cannot ask; an older relay says nothing).
+    func relayHTTPS(_ a: RelayResolution.Answer, server: DNSServer, host: String) -> HTTPSOutcome {
+        switch a.https {
+        case nil:
+            return .failure("\(server): this relay does not answer HTTPS queries (it is older than this Veil)")
+        case .failure(let why)?:
+            return .failure("\(server): \(why)")
+        case .records(let rdatas, let ttl, let httpsSource)?:
+            var records: [HTTPSRecord] = []
+            for rdata in rdatas {
+                do { records.append(try HTTPSRecord.parse(name: host, ttl: ttl, rdata: rdata[...])) } catch {
+                    return .failure("\(DNSMessage.HTTPSRecordError(name: host, reason: error.description)) (from \(server))")
+                }
+            }
+            records.sort { ($0.isAliasMode ? 1 : 0, $0.priority) < ($1.isAliasMode ? 1 : 0, $1.priority) }
+            let from = httpsSource.isEmpty ? server.description : "\(server.description) [\(httpsSource)]"
+            return .records(records, ttl: ttl, source: from)
+        }
+    }
+
+    /// An address lookup through the relay asked for the HTTPS records too (one round trip):
+    /// records are cached; that the relay cannot give them is cached when no server follows it.
+    func keepRelayHTTPS(_ a: RelayResolution.Answer, server: DNSServer, host: String) {
+        switch relayHTTPS(a, server: server, host: host) {
+        case .records(let records, let ttl, let source):
+            cache.storeHTTPS(host, records: records, ttl: ttl, source: source)
+        case .failure(let why):
+            if HTTPSOutcome.isUnavailable(why), servers.last?.description == server.description {
+                cache.storeHTTPSFailure(host, failure: "cannot look up HTTPS records of \(host): \(why)", source: server.description)
+            }
+        }
+    }
+}
