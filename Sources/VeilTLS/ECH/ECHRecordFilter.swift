@@ -28,7 +28,7 @@ public final class ECHRecordFilter {
         guard phase == .clientHello else { return bytes }
         outPending += bytes
         var out: [UInt8] = []
-        while phase == .clientHello, let (header, record) = try Self.nextRecord(&outPending) {
+        while phase == .clientHello, let (header, record) = try Self.nextRecord(&outPending, fromServer: false) {
             guard header.contentType == .handshake else {
                 out += record
                 continue
@@ -61,7 +61,7 @@ public final class ECHRecordFilter {
         guard phase != .done else { return nil }
         inPending += bytes
         guard phase == .serverHello else { return nil }
-        while let (header, record) = try Self.nextRecord(&inPending) {
+        while let (header, record) = try Self.nextRecord(&inPending, fromServer: true) {
             guard header.contentType == .handshake else { continue }  // change_cipher_spec; an alert is OpenSSL's to report
             let message: HandshakeMessage?
             do {
@@ -87,13 +87,13 @@ public final class ECHRecordFilter {
     }
 
     /// The next complete record of `buffer` (removed from it), or nil when it is not complete.
-    private static func nextRecord(_ buffer: inout [UInt8]) throws(ECHError) -> (TLSRecordHeader, [UInt8])? {
+    private static func nextRecord(_ buffer: inout [UInt8], fromServer: Bool) throws(ECHError) -> (TLSRecordHeader, [UInt8])? {
         guard buffer.count >= TLSRecordHeader.size else { return nil }
         let header: TLSRecordHeader
         do {
             header = try TLSRecordHeader(bytes: buffer[0..<TLSRecordHeader.size])
         } catch {
-            throw .badServerHello("\(error)")
+            throw fromServer ? .badServerHello("\(error)") : .badInner("\(error)")
         }
         let end = TLSRecordHeader.size + header.length
         guard buffer.count >= end else { return nil }

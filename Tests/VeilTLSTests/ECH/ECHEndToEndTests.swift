@@ -76,7 +76,10 @@ import Glibc
             guard let bytes = try receive() else { break }
             if let verdict = try filter?.inbound(bytes) {
                 outcome.verdicts.append(verdict)
-                if case .rejected = verdict, stopOnRejection { return outcome }  // never go on with the outer handshake
+                if case .rejected = verdict, stopOnRejection {  // never go on with the outer handshake
+                    outcome.outerHellos = filter?.builder.innerHellos.count ?? 0
+                    return outcome
+                }
             }
             engineInput += bytes
             let n = engine.inbound.append(engineInput)
