@@ -85,6 +85,10 @@ public final class ECHClientHelloBuilder {
             }
         }
         let enc = second ? [] : encapsulatedKey
+        let echLength = 4 + 1 + 4 + 1 + 2 + enc.count + 2 + payloadLength
+        guard extensions.reduce(echLength, { $0 + $1.count }) <= 0xffff else {
+            throw .badInner("the ClientHelloOuter's extensions would exceed 65535 bytes")
+        }
         func outerBody(payload: [UInt8]) -> [UInt8] {
             var all = extensions
             all[echIndex] = HelloEncoding.extension(TLSExtension.encryptedClientHello, ECHClientHelloExtension.outer(
