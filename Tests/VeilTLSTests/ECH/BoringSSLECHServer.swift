@@ -67,7 +67,10 @@ final class BoringSSLECHServer {
         throw ECHTestFailure("the bssl-tool server did not come up (see \(dir)/server.log)")
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
 
     func stop() {
         for p in processes where p.isRunning {
