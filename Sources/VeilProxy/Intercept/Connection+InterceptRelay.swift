@@ -64,7 +64,7 @@ extension Connection {
             if authenticated { front(side)?.bridgeEndAuthenticated = true }
             loop.shutdownWrite(handle, op: Op.shutdown(side).rawValue, fd: fd(side))
         case .release(let side):
-            interceptRelay?.relay?.leg(side).engine.releaseIdleMemory()
+            if case .interceptRelay(let held) = phase { held.machine.relay?.leg(side).engine.releaseIdleMemory() }
         case .releaseScratch(let buffer):
             ScratchPages.release(buffer, count: worker.recordBuffers.bufferSize)
         case .setDeadline(let at):
