@@ -12,8 +12,8 @@ import VeilTLS
 /// tagged `SpliceIn` and, when it completes, splice(2) on this thread (non-blocking); its splice
 /// out is splice(2) at once, or after a poll tagged `SpliceOut` when the destination was full.
 /// No splice goes to io_uring (Linux 6.1 runs every IORING_OP_SPLICE in an io-wq worker: a
-/// thread hop per splice; docs/PERFORMANCE.md has the figures), its write side's shutdown `Shutdown`, and kTLS
-/// records `Control`/`ControlSend`.
+/// thread hop per splice; docs/PERFORMANCE.md has the figures), nor a write side's shutdown
+/// (shutdown(2) here, for the same reason); kTLS records are `Control`/`ControlSend`.
 extension Connection {
     /// Starts `machine` as this connection's transfer.
     func startTransfer(_ machine: TransferMachine) {
@@ -58,8 +58,6 @@ extension Connection {
         case .downSpliceIn: spliceAfterPoll(.down, in: true, pollResult: result)
         case .upSpliceOut: spliceAfterPoll(.up, in: false, pollResult: result)
         case .downSpliceOut: spliceAfterPoll(.down, in: false, pollResult: result)
-        case .upShutdown: transferEvent(.shutDown(.up))
-        case .downShutdown: transferEvent(.shutDown(.down))
         case .upControl: recordReceived(.up, result: result)
         case .downControl: recordReceived(.down, result: result)
         case .upControlSend: transferEvent(.recordSent(.up, result: result))
@@ -108,7 +106,12 @@ extension Connection {
         case .refuseHandshake(let alert):
             sendRefusal(alert: alert)
         case .shutdownWrite(let d):
-            loop.shutdownWrite(handle, op: (d == .up ? Op.upShutdown : .downShutdown).rawValue, fd: fd(d.destination))
+            // shutdown(SHUT_WR) of a TCP socket never blocks (it queues a FIN): done here, on
+            // the ring's thread. io_uring's IORING_OP_SHUTDOWN always runs in an io-wq worker,
+            // a thread hop per half-close (docs/PERFORMANCE.md). Its result changes nothing:
+            // a socket the peer reset reports that on its next splice.
+            Socket.shutdownWrite(fd(d.destination))
+            return .shutDown(d)
         case .releaseRecordBuffers:
             releaseRecordBuffers()
         case .setNonBlocking:
@@ -116,7 +119,7 @@ extension Connection {
             Socket.setNonBlocking(upstreamFD)
         case .openPipes(let up):
             do {
-                let capacity = try pipes.open(up: up)
+                let capacity = try pipes.open(up: up, from: worker.pipePool)
                 return .pipesOpened(up: capacity.up, down: capacity.down, now: MonotonicClock.now())
             } catch {
                 return .pipesFailed("\(error)")

@@ -59,8 +59,16 @@ public enum Socket {
     }
 
     public static func setNonBlocking(_ fd: Int32) {
-        let flags = fcntl(fd, F_GETFL)
-        if flags >= 0 { _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
+        // FIONBIO sets O_NONBLOCK in one call (fcntl needs F_GETFL, then F_SETFL).
+        var on: Int32 = 1
+        _ = ioctl(fd, UInt(FIONBIO), &on)
+    }
+
+    /// shutdown(SHUT_WR) now: the peer reads the end of the stream (a FIN). Never blocks on a
+    /// TCP socket. 0, or -errno.
+    @discardableResult
+    public static func shutdownWrite(_ fd: Int32) -> Int32 {
+        Glibc.shutdown(fd, Int32(SHUT_WR)) == 0 ? 0 : -errno
     }
 
     /// The local address of a bound socket.
