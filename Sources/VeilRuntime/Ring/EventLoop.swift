@@ -190,9 +190,13 @@ public final class EventLoop {
         armEventFD()
         nextSweep = MonotonicClock.now() + tickNanos
         while running {
-            for w in logWriters { w.flush(on: self) }
             let now = MonotonicClock.now()
-            let wait = nextSweep > now ? nextSweep - now : 0
+            var wake = nextSweep
+            for w in logWriters {
+                w.flushIfDue(on: self, now: now)
+                if let due = w.due { wake = min(wake, due) }
+            }
+            let wait = wake > now ? wake - now : 0
             ring.submitAndWait(timeoutNanos: max(wait, 1_000_000))
             ring.drain { userData, result, flags in
                 self.dispatch(userData: userData, result: result, flags: flags)
