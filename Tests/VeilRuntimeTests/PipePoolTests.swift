@@ -8,8 +8,16 @@ import Glibc
 /// (empty, never grown), keeps at most its limit, and closes what it does not keep. Real pipes.
 @Suite("PipePool")
 struct PipePoolTests {
-    /// Whether `fd` is an open descriptor.
-    private func isOpen(_ fd: Int32) -> Bool { fcntl(fd, F_GETFD) >= 0 }
+    /// A pipe end's inode (pipefs numbers are not reused soon), to tell whether its descriptor
+    /// still refers to it: tests run in parallel, so a closed descriptor's number may already
+    /// belong to something else.
+    private func inode(_ fd: Int32) -> UInt {
+        var st = stat()
+        return fstat(fd, &st) == 0 ? UInt(st.st_ino) : 0
+    }
+
+    /// Whether both ends of `p` are still open on the pipe whose read end had inode `ino`.
+    private func isOpen(_ p: Pipe, _ ino: UInt) -> Bool { ino != 0 && inode(p.readFD) == ino && inode(p.writeFD) == ino }
 
     /// Writes `count` bytes into the pipe's write end.
     private func fill(_ p: Pipe, _ count: Int) -> Int {
@@ -38,11 +46,12 @@ struct PipePoolTests {
     @Test func aPipeWithBytesLeftIsClosedNotReused() throws {
         let pool = PipePool(limit: 4)
         let p = try pool.take()
+        let ino = inode(p.readFD)
         #expect(fill(p, 10) == 10)
         #expect(p.queuedBytes == 10)
         pool.give(p)
         #expect(pool.count == 0)
-        #expect(!isOpen(p.readFD) && !isOpen(p.writeFD))
+        #expect(!isOpen(p, ino))
         let next = try pool.take()
         #expect(next.queuedBytes == 0)
         pool.give(next)
@@ -51,41 +60,45 @@ struct PipePoolTests {
     @Test func aGrownPipeIsClosedNotReused() throws {
         let pool = PipePool(limit: 4)
         var p = try pool.take()
+        let ino = inode(p.readFD)
         let fresh = p.capacity
         guard p.grow(to: fresh * 4) else { return }  // the kernel may refuse (pipe limits): nothing to check
         #expect(p.capacity > fresh)
         pool.give(p)
         #expect(pool.count == 0)
-        #expect(!isOpen(p.readFD))
+        #expect(!isOpen(p, ino))
     }
 
     @Test func keepsAtMostItsLimit() throws {
         let pool = PipePool(limit: 2)
         let pipes = try (0..<3).map { _ in try pool.take() }
+        let inos = pipes.map { inode($0.readFD) }
         for p in pipes { pool.give(p) }
         #expect(pool.count == 2)
-        #expect(isOpen(pipes[0].readFD) && isOpen(pipes[1].readFD))
-        #expect(!isOpen(pipes[2].readFD) && !isOpen(pipes[2].writeFD))
+        #expect(isOpen(pipes[0], inos[0]) && isOpen(pipes[1], inos[1]))
+        #expect(!isOpen(pipes[2], inos[2]))
         pool.releaseAll()
     }
 
     @Test func shrinkAndReleaseCloseThePooledPipes() throws {
         let pool = PipePool(limit: 8)
         let pipes = try (0..<5).map { _ in try pool.take() }
+        let inos = pipes.map { inode($0.readFD) }
         for p in pipes { pool.give(p) }
         pool.shrink(keeping: 2)
         #expect(pool.count == 2)
-        #expect(pipes.filter { isOpen($0.readFD) }.count == 2)
+        #expect((0..<5).filter { isOpen(pipes[$0], inos[$0]) }.count == 2)
         pool.releaseAll()
         #expect(pool.count == 0)
-        #expect(pipes.allSatisfy { !isOpen($0.readFD) && !isOpen($0.writeFD) })
+        #expect((0..<5).allSatisfy { !isOpen(pipes[$0], inos[$0]) })
     }
 
     @Test func aZeroLimitKeepsNothing() throws {
         let pool = PipePool(limit: 0)
         let p = try pool.take()
+        let ino = inode(p.readFD)
         pool.give(p)
         #expect(pool.count == 0)
-        #expect(!isOpen(p.readFD))
+        #expect(!isOpen(p, ino))
     }
 }

@@ -1,5 +1,8 @@
 import VeilRuntime
 import VeilTLS
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The owner's side of a transfer machine (TransferMachine): completions and deadlines become
 /// `TransferEvent`s, and the machine's `TransferAction`s become the runtime's typed operations.
@@ -32,6 +35,7 @@ extension Connection {
         var actions = actionLists.takeTransfer()
         held.machine.handle(event, &actions)
         var i = 0
+        var tries = Connection.immediateIOPerEvent
         while i < actions.count {
             // Moved out, not copied (a copy of an action with a payload is a switch through its
             // value witness, and its destruction another): a payload-free case stays behind,
@@ -39,7 +43,7 @@ extension Connection {
             var action = TransferAction.setNonBlocking
             swap(&action, &actions[i])
             i += 1
-            if let next = perform(action) { held.machine.handle(next, &actions) }
+            if let next = perform(action, tries: &tries) { held.machine.handle(next, &actions) }
         }
         actionLists.giveBack(transfer: &actions)
     }
@@ -86,16 +90,36 @@ extension Connection {
         transferEvent(.recordReceived(d, result: result, type: m.type, body: m.body(count: max(Int(result), 0))))
     }
 
+    /// Receives and sends tried at once (non-blocking, on this thread) per event handled; past
+    /// that they go to the ring, so that a peer that always has bytes ready cannot keep the loop
+    /// on one connection.
+    static let immediateIOPerEvent = 16
+
     /// Performs one action; returns the event an action with an immediate outcome yields.
-    private func perform(_ action: TransferAction) -> TransferEvent? {
+    /// A receive or send not behind a poll is tried at once (MSG_DONTWAIT) while `tries` last:
+    /// the handshake relay's records are usually there already (the header and its body came
+    /// in one segment) and a socket has room, so a ring round trip per record is saved. Only
+    /// "would block" goes to the ring, which then waits as before; any other result (bytes, 0
+    /// at the end, an error) is the same event the ring's completion would have been.
+    private func perform(_ action: TransferAction, tries: inout Int) -> TransferEvent? {
         switch action {
         case .receive(let side, let buffer, let count, let pollFirst):
+            if !pollFirst && tries > 0 {
+                tries -= 1
+                let result = Socket.receiveNow(fd(side), into: buffer, count: count)
+                if result != -EAGAIN && result != -EINTR { return .received(side, result: result, now: MonotonicClock.now()) }
+            }
             if pollFirst {
                 loop.reserve(2)
                 loop.poll(handle, op: Op.upPollIn.rawValue, fd: fd(side), for: .readable, linkNext: true)
             }
             loop.recv(handle, op: Op.receive(side).rawValue, fd: fd(side), into: buffer, count: count)
         case .send(let side, let buffer, let count, let pollFirst):
+            if !pollFirst && tries > 0 {
+                tries -= 1
+                let result = Socket.sendNow(fd(side), from: buffer, count: count)
+                if result != -EAGAIN && result != -EINTR { return .sent(side, result: result, now: MonotonicClock.now()) }
+            }
             if pollFirst {
                 loop.reserve(2)
                 loop.poll(handle, op: Op.upPollOut.rawValue, fd: fd(side), for: .writable, linkNext: true)

@@ -64,6 +64,20 @@ public enum Socket {
         _ = ioctl(fd, UInt(FIONBIO), &on)
     }
 
+    /// recv(2) now, never waiting (MSG_DONTWAIT): the bytes read, 0 at the end of the stream,
+    /// or -errno (-EAGAIN: nothing there yet).
+    public static func receiveNow(_ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int) -> Int32 {
+        let n = Glibc.recv(fd, buffer, count, Int32(MSG_DONTWAIT))
+        return n >= 0 ? Int32(clamping: n) : -errno
+    }
+
+    /// send(2) now, never waiting (MSG_DONTWAIT; a peer that is gone is an error, never
+    /// SIGPIPE): the bytes sent (maybe fewer than `count`), or -errno (-EAGAIN: no room).
+    public static func sendNow(_ fd: Int32, from buffer: UnsafeRawPointer, count: Int) -> Int32 {
+        let n = Glibc.send(fd, buffer, count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+        return n >= 0 ? Int32(clamping: n) : -errno
+    }
+
     /// shutdown(SHUT_WR) now: the peer reads the end of the stream (a FIN). Never blocks on a
     /// TCP socket. 0, or -errno.
     @discardableResult
