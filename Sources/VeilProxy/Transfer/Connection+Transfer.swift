@@ -100,11 +100,12 @@ extension Connection {
     /// the handshake relay's records are usually there already (the header and its body came
     /// in one segment) and a socket has room, so a ring round trip per record is saved. Only
     /// "would block" goes to the ring, which then waits as before; any other result (bytes, 0
-    /// at the end, an error) is the same event the ring's completion would have been.
+    /// at the end, an error) is the same event the ring's completion would have been. Once the
+    /// connection is closing, nothing is tried (the ring refuses the submission too).
     private func perform(_ action: TransferAction, tries: inout Int) -> TransferEvent? {
         switch action {
         case .receive(let side, let buffer, let count, let pollFirst):
-            if !pollFirst && tries > 0 {
+            if !pollFirst && tries > 0 && !phase.isOver {
                 tries -= 1
                 let result = Socket.receiveNow(fd(side), into: buffer, count: count)
                 if result != -EAGAIN && result != -EINTR { return .received(side, result: result, now: MonotonicClock.now()) }
@@ -115,7 +116,7 @@ extension Connection {
             }
             loop.recv(handle, op: Op.receive(side).rawValue, fd: fd(side), into: buffer, count: count)
         case .send(let side, let buffer, let count, let pollFirst):
-            if !pollFirst && tries > 0 {
+            if !pollFirst && tries > 0 && !phase.isOver {
                 tries -= 1
                 let result = Socket.sendNow(fd(side), from: buffer, count: count)
                 if result != -EAGAIN && result != -EINTR { return .sent(side, result: result, now: MonotonicClock.now()) }
@@ -133,7 +134,9 @@ extension Connection {
             // shutdown(SHUT_WR) of a TCP socket never blocks (it queues a FIN): done here, on
             // the ring's thread. io_uring's IORING_OP_SHUTDOWN always runs in an io-wq worker,
             // a thread hop per half-close (docs/PERFORMANCE.md). Its result changes nothing:
-            // a socket the peer reset reports that on its next splice.
+            // a socket the peer reset reports that on its next splice. Once the connection is
+            // closing nothing more is done to its sockets (the ring refuses it too).
+            guard !phase.isOver else { return nil }
             Socket.shutdownWrite(fd(d.destination))
             return .shutDown(d)
         case .releaseRecordBuffers:
