@@ -16,8 +16,8 @@ final class Connection: IOHandler {
         case clientRecv = 1, clientSend, connect, upstreamRecv, upstreamSend, cancel
         case lingerShutdown, lingerRecv, alertSend, clientShutdown, upstreamShutdown
         case upControl, upControlSend, downControl, downControlSend
-        case upPollIn, upSpliceIn, upPollOut, upSpliceOut, upShutdown
-        case downPollIn, downSpliceIn, downPollOut, downSpliceOut, downShutdown
+        case upPollIn, upSpliceIn, upPollOut, upSpliceOut
+        case downPollIn, downSpliceIn, downPollOut, downSpliceOut
         case ktlsRecv, ktlsSend, ktlsShutdown
 
         /// A side's receive, send and write-shutdown operations.
@@ -217,7 +217,7 @@ final class Connection: IOHandler {
         phase = .closing(ended: phase.running)
         summary.close = reason
         relayTunnel?.connectionFinished()
-        loop.retire(handle, cancelling: [clientFD, upstreamFD] + pipes.fds)
+        loop.retire(handle, cancelling: clientFD, upstreamFD)
     }
 
     /// Notes how one side ended (`client_end=`, `upstream_end=`); the first end seen counts.
@@ -233,7 +233,7 @@ final class Connection: IOHandler {
     func finalize(loop: EventLoop) {
         Socket.close(clientFD)
         Socket.close(upstreamFD)
-        pipes.release()
+        pipes.release(to: worker.pipePool)
         releaseRecordBuffers()
         if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
         phase = .closed

@@ -28,6 +28,13 @@ final class ProxyWorker: IOHandler {
     static let recordBuffersAfterBurst = 16
     /// The action lists the connections' machines fill, lent per event.
     let actionLists = ActionLists()
+    /// Empty splice pipes for the next pass-through (or kTLS) connections.
+    let pipePool = PipePool(limit: ProxyWorker.pooledPipes)
+    /// Pipes the pool keeps (two per connection): enough for a steady stream of new
+    /// connections, bounded because each counts against the user's pipe pages.
+    static let pooledPipes = 64
+    /// Pooled pipes kept once a burst is over.
+    static let pooledPipesAfterBurst = 8
     private var connections: [ObjectIdentifier: Connection] = [:]
     /// HTTPS listener fronts; each starts a connection once its TLS handshake is done.
     private var fronts: [ObjectIdentifier: TLSFront] = [:]
@@ -135,6 +142,7 @@ final class ProxyWorker: IOHandler {
             // The burst is over: the pool keeps what a few connections need, the heap gives the
             // rest back.
             recordBuffers.shrink(keeping: ProxyWorker.recordBuffersAfterBurst)
+            pipePool.shrink(keeping: ProxyWorker.pooledPipesAfterBurst)
             MallocTuning.releaseFreeMemory()
         }
         if acceptRetryAt != 0, now >= acceptRetryAt {
@@ -267,7 +275,10 @@ final class ProxyWorker: IOHandler {
             loop.setDeadline(handle, 0)
             for op in acceptsRunning { loop.cancel(handle, op: ProxyWorker.opCancel, target: op) }
         }
-        if acceptsRunning.isEmpty { loop.stop() }
+        if acceptsRunning.isEmpty {
+            pipePool.releaseAll()
+            loop.stop()
+        }
     }
 
     /// Keeps accepting, but every new client is answered 503; connections still setting up are

@@ -1,5 +1,8 @@
 import VeilRuntime
 import VeilTLS
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The owner's side of a transfer machine (TransferMachine): completions and deadlines become
 /// `TransferEvent`s, and the machine's `TransferAction`s become the runtime's typed operations.
@@ -12,8 +15,8 @@ import VeilTLS
 /// tagged `SpliceIn` and, when it completes, splice(2) on this thread (non-blocking); its splice
 /// out is splice(2) at once, or after a poll tagged `SpliceOut` when the destination was full.
 /// No splice goes to io_uring (Linux 6.1 runs every IORING_OP_SPLICE in an io-wq worker: a
-/// thread hop per splice; docs/PERFORMANCE.md has the figures), its write side's shutdown `Shutdown`, and kTLS
-/// records `Control`/`ControlSend`.
+/// thread hop per splice; docs/PERFORMANCE.md has the figures), nor a write side's shutdown
+/// (shutdown(2) here, for the same reason); kTLS records are `Control`/`ControlSend`.
 extension Connection {
     /// Starts `machine` as this connection's transfer.
     func startTransfer(_ machine: TransferMachine) {
@@ -32,6 +35,7 @@ extension Connection {
         var actions = actionLists.takeTransfer()
         held.machine.handle(event, &actions)
         var i = 0
+        var tries = Connection.immediateIOPerEvent
         while i < actions.count {
             // Moved out, not copied (a copy of an action with a payload is a switch through its
             // value witness, and its destruction another): a payload-free case stays behind,
@@ -39,7 +43,7 @@ extension Connection {
             var action = TransferAction.setNonBlocking
             swap(&action, &actions[i])
             i += 1
-            if let next = perform(action) { held.machine.handle(next, &actions) }
+            if let next = perform(action, tries: &tries) { held.machine.handle(next, &actions) }
         }
         actionLists.giveBack(transfer: &actions)
     }
@@ -58,8 +62,6 @@ extension Connection {
         case .downSpliceIn: spliceAfterPoll(.down, in: true, pollResult: result)
         case .upSpliceOut: spliceAfterPoll(.up, in: false, pollResult: result)
         case .downSpliceOut: spliceAfterPoll(.down, in: false, pollResult: result)
-        case .upShutdown: transferEvent(.shutDown(.up))
-        case .downShutdown: transferEvent(.shutDown(.down))
         case .upControl: recordReceived(.up, result: result)
         case .downControl: recordReceived(.down, result: result)
         case .upControlSend: transferEvent(.recordSent(.up, result: result))
@@ -88,16 +90,37 @@ extension Connection {
         transferEvent(.recordReceived(d, result: result, type: m.type, body: m.body(count: max(Int(result), 0))))
     }
 
+    /// Receives and sends tried at once (non-blocking, on this thread) per event handled; past
+    /// that they go to the ring, so that a peer that always has bytes ready cannot keep the loop
+    /// on one connection.
+    static let immediateIOPerEvent = 16
+
     /// Performs one action; returns the event an action with an immediate outcome yields.
-    private func perform(_ action: TransferAction) -> TransferEvent? {
+    /// A receive or send not behind a poll is tried at once (MSG_DONTWAIT) while `tries` last:
+    /// the handshake relay's records are usually there already (the header and its body came
+    /// in one segment) and a socket has room, so a ring round trip per record is saved. Only
+    /// "would block" goes to the ring, which then waits as before; any other result (bytes, 0
+    /// at the end, an error) is the same event the ring's completion would have been. Once the
+    /// connection is closing, nothing is tried (the ring refuses the submission too).
+    private func perform(_ action: TransferAction, tries: inout Int) -> TransferEvent? {
         switch action {
         case .receive(let side, let buffer, let count, let pollFirst):
+            if !pollFirst && tries > 0 && !phase.isOver {
+                tries -= 1
+                let result = Socket.receiveNow(fd(side), into: buffer, count: count)
+                if result != -EAGAIN && result != -EINTR { return .received(side, result: result, now: MonotonicClock.now()) }
+            }
             if pollFirst {
                 loop.reserve(2)
                 loop.poll(handle, op: Op.upPollIn.rawValue, fd: fd(side), for: .readable, linkNext: true)
             }
             loop.recv(handle, op: Op.receive(side).rawValue, fd: fd(side), into: buffer, count: count)
         case .send(let side, let buffer, let count, let pollFirst):
+            if !pollFirst && tries > 0 && !phase.isOver {
+                tries -= 1
+                let result = Socket.sendNow(fd(side), from: buffer, count: count)
+                if result != -EAGAIN && result != -EINTR { return .sent(side, result: result, now: MonotonicClock.now()) }
+            }
             if pollFirst {
                 loop.reserve(2)
                 loop.poll(handle, op: Op.upPollOut.rawValue, fd: fd(side), for: .writable, linkNext: true)
@@ -108,7 +131,14 @@ extension Connection {
         case .refuseHandshake(let alert):
             sendRefusal(alert: alert)
         case .shutdownWrite(let d):
-            loop.shutdownWrite(handle, op: (d == .up ? Op.upShutdown : .downShutdown).rawValue, fd: fd(d.destination))
+            // shutdown(SHUT_WR) of a TCP socket never blocks (it queues a FIN): done here, on
+            // the ring's thread. io_uring's IORING_OP_SHUTDOWN always runs in an io-wq worker,
+            // a thread hop per half-close (docs/PERFORMANCE.md). Its result changes nothing:
+            // a socket the peer reset reports that on its next splice. Once the connection is
+            // closing nothing more is done to its sockets (the ring refuses it too).
+            guard !phase.isOver else { return nil }
+            Socket.shutdownWrite(fd(d.destination))
+            return .shutDown(d)
         case .releaseRecordBuffers:
             releaseRecordBuffers()
         case .setNonBlocking:
@@ -116,7 +146,7 @@ extension Connection {
             Socket.setNonBlocking(upstreamFD)
         case .openPipes(let up):
             do {
-                let capacity = try pipes.open(up: up)
+                let capacity = try pipes.open(up: up, from: worker.pipePool)
                 return .pipesOpened(up: capacity.up, down: capacity.down, now: MonotonicClock.now())
             } catch {
                 return .pipesFailed("\(error)")

@@ -3,7 +3,8 @@ import VeilRuntime
 /// What the owner of a splice relay holds for it: a pipe per direction (socket -> pipe ->
 /// socket inside the kernel) and, on kTLS sockets, a record message per direction for the
 /// records splice cannot move (recvmsg / sendmsg). The machine (`SpliceMachine`) decides; these
-/// are only the kernel objects its actions use, closed when the connection is finalized.
+/// are only the kernel objects its actions use, given back to the worker's pipe pool (or
+/// closed) when the connection is finalized.
 struct SplicePipes {
     private(set) var up: Pipe?
     private(set) var down: Pipe?
@@ -12,12 +13,13 @@ struct SplicePipes {
     private var upMessage: TLSRecordMessage?
     private var downMessage: TLSRecordMessage?
 
-    /// Opens the downward pipe, and the upward one when `up`; returns their capacities.
-    mutating func open(up wantUp: Bool) throws(SystemError) -> (up: Int, down: Int) {
-        let d = try Pipe()
+    /// Takes the downward pipe, and the upward one when `up`, from `pool` (a pooled pipe is
+    /// empty and of a fresh pipe's size); returns their capacities.
+    mutating func open(up wantUp: Bool, from pool: PipePool) throws(SystemError) -> (up: Int, down: Int) {
+        let d = try pool.take()
         down = d
         guard wantUp else { return (0, d.capacity) }
-        let u = try Pipe()
+        let u = try pool.take()
         up = u
         return (u.capacity, d.capacity)
     }
@@ -65,13 +67,14 @@ struct SplicePipes {
         return downMessage
     }
 
-    /// The pipes' descriptors, for cancelling what is in flight on them.
-    var fds: [Int32] { (up?.fds ?? []) + (down?.fds ?? []) }
-
-    /// Closes the pipes and frees the messages.
-    mutating func release() {
-        up?.close()
-        down?.close()
+    /// Gives the pipes back to `pool` (which keeps only empty, never-grown ones and closes the
+    /// rest) and frees the messages. Nothing on the ring ever uses a pipe's descriptors (the
+    /// splices run on the loop's thread), so nothing of theirs can still be in flight.
+    mutating func release(to pool: PipePool) {
+        if let u = up { pool.give(u) }
+        if let d = down { pool.give(d) }
+        up = nil
+        down = nil
         upMessage = nil
         downMessage = nil
     }

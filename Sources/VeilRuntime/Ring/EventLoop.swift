@@ -108,6 +108,21 @@ public final class EventLoop {
         if slots[i].inFlight > 0 {
             for fd in fds where fd >= 0 { cancelAll(handle, op: 0, fd: fd) }
         }
+        markRetiring(handle)
+    }
+
+    /// `retire` for a handler with two descriptors (no array to build).
+    public func retire(_ handle: IOHandle, cancelling a: Int32, _ b: Int32) {
+        guard isLive(handle) else { return }
+        if slots[Int(handle.slot)].inFlight > 0 {
+            if a >= 0 { cancelAll(handle, op: 0, fd: a) }
+            if b >= 0 { cancelAll(handle, op: 0, fd: b) }
+        }
+        markRetiring(handle)
+    }
+
+    private func markRetiring(_ handle: IOHandle) {
+        let i = Int(handle.slot)
         slots[i].retiring = true
         slots[i].deadline = 0
         if slots[i].inFlight == 0 { finalizable.append(handle) }
@@ -175,9 +190,13 @@ public final class EventLoop {
         armEventFD()
         nextSweep = MonotonicClock.now() + tickNanos
         while running {
-            for w in logWriters { w.flush(on: self) }
             let now = MonotonicClock.now()
-            let wait = nextSweep > now ? nextSweep - now : 0
+            var wake = nextSweep
+            for w in logWriters {
+                w.flushIfDue(on: self, now: now)
+                if let due = w.due { wake = min(wake, due) }
+            }
+            let wait = wake > now ? wake - now : 0
             ring.submitAndWait(timeoutNanos: max(wait, 1_000_000))
             ring.drain { userData, result, flags in
                 self.dispatch(userData: userData, result: result, flags: flags)

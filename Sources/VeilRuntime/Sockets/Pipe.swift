@@ -1,4 +1,7 @@
 internal import CRuntimeShims
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A non-blocking, close-on-exec pipe for the splice relay (socket -> pipe -> socket). Opens at
 /// the kernel's default capacity (64 KiB); `grow` asks for more (F_SETPIPE_SZ).
@@ -7,6 +10,8 @@ public struct Pipe {
     public private(set) var writeFD: Int32
     /// Bytes the pipe holds when full.
     public private(set) var capacity: Int
+    /// The capacity the kernel gave the pipe when it was made (before any `grow`).
+    public let initialCapacity: Int
 
     /// pipe2(2) with O_NONBLOCK | O_CLOEXEC.
     public init() throws(SystemError) {
@@ -17,6 +22,7 @@ public struct Pipe {
         readFD = fds[0]
         writeFD = fds[1]
         self.capacity = Int(capacity)
+        initialCapacity = Int(capacity)
     }
 
     /// Asks for a capacity of `size` bytes; false when the kernel refuses (EPERM past the
@@ -40,8 +46,11 @@ public struct Pipe {
         veil_splice_now(readFD, fd, UInt32(clamping: count))
     }
 
-    /// Both descriptors, for cancelling what is in flight on them.
-    public var fds: [Int32] { [readFD, writeFD] }
+    /// The bytes waiting in the pipe (FIONREAD), or nil when the kernel cannot say.
+    public var queuedBytes: Int? {
+        var n: Int32 = 0
+        return ioctl(readFD, UInt(FIONREAD), &n) == 0 ? Int(n) : nil
+    }
 
     /// Closes both ends (once; later calls do nothing).
     public mutating func close() {

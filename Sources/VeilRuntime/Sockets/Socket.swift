@@ -59,8 +59,30 @@ public enum Socket {
     }
 
     public static func setNonBlocking(_ fd: Int32) {
-        let flags = fcntl(fd, F_GETFL)
-        if flags >= 0 { _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
+        // FIONBIO sets O_NONBLOCK in one call (fcntl needs F_GETFL, then F_SETFL).
+        var on: Int32 = 1
+        _ = ioctl(fd, UInt(FIONBIO), &on)
+    }
+
+    /// recv(2) now, never waiting (MSG_DONTWAIT): the bytes read, 0 at the end of the stream,
+    /// or -errno (-EAGAIN: nothing there yet).
+    public static func receiveNow(_ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int) -> Int32 {
+        let n = Glibc.recv(fd, buffer, count, Int32(MSG_DONTWAIT))
+        return n >= 0 ? Int32(clamping: n) : -errno
+    }
+
+    /// send(2) now, never waiting (MSG_DONTWAIT; a peer that is gone is an error, never
+    /// SIGPIPE): the bytes sent (maybe fewer than `count`), or -errno (-EAGAIN: no room).
+    public static func sendNow(_ fd: Int32, from buffer: UnsafeRawPointer, count: Int) -> Int32 {
+        let n = Glibc.send(fd, buffer, count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+        return n >= 0 ? Int32(clamping: n) : -errno
+    }
+
+    /// shutdown(SHUT_WR) now: the peer reads the end of the stream (a FIN). Never blocks on a
+    /// TCP socket. 0, or -errno.
+    @discardableResult
+    public static func shutdownWrite(_ fd: Int32) -> Int32 {
+        Glibc.shutdown(fd, Int32(SHUT_WR)) == 0 ? 0 : -errno
     }
 
     /// The local address of a bound socket.
