@@ -72,6 +72,8 @@ enum InterceptNote: Equatable {
     case sni(String?)
     /// The SNI sent upstream ("-": none).
     case upstreamSNI(String)
+    /// ECH on the upstream leg (`ech=` token) and the name in clear in its ClientHello.
+    case ech(String, outerSNI: String)
     /// The upstream handshake is done: what it negotiated and how long it took.
     case upstreamHandshake(version: String?, cipher: String?, alpn: String?, resumed: Bool, nanos: UInt64)
     /// The client handshake is done.

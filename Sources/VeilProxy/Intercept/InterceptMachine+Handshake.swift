@@ -179,14 +179,31 @@ extension InterceptMachine {
                                                  _ actions: inout [Action]) {
         state = .upstreamHandshake(h)
         let target = settings.target
-        let serverName = settings.sniPolicy.serverName(for: target)
+        // With an ECH config the ClientHelloInner names the real target whatever --sni says
+        // (it is encrypted); the outer one carries the config's public name.
+        var serverName = settings.sniPolicy.serverName(for: target)
+        var key = "\(target)|\(settings.sniPolicy)"
+        if case .config = settings.ech {
+            serverName = target.kind == .name ? target.host : serverName
+            key = "\(target)|ech"  // a ticket from an ECH handshake is offered only inside ECH
+        }
         actions.append(.note(.upstreamSNI(serverName ?? "-")))
-        let key = "\(target)|\(settings.sniPolicy)"
         let sessions = settings.sessions
         let session = sessions.take(for: key)
         let leg = h.upstream
         do {
             try leg.engine.configureClient(serverName: serverName, verifyName: target.host, alpn: alpn, session: session)
+            switch settings.ech {
+            case .off:
+                actions.append(.note(.ech("off", outerSNI: serverName ?? "-")))
+            case .grease:
+                leg.engine.offerECHGrease(try ECHGrease.extensionData(serverName: serverName, alpn: alpn))
+                actions.append(.note(.ech("grease", outerSNI: serverName ?? "-")))
+            case .config(let selection, _):
+                try leg.engine.offerECHInner()
+                leg.engine.echFilter = ECHRecordFilter(builder: try ECHClientHelloBuilder(selection: selection))
+                actions.append(.note(.ech("offered", outerSNI: selection.config.publicName)))
+            }
         } catch {
             close(.upstreamSetUp("\(error)"), &actions)
             return
@@ -211,13 +228,29 @@ extension InterceptMachine {
             flush(leg, &actions)
             upstreamHandshakeDone(h, now: now, &actions)
         case .failed(let failure):
-            refuse(.upstreamHandshake(failure), alert: TLSAlert.Code.handshakeFailure, now: now, &actions)
+            switch leg.engine.echFailure {
+            case .rejected(let why)?:
+                if let filter = leg.engine.echFilter {
+                    actions.append(.note(.ech("rejected", outerSNI: filter.builder.config.publicName)))
+                }
+                refuse(.echRejected(why), alert: TLSAlert.Code.handshakeFailure, now: now, &actions)
+            case .error(let why)?:
+                refuse(.echFailed(why), alert: TLSAlert.Code.handshakeFailure, now: now, &actions)
+            case nil:
+                refuse(.upstreamHandshake(failure), alert: TLSAlert.Code.handshakeFailure, now: now, &actions)
+            }
         }
     }
 
     private mutating func upstreamHandshakeDone(_ h: InterceptHandshake, now: UInt64, _ actions: inout [Action]) {
         let engine = h.upstream.engine
         h.upstreamNanos = now &- h.upstreamStarted
+        if let filter = engine.echFilter {
+            // OpenSSL completed the inner handshake: the server confirmed ECH (a rejection
+            // stops the handshake before).
+            actions.append(.note(.ech(filter.verdict == .accepted ? "accepted" : "rejected",
+                                      outerSNI: filter.builder.config.publicName)))
+        }
         actions.append(.note(.upstreamHandshake(version: engine.version, cipher: engine.cipher, alpn: engine.alpn,
                                                 resumed: engine.isResumed, nanos: h.upstreamNanos)))
         if let key = h.offeredSession, !engine.isResumed {

@@ -55,6 +55,8 @@ struct InterceptMachine {
         /// The upstream session cache (a ticket offered, new ones stored).
         let sessions: SessionCache
         let minter: CertificateMinter
+        /// Encrypted Client Hello upstream (decided before the connect).
+        let ech: UpstreamECH
 
         /// A kTLS switch may follow the handshakes: reads stop at record boundaries so that
         /// nothing past the handshakes sits in userspace.

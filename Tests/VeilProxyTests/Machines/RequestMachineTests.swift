@@ -79,7 +79,8 @@ struct RequestMachineTests {
             case .setDeadline(let d): return "deadline \(d)"
             case .countResolution(let cached, _): return "count \(cached ? "cache" : "lookup")"
             case .answerComplete: return "answer complete"
-            case .handOver(let t, _, let from, let to): return "hand over \(t) \(from)..<\(to)"
+            case .handOver(let t, _, let from, let to, let ech): return "hand over \(t) \(from)..<\(to)" + (t == .intercept ? " ech=\(ech.token)" : "")
+            case .lookupECH(let t): return "ech lookup \(t)"
             case .forward(_, let r, let from, let to): return "forward \(r.method) \(r.path ?? "") \(from)..<\(to)"
             case .holdRelaySlot(let s): return "slot \(s)"
             case .close(let r): return "close \(r.kind.rawValue): \(r.reason)"
