@@ -64,11 +64,11 @@ final class InterceptHarness {
     static func settings(target: String = "site.test:443", kernelTLS: Bool = false, ktls: KTLSMode = .auto,
                          viaListener: Bool = false, clientIsTCP: Bool = true, upstreamIsTCP: Bool = true,
                          logRecords: Bool = false, allowSNIMismatch: Bool = false, sniPolicy: SNIPolicy = .real,
-                         sessions: SessionCache = SessionCache()) throws -> M.Settings {
+                         sessions: SessionCache = SessionCache(), ech: UpstreamECH = .off) throws -> M.Settings {
         M.Settings(target: try HostPort(parsing: target), handshakeTimeout: 15, allowSNIMismatch: allowSNIMismatch,
                    sniPolicy: sniPolicy, ktls: ktls, kernelTLSAvailable: kernelTLS, viaListener: viaListener,
                    clientIsTCP: clientIsTCP, upstreamIsTCP: upstreamIsTCP, logRecords: logRecords, sessions: sessions,
-                   minter: try fixture.get().minter)
+                   minter: try fixture.get().minter, ech: ech)
     }
 
     /// The receive in flight on each side, and whether it is MSG_DONTWAIT.

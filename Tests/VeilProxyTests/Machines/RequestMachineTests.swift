@@ -115,8 +115,8 @@ struct RequestMachineTests {
     }
 
     @Test func interceptedTargetsAndPipelinedBytes() {
-        let r = Run(Run.config { $0.mode = .intercept })
-        #expect(upTo200(r, "CONNECT localhost:4433 HTTP/1.1\r\n\r\n\u{16}\u{03}\u{01}") == ["hand over intercept 35..<38"])
+        let r = Run(Run.config { $0.mode = .intercept; $0.ech = .off })
+        #expect(upTo200(r, "CONNECT localhost:4433 HTTP/1.1\r\n\r\n\u{16}\u{03}\u{01}") == ["hand over intercept 35..<38 ech=off"])
     }
 
     @Test func aHeadInPiecesIsReadOn() {
