@@ -53,7 +53,7 @@ let package = Package(
 
         .testTarget(name: "VeilTLSTests", dependencies: ["VeilTLS", "VeilRuntime", "COpenSSL", "COpenSSLShims"], swiftSettings: strict),
         .testTarget(name: "VeilWireTests", dependencies: ["VeilWire"], swiftSettings: strict),
-        .testTarget(name: "VeilResolverTests", dependencies: ["VeilResolver", "VeilWire", "VeilTLS"], swiftSettings: strict),
+        .testTarget(name: "VeilResolverTests", dependencies: ["VeilResolver", "VeilWire", "VeilTLS", "VeilRuntime"], swiftSettings: strict),
         .testTarget(name: "VeilProxyTests", dependencies: ["VeilProxy", "VeilWire", "VeilResolver", "VeilRuntime", "VeilTLS"], swiftSettings: strict),
         .testTarget(name: "VeilRuntimeTests", dependencies: ["VeilRuntime"], swiftSettings: strict),
         .testTarget(name: "VeilCLITests", dependencies: ["VeilCLI", "VeilProxy", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
