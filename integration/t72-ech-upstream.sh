@@ -80,6 +80,7 @@ server:
     use-syslog: no
     logfile: $EU_DIR/unbound.log
     verbosity: 1
+    log-queries: yes
     access-control: 127.0.0.0/8 allow
     module-config: "iterator"
     local-zone: "test." static
@@ -123,7 +124,10 @@ eu_wire() {
     check "$name/capture: the outer ClientHello names public.test" grep -a -q 'public\.test' "$pcap"
 }
 
-if [[ $EU_UP == 1 ]] && veil_ca && veil_or_fail ech-doh "${EU_COMMON[@]}" "${EU_DOH_ARGS[@]}"; then
+# eu_queries: how many HTTPS queries for origin.test unbound answered so far.
+eu_queries() { grep -c 'origin\.test\. HTTPS IN' "$EU_DIR/unbound.log" 2>/dev/null; }
+
+if [[ $EU_UP == 1 ]] && veil_ca && veil_or_fail ech-doh "${EU_COMMON[@]}" "${EU_DOH_ARGS[@]}" --keylog "$EU_DIR/keys.log"; then
     # Accepted, config from DoH, capture of the upstream leg.
     capture_start "$EU_DIR/accepted.pcap" "tcp port $EU_ECH" || fail "ech-doh/capture start" "tshark"
     eu_get accepted "$EU_ECH"
@@ -139,6 +143,16 @@ if [[ $EU_UP == 1 ]] && veil_ca && veil_or_fail ech-doh "${EU_COMMON[@]}" "${EU_
     expect_match "ech-doh/record log: the outer ClientHello (public name, ECH)" \
         'sni=public\.test .*ech=yes' "$(eu_hello 'proxy->upstream')"
     eu_wire ech-doh "$EU_DIR/accepted.pcap"
+    # The key log (RFC 9850): with ECH accepted the secrets go under the ClientHelloInner's
+    # random, which is on no wire; the outer random (the capture's) is not used. The client leg
+    # and the upstream leg each have their handshake secrets.
+    outer=$(tshark -r "$EU_DIR/accepted.pcap" -d "tcp.port==$EU_ECH,tls" -Y tls.handshake.type==1 \
+        -T fields -e tls.handshake.random 2>/dev/null | head -n 1)
+    expect_match "ech-doh/keylog: the capture shows the outer random" '^[0-9a-f]{64}$' "$outer"
+    expect_eq "ech-doh/keylog: two legs' handshake secrets" 2 \
+        "$(awk '$1 == "CLIENT_HANDSHAKE_TRAFFIC_SECRET" {print $2}' "$EU_DIR/keys.log" | sort -u | wc -l)"
+    expect_eq "ech-doh/keylog: not under the outer random (the inner one, RFC 9850)" 0 \
+        "$(grep -c -- "${outer:-none}" "$EU_DIR/keys.log")"
 
     # HelloRetryRequest: the server takes P-256 only, Veil offers X25519 first.
     eu_get hrr "$EU_HRR"
@@ -149,6 +163,7 @@ if [[ $EU_UP == 1 ]] && veil_ca && veil_or_fail ech-doh "${EU_COMMON[@]}" "${EU_
     expect_summary "ech-hrr/summary outer_sni" outer_sni 'public\.test'
 
     # Rejection: the server holds another key (the config is stale).
+    EU_Q0=$(eu_queries)
     capture_start "$EU_DIR/rejected.pcap" "tcp port $EU_STALE" || fail "ech-rejected/capture start" "tshark"
     eu_get rejected "$EU_STALE"
     capture_stop
@@ -160,6 +175,11 @@ if [[ $EU_UP == 1 ]] && veil_ca && veil_or_fail ech-doh "${EU_COMMON[@]}" "${EU_
     expect_match "ech-rejected/the reason says what happened and what to do" \
         'did not accept Encrypted Client Hello .*not sent in clear.*stale' "$(field reason "$SUMMARY")"
     eu_wire ech-rejected "$EU_DIR/rejected.pcap"
+    expect_match "ech-rejected/the config came from the cache and was dropped" 'cached HTTPS record was dropped' "$(field reason "$SUMMARY")"
+    expect_eq "ech-rejected/no HTTPS query for the rejected connection (cached)" "$EU_Q0" "$(eu_queries)"
+    eu_get after-rejection "$EU_ECH"
+    expect_summary "ech-rejected/the next connection: ech" ech accepted
+    expect_eq "ech-rejected/the next connection asked DNS again (stale cache dropped)" "$((EU_Q0 + 1))" "$(eu_queries)"
 
     # GREASE: nginx (no ECH), no config for localhost.
     log_mark

@@ -131,6 +131,8 @@ extension Connection {
             summary.upstreamPath = .ktlsSplice
             if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
             startTransfer(.kernelTLS(SpliceMachine(.kernelTLS, idleTimeout: config.idleTimeout, pipeSizeLimit: config.pipeSize)))
+        case .forgetECHConfig(let host):
+            (worker.shared.resolver as? ResolverChain)?.forgetECHConfig(for: host)
         case .close(let reason):
             finish(reason)
         }

@@ -22,7 +22,7 @@ enum InterceptFailure: Error, Equatable, Sendable {
     /// The upstream handshake failed (the client got a handshake_failure alert).
     case upstreamHandshake(TLSEngine.HandshakeFailure)
     /// The upstream server did not accept ECH (what it did).
-    case echRejected(String)
+    case echRejected(String, cacheDropped: Bool)
     /// ECH could not be done (the ClientHello could not be wrapped, a broken answer).
     case echFailed(String)
     /// The client's handshake failed.
@@ -60,8 +60,11 @@ enum InterceptFailure: Error, Equatable, Sendable {
             CloseReason(.handshakeFailed, "upstream handshake: \(why)")
         case .clientHandshake(let failure):
             CloseReason(.handshakeFailed, "client handshake: \(failure)")
-        case .echRejected(let why):
-            CloseReason(.echRejected, "upstream did not accept Encrypted Client Hello (\(why)); the real name was not sent in clear and no retry without ECH was made. The config may be stale (the site changed its key: its DNS HTTPS record or --ech-config), or the server has no ECH; check with veil resolve NAME, or allow this host without ECH (--ech-rule HOST=off)")
+        case .echRejected(let why, let cacheDropped):
+            CloseReason(.echRejected, "upstream did not accept Encrypted Client Hello (\(why)); the real name was not sent in clear and no retry without ECH was made. " + (cacheDropped
+                ? "The config from DNS may be stale (the site changed its key): its cached HTTPS record was dropped, the next connection asks DNS again"
+                : "The --ech-config may be stale (the site changed its key): update it")
+                + "; if the server has no ECH, check with veil resolve NAME, or allow this host without ECH (--ech-rule HOST=off)")
         case .echFailed(let why):
             CloseReason(.handshakeFailed, "upstream Encrypted Client Hello: \(why)")
         case .closedDuringHandshake(let side):

@@ -57,6 +57,9 @@ extension InterceptMachine {
         case startMixedRelay(kernel: TransferSide, userspace: TLSLeg)
         /// Both sockets are on kTLS: the splice transfer takes them.
         case startKernelSplice
+        /// The server rejected ECH with a config from DNS: drop the name's cached HTTPS answer
+        /// (the next connection asks again).
+        case forgetECHConfig(host: String)
         /// The connection ends with this reason; nothing follows.
         case close(CloseReason)
     }

@@ -233,7 +233,12 @@ extension InterceptMachine {
                 if let filter = leg.engine.echFilter {
                     actions.append(.note(.ech("rejected", outerSNI: filter.builder.config.publicName)))
                 }
-                refuse(.echRejected(why), alert: TLSAlert.Code.handshakeFailure, now: now, &actions)
+                var fromDNS = false
+                if case .config(_, let source) = settings.ech, source != UpstreamECH.explicitSource {
+                    fromDNS = true
+                    actions.append(.forgetECHConfig(host: settings.target.host))
+                }
+                refuse(.echRejected(why, cacheDropped: fromDNS), alert: TLSAlert.Code.handshakeFailure, now: now, &actions)
             case .error(let why)?:
                 refuse(.echFailed(why), alert: TLSAlert.Code.handshakeFailure, now: now, &actions)
             case nil:

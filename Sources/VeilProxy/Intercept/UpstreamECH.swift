@@ -20,7 +20,7 @@ enum UpstreamECH: Sendable {
         switch lookup {
         case .explicit(let list)?:
             do throws(ECHConfigError) {
-                return .success(.config(try list.selection(), source: "--ech-config"))
+                return .success(.config(try list.selection(), source: explicitSource))
             } catch {
                 why = "--ech-config: \(error)"
             }
@@ -38,6 +38,9 @@ enum UpstreamECH: Sendable {
         return .failure(ECHRefusal(reason:
             "--ech require: \(host) has no usable ECH config (\(why)); not connected, so its name was not sent in clear. Pass one with --ech-config \(host)=BASE64|@FILE, or allow this host without ECH (--ech-rule \(host)=auto)"))
     }
+
+    /// The source of an `--ech-config` entry.
+    static let explicitSource = "--ech-config"
 
     /// The `ech=` token of the summary line before the handshake tells more.
     var token: String {
