@@ -30,7 +30,9 @@ final class InterceptHarness {
         let minter = try CertificateMinter(authority: ca)
         var options = TLSContext.UpstreamOptions()
         options.extraTrustFile = ca.certificatePath
-        return Fixture(minter: minter, clientFacing: try TLSContext.clientFacing(), upstream: try TLSContext.upstream(options),
+        let upstream = try TLSContext.upstream(options)
+        try upstream.enableECHExtension()  // as Interception does (engines without ECH data send none)
+        return Fixture(minter: minter, clientFacing: try TLSContext.clientFacing(), upstream: upstream,
                        browser: try TLSContext.upstream(options), origin: try TLSContext.clientFacing())
     }
 
@@ -48,6 +50,8 @@ final class InterceptHarness {
     var refusal: TLSAlert?
     var deadline: UInt64 = 0
     var closed: CloseReason?
+    /// Hosts whose cached ECH config the machine asked to drop.
+    var forgotten: [String] = []
     /// Where the legs went: "relay", "mixed client|upstream", "splice".
     var handover: String?
     var handedOver: Bool { handover != nil }
@@ -150,6 +154,9 @@ final class InterceptHarness {
             case .startKernelSplice:
                 handover = "splice"
                 described.append("splice")
+            case .forgetECHConfig(let host):
+                forgotten.append(host)
+                described.append("forget ech \(host)")
             case .close(let reason):
                 #expect(closed == nil, "closed twice")
                 closed = reason
