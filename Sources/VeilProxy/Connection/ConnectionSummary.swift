@@ -40,6 +40,8 @@ struct ConnectionSummary {
     /// ECH, else what --sni sent, "-" for none). At the end of the line.
     var ech: String?
     var outerSNI: String?
+    /// The client's ClientHello to Veil carried an ECH extension (intercept; `client_ech=yes`).
+    var clientECH = false
     /// Whether the upstream certificate was verified (false only with --insecure-upstream).
     var verified = true
     /// What the connection turned out to be: `intercept`, `passthrough`, or `http` (a
@@ -145,6 +147,7 @@ struct ConnectionSummary {
         l.field("reason", close?.reason ?? "unknown")
         if let ech { l.field("ech", ech) }
         if let outerSNI { l.field("outer_sni", outerSNI) }
+        if clientECH { l.field("client_ech", "yes") }
         return l.finish()
     }
 }

@@ -187,6 +187,8 @@ extension Connection {
             if side == .upstream { summary.bytesUp += UInt64(count) } else { summary.bytesDown += UInt64(count) }
         case .sni(let sni): summary.sni = sni
         case .upstreamSNI(let name): summary.upstreamSNI = name
+        case .clientECH:
+            summary.clientECH = true
         case .ech(let token, let outer):
             summary.ech = token
             summary.outerSNI = outer

@@ -13,6 +13,8 @@ enum InterceptFailure: Error, Equatable, Sendable {
     case invalidTLS(TLSParseError, from: TransferSide, notTLS: Bool)
     /// The ClientHello's SNI names another host than the CONNECT request.
     case sniMismatch(sni: String, host: String)
+    /// The client sent its own Encrypted Client Hello, whose outer name is not the CONNECT host.
+    case clientECH(outerSNI: String, host: String)
     /// No certificate for the client: the minter's error.
     case certificateUnavailable(String)
     /// The upstream engine could not be configured.
@@ -48,6 +50,8 @@ enum InterceptFailure: Error, Equatable, Sendable {
             CloseReason(notTLS ? .notTLS : .handshakeFailed, TransferCloseCause.describe(error, from: side))
         case .sniMismatch(let sni, let host):
             TransferCloseCause.sniMismatch(sni: sni, host: host).reason
+        case .clientECH(let outer, let host):
+            CloseReason(.sniMismatch, "the client sent Encrypted Client Hello (outer SNI \(outer)) for CONNECT host \(host): an intercepting proxy cannot accept the client's own ECH (Veil does ECH upstream for it); turn ECH off in the client, or allow with --allow-sni-mismatch")
         case .certificateUnavailable(let why):
             CloseReason(.error, "cannot mint a certificate: \(why)")
         case .upstreamSetUp(let why):

@@ -75,6 +75,9 @@ enum InterceptNote: Equatable {
     case sni(String?)
     /// The SNI sent upstream ("-": none).
     case upstreamSNI(String)
+    /// The client's own ClientHello carried an encrypted_client_hello extension (real or
+    /// GREASE: Veil's OpenSSL ignores it; Veil does ECH upstream itself).
+    case clientECH
     /// ECH on the upstream leg (`ech=` token) and the name in clear in its ClientHello.
     case ech(String, outerSNI: String)
     /// The upstream handshake is done: what it negotiated and how long it took.

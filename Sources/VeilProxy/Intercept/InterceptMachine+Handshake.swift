@@ -165,9 +165,12 @@ extension InterceptMachine {
     private mutating func clientHelloArrived(_ h: InterceptHandshake, _ hello: ClientHello, now: UInt64,
                                              _ actions: inout [Action]) {
         actions.append(.note(.sni(hello.serverName)))
+        if hello.hasEncryptedClientHello { actions.append(.note(.clientECH)) }
         let host = settings.target.host
         if let sni = hello.serverName, !settings.allowSNIMismatch, !PassThroughMachine.sameHost(sni, host) {
-            refuse(.sniMismatch(sni: sni, host: host), alert: TLSAlert.Code.accessDenied, now: now, &actions)
+            let failure: InterceptFailure = hello.hasEncryptedClientHello
+                ? .clientECH(outerSNI: sni, host: host) : .sniMismatch(sni: sni, host: host)
+            refuse(failure, alert: TLSAlert.Code.accessDenied, now: now, &actions)
             return
         }
         h.certificate = .pending

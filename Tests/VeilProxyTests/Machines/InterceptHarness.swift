@@ -32,8 +32,10 @@ final class InterceptHarness {
         options.extraTrustFile = ca.certificatePath
         let upstream = try TLSContext.upstream(options)
         try upstream.enableECHExtension()  // as Interception does (engines without ECH data send none)
+        let browser = try TLSContext.upstream(options)
+        try browser.enableECHExtension()  // a browser that sends ECH (GREASE) to Veil
         return Fixture(minter: minter, clientFacing: try TLSContext.clientFacing(), upstream: upstream,
-                       browser: try TLSContext.upstream(options), origin: try TLSContext.clientFacing())
+                       browser: browser, origin: try TLSContext.clientFacing())
     }
 
     var machine: M

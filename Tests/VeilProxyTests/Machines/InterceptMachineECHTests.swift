@@ -51,6 +51,26 @@ struct InterceptMachineECHTests {
         #expect(h.notes.contains(.ech("grease", outerSNI: "-")))
     }
 
+    @Test func aClientsOwnECHExtensionIsNotedAndTheHandshakeGoesOn() throws {
+        let h = try H()
+        h.browser.offerECHGrease(try ECHGrease.extensionData(serverName: "site.test", alpn: ["h2"]))
+        h.start()
+        try h.run()
+        #expect(h.closed == nil && h.handover == "relay")
+        #expect(h.notes.contains(.clientECH))
+    }
+
+    @Test func aClientsECHWithAnotherOuterNameIsRefusedSayingWhy() throws {
+        let h = try H(sni: "public.test")
+        h.browser.offerECHGrease(try ECHGrease.extensionData(serverName: "public.test", alpn: ["h2"]))
+        h.start()
+        try h.run()
+        #expect(h.refusal == TLSAlert.fatal(TLSAlert.Code.accessDenied))
+        h.on(.refusalSent)
+        #expect(h.closed?.kind == .sniMismatch)
+        #expect(h.closed?.reason.contains("the client sent Encrypted Client Hello (outer SNI public.test)") == true)
+    }
+
     @Test func offSendsNoExtension() throws {
         let h = try H(try H.settings(logRecords: true, ech: .off))
         h.start()
