@@ -16,7 +16,7 @@ EU_DIR=$WORK/ech-upstream
 mkdir -p "$EU_DIR"
 EU_PIDS=()
 EU_UP=1
-make_leaf ech-origin "DNS:origin.test,DNS:public.test" || fail "harness/ech origin certificate" "make_leaf"
+make_leaf ech-origin "DNS:origin.test,DNS:public.test,DNS:rotated.test" || fail "harness/ech origin certificate" "make_leaf"
 EU_CERT=$LEAF_CERT EU_KEY=$LEAF_KEY
 if (cd "$EU_DIR" &&
     bssl-tool generate-ech -out-ech-config-list list.bin -out-ech-config config.bin -out-private-key key.bin \
@@ -87,6 +87,11 @@ server:
     local-data: "origin.test. 300 IN A 127.0.0.1"
     local-data: "origin.test. 300 IN HTTPS 1 . alpn=http/1.1 ech=$(base64 -w0 "$EU_DIR/list.bin" 2>/dev/null)"
     local-data: "plain.test. 300 IN A 127.0.0.1"
+    local-data: "rotated.test. 300 IN A 127.0.0.1"
+    local-data: "rotated.test. 300 IN HTTPS 1 . ech=$(base64 -w0 "$EU_DIR/list.bin" 2>/dev/null)"
+remote-control:
+    control-enable: yes
+    control-interface: $EU_DIR/unbound.ctl
 UB
 UNBOUND=$(command -v unbound || echo /usr/sbin/unbound)
 "$UNBOUND" -c "$EU_DIR/unbound.conf" >"$EU_DIR/unbound.out" 2>&1 &
@@ -176,10 +181,29 @@ if [[ $EU_UP == 1 ]] && veil_ca && veil_or_fail ech-doh "${EU_COMMON[@]}" "${EU_
         'did not accept Encrypted Client Hello .*not sent in clear.*stale' "$(field reason "$SUMMARY")"
     eu_wire ech-rejected "$EU_DIR/rejected.pcap"
     expect_match "ech-rejected/the config came from the cache and was dropped" 'cached HTTPS record was dropped' "$(field reason "$SUMMARY")"
-    expect_eq "ech-rejected/no HTTPS query for the rejected connection (cached)" "$EU_Q0" "$(eu_queries)"
+    expect_match "ech-rejected/... retried once with a fresh config (the same, rejected again)" \
+        'retried once with a fresh config from DNS' "$(field reason "$SUMMARY")"
+    expect_eq "ech-rejected/one HTTPS query: the retry's fresh lookup" "$((EU_Q0 + 1))" "$(eu_queries)"
     eu_get after-rejection "$EU_ECH"
     expect_summary "ech-rejected/the next connection: ech" ech accepted
-    expect_eq "ech-rejected/the next connection asked DNS again (stale cache dropped)" "$((EU_Q0 + 1))" "$(eu_queries)"
+    expect_eq "ech-rejected/the next connection asked DNS again (stale cache dropped)" "$((EU_Q0 + 2))" "$(eu_queries)"
+
+    # Key rotation: Veil caches rotated.test's config (key 1); the site moves to key 2 (DNS
+    # changed, the server holds key 2): the cached config is rejected, dropped, fetched afresh,
+    # and the same client connection succeeds on the one retry.
+    EU_BODY=$(vcurl "https://rotated.test:$EU_ECH/" 2>&1)
+    expect_match "ech-retry/key 1 accepted and cached" "Encrypted ClientHello: yes" "$EU_BODY"
+    unbound-control -c "$EU_DIR/unbound.conf" local_data_remove rotated.test >"$EU_DIR/ctl.log" 2>&1 &&
+        unbound-control -c "$EU_DIR/unbound.conf" local_data "rotated.test. 300 IN A 127.0.0.1" >>"$EU_DIR/ctl.log" 2>&1 &&
+        unbound-control -c "$EU_DIR/unbound.conf" local_data "rotated.test. 300 IN HTTPS 1 . ech=$(base64 -w0 "$EU_DIR/other-list.bin")" >>"$EU_DIR/ctl.log" 2>&1 ||
+        fail "ech-retry/unbound-control changes the record" "$(cat "$EU_DIR/ctl.log")"
+    log_mark
+    got=$(vcurl -w '\n%{http_connect} %{local_port}' "https://rotated.test:$EU_STALE/" 2>&1)
+    expect_match "ech-retry/the client gets the page from the key-2 server" "Encrypted ClientHello: yes" "$got"
+    summary_for "${got##* }" 10
+    expect_summary "ech-retry/summary ech" ech accepted
+    expect_summary "ech-retry/summary ech_retry" ech_retry yes
+    expect_summary "ech-retry/summary close" close ok
 
     # GREASE: nginx (no ECH), no config for localhost.
     log_mark

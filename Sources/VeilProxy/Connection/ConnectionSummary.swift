@@ -42,6 +42,8 @@ struct ConnectionSummary {
     var outerSNI: String?
     /// The client's ClientHello to Veil carried an ECH extension (intercept; `client_ech=yes`).
     var clientECH = false
+    /// The upstream handshake was retried once with a fresh ECH config (`ech_retry=yes`).
+    var echRetried = false
     /// Whether the upstream certificate was verified (false only with --insecure-upstream).
     var verified = true
     /// What the connection turned out to be: `intercept`, `passthrough`, or `http` (a
@@ -147,6 +149,7 @@ struct ConnectionSummary {
         l.field("reason", close?.reason ?? "unknown")
         if let ech { l.field("ech", ech) }
         if let outerSNI { l.field("outer_sni", outerSNI) }
+        if echRetried { l.field("ech_retry", "yes") }
         if clientECH { l.field("client_ech", "yes") }
         return l.finish()
     }

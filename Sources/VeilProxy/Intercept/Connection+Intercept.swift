@@ -84,6 +84,7 @@ extension Connection {
         case .clientSend: interceptEvent(.sent(.client, result: result, now: MonotonicClock.now()))
         case .upstreamSend: interceptEvent(.sent(.upstream, result: result, now: MonotonicClock.now()))
         case .alertSend: interceptEvent(.refusalSent)
+        case .connect: echRetryConnected(result)
         default: break
         }
     }
@@ -131,6 +132,8 @@ extension Connection {
             summary.upstreamPath = .ktlsSplice
             if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
             startTransfer(.kernelTLS(SpliceMachine(.kernelTLS, idleTimeout: config.idleTimeout, pipeSizeLimit: config.pipeSize)))
+        case .retryUpstream(let host, let port):
+            startECHRetry(host: host, port: port, held)
         case .forgetECHConfig(let host):
             (worker.shared.resolver as? ResolverChain)?.forgetECHConfig(for: host)
         case .close(let reason):
@@ -189,6 +192,8 @@ extension Connection {
         case .upstreamSNI(let name): summary.upstreamSNI = name
         case .clientECH:
             summary.clientECH = true
+        case .echRetried:
+            summary.echRetried = true
         case .ech(let token, let outer):
             summary.ech = token
             summary.outerSNI = outer

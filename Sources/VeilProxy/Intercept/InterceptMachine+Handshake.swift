@@ -186,7 +186,8 @@ extension InterceptMachine {
         // (it is encrypted); the outer one carries the config's public name.
         var serverName = settings.sniPolicy.serverName(for: target)
         var key = "\(target)|\(settings.sniPolicy)"
-        if case .config = settings.ech {
+        h.alpn = alpn
+        if case .config = h.ech {
             serverName = target.kind == .name ? target.host : serverName
             key = "\(target)|ech"  // a ticket from an ECH handshake is offered only inside ECH
         }
@@ -196,7 +197,7 @@ extension InterceptMachine {
         let leg = h.upstream
         do {
             try leg.engine.configureClient(serverName: serverName, verifyName: target.host, alpn: alpn, session: session)
-            switch settings.ech {
+            switch h.ech {
             case .off:
                 actions.append(.note(.ech("off", outerSNI: serverName ?? "-")))
             case .grease:
@@ -237,17 +238,45 @@ extension InterceptMachine {
                     actions.append(.note(.ech("rejected", outerSNI: filter.builder.config.publicName)))
                 }
                 var fromDNS = false
-                if case .config(_, let source) = settings.ech, source != UpstreamECH.explicitSource {
+                if case .config(_, let source) = h.ech, source != UpstreamECH.explicitSource {
                     fromDNS = true
                     actions.append(.forgetECHConfig(host: settings.target.host))
                 }
-                refuse(.echRejected(why, cacheDropped: fromDNS), alert: TLSAlert.Code.handshakeFailure, now: now, &actions)
+                if fromDNS, !h.echRetried, !leg.sending, !leg.receiving {
+                    // Once: the config may be stale; ask DNS again and reconnect (never in clear).
+                    h.echRetried = true
+                    h.echRejection = why
+                    actions.append(.retryUpstream(host: settings.target.host, port: settings.target.port))
+                    return
+                }
+                let reason = h.echRetried ? "\(h.echRejection); retried once with a fresh config from DNS: \(why)" : why
+                refuse(.echRejected(reason, cacheDropped: fromDNS), alert: TLSAlert.Code.handshakeFailure, now: now, &actions)
             case .error(let why)?:
                 refuse(.echFailed(why), alert: TLSAlert.Code.handshakeFailure, now: now, &actions)
             case nil:
                 refuse(.upstreamHandshake(failure), alert: TLSAlert.Code.handshakeFailure, now: now, &actions)
             }
         }
+    }
+
+    /// The reconnect after an ECH rejection: go on with the new leg and the fresh config, or
+    /// refuse the client (the real name is never sent in clear).
+    mutating func upstreamRetried(_ leg: TLSLeg?, _ ech: UpstreamECH?, failure: String?, now: UInt64,
+                                  _ actions: inout [Action]) {
+        guard case .upstreamHandshake(let h) = state, h.echRetried else { return }
+        guard let leg, let ech, failure == nil else {
+            refuse(.echRejected("\(h.echRejection); no retry: \(failure ?? "no new connection")", cacheDropped: true),
+                   alert: TLSAlert.Code.handshakeFailure, now: now, &actions)
+            return
+        }
+        h.upstream = leg
+        h.ech = ech
+        if settings.logRecords {
+            let log = recordLog
+            leg.engine.onOutput = { [unowned leg] bytes in log.scanOutput(leg, bytes) }
+        }
+        actions.append(.note(.echRetried))
+        startUpstreamHandshake(h, alpn: h.alpn, now: now, &actions)
     }
 
     private mutating func upstreamHandshakeDone(_ h: InterceptHandshake, now: UInt64, _ actions: inout [Action]) {

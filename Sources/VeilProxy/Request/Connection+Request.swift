@@ -87,6 +87,7 @@ extension Connection {
                 return .echLooked(lookup, now: MonotonicClock.now())
             }
         case .connect(let address):
+            upstreamSocketAddress = address
             do {
                 upstreamFD = try Socket.makeTCP(family: address.family)
             } catch {

@@ -40,7 +40,7 @@ final class InterceptHarness {
 
     var machine: M
     let client: TLSLeg
-    let upstream: TLSLeg
+    var upstream: TLSLeg
     /// The browser (client role) and the origin (server role).
     let browser: TLSEngine
     var origin: TLSEngine
@@ -54,6 +54,8 @@ final class InterceptHarness {
     var closed: CloseReason?
     /// Hosts whose cached ECH config the machine asked to drop.
     var forgotten: [String] = []
+    /// Upstream reconnects the machine asked for (after an ECH rejection).
+    var retries: [String] = []
     /// Where the legs went: "relay", "mixed client|upstream", "splice".
     var handover: String?
     var handedOver: Bool { handover != nil }
@@ -156,6 +158,9 @@ final class InterceptHarness {
             case .startKernelSplice:
                 handover = "splice"
                 described.append("splice")
+            case .retryUpstream(let host, let port):
+                retries.append("\(host):\(port)")
+                described.append("retry upstream")
             case .forgetECHConfig(let host):
                 forgotten.append(host)
                 described.append("forget ech \(host)")

@@ -21,16 +21,43 @@ struct InterceptMachineECHTests {
         let h = try H(try H.settings(ech: .config(try Self.selection(), source: "doh https://127.0.0.1/dns-query")))
         h.start()
         try h.run()
+        // A config from DNS: dropped, and one reconnect with a fresh one is asked for.
+        #expect(h.retries == ["site.test:443"])
+        #expect(h.refusal == nil && h.closed == nil)
+        // The fresh lookup has no usable config: refused, never retried in clear.
+        h.on(.upstreamRetried(nil, nil, failure: "the fresh lookup has no usable ECH config (no HTTPS record)", now: h.now))
         #expect(h.refusal == TLSAlert.fatal(TLSAlert.Code.handshakeFailure))
         #expect(!h.origin.isHandshakeComplete && !h.browser.isHandshakeComplete)
         h.on(.refusalSent)
         #expect(h.closed?.kind == .echRejected)
         #expect(h.closed?.reason.contains("the real name was not sent in clear") == true)
         #expect(h.closed?.reason.contains("cached HTTPS record was dropped") == true)
+        #expect(h.closed?.reason.contains("no retry: the fresh lookup has no usable ECH config") == true)
         #expect(h.forgotten == ["site.test"])
         #expect(h.notes.contains(.ech("offered", outerSNI: "public.test")))
         #expect(h.notes.contains(.ech("rejected", outerSNI: "public.test")))
         #expect(h.notes.contains(.upstreamSNI("site.test")), "the inner hello names the real target")
+    }
+
+    @Test func theRetryWithAFreshConfigIsRejectedAgainAndThenRefused() throws {
+        let h = try H(try H.settings(ech: .config(try Self.selection(), source: "doh https://127.0.0.1/dns-query")))
+        h.start()
+        try h.run()
+        #expect(h.retries.count == 1)
+        // The owner reconnects: a new upstream leg and engine against a fresh origin session.
+        let f = try H.fixture.get()
+        let engine = try TLSEngine(context: f.upstream, role: .client)
+        let leg = TLSLeg(.upstream, engine: engine, logAll: false)
+        h.origin = try TLSEngine(context: f.origin, role: .server)
+        try h.origin.configureServer(certificate: try f.minter.certificate(for: "site.test"), minter: f.minter, alpn: nil)
+        h.upstream = leg
+        h.on(.upstreamRetried(leg, .config(try Self.selection(), source: "doh https://127.0.0.1/dns-query"), failure: nil, now: h.now))
+        #expect(h.notes.contains(.echRetried))
+        try h.run()
+        #expect(h.retries.count == 1, "only one retry")
+        h.on(.refusalSent)
+        #expect(h.closed?.kind == .echRejected)
+        #expect(h.closed?.reason.contains("retried once with a fresh config from DNS") == true)
     }
 
     @Test func anExplicitConfigIsNotDroppedAndSaysToUpdateIt() throws {
