@@ -10,7 +10,8 @@
 # server holds another key: curl's handshake fails, close=ech-rejected, origin.test not on the
 # wire), GREASE to nginx without a config (works, ech=grease, 0xfe0d present), --ech require
 # without a config (502, close=ech-required, no connect), --ech off (ech=off, no 0xfe0d),
-# pass-through (ech=off), and a session resumed inside ECH.
+# pass-through (ech=off), a session resumed inside ECH, the key log (RFC 9850), --sni omit with
+# a config, and a stale cached config: dropped, fetched afresh, the connection retried once.
 
 EU_DIR=$WORK/ech-upstream
 mkdir -p "$EU_DIR"
@@ -247,6 +248,23 @@ if [[ $EU_UP == 1 ]] && veil_or_fail ech-config "${EU_COMMON[@]}" "${EU_STATIC[@
     expect_match "ech-config/second connection: ECH again" "Encrypted ClientHello: yes" "$EU_BODY"
     expect_summary "ech-config/second connection: summary ech" ech accepted
     expect_summary "ech-config/second connection: the session is resumed inside ECH" resumed true
+    stop_veil 10
+fi
+
+# --sni omit with a config: the outer hello names the public name, the inner one the real name
+# (it is encrypted); --sni applies to connections without a config.
+if [[ $EU_UP == 1 ]] && veil_or_fail ech-sni-omit "${EU_COMMON[@]}" "${EU_STATIC[@]}" --sni omit \
+        --ech-config "origin.test=@$EU_DIR/list.bin"; then
+    eu_get sni-omit "$EU_ECH"
+    expect_match "ech-sni-omit/the server saw ECH and the real name inside" "SNI: origin\.test" "$EU_BODY"
+    expect_summary "ech-sni-omit/summary ech" ech accepted
+    expect_summary "ech-sni-omit/summary outer_sni (the public name)" outer_sni 'public\.test'
+    expect_summary "ech-sni-omit/summary upstream_sni (the inner name)" upstream_sni 'origin\.test'
+    log_mark
+    got=$(vcurl -o /dev/null -w '%{http_code} %{local_port}' "https://localhost:$NGX13/index.html" 2>&1)
+    summary_for "${got##* }" 10
+    expect_summary "ech-sni-omit/no config: GREASE and no server_name" outer_sni '-'
+    expect_summary "ech-sni-omit/no config: ech" ech grease
     stop_veil 10
 fi
 
