@@ -53,6 +53,12 @@ extension DNSCache {
         }
     }
 
+    /// Drops `name`'s cached HTTPS answer (a config in it turned out stale): the next lookup asks.
+    public func forgetHTTPS(_ name: String) {
+        let key = DNSCache.key(name)
+        httpsEntries.withLock { e in e[key] = nil }
+    }
+
     /// A cached HTTPS answer as an outcome (`source` ends in "(cache)"), with the TTL left.
     public func cachedHTTPS(_ name: String, now: UInt64 = MonotonicClock.now()) -> HTTPSOutcome? {
         guard let e = lookupHTTPS(name, now: now) else { return nil }

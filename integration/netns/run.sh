@@ -71,6 +71,17 @@ echo "hello from the netns origin" >"$WORK/www/index.html"
 (cd "$WORK/www" && exec ip netns exec "$I" openssl s_server -accept "$OIP:443" -cert "$ORIGIN_CERT" \
     -key "$ORIGIN_KEY" -tls1_3 -WWW -quiet) >"$WORK/origin.log" 2>&1 &
 bg_register $!
+# The ECH origin: BoringSSL's bssl-tool server (it binds every address of I) on port 4443, for
+# ECH_NAME; its ECHConfigList (public name ECH_PUBLIC) is in unbound's HTTPS record.
+ECH_NAME=ech-site.test ECH_LABEL=ech-site ECH_PUBLIC=public-ech.example ECH_PORT=4443
+make_leaf netns-ech "DNS:$ECH_NAME" || fail "netns/ech origin certificate" "make_leaf"
+ECH_CERT=$LEAF_CERT ECH_KEY=$LEAF_KEY
+(cd "$WORK" && bssl-tool generate-ech -out-ech-config-list ech-list.bin -out-ech-config ech-config.bin \
+    -out-private-key ech-key.bin -public-name "$ECH_PUBLIC" -config-id 3) >"$WORK/ech-gen.log" 2>&1 ||
+    fail "netns/bssl-tool generate-ech" "$(tail -n 2 "$WORK/ech-gen.log")"
+(cd "$WORK/www" && exec ip netns exec "$I" bssl-tool server -accept "$ECH_PORT" -cert "$ECH_CERT" -key "$ECH_KEY" \
+    -ech-config "$WORK/ech-config.bin" -ech-key "$WORK/ech-key.bin" -www -loop) >"$WORK/ech-origin.log" 2>&1 &
+bg_register $!
 cat >"$WORK/unbound.conf" <<EOF
 server:
     interface: $IIP@53
@@ -89,12 +100,14 @@ server:
     module-config: "iterator"
     local-zone: "test." static
     local-data: "$NAME. 300 IN A $OIP"
+    local-data: "$ECH_NAME. 300 IN A $OIP"
+    local-data: "$ECH_NAME. 300 IN HTTPS 1 . ech=$(base64 -w0 "$WORK/ech-list.bin" 2>/dev/null)"
 EOF
 ip netns exec "$I" "$UNBOUND" -c "$WORK/unbound.conf" >"$WORK/unbound.out" 2>&1 &
 bg_register $!
 up=0
 for ((i = 0; i < 100; i++)); do
-    inI ss -Hltn | grep -q "$IIP:8443" && inI ss -Hltn | grep -q "$OIP:443" && { up=1; break; }
+    inI ss -Hltn | grep -q "$IIP:8443" && inI ss -Hltn | grep -q "$OIP:443" && inI ss -Hltn | grep -q ":$ECH_PORT " && { up=1; break; }
     sleep 0.1
 done
 if [[ $up == 1 ]]; then pass "netns/origin :443 and unbound (DNS :53, DoH :8443) up in $I"; else
@@ -113,7 +126,7 @@ ROWS=()
 # and the observations DNSN (DNS packets), NAMEHIT (0 found / 1 not), WHOLE (segments holding
 # the whole name), ADDR (packets to the origin's address), COVERHIT.
 wire_case() {
-    local label=$1 ca=$2 log port; shift 2
+    local label=$1 ca=$2 log port name=${WC_NAME:-$NAME} label_bytes=${WC_LABEL:-$LABEL} oport=${WC_PORT:-443}; shift 2
     PCAP=$WORK/$(tr -c 'a-z0-9\n' '-' <<<"$label").pcap
     log=$PCAP.veil.log
     ip netns exec "$C" tshark -i vc0 -w "$PCAP" >"$PCAP.tshark" 2>&1 &
@@ -127,20 +140,20 @@ wire_case() {
     bg_register "$veil"
     wait_log "$log" "listening on" 10 || fail "$label/veil starts" "$(tail -n 3 "$log")"
     GOT=$(inC curl -sS --max-time 20 -x "http://127.0.0.1:$port" --cacert "$ca" -o /dev/null -w '%{http_code}' \
-        "https://$NAME/index.html" 2>&1)
+        "https://$name:$oport/index.html" 2>&1)
     sleep 0.5
     stop_pid "$veil" 5
     stop_pid "$cap" 5 INT
     expect_eq "$label/curl through veil" 200 "$GOT"
     DNSN=$(tshark -r "$PCAP" -Y dns 2>/dev/null | wc -l)
-    "${PCAPCHECK[@]}" grep "$PCAP" "$LABEL" >"$PCAP.grep" 2>&1; NAMEHIT=$?
+    "${PCAPCHECK[@]}" grep "$PCAP" "$label_bytes" >"$PCAP.grep" 2>&1; NAMEHIT=$?
     "${PCAPCHECK[@]}" grep "$PCAP" "$COVER" >/dev/null 2>&1; COVERHIT=$?
     WHOLE=$(tshark -r "$PCAP" -Y "tcp.len > 0" -T fields -e tcp.payload 2>/dev/null |
-        grep -ci "$(python3 -c 'import sys; print(sys.argv[1].encode().hex())' "$NAME")")
+        grep -ci "$(python3 -c 'import sys; print(sys.argv[1].encode().hex())' "$name")")
     ADDR=$(tshark -r "$PCAP" -Y "ip.addr == $OIP && tcp" 2>/dev/null | wc -l)
     RELAYSEEN=$(tshark -r "$PCAP" -Y "ip.addr == $IIP && tcp.port == $RELAY_PORT" 2>/dev/null | wc -l)
     # What a TLS-reassembling observer (tshark) reads as server_name in ClientHellos to the origin.
-    SNI=$(tshark -r "$PCAP" -Y "tls.handshake.type == 1 && tcp.dstport == 443" -T fields -e tls.handshake.extensions_server_name 2>/dev/null |
+    SNI=$(tshark -r "$PCAP" -d "tcp.port==$oport,tls" -Y "tls.handshake.type == 1 && tcp.dstport == $oport" -T fields -e tls.handshake.extensions_server_name 2>/dev/null |
         sed 's/^$/(none)/' | sort -u | paste -sd, -)
 }
 
@@ -178,6 +191,15 @@ expect_eq "doh+cover/SNI is the cover name" "$COVER" "$SNI"
 check "doh+cover/origin address visible" [ "$ADDR" -gt 0 ]
 row "\`--resolver doh --sni cover:$COVER\`" "name absent (cover name shown); address visible"
 
+# 3b. DoH + ECH (the name's HTTPS record has an ECH config), --sni real: the ClientHelloOuter
+#     names the public name, the real name is only inside the encrypted ClientHelloInner.
+WC_NAME=$ECH_NAME WC_LABEL=$ECH_LABEL WC_PORT=$ECH_PORT wire_case "doh + ech" "$VEIL_CA" "${DOH[@]}" --sni real
+expect_eq "doh+ech/no DNS packet on the link" 0 "$DNSN"
+expect_eq "doh+ech/the real name in no packet (pcapcheck exit 1)" 1 "$NAMEHIT"
+expect_eq "doh+ech/the outer SNI is the config's public name" "$ECH_PUBLIC" "$SNI"
+check "doh+ech/veil's summary: ech=accepted outer_sni=$ECH_PUBLIC" grep -qE "target=$ECH_NAME:$ECH_PORT .*close=ok .*ech=accepted outer_sni=$ECH_PUBLIC" "$PCAP.veil.log"
+row "\`--resolver doh --sni real\`, ECH config in the HTTPS record (port $ECH_PORT)" "no DNS; the real name in no packet; the outer SNI is the public name"
+
 # 4. Split ClientHello (pass-through): the name is there, but never whole in one segment.
 wire_case "doh + split-hello" "$TESTCA" "${DOH[@]}" --mode passthrough --split-hello
 expect_eq "split-hello/no DNS packet on the link" 0 "$DNSN"
@@ -211,7 +233,7 @@ row "\`--route tunnel\` (relay at $IIP:$RELAY_PORT)" "no DNS; name and origin ad
     echo "# Wire proof: what an observer on the local link sees"
     echo
     echo "Written by \`integration/netns/run.sh\` (part of \`make test\`) on $(date -u +%F): curl and Veil in"
-    echo "one network namespace; in another, the origin (openssl s_server, TLS 1.3) on its own address,"
+    echo "one network namespace; in another, the origin (openssl s_server, TLS 1.3; for the ECH row BoringSSL's bssl-tool server with an ECH key, port $ECH_PORT, name \`$ECH_NAME\`) on its own address,"
     echo "Debian's unbound (plain DNS, DoH) and the Veil relay on a second one; tshark on the veth link between them. \"Name\" is \`$NAME\`; \"in the bytes\" searches"
     echo "every segment, every reassembled TCP stream and the raw capture (DNS labels included)."
     echo

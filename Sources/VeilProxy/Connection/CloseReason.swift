@@ -25,6 +25,10 @@ public struct CloseReason: Sendable, Equatable {
         case upstreamGone = "upstream-gone"
         case overloaded
         case ktlsUnavailable = "ktls-unavailable"
+        /// `--ech require` and the target has no usable ECH config (502, nothing connected).
+        case echRequired = "ech-required"
+        /// The upstream server did not accept Encrypted Client Hello (no fallback to the name in clear).
+        case echRejected = "ech-rejected"
         /// The relay refused a wrong or missing secret.
         case authFailed = "auth-failed"
         /// The relay refused a client: too many wrong secrets, or too many connections.

@@ -64,6 +64,10 @@ final class Connection: IOHandler {
     var requestBuffer: UnsafeMutableRawPointer?
     /// Where the upstream address waits for the kernel during a connect.
     var connectSlot: AddressSlot?
+    /// The upstream address connected to (a retry after an ECH rejection connects it again).
+    var upstreamSocketAddress: SocketAddress?
+    /// The upstream reconnect after an ECH rejection, while under way (Connection+ECHRetry).
+    var echRetry: UpstreamRetry?
     /// Veil's own bytes on their way to the client (an answer, the plain-http head, an alert).
     var responseBuffer: UnsafeMutableRawPointer?
     var responseLength = 0
@@ -153,6 +157,8 @@ final class Connection: IOHandler {
             requestMessage(message)
         } else if let minted = message as? MintOutcome {
             certificateMinted(minted)
+        } else if let lookup = message as? ECHLookup {
+            echRetryLooked(lookup)
         }
     }
 

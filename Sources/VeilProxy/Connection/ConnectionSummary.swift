@@ -35,6 +35,15 @@ struct ConnectionSummary {
     /// and why not Veil's own record layer when it was wanted.
     var records: String?
     var recordsNote: String?
+    /// Encrypted Client Hello upstream: accepted, rejected, grease, offered (no verdict yet) or
+    /// off; and the name in clear in the upstream ClientHello (the config's public name with
+    /// ECH, else what --sni sent, "-" for none). At the end of the line.
+    var ech: String?
+    var outerSNI: String?
+    /// The client's ClientHello to Veil carried an ECH extension (intercept; `client_ech=yes`).
+    var clientECH = false
+    /// The upstream handshake was retried once with a fresh ECH config (`ech_retry=yes`).
+    var echRetried = false
     /// Whether the upstream certificate was verified (false only with --insecure-upstream).
     var verified = true
     /// What the connection turned out to be: `intercept`, `passthrough`, or `http` (a
@@ -138,6 +147,10 @@ struct ConnectionSummary {
         l.field("duration", seconds: now &- started, decimals: 6)
         l.field("close", close?.kind.rawValue ?? "error")
         l.field("reason", close?.reason ?? "unknown")
+        if let ech { l.field("ech", ech) }
+        if let outerSNI { l.field("outer_sni", outerSNI) }
+        if echRetried { l.field("ech_retry", "yes") }
+        if clientECH { l.field("client_ech", "yes") }
         return l.finish()
     }
 }

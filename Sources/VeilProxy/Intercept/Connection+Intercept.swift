@@ -20,7 +20,7 @@ struct MintOutcome: Sendable {
 /// (Connection+InterceptRelay, Connection+MixedTransfer, the splice transfer).
 extension Connection {
     /// `pipelined`: the bytes of the request buffer the client sent after its request head.
-    func beginIntercept(_ request: ConnectRequest, pipelined: Range<Int>) {
+    func beginIntercept(_ request: ConnectRequest, pipelined: Range<Int>, ech: UpstreamECH) {
         summary.mode = .intercept
         summary.verified = !config.insecureUpstream
         guard let ic = worker.shared.interception else {
@@ -55,7 +55,7 @@ extension Connection {
             sniPolicy: config.sniPolicy(for: request.target), ktls: config.ktls,
             kernelTLSAvailable: ic.kernelTLS.isAvailable, viaListener: summary.front != nil,
             clientIsTCP: Socket.isTCP(clientFD), upstreamIsTCP: Socket.isTCP(upstreamFD),
-            logRecords: logAll, sessions: ic.sessions, minter: ic.minter)
+            logRecords: logAll, sessions: ic.sessions, minter: ic.minter, ech: ech)
         phase = .intercept(Held(InterceptMachine(settings: settings, client: client, upstream: upstream)))
         if interceptActions.capacity < 16 { interceptActions.reserveCapacity(16) }
         // Bytes the client sent right after its CONNECT request are the start of its TLS.
@@ -84,6 +84,7 @@ extension Connection {
         case .clientSend: interceptEvent(.sent(.client, result: result, now: MonotonicClock.now()))
         case .upstreamSend: interceptEvent(.sent(.upstream, result: result, now: MonotonicClock.now()))
         case .alertSend: interceptEvent(.refusalSent)
+        case .connect: echRetryConnected(result)
         default: break
         }
     }
@@ -131,6 +132,10 @@ extension Connection {
             summary.upstreamPath = .ktlsSplice
             if let p = plaintext { worker.recordBuffers.give(p); plaintext = nil }
             startTransfer(.kernelTLS(SpliceMachine(.kernelTLS, idleTimeout: config.idleTimeout, pipeSizeLimit: config.pipeSize)))
+        case .retryUpstream(let host, let port):
+            startECHRetry(host: host, port: port, held)
+        case .forgetECHConfig(let host):
+            (worker.shared.resolver as? ResolverChain)?.forgetECHConfig(for: host)
         case .close(let reason):
             finish(reason)
         }
@@ -185,6 +190,13 @@ extension Connection {
             if side == .upstream { summary.bytesUp += UInt64(count) } else { summary.bytesDown += UInt64(count) }
         case .sni(let sni): summary.sni = sni
         case .upstreamSNI(let name): summary.upstreamSNI = name
+        case .clientECH:
+            summary.clientECH = true
+        case .echRetried:
+            summary.echRetried = true
+        case .ech(let token, let outer):
+            summary.ech = token
+            summary.outerSNI = outer
         case .upstreamHandshake(let version, let cipher, let alpn, let resumed, let nanos):
             upstreamHandshakeNanos = nanos
             summary.tlsVersion = version

@@ -13,6 +13,8 @@ enum InterceptFailure: Error, Equatable, Sendable {
     case invalidTLS(TLSParseError, from: TransferSide, notTLS: Bool)
     /// The ClientHello's SNI names another host than the CONNECT request.
     case sniMismatch(sni: String, host: String)
+    /// The client sent its own Encrypted Client Hello, whose outer name is not the CONNECT host.
+    case clientECH(outerSNI: String, host: String)
     /// No certificate for the client: the minter's error.
     case certificateUnavailable(String)
     /// The upstream engine could not be configured.
@@ -21,6 +23,10 @@ enum InterceptFailure: Error, Equatable, Sendable {
     case clientSetUp(String)
     /// The upstream handshake failed (the client got a handshake_failure alert).
     case upstreamHandshake(TLSEngine.HandshakeFailure)
+    /// The upstream server did not accept ECH (what it did).
+    case echRejected(String, cacheDropped: Bool)
+    /// ECH could not be done (the ClientHello could not be wrapped, a broken answer).
+    case echFailed(String)
     /// The client's handshake failed.
     case clientHandshake(TLSEngine.HandshakeFailure)
     /// A side's socket reached EOF before the handshakes were done.
@@ -44,6 +50,8 @@ enum InterceptFailure: Error, Equatable, Sendable {
             CloseReason(notTLS ? .notTLS : .handshakeFailed, TransferCloseCause.describe(error, from: side))
         case .sniMismatch(let sni, let host):
             TransferCloseCause.sniMismatch(sni: sni, host: host).reason
+        case .clientECH(let outer, let host):
+            CloseReason(.sniMismatch, "the client sent Encrypted Client Hello (outer SNI \(outer)) for CONNECT host \(host): an intercepting proxy cannot accept the client's own ECH (Veil does ECH upstream for it); turn ECH off in the client, or allow with --allow-sni-mismatch")
         case .certificateUnavailable(let why):
             CloseReason(.error, "cannot mint a certificate: \(why)")
         case .upstreamSetUp(let why):
@@ -56,6 +64,13 @@ enum InterceptFailure: Error, Equatable, Sendable {
             CloseReason(.handshakeFailed, "upstream handshake: \(why)")
         case .clientHandshake(let failure):
             CloseReason(.handshakeFailed, "client handshake: \(failure)")
+        case .echRejected(let why, let cacheDropped):
+            CloseReason(.echRejected, "upstream did not accept Encrypted Client Hello (\(why)); the real name was not sent in clear and no retry without ECH was made. " + (cacheDropped
+                ? "The config from DNS may be stale (the site changed its key): its cached HTTPS record was dropped, the next connection asks DNS again"
+                : "The --ech-config may be stale (the site changed its key): update it")
+                + "; if the server has no ECH, check with veil resolve NAME, or allow this host without ECH (--ech-rule HOST=off)")
+        case .echFailed(let why):
+            CloseReason(.handshakeFailed, "upstream Encrypted Client Hello: \(why)")
         case .closedDuringHandshake(let side):
             CloseReason(side == .client ? .clientGone : .upstreamGone, "\(side.name) closed during the TLS handshake")
         case .peerFailed(let side, let result):

@@ -12,7 +12,15 @@ final class InterceptHandshake {
     }
 
     let client: TLSLeg
-    let upstream: TLSLeg
+    /// Replaced once by a retry after an ECH rejection (a fresh config, a new connection).
+    var upstream: TLSLeg
+    /// ECH on the upstream leg (the settings' decision, or the retry's fresh config).
+    var ech: UpstreamECH = .off
+    /// The ALPN list the client offered (offered upstream again by a retry).
+    var alpn: [String] = []
+    /// The one retry after an ECH rejection was made; why the first attempt was rejected.
+    var echRetried = false
+    var echRejection = ""
     /// The handshake timeout's deadline.
     var deadline: UInt64 = 0
     var certificate = Certificate.notAsked

@@ -21,6 +21,9 @@ extension InterceptMachine {
         case certificateFailed(String)
         /// The `.refuse` alert is out (or its send failed).
         case refusalSent
+        /// The upstream reconnect asked with `.retryUpstream` is done: the new leg and its fresh
+        /// ECH config, or why not.
+        case upstreamRetried(TLSLeg?, UpstreamECH?, failure: String?, now: UInt64)
         /// The deadline the machine set has come (the owner checks its grace period first).
         case deadlinePassed(now: UInt64)
     }
@@ -57,6 +60,13 @@ extension InterceptMachine {
         case startMixedRelay(kernel: TransferSide, userspace: TLSLeg)
         /// Both sockets are on kTLS: the splice transfer takes them.
         case startKernelSplice
+        /// The server rejected ECH with a config from DNS: drop the name's cached HTTPS answer
+        /// (the next connection asks again).
+        case forgetECHConfig(host: String)
+        /// ECH was rejected with a config from DNS (now dropped from the cache): close the upstream
+        /// socket, connect the same address again and look the config up afresh; answered
+        /// with `.upstreamRetried`. Once per connection.
+        case retryUpstream(host: String, port: UInt16)
         /// The connection ends with this reason; nothing follows.
         case close(CloseReason)
     }
@@ -72,6 +82,13 @@ enum InterceptNote: Equatable {
     case sni(String?)
     /// The SNI sent upstream ("-": none).
     case upstreamSNI(String)
+    /// The client's own ClientHello carried an encrypted_client_hello extension (real or
+    /// GREASE: Veil's OpenSSL ignores it; Veil does ECH upstream itself).
+    case clientECH
+    /// The upstream handshake was retried once with a fresh ECH config.
+    case echRetried
+    /// ECH on the upstream leg (`ech=` token) and the name in clear in its ClientHello.
+    case ech(String, outerSNI: String)
     /// The upstream handshake is done: what it negotiated and how long it took.
     case upstreamHandshake(version: String?, cipher: String?, alpn: String?, resumed: Bool, nanos: UInt64)
     /// The client handshake is done.

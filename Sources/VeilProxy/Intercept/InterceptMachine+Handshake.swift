@@ -165,9 +165,12 @@ extension InterceptMachine {
     private mutating func clientHelloArrived(_ h: InterceptHandshake, _ hello: ClientHello, now: UInt64,
                                              _ actions: inout [Action]) {
         actions.append(.note(.sni(hello.serverName)))
+        if hello.hasEncryptedClientHello { actions.append(.note(.clientECH)) }
         let host = settings.target.host
         if let sni = hello.serverName, !settings.allowSNIMismatch, !PassThroughMachine.sameHost(sni, host) {
-            refuse(.sniMismatch(sni: sni, host: host), alert: TLSAlert.Code.accessDenied, now: now, &actions)
+            let failure: InterceptFailure = hello.hasEncryptedClientHello
+                ? .clientECH(outerSNI: sni, host: host) : .sniMismatch(sni: sni, host: host)
+            refuse(failure, alert: TLSAlert.Code.accessDenied, now: now, &actions)
             return
         }
         h.certificate = .pending
@@ -179,14 +182,32 @@ extension InterceptMachine {
                                                  _ actions: inout [Action]) {
         state = .upstreamHandshake(h)
         let target = settings.target
-        let serverName = settings.sniPolicy.serverName(for: target)
+        // With an ECH config the ClientHelloInner names the real target whatever --sni says
+        // (it is encrypted); the outer one carries the config's public name.
+        var serverName = settings.sniPolicy.serverName(for: target)
+        var key = "\(target)|\(settings.sniPolicy)"
+        h.alpn = alpn
+        if case .config = h.ech {
+            serverName = target.kind == .name ? target.host : serverName
+            key = "\(target)|ech"  // a ticket from an ECH handshake is offered only inside ECH
+        }
         actions.append(.note(.upstreamSNI(serverName ?? "-")))
-        let key = "\(target)|\(settings.sniPolicy)"
         let sessions = settings.sessions
         let session = sessions.take(for: key)
         let leg = h.upstream
         do {
             try leg.engine.configureClient(serverName: serverName, verifyName: target.host, alpn: alpn, session: session)
+            switch h.ech {
+            case .off:
+                actions.append(.note(.ech("off", outerSNI: serverName ?? "-")))
+            case .grease:
+                leg.engine.offerECHGrease(try ECHGrease.extensionData(serverName: serverName, alpn: alpn))
+                actions.append(.note(.ech("grease", outerSNI: serverName ?? "-")))
+            case .config(let selection, _):
+                try leg.engine.offerECHInner()
+                leg.engine.echFilter = ECHRecordFilter(builder: try ECHClientHelloBuilder(selection: selection))
+                actions.append(.note(.ech("offered", outerSNI: selection.config.publicName)))
+            }
         } catch {
             close(.upstreamSetUp("\(error)"), &actions)
             return
@@ -211,13 +232,62 @@ extension InterceptMachine {
             flush(leg, &actions)
             upstreamHandshakeDone(h, now: now, &actions)
         case .failed(let failure):
-            refuse(.upstreamHandshake(failure), alert: TLSAlert.Code.handshakeFailure, now: now, &actions)
+            switch leg.engine.echFailure {
+            case .rejected(let why)?:
+                if let filter = leg.engine.echFilter {
+                    actions.append(.note(.ech("rejected", outerSNI: filter.builder.config.publicName)))
+                }
+                var fromDNS = false
+                if case .config(_, let source) = h.ech, source != UpstreamECH.explicitSource {
+                    fromDNS = true
+                    actions.append(.forgetECHConfig(host: settings.target.host))
+                }
+                if fromDNS, !h.echRetried, !leg.sending, !leg.receiving {
+                    // Once: the config may be stale; ask DNS again and reconnect (never in clear).
+                    h.echRetried = true
+                    h.echRejection = why
+                    actions.append(.retryUpstream(host: settings.target.host, port: settings.target.port))
+                    return
+                }
+                let reason = h.echRetried ? "\(h.echRejection); retried once with a fresh config from DNS: \(why)" : why
+                refuse(.echRejected(reason, cacheDropped: fromDNS), alert: TLSAlert.Code.handshakeFailure, now: now, &actions)
+            case .error(let why)?:
+                refuse(.echFailed(why), alert: TLSAlert.Code.handshakeFailure, now: now, &actions)
+            case nil:
+                refuse(.upstreamHandshake(failure), alert: TLSAlert.Code.handshakeFailure, now: now, &actions)
+            }
         }
+    }
+
+    /// The reconnect after an ECH rejection: go on with the new leg and the fresh config, or
+    /// refuse the client (the real name is never sent in clear).
+    mutating func upstreamRetried(_ leg: TLSLeg?, _ ech: UpstreamECH?, failure: String?, now: UInt64,
+                                  _ actions: inout [Action]) {
+        guard case .upstreamHandshake(let h) = state, h.echRetried else { return }
+        guard let leg, let ech, failure == nil else {
+            refuse(.echRejected("\(h.echRejection); no retry: \(failure ?? "no new connection")", cacheDropped: true),
+                   alert: TLSAlert.Code.handshakeFailure, now: now, &actions)
+            return
+        }
+        h.upstream = leg
+        h.ech = ech
+        if settings.logRecords {
+            let log = recordLog
+            leg.engine.onOutput = { [unowned leg] bytes in log.scanOutput(leg, bytes) }
+        }
+        actions.append(.note(.echRetried))
+        startUpstreamHandshake(h, alpn: h.alpn, now: now, &actions)
     }
 
     private mutating func upstreamHandshakeDone(_ h: InterceptHandshake, now: UInt64, _ actions: inout [Action]) {
         let engine = h.upstream.engine
         h.upstreamNanos = now &- h.upstreamStarted
+        if let filter = engine.echFilter {
+            // OpenSSL completed the inner handshake: the server confirmed ECH (a rejection
+            // stops the handshake before).
+            actions.append(.note(.ech(filter.verdict == .accepted ? "accepted" : "rejected",
+                                      outerSNI: filter.builder.config.publicName)))
+        }
         actions.append(.note(.upstreamHandshake(version: engine.version, cipher: engine.cipher, alpn: engine.alpn,
                                                 resumed: engine.isResumed, nanos: h.upstreamNanos)))
         if let key = h.offeredSession, !engine.isResumed {

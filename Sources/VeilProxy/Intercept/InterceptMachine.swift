@@ -55,6 +55,8 @@ struct InterceptMachine {
         /// The upstream session cache (a ticket offered, new ones stored).
         let sessions: SessionCache
         let minter: CertificateMinter
+        /// Encrypted Client Hello upstream (decided before the connect).
+        let ech: UpstreamECH
 
         /// A kTLS switch may follow the handshakes: reads stop at record boundaries so that
         /// nothing past the handshakes sits in userspace.
@@ -91,7 +93,9 @@ struct InterceptMachine {
                 leg.engine.onOutput = { [unowned leg] bytes in log.scanOutput(leg, bytes) }
             }
         }
-        state = .idle(InterceptHandshake(client: client, upstream: upstream))
+        let h = InterceptHandshake(client: client, upstream: upstream)
+        h.ech = settings.ech
+        state = .idle(h)
     }
 
     /// Handles one event; what to do is appended to `actions`, in order.
@@ -105,6 +109,8 @@ struct InterceptMachine {
             sent(side, result: result, now: now, &actions)
         case .certificateMinted(let certificate, let now):
             certificateMinted(certificate, now: now, &actions)
+        case .upstreamRetried(let leg, let ech, let failure, let now):
+            upstreamRetried(leg, ech, failure: failure, now: now, &actions)
         case .certificateFailed(let why):
             if handshake != nil { close(.certificateUnavailable(why), &actions) }
         case .kernelTLSInstalled(let side, let error, let now):

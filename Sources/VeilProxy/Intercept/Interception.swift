@@ -53,6 +53,9 @@ final class Interception: Sendable {
             options.groups = config.upstreamGroups
             options.captureSecrets = captureSecrets
             upstreamContext = try TLSContext.upstream(options)
+            // The encrypted_client_hello extension (0xfe0d): sent only by engines given ECH data
+            // (an inner marker or GREASE), so harmless with --ech off.
+            try upstreamContext.enableECHExtension()
             clientContext = try TLSContext.clientFacing(captureSecrets: captureSecrets)
         } catch {
             throw StartError("TLS set-up: \(error)")

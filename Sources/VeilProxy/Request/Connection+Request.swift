@@ -16,8 +16,10 @@ extension Connection {
         guard case .request(let held) = phase else { return }
         var actions = actionLists.takeRequest()
         var next: RequestMachine.Event? = event
-        while let e = next {
-            next = nil
+        // An action list may hold two lookups with immediate answers (addresses and ECH config).
+        var second: RequestMachine.Event?
+        while let e = next ?? second {
+            if next != nil { next = nil } else { second = nil }
             ActionLists.empty(&actions)
             held.machine.handle(e, summary: &summary, &actions)
             var i = 0
@@ -26,7 +28,9 @@ extension Connection {
                 var action = RequestMachine.Action.answerComplete
                 swap(&action, &actions[i])
                 i += 1
-                if let follow = perform(action) { next = follow }
+                if let follow = perform(action) {
+                    if next == nil { next = follow } else { second = follow }
+                }
             }
         }
         actionLists.giveBack(request: &actions)
@@ -68,7 +72,22 @@ extension Connection {
                                                                      completion: { remote.deliver($0, to: h) }) {
                 return .resolved(outcome, immediately: true, now: MonotonicClock.now())
             }
+        case .lookupECH(let target):
+            guard let chain = worker.shared.resolver as? ResolverChain else {
+                return .echLooked(.none("this resolver cannot look up ECH configs"), now: MonotonicClock.now())
+            }
+            guard target.kind == .name else {
+                let lookup = chain.explicitECH(for: target.host).map { ECHLookup.explicit($0) }
+                    ?? .none("an IP address has no HTTPS record")
+                return .echLooked(lookup, now: MonotonicClock.now())
+            }
+            let remote = loop.remote
+            let h = handle
+            if let lookup = chain.echConfig(for: target.host, port: target.port, completion: { remote.deliver($0, to: h) }) {
+                return .echLooked(lookup, now: MonotonicClock.now())
+            }
         case .connect(let address):
+            upstreamSocketAddress = address
             do {
                 upstreamFD = try Socket.makeTCP(family: address.family)
             } catch {
@@ -109,11 +128,11 @@ extension Connection {
         case .answerComplete:
             // Veil's own answer, complete: through the HTTPS listener it ends with close_notify.
             clientFront?.bridgeEndAuthenticated = true
-        case .handOver(let transfer, let request, let pipelinedFrom, let filledTo):
+        case .handOver(let transfer, let request, let pipelinedFrom, let filledTo, let ech):
             stageResponse([])
             let pipelined = pipelinedFrom..<max(filledTo, pipelinedFrom)
             switch transfer {
-            case .intercept: beginIntercept(request, pipelined: pipelined)
+            case .intercept: beginIntercept(request, pipelined: pipelined, ech: ech)
             case .passthrough: beginHandshake(request, pipelined: pipelined)
             }
         case .forward(let forwardRequest, _, let pipelinedFrom, let filledTo):
@@ -130,6 +149,8 @@ extension Connection {
     func requestMessage(_ message: any Sendable) {
         if let outcome = message as? ResolveOutcome {
             requestEvent(.resolved(outcome, immediately: false, now: MonotonicClock.now()))
+        } else if let lookup = message as? ECHLookup {
+            requestEvent(.echLooked(lookup, now: MonotonicClock.now()))
         } else if let outcome = message as? AuthOutcome {
             requestEvent(.authChecked(outcome, now: MonotonicClock.now()))
         }

@@ -86,6 +86,8 @@ struct RequestMachine {
         case authChecked(AuthOutcome, now: UInt64)
         /// The resolver answered (`immediately`: from its map or cache, in the same call).
         case resolved(ResolveOutcome, immediately: Bool, now: UInt64)
+        /// The ECH config lookup asked with `.lookupECH` answered.
+        case echLooked(ECHLookup, now: UInt64)
         /// The upstream socket could not be made (`error`), or the connect completed.
         case connectFailedToStart(String, now: UInt64)
         case connected(Int32, now: UInt64)
@@ -108,6 +110,10 @@ struct RequestMachine {
         /// `veil relay`, RESOLVE with `Veil-Want: https`: addresses, then the name's HTTPS
         /// records; one `.resolved` follows, its `https` set.
         case resolveWithHTTPS(HostPort)
+        /// An intercepted CONNECT with ECH enabled: the target's ECH config (`--ech-config`, else
+        /// its HTTPS record), asked beside the addresses; `.echLooked` follows (at once or
+        /// through the mailbox).
+        case lookupECH(HostPort)
         /// Make a socket for `address` and connect it; `.connected` (or
         /// `.connectFailedToStart`) follows.
         case connect(SocketAddress)
@@ -133,7 +139,7 @@ struct RequestMachine {
         case answerComplete
         /// The tunnel is up and answered: go on with `transfer`; bytes the client sent after
         /// its request head start at `pipelinedFrom` in the request buffer (up to `filledTo`).
-        case handOver(Transfer, request: ConnectRequest, pipelinedFrom: Int, filledTo: Int)
+        case handOver(Transfer, request: ConnectRequest, pipelinedFrom: Int, filledTo: Int, ech: UpstreamECH)
         /// Forward the plain-http request (the upstream connection is up).
         case forward(ForwardRequest, request: ConnectRequest, pipelinedFrom: Int, filledTo: Int)
         /// The relay's per-client slot taken at the gate (released when the connection ends).
@@ -153,6 +159,13 @@ struct RequestMachine {
     private var forwardRequest: ForwardRequest?
     /// When the shutdown's grace period ends, once shutdown began.
     private var graceDeadline: UInt64?
+    /// The ECH config lookup of an intercepted CONNECT: not asked, under way, or answered.
+    private enum ECHWait { case notAsked, pending, answered(ECHLookup) }
+    private var echWait = ECHWait.notAsked
+    /// The addresses, held while the ECH lookup is still under way.
+    private var heldAddresses: ResolveOutcome?
+    /// What the upstream leg does about ECH (decided before the connect).
+    private(set) var upstreamECH = UpstreamECH.off
 
     init(policy: RequestPolicy, viaListener: Bool) {
         self.policy = policy
@@ -204,6 +217,13 @@ struct RequestMachine {
                 actions.append(.countResolution(cached: false, seconds: Double(now &- since) / 1e9))
             }
             resolved(outcome, request, now: now, &actions)
+        case .echLooked(let lookup, let now):
+            guard case .pending = echWait, case .resolving(let request, _, _) = state else { return }
+            echWait = .answered(lookup)
+            if let outcome = heldAddresses {
+                heldAddresses = nil
+                resolved(outcome, request, now: now, &actions)
+            }
         case .connectFailedToStart(let error, let now):
             guard case .connecting(var c) = state else { return }
             c.lastError = error
@@ -359,6 +379,16 @@ struct RequestMachine {
             }
         }
         if let relay = config.relay, config.route(for: req.target) == .tunnel {
+            if !req.isForward, config.intercepts(req.target) {
+                // The relay resolves a tunnelled target: no ECH config is fetched through it yet.
+                let none = ECHLookup.none("route tunnel: ECH configs are not fetched through the relay")
+                switch UpstreamECH.decide(mode: config.echMode(for: req.target), lookup: none, host: req.target.host) {
+                case .success(let ech): upstreamECH = ech
+                case .failure(let refusal):
+                    answer(.badGateway, CloseReason(.echRequired, refusal.reason), now: now, &actions)
+                    return
+                }
+            }
             state = .tunnelling(req)
             summary.route = .tunnel
             summary.relay = relay.address.description
@@ -373,6 +403,11 @@ struct RequestMachine {
 
     /// Addresses for the target: a literal at once, a name through the resolver (maybe later).
     private mutating func resolve(_ req: ConnectRequest, now: UInt64, _ actions: inout [Action]) {
+        if req.method == "CONNECT", forwardRequest == nil, config.intercepts(req.target),
+           config.echMode(for: req.target) != .off {
+            echWait = .pending
+            actions.append(.lookupECH(req.target))
+        }
         switch req.target.kind {
         case .ipv4, .ipv6:
             guard let address = SocketAddress(ip: req.target.host, port: req.target.port) else {
@@ -400,10 +435,28 @@ struct RequestMachine {
             answerResolution(outcome, req, now: now, &actions)
             return
         }
+        if case .pending = echWait, case .success = outcome {
+            // The addresses wait for the ECH lookup (a literal target gets here at once).
+            heldAddresses = outcome
+            if case .resolving = state {} else {
+                let deadline = now + config.connectTimeout.nanoseconds
+                state = .resolving(req, since: now, deadline: deadline)
+                setDeadline(deadline, &actions)
+            }
+            return
+        }
         switch outcome {
         case .failure(let reason):
             answer(.badGateway, CloseReason(.resolveFailed, reason), now: now, &actions)
         case .success(let answer):
+            if case .answered(let lookup) = echWait {
+                switch UpstreamECH.decide(mode: config.echMode(for: req.target), lookup: lookup, host: req.target.host) {
+                case .success(let ech): upstreamECH = ech
+                case .failure(let refusal):
+                    self.answer(.badGateway, CloseReason(.echRequired, refusal.reason), now: now, &actions)
+                    return
+                }
+            }
             // The rules also apply to where a name leads: `deny 127.0.0.0/8` must stop a name
             // that resolves to loopback, not only the literal address.
             if req.target.kind == .name {
@@ -549,8 +602,12 @@ struct RequestMachine {
                 return
             }
             state = .handedOver
-            if t == .passthrough { summary.mode = .passthrough }
-            actions.append(.handOver(t, request: request, pipelinedFrom: request.headerLength, filledTo: filled))
+            if t == .passthrough {
+                summary.mode = .passthrough
+                summary.ech = "off"  // the client writes its own ClientHello
+            }
+            actions.append(.handOver(t, request: request, pipelinedFrom: request.headerLength, filledTo: filled,
+                                     ech: t == .intercept ? upstreamECH : .off))
         }
     }
 

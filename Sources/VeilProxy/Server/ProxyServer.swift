@@ -30,11 +30,6 @@ public struct ProxyServer {
     }
 
     private func start() throws {
-        // ECH is resolved (HTTPS records, --ech-config) but not yet used by the upstream leg:
-        // `require` would promise refusals that do not happen, so it is refused until it is.
-        if config.requiresECH && config.relayServer == nil {
-            throw StartError("ech require: Veil's upstream leg does not send Encrypted Client Hello yet, so it cannot refuse targets without it; use --ech auto or off (veil resolve NAME shows a name's ECH config)")
-        }
         WorkerGroup.blockSignals()
         // The CA is needed whenever anything may be intercepted; problems with it stop start-up.
         // The CA is also what the HTTPS listener's certificate comes from.
@@ -195,8 +190,8 @@ public struct ProxyServer {
                 say("veil: writing TLS secrets of both legs to \(config.keylogFile ?? "?") (key log); anyone with that file can decrypt captured traffic")
             }
         }
-        if config.mode == .intercept && config.ech == .auto && (!config.echConfigs.isEmpty || !config.echRules.isEmpty) {
-            say("veil: warning: ECH configs are read (--ech-config, HTTPS records) but not yet used upstream: the ClientHello carries the name as --sni says")
+        if config.mode == .passthrough && (config.ech != .off || !config.echConfigs.isEmpty) {
+            say("veil: pass-through does not do Encrypted Client Hello (the client writes its own ClientHello): ECH applies to intercepted connections only")
         }
         if config.systemResolver {
             say("veil: warning: --resolver system uses plain DNS: names you visit are visible on the local network")

@@ -43,7 +43,7 @@ extension Setting {
                 it) or `HOST=@FILE` (the list as bytes, as `bssl-tool generate-ech -out-ech-config-list` \
                 writes it, or as base64 text); read and checked at start-up (a list that does not parse or \
                 holds no usable config is an error naming the host); wins over the name's HTTPS record. \
-                `veil resolve` shows it; the upstream leg does not use it yet
+                `veil resolve` shows it; the upstream leg uses it
                 """,
             examples: ["origin.example=AEL+DQA+BwAgACBArj3s8FFViAvC6ZRlBYf+hjgVJXZgUgR8yu6myl+gCwAIAAEAAQABAAMAC3B1YmxpYy50ZXN0AAA="]),
         .optional(

@@ -92,7 +92,9 @@ extension Setting {
                 Encrypted Client Hello upstream (RFC 9849): `auto` uses ECH where a config exists (the `ech` \
                 of the name's HTTPS record over the encrypted resolvers, or `ech-config`), else `sni` as \
                 today; `require` refuses targets without a config (`502` with the reason); `off` never. \
-                Not yet wired to the upstream ClientHello: Veil says so at start-up and refuses `require`
+                Intercepted connections only (see "Encrypted Client Hello upstream"); no config and `auto`: \
+                a GREASE ECH extension; a server that does not accept ECH: `close=ech-rejected`, never a \
+                retry with the name in clear
                 """,
             examples: ["off"]),
         .custom(

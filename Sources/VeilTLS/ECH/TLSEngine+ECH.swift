@@ -74,3 +74,60 @@ final class ECHExtensionData {
         return Unmanaged<ECHExtensionData>.fromOpaque(pointer).takeUnretainedValue()
     }
 }
+
+/// Why ECH stopped an upstream handshake.
+public enum ECHFailure: Sendable, Equatable {
+    /// The server did not accept ECH (the verdict's reason).
+    case rejected(String)
+    /// The ClientHello could not be wrapped, or the server's answer could not be checked.
+    case error(String)
+}
+
+extension TLSEngine {
+    /// The BIO write hook while ECH has no verdict: OpenSSL's bytes go through the filter
+    /// (the ClientHelloInner becomes the ClientHelloOuter) and what it answers goes out. The
+    /// record log (`onOutput`) sees the wire bytes (the outer hello); the kTLS record count
+    /// counts OpenSSL's records. Returns the BIO's answer (1, or 0 and the handshake fails).
+    func echOutbound(_ filter: ECHRecordFilter, _ bytes: UnsafeRawBufferPointer,
+                     written: UnsafeMutablePointer<Int>?) -> Int32 {
+        let wire: [UInt8]
+        do {
+            wire = try filter.outbound(Array(bytes))
+        } catch {
+            echFailure = .error(error.description)
+            return 0
+        }
+        guard wire.count <= outbound.writable else {
+            echFailure = .error("the ClientHelloOuter (\(wire.count) bytes) does not fit in the output buffer")
+            return 0
+        }
+        if !wire.isEmpty {
+            wire.withUnsafeBytes { raw in
+                if let base = raw.baseAddress { _ = outbound.append(base, count: raw.count) }
+                onOutput?(raw)
+            }
+        }
+        writePending = false
+        if countingRecords { countOut(bytes) }
+        written?.pointee = bytes.count
+        return 1
+    }
+
+    /// The BIO read hook while ECH has no verdict: the server's bytes are watched (OpenSSL
+    /// gets them unchanged). False on a rejection or a broken answer: OpenSSL must not go on.
+    func echInbound(_ filter: ECHRecordFilter, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        do {
+            if case .rejected(let why) = try filter.inbound(Array(bytes)) {
+                echFailure = .rejected(why)
+                return false
+            }
+            return true
+        } catch {
+            echFailure = .error(error.description)
+            return false
+        }
+    }
+
+    /// ECH's verdict on this engine: accepted (nil before the ServerHello or without ECH).
+    public var echAccepted: Bool { echFilter?.verdict == .accepted }
+}

@@ -76,6 +76,12 @@ public final class TLSEngine {
     /// A new upstream session (TLS 1.3 NewSessionTicket, or TLS 1.2 session); return true to keep
     /// the reference (then the receiver owns it and must SSL_SESSION_free it).
     public var onNewSession: ((OpaquePointer) -> Bool)?
+    /// ECH on this (upstream) engine: the filter between OpenSSL's records and the wire, used
+    /// until its verdict (TLSEngine+ECH: `echOutbound`, `echInbound`); nil without ECH.
+    public var echFilter: ECHRecordFilter?
+    /// What stopped the handshake on ECH's side: a rejection, or a filter error (then
+    /// `handshake()` fails; the caller reports this instead of OpenSSL's error).
+    public internal(set) var echFailure: ECHFailure?
 
     public init(context: TLSContext, role: Role, inboundCapacity: Int = 64 << 10,
                 outboundCapacity: Int = 128 << 10) throws(OpenSSLError) {
@@ -300,6 +306,9 @@ public final class TLSEngine {
             guard let owner = BIO_get_data(bio), let data else { return 0 }
             let engine = Unmanaged<TLSEngine>.fromOpaque(owner).takeUnretainedValue()
             veil_BIO_clear_retry_flags(bio)
+            if let filter = engine.echFilter, filter.verdict == nil {
+                return engine.echOutbound(filter, UnsafeRawBufferPointer(start: data, count: count), written: written)
+            }
             let n = engine.outbound.append(data, count: count)
             engine.writePending = n < count
             if n == 0 {
@@ -319,6 +328,10 @@ public final class TLSEngine {
             if n == 0 {
                 veil_BIO_set_retry_read(bio)
                 return 0
+            }
+            if let filter = engine.echFilter, filter.verdict == nil,
+               !engine.echInbound(filter, UnsafeRawBufferPointer(start: data, count: n)) {
+                return 0  // no retry flag: the handshake fails, `echFailure` says why
             }
             readBytes?.pointee = n
             if engine.countingRecords { engine.countIn(UnsafeRawBufferPointer(start: data, count: n)) }

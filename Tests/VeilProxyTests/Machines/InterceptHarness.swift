@@ -30,13 +30,17 @@ final class InterceptHarness {
         let minter = try CertificateMinter(authority: ca)
         var options = TLSContext.UpstreamOptions()
         options.extraTrustFile = ca.certificatePath
-        return Fixture(minter: minter, clientFacing: try TLSContext.clientFacing(), upstream: try TLSContext.upstream(options),
-                       browser: try TLSContext.upstream(options), origin: try TLSContext.clientFacing())
+        let upstream = try TLSContext.upstream(options)
+        try upstream.enableECHExtension()  // as Interception does (engines without ECH data send none)
+        let browser = try TLSContext.upstream(options)
+        try browser.enableECHExtension()  // a browser that sends ECH (GREASE) to Veil
+        return Fixture(minter: minter, clientFacing: try TLSContext.clientFacing(), upstream: upstream,
+                       browser: browser, origin: try TLSContext.clientFacing())
     }
 
     var machine: M
     let client: TLSLeg
-    let upstream: TLSLeg
+    var upstream: TLSLeg
     /// The browser (client role) and the origin (server role).
     let browser: TLSEngine
     var origin: TLSEngine
@@ -48,6 +52,10 @@ final class InterceptHarness {
     var refusal: TLSAlert?
     var deadline: UInt64 = 0
     var closed: CloseReason?
+    /// Hosts whose cached ECH config the machine asked to drop.
+    var forgotten: [String] = []
+    /// Upstream reconnects the machine asked for (after an ECH rejection).
+    var retries: [String] = []
     /// Where the legs went: "relay", "mixed client|upstream", "splice".
     var handover: String?
     var handedOver: Bool { handover != nil }
@@ -64,11 +72,11 @@ final class InterceptHarness {
     static func settings(target: String = "site.test:443", kernelTLS: Bool = false, ktls: KTLSMode = .auto,
                          viaListener: Bool = false, clientIsTCP: Bool = true, upstreamIsTCP: Bool = true,
                          logRecords: Bool = false, allowSNIMismatch: Bool = false, sniPolicy: SNIPolicy = .real,
-                         sessions: SessionCache = SessionCache()) throws -> M.Settings {
+                         sessions: SessionCache = SessionCache(), ech: UpstreamECH = .off) throws -> M.Settings {
         M.Settings(target: try HostPort(parsing: target), handshakeTimeout: 15, allowSNIMismatch: allowSNIMismatch,
                    sniPolicy: sniPolicy, ktls: ktls, kernelTLSAvailable: kernelTLS, viaListener: viaListener,
                    clientIsTCP: clientIsTCP, upstreamIsTCP: upstreamIsTCP, logRecords: logRecords, sessions: sessions,
-                   minter: try fixture.get().minter)
+                   minter: try fixture.get().minter, ech: ech)
     }
 
     /// The receive in flight on each side, and whether it is MSG_DONTWAIT.
@@ -150,6 +158,12 @@ final class InterceptHarness {
             case .startKernelSplice:
                 handover = "splice"
                 described.append("splice")
+            case .retryUpstream(let host, let port):
+                retries.append("\(host):\(port)")
+                described.append("retry upstream")
+            case .forgetECHConfig(let host):
+                forgotten.append(host)
+                described.append("forget ech \(host)")
             case .close(let reason):
                 #expect(closed == nil, "closed twice")
                 closed = reason

@@ -79,7 +79,8 @@ struct RequestMachineTests {
             case .setDeadline(let d): return "deadline \(d)"
             case .countResolution(let cached, _): return "count \(cached ? "cache" : "lookup")"
             case .answerComplete: return "answer complete"
-            case .handOver(let t, _, let from, let to): return "hand over \(t) \(from)..<\(to)"
+            case .handOver(let t, _, let from, let to, let ech): return "hand over \(t) \(from)..<\(to)" + (t == .intercept ? " ech=\(ech.token)" : "")
+            case .lookupECH(let t): return "ech lookup \(t)"
             case .forward(_, let r, let from, let to): return "forward \(r.method) \(r.path ?? "") \(from)..<\(to)"
             case .holdRelaySlot(let s): return "slot \(s)"
             case .close(let r): return "close \(r.kind.rawValue): \(r.reason)"
@@ -114,8 +115,8 @@ struct RequestMachineTests {
     }
 
     @Test func interceptedTargetsAndPipelinedBytes() {
-        let r = Run(Run.config { $0.mode = .intercept })
-        #expect(upTo200(r, "CONNECT localhost:4433 HTTP/1.1\r\n\r\n\u{16}\u{03}\u{01}") == ["hand over intercept 35..<38"])
+        let r = Run(Run.config { $0.mode = .intercept; $0.ech = .off })
+        #expect(upTo200(r, "CONNECT localhost:4433 HTTP/1.1\r\n\r\n\u{16}\u{03}\u{01}") == ["hand over intercept 35..<38 ech=off"])
     }
 
     @Test func aHeadInPiecesIsReadOn() {

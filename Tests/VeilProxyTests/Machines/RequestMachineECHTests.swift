@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+import VeilWire
+import VeilResolver
+import VeilRuntime
+import VeilTLS
+@testable import VeilProxy
+
+/// The request phase's part of ECH upstream: the config lookup beside the address lookup (in
+/// either order, at once or later), `--ech require` refusing before any connect, and what the
+/// hand-over carries to the intercept.
+@Suite("RequestMachine: ECH config lookup beside the address")
+struct RequestMachineECHTests {
+    typealias Run = RequestMachineTests.Run
+    static let addr = SocketAddress(ip: "127.0.0.1", port: 4433)!
+    /// An ECHConfigList (public name public.test, config id 7).
+    static let list = try! ECHConfigList.parse(Array(Data(base64Encoded:
+        "AEL+DQA+BwAgACBArj3s8FFViAvC6ZRlBYf+hjgVJXZgUgR8yu6myl+gCwAIAAEAAQABAAMAC3B1YmxpYy50ZXN0AAA=")!))
+
+    func addresses(_ r: Run) -> [String] {
+        r.on(.resolved(.success(ResolvedAddresses(addresses: [Self.addr], source: "static")), immediately: true, now: r.now))
+    }
+
+    @Test func theLookupGoesBesideTheAddressAndTheConnectWaitsForBoth() {
+        let r = Run(Run.config { $0.mode = .intercept })
+        _ = r.start()
+        let asked = r.arrive("CONNECT origin.test:4433 HTTP/1.1\r\n\r\n")
+        #expect(asked.first == "ech lookup origin.test:4433" && asked.last == "resolve origin.test:4433")
+        #expect(!addresses(r).contains { $0.hasPrefix("connect") })  // held for the ECH answer
+        #expect(r.on(.echLooked(.explicit(Self.list), now: r.now)).last == "connect 127.0.0.1:4433")
+        #expect(r.on(.connected(0, now: r.now)).suffix(2) == ["answer 200", "send 0"])
+        #expect(r.on(.answerSent(39, now: r.now)) == ["hand over intercept 37..<37 ech=offered"])
+    }
+
+    @Test func theECHAnswerMayComeFirst() {
+        let r = Run(Run.config { $0.mode = .intercept })
+        _ = r.start()
+        r.arrive("CONNECT origin.test:4433 HTTP/1.1\r\n\r\n")
+        #expect(r.on(.echLooked(.none("no HTTPS record"), now: r.now)).isEmpty)
+        #expect(addresses(r).last == "connect 127.0.0.1:4433")
+        r.on(.connected(0, now: r.now))
+        #expect(r.on(.answerSent(39, now: r.now)) == ["hand over intercept 37..<37 ech=grease"])
+    }
+
+    @Test func requireWithoutAConfigIs502BeforeAnyConnect() {
+        let r = Run(Run.config { $0.mode = .intercept; $0.ech = .require })
+        _ = r.start()
+        r.arrive("CONNECT plain.test:4433 HTTP/1.1\r\n\r\n")
+        _ = addresses(r)
+        let out = r.on(.echLooked(.none("no HTTPS record (doh x)"), now: r.now))
+        #expect(!out.contains { $0.hasPrefix("connect") })
+        #expect(out.suffix(2) == ["answer 502", "send 0"])
+        let text = String(decoding: r.lastAnswer, as: UTF8.self)
+        #expect(text.contains("--ech require: plain.test has no usable ECH config (no HTTPS record (doh x))"))
+        #expect(r.machine.pendingClose?.kind == .echRequired)
+    }
+
+    @Test func aRuleTurnsItOffForOneHostAndPassThroughNeverAsks() {
+        let r = Run(Run.config {
+            $0.mode = .intercept
+            $0.echRules = [(try! HostPattern(parsing: "plain.test"), .off)]
+        })
+        _ = r.start()
+        let out = r.arrive("CONNECT plain.test:4433 HTTP/1.1\r\n\r\n")
+        #expect(out.last == "resolve plain.test:4433" && !out.contains { $0.hasPrefix("ech lookup") })
+        #expect(addresses(r).last == "connect 127.0.0.1:4433")
+        let p = Run(Run.config { $0.mode = .passthrough })
+        _ = p.start()
+        #expect(!p.arrive("CONNECT origin.test:4433 HTTP/1.1\r\n\r\n").contains { $0.hasPrefix("ech lookup") })
+    }
+
+    @Test func aLiteralAddressWaitsForTheLookupToo() {
+        let r = Run(Run.config { $0.mode = .intercept })
+        _ = r.start()
+        let out = r.arrive("CONNECT 127.0.0.1:4433 HTTP/1.1\r\n\r\n")
+        #expect(out.contains("ech lookup 127.0.0.1:4433") && !out.contains { $0.hasPrefix("connect") })
+        #expect(r.on(.echLooked(.none("an IP address has no HTTPS record"), now: r.now)).last == "connect 127.0.0.1:4433")
+    }
+}
