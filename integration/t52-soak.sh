@@ -23,7 +23,11 @@ if grep -q '^soak: PASS\|^soak: FAIL' <<<"$SOAK_OUT"; then
     expect_eq "soak/no transfer fails under load" 0 "$(soak_figure 'transfers failed before the SIGTERM')"
     expect_match "soak/veil exits within the grace period" 'yes' "$(sed -n 's/^soak: process exited within the grace period: //p' <<<"$SOAK_OUT")"
     expect_eq "soak/veil exit status" 0 "$(sed -n 's/^soak: veil exit status //p' <<<"$SOAK_OUT")"
-    expect_eq "soak/fds back to the start value when idle" +0 "$(sed -n 's/^soak: idle fds vs start: //p' <<<"$SOAK_OUT")"
+    # No descriptor leaked: back to the start value or below (the start is measured after the
+    # warm-up, when the workers' pipe pools may still hold empty splice pipes; a burst's end
+    # closes them all).
+    SOAK_FDS=$(sed -n 's/^soak: idle fds vs start: //p' <<<"$SOAK_OUT")
+    check "soak/fds back to the start value or below when idle (got ${SOAK_FDS:-nothing})" test "${SOAK_FDS:-x}" -le 0
 else
     fail "soak/ran" "bench/soak.sh exited $SOAK_RC without a verdict"
 fi

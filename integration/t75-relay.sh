@@ -152,7 +152,7 @@ if start_relay main "$RL_PORT" --secret "$RL_SECRET" --allow-private --allow-por
     expect_eq "relay/rate limit: 407 until the limit, then 429" "407 407 429 " "$codes"
     code=$(rcurl "$RL_PORT" "$RL_SECRET" -o /dev/null -w '%{http_connect}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>/dev/null)
     expect_eq "relay/rate limit: the blocked address is refused even with the right secret" 429 "$code"
-    check "relay/rate limit: logged as rate-limited" grep -q 'close=rate-limited reason="too many wrong secrets from 127.0.0.1' "$RL_MAIN_LOG"
+    check "relay/rate limit: logged as rate-limited" wait_log "$RL_MAIN_LOG" 'close=rate-limited reason="too many wrong secrets from 127\.0\.0\.1' 5
     got=$(rcurl "$RL_PORT" "$RL_SECRET" --interface 127.0.0.2 -o /dev/null -w '%{http_code}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>&1)
     expect_eq "relay/rate limit: another address is still served" 200 "$got"
     expect_eq "relay/no secret in the relay log" 0 "$(grep -cF -e "$RL_WRONG" -e "$RL_SECRET" "$RL_MAIN_LOG")"
@@ -169,8 +169,8 @@ if start_relay strict "$RL_PORT2" --secret "$RL_SECRET" --resolver static --reso
     expect_eq "relay/strict: a private address is refused (403)" 403 "$code"
     code=$(rcurl "$RL_PORT2" "$RL_SECRET" -o /dev/null -w '%{http_connect}' "https://public.test:$RL_ORIGIN/" 2>/dev/null)
     expect_eq "relay/strict: a port not allowed is refused (403)" 403 "$code"
-    check "relay/strict: reasons logged" grep -q "resolves to 127.0.0.1, denied by rule 'deny 127.0.0.0/8'" "$RL_LOG"
-    check "relay/strict: port reason logged" grep -q "port $RL_ORIGIN is not allowed on this relay" "$RL_LOG"
+    check "relay/strict: reasons logged" wait_log "$RL_LOG" "resolves to 127\.0\.0\.1, denied by rule 'deny 127\.0\.0\.0/8'" 5
+    check "relay/strict: port reason logged" wait_log "$RL_LOG" "port $RL_ORIGIN is not allowed on this relay" 5
     code=$(curl -sS --max-time 10 -x "https://127.0.0.1:$RL_PORT2" --proxy-insecure -o /dev/null -w '%{http_connect}' "https://$RL_NAME/" 2>/dev/null)
     expect_eq "relay/strict: no secret at all gets 407" 407 "$code"
     code=$(curl -sS --max-time 10 -x "http://127.0.0.1:$RL_PORT2" -o /dev/null -w '%{http_connect}' "https://$RL_NAME/" 2>/dev/null)
@@ -190,7 +190,7 @@ if start_relay perclient "$RL_PORT3" --secret "$RL_SECRET" --allow-private --all
     expect_eq "relay/max-per-client: a second connection from the same address gets 429" 429 "$code"
     got=$(rcurl "$RL_PORT3" "$RL_SECRET" --interface 127.0.0.2 -o /dev/null -w '%{http_code}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>&1)
     expect_eq "relay/max-per-client: another address is served meanwhile" 200 "$got"
-    check "relay/max-per-client: logged" grep -q 'close=rate-limited reason="127.0.0.1 already has 1 connections' "$RL_LOG"
+    check "relay/max-per-client: logged" wait_log "$RL_LOG" 'close=rate-limited reason="127\.0\.0\.1 already has 1 connections' 5
     wait "$RL_HOLD"
     expect_eq "relay/max-per-client: the held download completes" 0 "$?"
     got=$(rcurl "$RL_PORT3" "$RL_SECRET" -o /dev/null -w '%{http_code}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>&1)

@@ -33,8 +33,9 @@ final class ProxyWorker: IOHandler {
     /// Pipes the pool keeps (two per connection): enough for a steady stream of new
     /// connections, bounded because each counts against the user's pipe pages.
     static let pooledPipes = 64
-    /// Pooled pipes kept once a burst is over.
-    static let pooledPipesAfterBurst = 8
+    /// Pooled pipes kept once a burst is over: none, so that an idle Veil holds no more
+    /// descriptors than it started with (t52's soak checks it).
+    static let pooledPipesAfterBurst = 0
     private var connections: [ObjectIdentifier: Connection] = [:]
     /// HTTPS listener fronts; each starts a connection once its TLS handshake is done.
     private var fronts: [ObjectIdentifier: TLSFront] = [:]

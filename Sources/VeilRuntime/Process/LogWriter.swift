@@ -9,8 +9,10 @@ import Glibc
 /// A write to a regular file runs in an io-wq worker (ext4 has no non-blocking buffered
 /// write): a thread hop per write. So lines are gathered for up to `batchNanos` (or until
 /// `batchBytes` are waiting) and written together: one hop for many connections' summary
-/// lines instead of one each. A line reaches the file at most `batchNanos` later than it
-/// would have; nothing else changes (bytes, order, the final blocking flush).
+/// lines instead of one each. Only under load: a line that comes after `batchNanos` without a
+/// write is written at once (a quiet proxy's lines appear as they happen). A line reaches the
+/// file at most `batchNanos` later than it would have; nothing else changes (bytes, order, the
+/// final blocking flush).
 public final class LogWriter {
     public let fd: Int32
     let index: Int
@@ -22,6 +24,8 @@ public final class LogWriter {
     private let maxPending: Int
     /// When the oldest line not yet handed to a write was queued (0: none waiting).
     private var pendingSince: UInt64 = 0
+    /// When the last write started (0: never).
+    private var lastFlush: UInt64 = 0
     /// How long a line may wait for others to share its write.
     static let batchNanos: UInt64 = 20_000_000
     /// Bytes waiting that start a write at once.
@@ -56,6 +60,8 @@ public final class LogWriter {
     var due: UInt64? {
         guard !inFlight, hasPending else { return nil }
         if pending.count >= LogWriter.batchBytes || dropped > 0 { return 0 }
+        // The first line after a quiet spell goes at once; the ones that follow it gather.
+        if lastFlush == 0 || pendingSince &- lastFlush >= LogWriter.batchNanos { return 0 }
         return pendingSince &+ LogWriter.batchNanos
     }
 
@@ -69,6 +75,7 @@ public final class LogWriter {
     func flush(on loop: EventLoop) {
         guard !inFlight, hasPending else { return }
         pendingSince = 0
+        lastFlush = MonotonicClock.now()
         if dropped > 0 {
             if let notices { pending.append(contentsOf: droppedNotice(notices).utf8) }
             dropped = 0
