@@ -1,5 +1,6 @@
 import VeilTLS
 import VeilWire
+import VeilRuntime
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -69,17 +70,13 @@ public struct ExplicitECHConfig: Sendable, Equatable {
     }
 
     private static func read(_ path: String, host: String) throws(ParseError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ParseError(description: "ech-config for \(host): cannot read \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = Glibc.read(fd, &chunk, chunk.count)
-            if n < 0 { throw ParseError(description: "ech-config for \(host): cannot read \(path): \(String(cString: strerror(errno)))") }
-            if n == 0 { return out }
-            out += chunk[0..<n]
-            guard out.count <= 65_537 else { throw ParseError(description: "ech-config for \(host): \(path) is larger than an ECHConfigList can be") }
+        do {
+            return try SmallFile.read(path, limit: 65_537)
+        } catch {
+            switch error {
+            case .unreadable(let why): throw ParseError(description: "ech-config for \(host): cannot read \(path): \(why)")
+            case .tooLarge: throw ParseError(description: "ech-config for \(host): \(path) is larger than an ECHConfigList can be")
+            }
         }
     }
 }

@@ -3,6 +3,7 @@ import VeilResolver
 import VeilWire
 import Glibc
 #endif
+import VeilRuntime
 
 /// Reads a shared secret from a file: the first line, without surrounding whitespace. Files
 /// readable by others get a warning from the caller, never an echo of their contents.
@@ -12,17 +13,14 @@ public enum SecretFile {
     }
 
     public static func read(_ path: String) throws(Error) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Error(description: "cannot read secret file \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = Glibc.read(fd, &chunk, chunk.count)
-            if n < 0 { throw Error(description: "cannot read secret file \(path): \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-            if bytes.count > 4096 { throw Error(description: "secret file \(path) is larger than 4 KiB") }
+        let bytes: [UInt8]
+        do {
+            bytes = try SmallFile.read(path, limit: 4096)
+        } catch {
+            switch error {
+            case .unreadable(let why): throw Error(description: "cannot read secret file \(path): \(why)")
+            case .tooLarge: throw Error(description: "secret file \(path) is larger than 4 KiB")
+            }
         }
         let line = String(decoding: bytes.prefix { $0 != 0x0a }, as: UTF8.self).trimmingWhitespace()
         guard !line.isEmpty else { throw Error(description: "secret file \(path) is empty") }

@@ -1,5 +1,6 @@
 import VeilResolver
 import VeilWire
+import VeilRuntime
 import CLibCrypt
 #if canImport(Glibc)
 import Glibc
@@ -118,17 +119,14 @@ public struct ProxyUsers: Sendable {
     }
 
     private static func readSmallFile(_ path: String) throws(Error) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Error(description: "cannot read \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(fd, &chunk, chunk.count)
-            if n < 0 { throw Error(description: "cannot read \(path): \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
-            if bytes.count > 1 << 20 { throw Error(description: "\(path) is larger than 1 MiB") }
+        let bytes: [UInt8]
+        do {
+            bytes = try SmallFile.read(path, limit: 1 << 20)
+        } catch {
+            switch error {
+            case .unreadable(let why): throw Error(description: "cannot read \(path): \(why)")
+            case .tooLarge: throw Error(description: "\(path) is larger than 1 MiB")
+            }
         }
         return String(decoding: bytes, as: UTF8.self)
     }
