@@ -144,6 +144,40 @@ if start_relay main "$RL_PORT" --secret "$RL_SECRET" --allow-private --allow-por
         stop_veil 10
     fi
 
+    # The connection token: HOME/relay-token (0600) holds address, pin and secret in one value;
+    # the log names the file, never the token; --relay-token @FILE and VEIL_RELAY_TOKEN stand
+    # for --relay, --relay-fingerprint and the secret.
+    RL_TOKEN_FILE=$WORK/relay-home-main/relay-token
+    expect_eq "relay/token: HOME/relay-token is 0600" 600 "$(stat -c %a "$RL_TOKEN_FILE" 2>&1)"
+    expect_eq "relay/token: holds the pin, the secret and the address" "VR1${RL_FP//:/}::$RL_SECRET@127.0.0.1:$RL_PORT" \
+        "$(cat "$RL_TOKEN_FILE" 2>&1)"
+    check "relay/token: the log names the file" grep -qF "connection token for 127.0.0.1:$RL_PORT in $RL_TOKEN_FILE (mode 0600" "$RL_MAIN_LOG"
+    RL_TOKEN_ARGS=(--route tunnel --resolver static --upstream-ca "$TESTCA" --sni real)
+    for how in file variable; do
+        if [[ $how == file ]]; then
+            veil_or_fail relay-token-file "${RL_TOKEN_ARGS[@]}" --relay-token "@$RL_TOKEN_FILE"
+        else
+            VEIL_RELAY_TOKEN=$(cat "$RL_TOKEN_FILE") veil_or_fail relay-token-env "${RL_TOKEN_ARGS[@]}"
+        fi && veil_ca && {
+            log_mark
+            got=$(vcurl -o "$WORK/rl-token.bin" -w '%{http_code} %{local_port}' "https://$RL_NAME:$RL_ORIGIN/big.bin" 2>&1)
+            expect_eq "relay/token ($how): download through the tunnel" "200 $BIG_SHA" "${got%% *} $(sha_of "$WORK/rl-token.bin")"
+            rm -f "$WORK/rl-token.bin"
+            summary_for "${got##* }"
+            expect_summary "relay/token ($how): summary relay" relay "127\.0\.0\.1:$RL_PORT"
+            check "relay/token ($how): start-up line names the relay and the pin from the token" \
+                grep -q "tunnels through the relay at 127.0.0.1:$RL_PORT, pinned to certificate $RL_FP" "$VEIL_LOG"
+            expect_eq "relay/token ($how): the secret appears in no log" 0 "$(cat "$RL_MAIN_LOG" "$VEIL_LOG" | grep -cF "$RL_SECRET")"
+            stop_veil 10
+        }
+    done
+    # A damaged token: a clear start-up error (exit 64) that does not echo the token.
+    bad="VR1${RL_FP//:/}::$RL_SECRET@not-an-address"
+    out=$("$VEIL_BIN" run --listen 127.0.0.1:0 --route tunnel --relay-token "$bad" 2>&1); rc=$?
+    expect_eq "relay/token: a bad token exits 64" 64 "$rc"
+    check "relay/token: the error says what is wrong" grep -q "relay token: the relay's address is not IP:PORT" <<<"$out"
+    expect_eq "relay/token: the error does not echo the secret" 0 "$(grep -cF "$RL_SECRET" <<<"$out")"
+
     # Rate limit (--auth-failures 3): the earlier wrong secret counts too.
     codes=""
     for i in 1 2 3; do

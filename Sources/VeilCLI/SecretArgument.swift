@@ -9,9 +9,10 @@ import Glibc
 /// has read it, and warns (the shell history and the moments before start-up still have it).
 enum SecretArgument {
     /// Blanks the value of every `flag VALUE` / `flag=VALUE` in this process's arguments;
-    /// returns whether there was one.
+    /// returns whether there was one. `exceptFileReference`: a value starting with `@` names a
+    /// file and stays.
     @discardableResult
-    static func scrub(_ flag: String) -> Bool {
+    static func scrub(_ flag: String, exceptFileReference: Bool = false) -> Bool {
         var found = false
         let argc = Int(CommandLine.argc)
         let argv = CommandLine.unsafeArgv
@@ -20,12 +21,13 @@ enum SecretArgument {
             guard let arg = argv[i] else { i += 1; continue }
             let text = String(cString: arg)
             if text == flag, i + 1 < argc, let value = argv[i + 1] {
+                if exceptFileReference && value.pointee == 0x40 { i += 2; continue }  // '@'
                 blank(value, from: 0)
                 found = true
                 i += 2
                 continue
             }
-            if text.hasPrefix(flag + "=") {
+            if text.hasPrefix(flag + "="), !(exceptFileReference && text.hasPrefix(flag + "=@")) {
                 blank(arg, from: flag.utf8.count + 1)
                 found = true
             }

@@ -104,9 +104,13 @@ extension SettingsCommand {
 
     /// Blanks the secrets given as flags in this process's arguments, saying so through `say`.
     static func scrubSecrets(_ say: (String) -> Void) {
-        for s in Setting.taken(by: subcommand) where s.isSecret && SecretArgument.scrub("--\(s.name)") {
+        for s in Setting.taken(by: subcommand) where s.isSecret {
+            // `--relay-token @FILE` names a file, not the secret: left as it is.
+            let takesFile = s.placeholder.hasSuffix("@FILE")
+            guard SecretArgument.scrub("--\(s.name)", exceptFileReference: takesFile) else { continue }
             let variable = s.environment.first.map { " or \($0.name)" } ?? ""
-            say(SecretArgument.warning(flag: "--\(s.name)", instead: "--\(s.name)-file FILE\(variable)"))
+            let file = takesFile ? "--\(s.name) @FILE" : "--\(s.name)-file FILE"
+            say(SecretArgument.warning(flag: "--\(s.name)", instead: "\(file)\(variable)"))
         }
     }
 }

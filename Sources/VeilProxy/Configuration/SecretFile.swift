@@ -58,6 +58,22 @@ public enum SecretFile {
         return secret
     }
 
+    /// Writes `line` as the whole of the file at `path`, 0600, replacing what was there: a new
+    /// file beside it, renamed over it (never a moment with the secret in a wider-open file).
+    public static func replace(_ path: String, with line: String) throws(Error) {
+        let temporary = path + ".new"
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw Error(description: "cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        let bytes = Array((line + "\n").utf8)
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard written == bytes.count, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw Error(description: "cannot write \(path)")
+        }
+    }
+
     /// 32 random bytes as 64 lowercase hex digits (from /dev/urandom).
     public static func generate() -> String? {
         var bytes = [UInt8](repeating: 0, count: 32)

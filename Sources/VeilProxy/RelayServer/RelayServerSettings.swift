@@ -1,3 +1,4 @@
+import VeilRuntime
 import VeilWire
 /// What `veil relay` enforces on the CONNECT requests it receives (see `RelayGate`).
 public struct RelayServerSettings: Sendable {
@@ -14,6 +15,9 @@ public struct RelayServerSettings: Sendable {
     public var authFailureLimit = 5
     public var authWindow: Double = 60
     public var authBlock: Double = 60
+    /// The address clients reach the relay at, put in the connection token (`token-address`);
+    /// nil: the listening address, unless that is 0.0.0.0 or [::] (then no token).
+    public var tokenAddress: SocketAddress?
 
     /// Deny rules that keep the relay away from the machine's own and its network's addresses
     /// (applied to literal targets and to every address a name resolves to).

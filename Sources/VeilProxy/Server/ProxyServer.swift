@@ -216,8 +216,35 @@ public struct ProxyServer {
         say("veil relay \(ProxyServer.version): listening on \(front.address) (TLS, \(config.workers) worker\(config.workers == 1 ? "" : "s"); ports \(ports.joined(separator: ",")); \(relay.allowPrivate ? "private and loopback targets ALLOWED (--allow-private)" : "private and loopback targets refused"); at most \(relay.maxPerClient) connections per client; names resolved here by \(resolver))")
         say("veil relay: certificate SHA-256 fingerprint \(RelayFingerprint.format(identity.fingerprint))")
         say("veil relay: certificate and key in \(config.home) (clients: veil run --route tunnel --relay ADDR:PORT --relay-fingerprint FINGERPRINT --relay-secret-file FILE)")
+        writeToken(relay, address: front.address, fingerprint: identity.fingerprint)
         if !isLoopback(front.address) {
             say("veil relay: listening on \(front.address), which is not loopback: only clients with the secret are served")
+        }
+    }
+
+    /// The connection token (address, fingerprint, secret) in HOME/relay-token (0600), anew at
+    /// every start; shown once on the terminal when standard output is one. The log names the
+    /// file, never the token (it holds the secret).
+    private func writeToken(_ relay: RelayServerSettings, address listening: SocketAddress, fingerprint: [UInt8]) {
+        let path = config.home + "/relay-token"
+        let unspecified = listening.ipString == "0.0.0.0" || listening.ipString == "::"
+        guard let address = relay.tokenAddress ?? (unspecified ? nil : listening),
+              let pin = RelayFingerprint(bytes: fingerprint), !relay.secret.isEmpty else {
+            unlink(path)
+            say("veil relay: no connection token: listening on \(listening), give --token-address IP:PORT (the address clients reach this relay at) to have one written to \(path)")
+            return
+        }
+        let token = RelayToken(address: address, fingerprint: pin, secret: relay.secret)
+        do {
+            try SecretFile.replace(path, with: token.text)
+        } catch {
+            say("veil relay: warning: \(error); no connection token")
+            return
+        }
+        say("veil relay: connection token for \(address) in \(path) (mode 0600; clients: veil run --route tunnel --relay-token @FILE)")
+        if isatty(1) == 1 {
+            let line = Array("veil relay: connection token (shown once, it holds the secret): \(token.text)\n".utf8)
+            _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
         }
     }
 

@@ -46,6 +46,22 @@ extension Setting {
             "relay-secret-file", .secretFile, \.relaySecret, [.run, .resolve], .relayClient,
             help: "File whose first line is the relay's shared secret.",
             examples: ["/etc/veil/relay-secret"]),
+        .custom(
+            "relay-token", .relayToken, [.run, .resolve], .relayClient,
+            help: "The relay's connection token (or @FILE), as veil relay writes it to HOME/relay-token: stands for --relay, --relay-fingerprint and the secret.",
+            details: """
+                the relay's connection token `VR1<fingerprint>::<secret>@IP:PORT`, or `@FILE` (its first line), \
+                as `veil relay` writes it to `HOME/relay-token`: stands for `relay`, `relay-fingerprint` and the \
+                secret (a later source still wins for each: flags over the environment over the file). Also \
+                `VEIL_RELAY_TOKEN`; it holds the secret, so prefer `@FILE` or the variable
+                """,
+            examples: ["@/etc/veil/relay-token"], secret: true,
+            environment: [EnvironmentName(name: "VEIL_RELAY_TOKEN", emptyIsUnset: true)]
+        ) { b, token, _ in
+            b.relayAddress = token.address
+            b.relayFingerprint = token.fingerprint
+            b.relaySecret = token.secret
+        },
     ]
 
     /// `veil relay`'s own flags. Settings it shares with `veil run` (resolvers, logs, capacity)
@@ -78,6 +94,16 @@ extension Setting {
             "secret-file", .secretFile, \.relayServerSecret, .relay, .relayServer,
             help: "File whose first line is the shared secret.",
             examples: ["/etc/veil/relay-secret"], default: .described("HOME/relay-secret")),
+        .custom(
+            "token-address", .address(), .relay, .relayServer,
+            help: "The IP:PORT clients reach this relay at, written into its connection token (default: --listen, unless that is 0.0.0.0 or [::]).",
+            details: """
+                the `IP:PORT` clients reach this relay at, written into the connection token `HOME/relay-token` \
+                (default: the `listen` address, unless that is `0.0.0.0` or `[::]`: then no token is written \
+                until this is given)
+                """,
+            examples: ["203.0.113.7:8443"]
+        ) { b, address, _ in b.relayServer.tokenAddress = address },
         .list(
             "allow-port", .ports, \.relayPorts, .relay, .relayServer,
             help: "Target ports allowed, e.g. 443 or 443,8443 or 8000-9000.",

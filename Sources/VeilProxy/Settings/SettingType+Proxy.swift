@@ -125,6 +125,20 @@ extension SettingType where Value == String {
     }
 }
 
+extension SettingType where Value == RelayToken {
+    /// `TOKEN` or `@FILE` (the file's first line), as `veil relay` writes it to HOME/relay-token.
+    static let relayToken = SettingType("TOKEN|@FILE", completion: .file, format: { _ in "" }) { text, _ throws(Invalid) in
+        var token = text
+        if text.hasPrefix("@") {
+            do { token = try SecretFile.read(String(text.dropFirst())) } catch { throw Invalid("relay token: \(error)") }
+        }
+        switch RelayToken.parse(token) {
+        case .success(let t): return t
+        case .failure(let e): throw Invalid(e.description)
+        }
+    }
+}
+
 extension SettingType where Value == ExplicitECHConfig {
     /// `HOST=BASE64` or `HOST=@FILE`, read and checked at once (a bad list names its host).
     static let echConfig = SettingType("HOST=BASE64|@FILE", format: { $0.description }) { text, _ throws(Invalid) in
