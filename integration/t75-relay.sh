@@ -178,6 +178,45 @@ if start_relay main "$RL_PORT" --secret "$RL_SECRET" --allow-private --allow-por
     check "relay/token: the error says what is wrong" grep -q "relay token: the relay's address is not IP:PORT" <<<"$out"
     expect_eq "relay/token: the error does not echo the secret" 0 "$(grep -cF "$RL_SECRET" <<<"$out")"
 
+    # Mutual TLS: a relay with --client-fingerprint asks for a certificate (inside TLS 1.3) and
+    # refuses clients whose certificate is not pinned (403); veil run made its own on first use in
+    # VEIL_HOME/relay-client and printed its fingerprint.
+    RL_MY_FP=$(openssl x509 -in "$VEIL_HOME/relay-client/ca.pem" -noout -fingerprint -sha256 2>/dev/null | sed 's/.*=//')
+    check "relay/mtls: veil printed its client certificate's fingerprint" grep -qF "relay client certificate SHA-256 $RL_MY_FP in $VEIL_HOME/relay-client" "$WORK/veil-relay-tunnel.log"
+    expect_eq "relay/mtls: the client key is 0600" 600 "$(stat -c %a "$VEIL_HOME/relay-client/ca-key.pem" 2>&1)"
+    free_port RL_PORT_M
+    RL_MAIN_PID=$RL_PID
+    for auth in both certificate; do
+        start_relay "mtls-$auth" "$RL_PORT_M" --secret "$RL_SECRET" --allow-private --allow-port "$RL_ORIGIN" --resolver static \
+            --resolve "$RL_NAME:$RL_ORIGIN:127.0.0.1" --client-fingerprint "$(printf '%064d' 7)" \
+            --client-fingerprint "$RL_MY_FP" --client-auth "$auth" || { fail "relay/mtls-$auth/start" "relay did not start"; continue; }
+        RL_M_LOG=$RL_LOG
+        secret=$RL_SECRET; [[ $auth == certificate ]] && secret=$RL_WRONG
+        if veil_or_fail "relay-mtls-$auth" --route tunnel --relay "127.0.0.1:$RL_PORT_M" --relay-fingerprint "$RL_FP" \
+                --relay-secret "$secret" --resolver static --upstream-ca "$TESTCA" && veil_ca; then
+            log_mark
+            got=$(vcurl -o /dev/null -w '%{http_code} %{local_port}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>&1)
+            expect_eq "relay/mtls ($auth): a pinned client certificate is served${secret:+ (secret: $([[ $auth == both ]] && echo right || echo wrong))}" 200 "${got%% *}"
+            stop_veil 10
+        fi
+        # Another client certificate (a fresh VEIL_HOME makes a new one): 403 with the reason.
+        if VEIL_HOME=$WORK/veil-home-other veil_or_fail "relay-mtls-other-$auth" --route tunnel --relay "127.0.0.1:$RL_PORT_M" \
+                --relay-fingerprint "$RL_FP" --relay-secret "$RL_SECRET" --resolver static --upstream-ca "$TESTCA" && veil_ca; then
+            log_mark
+            code=$(vcurl -o /dev/null -w '%{http_connect} %{local_port}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>/dev/null)
+            expect_eq "relay/mtls ($auth): another client certificate gets 502" 502 "${code%% *}"
+            summary_for "${code##* }"
+            expect_summary "relay/mtls ($auth): reason" reason "relay: 403 client certificate [0-9A-F:]+ is not pinned \(--client-fingerprint\)"
+            stop_veil 10
+        fi
+        # No client certificate at all (curl): 403 with the reason, and the relay logs it.
+        code=$(rcurl "$RL_PORT_M" "$RL_SECRET" -o /dev/null -w '%{http_connect}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>/dev/null)
+        expect_eq "relay/mtls ($auth): a client without a certificate gets 403" 403 "$code"
+        check "relay/mtls ($auth): logged as auth-failed, certificate missing" wait_log "$RL_M_LOG" 'close=auth-failed reason="client certificate missing' 5
+        stop_pid "$RL_PID" 10
+    done
+    RL_PID=$RL_MAIN_PID
+
     # Rate limit (--auth-failures 3): the earlier wrong secret counts too.
     codes=""
     for i in 1 2 3; do

@@ -33,9 +33,12 @@ struct Resolve: ParsableCommand, SettingsCommand {
 
     func run() throws {
         Self.scrubSecrets { FileHandleStderr.write("veil resolve: \($0)\n") }
-        let configuration = try settings.build()
+        var configuration = try settings.build()
         let chain: ResolverChain
-        do { chain = try ResolverFactory.make(configuration) } catch {
+        do {
+            try RelayClientIdentity.attach(to: &configuration)
+            chain = try ResolverFactory.make(configuration)
+        } catch {
             FileHandleStderr.write("veil: \(error)\n")
             throw ExitCode(1)
         }

@@ -34,10 +34,11 @@ struct Run: ParsableCommand, SettingsCommand {
 
     func run() throws {
         MallocTuning.apply()
-        let configuration = try settings.build()
+        var configuration = try settings.build()
         let log = ProcessLog(format: configuration.logFormat)
         Self.scrubSecrets { log.say("veil: \($0)") }
         do {
+            try RelayClientIdentity.attach(to: &configuration)
             try ProxyServer(config: configuration).run()
         } catch {
             log.say("veil: error: cannot start: \(error)")

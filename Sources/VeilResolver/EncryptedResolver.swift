@@ -34,6 +34,7 @@ public final class EncryptedResolver: Resolver, Sendable {
             r.verify = false  // pinned by fingerprint once the handshake is done
             r.minVersion = 0x0304
             r.captureSecrets = false
+            r.clientCertificate = servers.lazy.compactMap { $0.relay?.clientCertificate }.first
             relayContext = try TLSContext.upstream(r)
         } else {
             relayContext = nil

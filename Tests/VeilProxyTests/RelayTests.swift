@@ -104,6 +104,49 @@ struct RelayTests {
         }
     }
 
+    @Test func gatePinsClientCertificates() throws {
+        let mine = [UInt8](repeating: 7, count: 32), other = [UInt8](repeating: 9, count: 32)
+        func request(_ auth: String?) throws -> ConnectRequest {
+            ConnectRequest(method: "CONNECT", target: try HostPort(host: "example.com", port: 443), httpVersion: "HTTP/1.1",
+                           headers: auth.map { [("Proxy-Authorization", $0)] } ?? [], headerLength: 0)
+        }
+        func admitted(_ gate: RelayGate, _ auth: String?, _ cert: [UInt8]?) throws -> (Bool, String) {
+            switch gate.admit(try request(auth), client: "192.0.2.1:1", certificate: cert, now: 0) {
+            case .admitted(let slot): gate.release(slot); return (true, "")
+            case .refused(let status, let reason): return (false, "\(status.rawValue) \(reason.reason)")
+            }
+        }
+        for auth in [RelayServerSettings.ClientAuth.both, .certificate] {
+            var settings = RelayServerSettings(secret: "s3cret")
+            settings.authFailureLimit = 100
+            settings.clientFingerprints = [try #require(RelayFingerprint(bytes: mine))]
+            settings.clientAuth = auth
+            let gate = RelayGate(settings: settings)
+            #expect(try admitted(gate, "Bearer s3cret", mine) == (true, ""))
+            #expect(try admitted(gate, "Bearer wrong", mine).0 == (auth == .certificate))
+            let (ok, why) = try admitted(gate, "Bearer s3cret", other)
+            #expect(!ok && why.hasPrefix("403 client certificate 09:09:") && why.contains("is not pinned"))
+            let (ok2, why2) = try admitted(gate, "Bearer s3cret", nil)
+            #expect(!ok2 && why2.hasPrefix("403 client certificate missing"))
+        }
+        // `secret` (no fingerprints): certificates play no part.
+        let plain = RelayGate(settings: RelayServerSettings(secret: "s3cret"))
+        #expect(try admitted(plain, "Bearer s3cret", nil) == (true, ""))
+        #expect(try admitted(plain, "Bearer s3cret", other) == (true, ""))
+    }
+
+    @Test func clientAuthNeedsFingerprints() throws {
+        var b = ConfigurationBuilder(for: .relay)
+        try b.apply(key: "client-auth", value: "certificate", origin: "flag")
+        #expect(throws: ConfigurationBuilder.Error.self) { try b.build() }
+        try b.apply(key: "client-fingerprint", value: String(repeating: "ab", count: 32), origin: "flag")
+        #expect(try b.build().relayServer?.clientAuth == .certificate)
+        var d = ConfigurationBuilder(for: .relay)
+        #expect(try d.build().relayServer?.clientAuth == .secret)
+        try d.apply(key: "client-fingerprint", value: String(repeating: "ab", count: 32), origin: "flag")
+        #expect(try d.build().relayServer?.clientAuth == .both)
+    }
+
     @Test func secretsMustFitAHeader() {
         #expect(SecretFile.problem(with: "abc-DEF_123") == nil)
         #expect(SecretFile.problem(with: "") != nil)

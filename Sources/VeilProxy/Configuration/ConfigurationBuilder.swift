@@ -27,6 +27,7 @@ public struct ConfigurationBuilder {
     /// `veil relay`: its limits, allowed ports (443 unless given) and secret.
     var relayServer = RelayServerSettings(secret: "")
     var relayPorts: [[ClosedRange<UInt16>]] = []
+    var relayClientAuth: RelayServerSettings.ClientAuth?
     public internal(set) var relayServerSecret: String?
 
     /// Starts from the defaults of `veil run`, or of `veil relay`: a TLS listener only,
@@ -85,6 +86,10 @@ public struct ConfigurationBuilder {
             if !relayPorts.isEmpty { server.allowedPorts = relayPorts.flatMap { $0 } }
             if !server.allowPrivate { deny += RelayServerSettings.privateRanges }
             server.secret = relayServerSecret ?? ""
+            server.clientAuth = relayClientAuth ?? (server.clientFingerprints.isEmpty ? .secret : .both)
+            if server.clientAuth != .secret && server.clientFingerprints.isEmpty {
+                throw Error("client-auth \(server.clientAuth.rawValue) needs at least one client-fingerprint (veil run prints its own at start-up)")
+            }
             c.relayServer = server
         }
         do {

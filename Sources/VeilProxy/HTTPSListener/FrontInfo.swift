@@ -11,4 +11,6 @@ struct FrontInfo: Equatable {
     var recordsNote: String? = nil
     /// How the client ended the outer session (see StreamEnd).
     var end: StreamEnd? = nil
+    /// SHA-256 of the client's certificate, when the relay asked for one and got it.
+    var clientCertificate: [UInt8]? = nil
 }

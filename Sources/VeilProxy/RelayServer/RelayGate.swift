@@ -3,9 +3,10 @@ import VeilWire
 import VeilRuntime
 
 /// The relay's checks on a CONNECT request, before any rule, resolution or connect: a client
-/// refused too often waits (429), the secret must match (407, compared in constant time and
-/// never logged), the port must be allowed (403), and a client may hold only so many
-/// connections (429). Shared by every worker.
+/// refused too often waits (429), its certificate must be pinned (403, with `client-auth
+/// certificate|both`), the secret must match (407, compared in constant time and never logged;
+/// with `client-auth secret|both`), the port must be allowed (403), and a client may hold only
+/// so many connections (429). Shared by every worker.
 final class RelayGate: Sendable {
     enum Admission {
         /// Go on; `slot` must be given back with `release` when the connection ends.
@@ -28,15 +29,24 @@ final class RelayGate: Sendable {
         connections = ClientConnectionLimit(maxPerClient: settings.maxPerClient)
     }
 
-    func admit(_ request: ConnectRequest, client: String, now: Double) -> Admission {
+    /// `certificate`: SHA-256 of the client's TLS certificate, if it showed one.
+    func admit(_ request: ConnectRequest, client: String, certificate: [UInt8]? = nil, now: Double) -> Admission {
         let ip = RelayGate.address(of: client)
         let blocked = failures.blockedFor(ip, now: now)
         if blocked > 0 {
             return .refused(.tooManyRequests, CloseReason(.rateLimited,
                 "too many wrong secrets from \(ip): refused for another \(Int(blocked.rounded(.up)))s"))
         }
-        guard let presented = RelayGate.bearer(request.header("Proxy-Authorization")),
-              ConstantTime.equal(secret, Array(presented.utf8)) else {
+        if settings.clientAuth != .secret {
+            let pinned = certificate.map { c in settings.clientFingerprints.contains { $0.matches(c) } } ?? false
+            if !pinned {
+                var reason = certificate.map { "client certificate \(RelayFingerprint.format($0)) is not pinned (--client-fingerprint)" }
+                    ?? "client certificate missing (this relay pins its clients' certificates: --client-fingerprint)"
+                if failures.recordFailure(ip, now: now) { reason += "; \(ip) is now refused for \(Int(settings.authBlock))s" }
+                return .refused(.forbidden, CloseReason(.authFailed, reason))
+            }
+        }
+        guard settings.clientAuth == .certificate || secretMatches(request) else {
             let missing = request.header("Proxy-Authorization") == nil
             let started = failures.recordFailure(ip, now: now)
             var reason = missing ? "relay secret missing (send Proxy-Authorization: Bearer <secret>)" : "wrong relay secret"
@@ -55,6 +65,11 @@ final class RelayGate: Sendable {
     }
 
     func release(_ slot: String) { connections.release(slot) }
+
+    private func secretMatches(_ request: ConnectRequest) -> Bool {
+        guard let presented = RelayGate.bearer(request.header("Proxy-Authorization")) else { return false }
+        return ConstantTime.equal(secret, Array(presented.utf8))
+    }
 
     /// The secret of `Bearer <secret>` (scheme in any case).
     static func bearer(_ value: String?) -> String? {

@@ -2,6 +2,10 @@ import VeilRuntime
 import VeilWire
 /// What `veil relay` enforces on the CONNECT requests it receives (see `RelayGate`).
 public struct RelayServerSettings: Sendable {
+    /// How clients prove who they are: the shared secret, a certificate pinned by
+    /// `client-fingerprint`, or both.
+    public enum ClientAuth: String, Sendable, CaseIterable { case secret, certificate, both }
+
     /// The shared secret clients send as `Proxy-Authorization: Bearer <secret>`.
     public var secret: String
     /// Target ports a client may ask for (default 443 only).
@@ -18,6 +22,11 @@ public struct RelayServerSettings: Sendable {
     /// The address clients reach the relay at, put in the connection token (`token-address`);
     /// nil: the listening address, unless that is 0.0.0.0 or [::] (then no token).
     public var tokenAddress: SocketAddress?
+    /// SHA-256 fingerprints of the client certificates accepted (`client-fingerprint`); the
+    /// relay asks clients for a certificate only when there are some.
+    public var clientFingerprints: [RelayFingerprint] = []
+    /// By default `both` when fingerprints are given, else `secret` (`ConfigurationBuilder.build`).
+    public var clientAuth: ClientAuth = .secret
 
     /// Deny rules that keep the relay away from the machine's own and its network's addresses
     /// (applied to literal targets and to every address a name resolves to).

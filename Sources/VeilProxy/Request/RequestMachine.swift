@@ -312,7 +312,7 @@ struct RequestMachine {
         request = req
         summary.target = req.target.description
         if let gate = policy.gate {
-            switch gate.admit(req, client: summary.client, now: Double(now) / 1e9) {
+            switch gate.admit(req, client: summary.client, certificate: summary.front?.clientCertificate, now: Double(now) / 1e9) {
             case .admitted(let slot): actions.append(.holdRelaySlot(slot))
             case .refused(let status, let reason):
                 answer(status, reason, now: now, &actions)

@@ -62,7 +62,8 @@ public struct ProxyServer {
             let name = config.listenTLSName ?? (ip == "0.0.0.0" || ip == "::" ? "localhost" : ip)
             do {
                 let identity = config.relayServer != nil ? try ServerIdentity(authority: interception.authority) : nil
-                front = try FrontListener(fds: fds, address: bound, name: name, interception: interception, identity: identity)
+                front = try FrontListener(fds: fds, address: bound, name: name, interception: interception, identity: identity,
+                                          askClientCertificate: !(config.relayServer?.clientFingerprints.isEmpty ?? true))
             } catch {
                 for fd in fds { Socket.close(fd) }
                 throw StartError("HTTPS listener certificate for \(name): \(error)")
@@ -76,6 +77,7 @@ public struct ProxyServer {
             // The tunnel's session moves onto kTLS where the kernel has it, or onto Veil's own
             // record layer: both need the secrets.
             options.captureSecrets = config.ktls != .off || config.recordLayer == .veil
+            options.clientCertificate = config.relay?.clientCertificate
             do { relayClientContext = try TLSContext.upstream(options) } catch {
                 throw StartError("relay TLS context: \(error)")
             }
@@ -208,6 +210,9 @@ public struct ProxyServer {
         if let relay = config.relay {
             let rules = config.routeRules.map { "\($0.pattern.text)=\($0.route.rawValue)" }
             say("veil: route \(config.route.rawValue)\(rules.isEmpty ? "" : " (rules: \(rules.joined(separator: ", ")))"); tunnels through the relay at \(relay.address), pinned to certificate \(relay.fingerprint)")
+            if let mine = relay.clientCertificate {
+                say("veil: relay client certificate SHA-256 \(RelayFingerprint.format(mine.fingerprint)) in \(config.home)/relay-client (a relay with --client-fingerprint must list it)")
+            }
         }
     }
 
@@ -217,6 +222,9 @@ public struct ProxyServer {
         say("veil relay: certificate SHA-256 fingerprint \(RelayFingerprint.format(identity.fingerprint))")
         say("veil relay: certificate and key in \(config.home) (clients: veil run --route tunnel --relay ADDR:PORT --relay-fingerprint FINGERPRINT --relay-secret-file FILE)")
         writeToken(relay, address: front.address, fingerprint: identity.fingerprint)
+        if relay.clientAuth != .secret {
+            say("veil relay: clients must show a certificate pinned by --client-fingerprint (\(relay.clientFingerprints.count) pinned)\(relay.clientAuth == .both ? " and the secret" : "; no secret needed")")
+        }
         if !isLoopback(front.address) {
             say("veil relay: listening on \(front.address), which is not loopback: only clients with the secret are served")
         }

@@ -66,11 +66,14 @@ final class FrontListener: Sendable {
     let name: String
     let certificate: MintedCertificate?
     let identity: ServerIdentity?
+    /// `veil relay --client-fingerprint`: ask clients for a certificate.
+    let askClientCertificate: Bool
     let minter: CertificateMinter
     let context: TLSContext
 
     init(fds: [Int32], address: SocketAddress, name: String, interception: Interception,
-         identity: ServerIdentity? = nil) throws {
+         identity: ServerIdentity? = nil, askClientCertificate: Bool = false) throws {
+        self.askClientCertificate = askClientCertificate
         self.fds = fds
         self.address = address
         self.name = name
@@ -84,6 +87,7 @@ final class FrontListener: Sendable {
     func configure(_ engine: TLSEngine) throws {
         if let identity {
             try engine.configureServer(identity: identity)
+            if askClientCertificate { engine.requestClientCertificate() }
         } else if let certificate {
             try engine.configureServer(certificate: certificate, minter: minter, alpn: nil)
         }

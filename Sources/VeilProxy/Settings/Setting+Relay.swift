@@ -104,6 +104,25 @@ extension Setting {
                 """,
             examples: ["203.0.113.7:8443"]
         ) { b, address, _ in b.relayServer.tokenAddress = address },
+        .custom(
+            "client-fingerprint", .fingerprint, kind: .list, .relay, .relayServer,
+            help: "SHA-256 fingerprint of a client certificate to accept (repeatable); veil run prints its own at start-up.",
+            details: """
+                SHA-256 of a client certificate this relay accepts (repeatable): with any, the relay asks \
+                clients for a certificate (encrypted on the wire by TLS 1.3) and refuses others with `403` \
+                (`close=auth-failed`); `veil run` makes its own in `HOME/relay-client/` on first use and prints \
+                its fingerprint at start-up
+                """,
+            examples: ["5A:4E:20:2E:6B:8F:00:C1:9D:12:7E:44:A0:3B:5C:E2:19:F7:88:06:D4:2A:B3:61:0C:95:4F:E8:71:2D:5D:C4"]
+        ) { b, f, _ in b.relayServer.clientFingerprints.append(f) },
+        .optional(
+            "client-auth", .choice, \.relayClientAuth, .relay, .relayServer,
+            help: "What clients must show: secret, certificate (a pinned --client-fingerprint) or both.",
+            details: """
+                what clients must show: `secret` (the shared secret), `certificate` (a certificate pinned by \
+                `client-fingerprint`; no secret needed) or `both`
+                """,
+            examples: ["certificate"], default: .described("both with --client-fingerprint, else secret")),
         .list(
             "allow-port", .ports, \.relayPorts, .relay, .relayServer,
             help: "Target ports allowed, e.g. 443 or 443,8443 or 8000-9000.",

@@ -17,6 +17,8 @@ public final class TLSContext: @unchecked Sendable {
         public var groups = "X25519:P-256:P-384"
         /// Ask OpenSSL for the session secrets (key log, kTLS). Off, it formats none.
         public var captureSecrets = true
+        /// A certificate and key to present when the server asks for one (the relay's clients).
+        public var clientCertificate: ServerIdentity?
         public init() {}
     }
 
@@ -55,6 +57,11 @@ public final class TLSContext: @unchecked Sendable {
             }
         } else {
             SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
+        }
+        if let identity = options.clientCertificate {
+            guard SSL_CTX_use_certificate(ctx, identity.x509) == 1, SSL_CTX_use_PrivateKey(ctx, identity.privateKey) == 1 else {
+                throw OpenSSLError.drain("client certificate")
+            }
         }
         _ = veil_SSL_CTX_set_session_cache_mode(ctx, veil_ssl_sess_cache_client_only)
         SSL_CTX_sess_set_new_cb(ctx) { ssl, session in

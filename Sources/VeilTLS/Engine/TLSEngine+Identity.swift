@@ -50,6 +50,13 @@ extension TLSEngine {
         }
     }
 
+    /// Server role: ask the client for a certificate, accepting any (it is pinned by its SHA-256
+    /// afterwards, `peerCertificateSHA256`); a client without one still completes the handshake,
+    /// so that it gets an answer saying why it is refused rather than an alert.
+    public func requestClientCertificate() {
+        SSL_set_verify(ssl, SSL_VERIFY_PEER) { _, _ in 1 }
+    }
+
     /// SHA-256 of the DER encoding of the peer's leaf certificate, once the handshake has it.
     public var peerCertificateSHA256: [UInt8]? {
         guard let cert = SSL_get1_peer_certificate(ssl) else { return nil }
