@@ -55,7 +55,7 @@ extension Setting {
                 secret (a later source still wins for each: flags over the environment over the file). Also \
                 `VEIL_RELAY_TOKEN`; it holds the secret, so prefer `@FILE` or the variable
                 """,
-            examples: ["@/etc/veil/relay-token"], secret: true,
+            examples: ["VR15A4E202E6B8F00C19D127E44A03B5CE219F78806D42AB3610C954FE8712D5DC4::a-secret-from-the-relay-0123456789@203.0.113.7:8443"], secret: true,
             environment: [EnvironmentName(name: "VEIL_RELAY_TOKEN", emptyIsUnset: true)]
         ) { b, token, _ in
             b.relayAddress = token.address
