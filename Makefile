@@ -63,7 +63,7 @@ APT_PACKAGES_VM := qemu-system-x86 busybox-static cpio kmod gcc libc6-dev linux-
                    curl openssl nginx-light
 VEIL_VM := .build-vm/release/veil
 
-.PHONY: deps build run test bench bench-intercept bench-peers bench-memory clean swift-check man completions unit install uninstall docs
+.PHONY: deps build run test bench bench-intercept bench-peers bench-memory bench-relay-rtt clean swift-check man completions unit install uninstall docs
 
 deps:
 	@missing=""; \
@@ -182,6 +182,9 @@ bench-peers: deps build
 
 bench-memory: deps build
 	VEIL_BIN=$(CURDIR)/$(VEIL) bench/memory.sh
+
+bench-relay-rtt: deps build
+	VEIL_BIN=$(CURDIR)/$(VEIL) bench/relay-rtt.sh
 
 clean:
 	rm -rf .build .build-vm integration/.work bench/.work
