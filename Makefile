@@ -22,6 +22,7 @@
 #   make bench-peers   direct vs HAProxy 2.6 splice vs Squid CONNECT vs Veil pass-through and
 #                intercept, one run, ratios (bench/peers.sh; installs haproxy and squid-openssl itself)
 #   make bench-memory  RSS per idle connection and after a burst of 1000 downloads (bench/memory.sh)
+#   make bench-relay-rtt  time to first byte through the relay, mux off and on, over a delayed link
 #   make ktls-vm kTLS proof: static release build, then the tests in a qemu VM (integration/ktls-vm)
 #   make clean   remove build output and test/bench scratch dirs
 #
