@@ -217,6 +217,64 @@ if start_relay main "$RL_PORT" --secret "$RL_SECRET" --allow-private --allow-por
     done
     RL_PID=$RL_MAIN_PID
 
+    # Two relays (issue 15 item 3): new tunnels are spread over both; with one down (nothing
+    # listening), every request still succeeds through the other, and the log says why.
+    free_port RL_PORT_S; free_port RL_DOWN; free_port RL_DEAD2
+    RL_MAIN_PID=$RL_PID
+    if start_relay spare "$RL_PORT_S" --secret "$RL_SECRET" --allow-private --allow-port "$RL_ORIGIN" --resolver static \
+            --resolve "$RL_NAME:$RL_ORIGIN:127.0.0.1"; then
+        RL_S_FP=$RL_FP RL_S_PID=$RL_PID
+        RL_FP=$(sed -n 's/^veil relay: certificate SHA-256 fingerprint //p' "$RL_MAIN_LOG")
+        if veil_or_fail relay-two --workers 1 --route tunnel --relay "127.0.0.1:$RL_PORT" --relay-fingerprint "$RL_FP" \
+                --relay "127.0.0.1:$RL_PORT_S" --relay-fingerprint "$RL_S_FP" --relay-secret "$RL_SECRET" \
+                --resolver static --upstream-ca "$TESTCA" && veil_ca; then
+            check "relay/two: the start-up names the second relay" grep -q "also the relay at 127.0.0.1:$RL_PORT_S, pinned to certificate $RL_S_FP" "$VEIL_LOG"
+            used=""
+            for i in 1 2 3 4; do
+                got=$(vcurl -o /dev/null -w '%{http_code} %{local_port}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>&1)
+                [[ ${got%% *} == 200 ]] || used+="fail:$got "
+                summary_for "${got##* }"
+                used+="$(grep -o ' relay=[^ ]*' <<<"$SUMMARY") "
+            done
+            expect_eq "relay/two: four tunnels spread over both relays, in turn" \
+                " relay=127.0.0.1:$RL_PORT  relay=127.0.0.1:$RL_PORT_S  relay=127.0.0.1:$RL_PORT  relay=127.0.0.1:$RL_PORT_S " "$used"
+            stop_veil 10
+        fi
+        if veil_or_fail relay-one-down --workers 1 --route tunnel --relay "127.0.0.1:$RL_DOWN" --relay-fingerprint "$RL_FP" \
+                --relay "127.0.0.1:$RL_PORT_S" --relay-fingerprint "$RL_S_FP" --relay-secret "$RL_SECRET" \
+                --resolver static --upstream-ca "$TESTCA" && veil_ca; then
+            codes="" relays=""
+            for i in 1 2 3 4; do
+                got=$(vcurl -o /dev/null -w '%{http_code} %{local_port}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>&1)
+                codes+="${got%% *} "
+                summary_for "${got##* }"
+                relays+="$(grep -o ' relay=[^ ]*' <<<"$SUMMARY")"
+            done
+            expect_eq "relay/one down: every request succeeds" "200 200 200 200 " "$codes"
+            expect_eq "relay/one down: all through the relay that is up" \
+                " relay=127.0.0.1:$RL_PORT_S relay=127.0.0.1:$RL_PORT_S relay=127.0.0.1:$RL_PORT_S relay=127.0.0.1:$RL_PORT_S" "$relays"
+            check "relay/one down: the log says which relay failed and where the connection went" \
+                grep -q "relay 127.0.0.1:$RL_DOWN failed (relay 127.0.0.1:$RL_DOWN: .*); connection [0-9]* tries relay 127.0.0.1:$RL_PORT_S" "$VEIL_LOG"
+            # (its first backoff is 0.5-1 s; four requests take less, but leave room for a slow machine)
+            n=$(grep -c "relay 127.0.0.1:$RL_DOWN failed" "$VEIL_LOG")
+            expect_eq "relay/one down: the dead relay is left alone for its backoff (tried $n times for 4 requests)" yes \
+                "$( ((n >= 1 && n <= 2)) && echo yes || echo no)"
+            stop_veil 10
+        fi
+        # Both down: 502 with the last relay's reason.
+        if veil_or_fail relay-both-down --workers 1 --route tunnel --relay "127.0.0.1:$RL_DOWN" --relay-fingerprint "$RL_FP" \
+                --relay "127.0.0.1:$RL_DEAD2" --relay-fingerprint "$RL_S_FP" --relay-secret "$RL_SECRET" \
+                --resolver static --upstream-ca "$TESTCA" && veil_ca; then
+            code=$(vcurl -o /dev/null -w '%{http_connect} %{local_port}' "https://$RL_NAME:$RL_ORIGIN/index.html" 2>/dev/null)
+            expect_eq "relay/both down: 502" 502 "${code%% *}"
+            summary_for "${code##* }"
+            expect_summary "relay/both down: close" close relay-failed
+            stop_veil 10
+        fi
+        stop_pid "$RL_S_PID" 10
+    fi
+    RL_PID=$RL_MAIN_PID
+
     # Rate limit (--auth-failures 3): the earlier wrong secret counts too.
     codes=""
     for i in 1 2 3; do

@@ -53,17 +53,25 @@ struct RelayTokenTests {
         }
     }
 
-    @Test func theSettingLandsAllThreeAndFlagsStillWin() throws {
+    @Test func tokensAndRelaysMakeOneListInOrder() throws {
         var b = ConfigurationBuilder()
         try b.apply(key: "route", value: "tunnel", origin: "test")
         try b.apply(environment: ["VEIL_RELAY_TOKEN": "VR1\(hex)::from-token@127.0.0.1:8443"])
         var c = try b.build()
-        #expect(c.relay.map { "\($0.address)" } == "127.0.0.1:8443")
+        #expect(c.relays.map { "\($0.address)" } == ["127.0.0.1:8443"])
         #expect(c.relay?.secret == "from-token")
         #expect(c.relay?.fingerprint == RelayFingerprint(parsing: hex))
+        // A second relay by flags: its fingerprint and the secret are needed too.
         try b.apply(key: "relay", value: "127.0.0.2:9443", origin: "flag")
+        #expect(throws: ConfigurationBuilder.Error.self) { try b.build() }
+        try b.apply(key: "relay-fingerprint", value: String(repeating: "cd", count: 32), origin: "flag")
+        #expect(throws: ConfigurationBuilder.Error.self) { try b.build() }
+        try b.apply(key: "relay-secret", value: "flag-secret", origin: "flag")
         c = try b.build()
-        #expect(c.relay.map { "\($0.address)" } == "127.0.0.2:9443")
+        #expect(c.relays.map { "\($0.address) \($0.secret)" } == ["127.0.0.1:8443 from-token", "127.0.0.2:9443 flag-secret"])
+        // One fingerprint per relay, in order.
+        try b.apply(key: "relay", value: "127.0.0.3:9443", origin: "flag")
+        #expect(throws: ConfigurationBuilder.Error.self) { try b.build() }
         #expect(throws: ConfigurationBuilder.Error.self) {
             try b.apply(key: "relay-token", value: "@/nonexistent/relay-token", origin: "flag")
         }

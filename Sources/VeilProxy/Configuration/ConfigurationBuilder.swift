@@ -21,8 +21,10 @@ public struct ConfigurationBuilder {
     var listenTLS: ListenAddress.Parsed?
     var allow: [String] = []
     var deny: [String] = []
-    var relayAddress: SocketAddress?
-    var relayFingerprint: RelayFingerprint?
+    /// `relay` and `relay-fingerprint` pair by order; `relay-token`s are whole relays.
+    var relayAddresses: [SocketAddress] = []
+    var relayFingerprints: [RelayFingerprint] = []
+    var relayTokens: [RelayToken] = []
     var relaySecret: String?
     /// `veil relay`: its limits, allowed ports (443 unless given) and secret.
     var relayServer = RelayServerSettings(secret: "")
@@ -73,6 +75,29 @@ public struct ConfigurationBuilder {
         try setting.land(&self, value, origin)
     }
 
+    /// The relays: each `relay-token`, then each `relay` with the `relay-fingerprint` of the same
+    /// rank and the one secret.
+    private func relays(for who: String) throws(Error) -> [RelayEndpoint] {
+        var out = relayTokens.map { RelayEndpoint(address: $0.address, fingerprint: $0.fingerprint, secret: $0.secret) }
+        guard !relayAddresses.isEmpty || out.isEmpty else { return out }
+        guard !relayAddresses.isEmpty else { throw Error("\(who) needs relay IP:PORT (or relay-token)") }
+        guard !relayFingerprints.isEmpty else {
+            throw Error("\(who) needs relay-fingerprint (veil relay prints it at start-up)")
+        }
+        guard relayFingerprints.count == relayAddresses.count else {
+            throw Error("relay-fingerprint: one per relay, in the same order (\(relayAddresses.count) relay, \(relayFingerprints.count) relay-fingerprint)")
+        }
+        guard let relaySecret else {
+            throw Error("\(who) needs the relay's secret: relay-secret-file, relay-secret or VEIL_RELAY_SECRET")
+        }
+        if let problem = SecretFile.problem(with: relaySecret) { throw Error("relay secret: \(problem)") }
+        for (address, fingerprint) in zip(relayAddresses, relayFingerprints) {
+            out.append(RelayEndpoint(address: address, fingerprint: fingerprint, secret: relaySecret))
+        }
+        guard out.count <= 64 else { throw Error("at most 64 relays (\(out.count) given)") }
+        return out
+    }
+
     /// The finished configuration: rules compiled, the relay's settings checked together.
     public func build() throws(Error) -> ProxyConfiguration {
         var c = config
@@ -101,16 +126,7 @@ public struct ConfigurationBuilder {
             throw Error("resolver relay: veil relay resolves target names itself (system, doh, dot or static), not through another relay")
         }
         if c.usesRelay || c.resolvers.contains(.relay) {
-            let who = c.usesRelay ? "route tunnel" : "resolver relay"
-            guard let relayAddress else { throw Error("\(who) needs relay IP:PORT") }
-            guard let relayFingerprint else {
-                throw Error("\(who) needs relay-fingerprint (veil relay prints it at start-up)")
-            }
-            guard let relaySecret else {
-                throw Error("\(who) needs the relay's secret: relay-secret-file, relay-secret or VEIL_RELAY_SECRET")
-            }
-            if let problem = SecretFile.problem(with: relaySecret) { throw Error("relay secret: \(problem)") }
-            c.relay = RelayEndpoint(address: relayAddress, fingerprint: relayFingerprint, secret: relaySecret)
+            c.relays = try relays(for: c.usesRelay ? "route tunnel" : "resolver relay")
         }
         return c
     }

@@ -115,8 +115,17 @@ public struct ProxyConfiguration: Sendable {
     public var route: Route = .direct
     /// Per-host routes; the first matching pattern wins over `route`.
     public var routeRules: [(pattern: HostPattern, route: Route)] = []
-    /// The relay tunnelled targets go through (required when anything routes through it).
-    public var relay: RelayEndpoint? = nil
+    /// The relays tunnelled targets go through (`relay` and `relay-token`, repeatable; required
+    /// when anything routes through one): new tunnels are spread over the healthy ones, and a
+    /// tunnel whose relay cannot be reached goes to the next (`RelayChoice`).
+    public var relays: [RelayEndpoint] = []
+    /// The first relay (the one `veil resolve` and the start-up line name first).
+    public var relay: RelayEndpoint? {
+        get { relays.first }
+        set {
+            if let newValue { if relays.isEmpty { relays = [newValue] } else { relays[0] = newValue } } else { relays = [] }
+        }
+    }
     /// False for `veil relay`: only the TLS listener accepts connections.
     public var plainListener = true
     /// Set for `veil relay`: secret, limits and the relay's own certificate home.

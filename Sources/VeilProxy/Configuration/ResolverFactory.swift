@@ -25,10 +25,11 @@ public enum ResolverFactory {
                         servers.append(try DNSServer(dotServer: spec, staticMap: staticMap))
                     }
                 case .relay:
-                    guard let relay = config.relay else {
+                    guard !config.relays.isEmpty else {
                         throw StartError("resolver relay needs --relay, --relay-fingerprint and the relay secret")
                     }
-                    servers.append(DNSServer(relay: relay))
+                    // Every relay, in order: the next is asked when one cannot answer.
+                    servers += config.relays.map { DNSServer(relay: $0) }
                 case .system:
                     break
                 }

@@ -7,13 +7,14 @@ import VeilTLS
 public enum RelayClientIdentity {
     /// Gives `config.relay` its client certificate (made on first use). Nothing without a relay.
     public static func attach(to config: inout ProxyConfiguration) throws(StartError) {
-        guard var relay = config.relay else { return }
+        guard !config.relays.isEmpty else { return }
         let directory = config.home + "/relay-client"
+        let identity: ServerIdentity
         do {
-            relay.clientCertificate = try ServerIdentity(authority: CertificateAuthority.loadOrCreate(home: directory))
+            identity = try ServerIdentity(authority: CertificateAuthority.loadOrCreate(home: directory))
         } catch {
             throw StartError("relay client certificate in \(directory): \(error)")
         }
-        config.relay = relay
+        for i in config.relays.indices { config.relays[i].clientCertificate = identity }
     }
 }

@@ -24,6 +24,10 @@ final class RelayTunnel: IOHandler {
     /// Our end of the socketpair; the connection has the other (-1 once handed over).
     var bridgeFD: Int32
     let relayAddress: SocketAddress
+    /// Which of `config.relays` this is, and which this connection has tried (bits).
+    let relayIndex: Int
+    let tried: UInt64
+    let target: HostPort
     weak var connection: Connection?
     /// The TCP socket to the relay (-1 until made, and once handed over).
     var fd: Int32 = -1
@@ -38,9 +42,14 @@ final class RelayTunnel: IOHandler {
 
     var loop: EventLoop { worker.loop }
 
-    init(id: UInt64, bridgeFD: Int32, target: HostPort, relay: RelayEndpoint, connection: Connection, worker: ProxyWorker) {
+    init(id: UInt64, bridgeFD: Int32, target: HostPort, relayIndex: Int, tried: UInt64, connection: Connection,
+         worker: ProxyWorker) {
+        let relay = worker.config.relays[relayIndex]
         self.id = id
         self.bridgeFD = bridgeFD
+        self.relayIndex = relayIndex
+        self.tried = tried
+        self.target = target
         relayAddress = relay.address
         self.connection = connection
         self.worker = worker
@@ -120,18 +129,37 @@ final class RelayTunnel: IOHandler {
             case .send(let bytes, let count):
                 loop.send(handle, op: Op.relaySend.rawValue, fd: fd, from: bytes, count: count)
             case .handOver(let session, let pending):
+                worker.relayChoice.succeeded(relayIndex)
                 adopted = worker.adoptTunnel(fd: fd, engine: session.engine, bridgeFD: bridgeFD, pending: pending,
                                              relayAddress: "\(relayAddress)", connection: connection, id: id)
                 fd = -1
                 bridgeFD = -1
             case .close(let reason, let answer):
-                if let answer { connection?.tunnelFailed(answer, reason) }
+                if answer != nil, machine.failure?.meansRelayUnreachable == true {
+                    worker.relayChoice.failed(relayIndex, reason: reason.reason, now: MonotonicClock.now())
+                }
+                if let answer, !failOver(after: reason) { connection?.tunnelFailed(answer, reason) }
                 loop.retire(handle, cancelling: [fd, bridgeFD])
             }
         }
         // The front starts once this tunnel has retired.
         adopted?.adopted()
         return next
+    }
+
+    /// This relay could not be reached: the bridge goes to a relay this connection has not
+    /// tried, if there is one (a new `RelayTunnel`, with the full connect timeout). Returns
+    /// whether it went.
+    private func failOver(after reason: CloseReason) -> Bool {
+        guard machine.failure?.meansRelayUnreachable == true, let connection, bridgeFD >= 0,
+              let next = worker.relayChoice.pick(now: MonotonicClock.now(), tried: tried) else { return false }
+        let address = worker.config.relays[next].address
+        worker.diagnostic("relay \(relayAddress) failed (\(reason.reason)); connection \(id) tries relay \(address)")
+        connection.summary.relay = address.description
+        connection.relayTunnel = worker.startTunnel(id: id, fd: bridgeFD, target: target, relay: next,
+                                                    tried: tried | RelayChoice.bit(next), connection: connection)
+        bridgeFD = -1  // the next tunnel's now
+        return true
     }
 
     // MARK: Closing

@@ -37,6 +37,18 @@ enum RelayTunnelFailure: Error, Equatable, Sendable {
     /// Connect, handshake and answer took longer than `connect-timeout`.
     case timeout(seconds: Double)
 
+    /// The relay could not be reached or did not answer (the next relay may): not a refusal,
+    /// not a local fault.
+    var meansRelayUnreachable: Bool {
+        switch self {
+        case .socketError, .closedDuringHandshake, .handshake, .noCertificate, .fingerprintMismatch, .read,
+             .closedWithoutAnswer, .timeout, .answerTooLarge, .answerHeadTooLarge:
+            return true
+        case .socket, .noContext, .setUp, .requestNotQueued, .tooMuchAfterAnswer, .refused:
+            return false
+        }
+    }
+
     /// What the connection answers its client.
     var status: HTTPStatusResponse.Status {
         if case .timeout = self { return .gatewayTimeout }

@@ -96,6 +96,8 @@ struct RelayTunnelMachine {
 
     var state = State.created
     let settings: Settings
+    /// Why the set-up failed, once it has.
+    private(set) var failure: RelayTunnelFailure?
 
     init(settings: Settings) {
         self.settings = settings
@@ -194,6 +196,8 @@ struct RelayTunnelMachine {
 
     /// Setting up failed: the connection answers its client with the failure's status.
     mutating func fail(_ failure: RelayTunnelFailure, _ actions: inout [Action]) {
+        if case .closed = state { return }
+        self.failure = failure
         close(failure.closeReason(relay: settings.relay), answer: failure.status, &actions)
     }
 

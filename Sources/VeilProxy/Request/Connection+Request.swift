@@ -102,13 +102,19 @@ extension Connection {
         case .closeUpstream:
             Socket.close(upstreamFD)
             upstreamFD = -1
-        case .startTunnel(let target, let relay):
+        case .startTunnel(let target, _):
+            // The worker picks the relay (the machine names the first; with several, the next up).
+            guard let relay = worker.relayChoice.pick(now: MonotonicClock.now()) else {
+                return .tunnelFailed(.badGateway, CloseReason(.error, "tunnel: no relay configured"), now: MonotonicClock.now())
+            }
             let pair: (Int32, Int32)
             do { pair = try Socket.pair() } catch {
                 return .tunnelFailed(.badGateway, CloseReason(.error, "tunnel: \(error)"), now: MonotonicClock.now())
             }
             upstreamFD = pair.0
-            relayTunnel = worker.startTunnel(id: id, fd: pair.1, target: target, relay: relay, connection: self)
+            summary.relay = worker.config.relays[relay].address.description
+            relayTunnel = worker.startTunnel(id: id, fd: pair.1, target: target, relay: relay,
+                                             tried: RelayChoice.bit(relay), connection: self)
         case .stopTunnel:
             relayTunnel?.connectionFinished()
         case .stageAnswer(let bytes):

@@ -210,6 +210,9 @@ public struct ProxyServer {
         if let relay = config.relay {
             let rules = config.routeRules.map { "\($0.pattern.text)=\($0.route.rawValue)" }
             say("veil: route \(config.route.rawValue)\(rules.isEmpty ? "" : " (rules: \(rules.joined(separator: ", ")))"); tunnels through the relay at \(relay.address), pinned to certificate \(relay.fingerprint)")
+            for other in config.relays.dropFirst() {
+                say("veil: also the relay at \(other.address), pinned to certificate \(other.fingerprint) (new tunnels are spread over the relays that answer)")
+            }
             if let mine = relay.clientCertificate {
                 say("veil: relay client certificate SHA-256 \(RelayFingerprint.format(mine.fingerprint)) in \(config.home)/relay-client (a relay with --client-fingerprint must list it)")
             }

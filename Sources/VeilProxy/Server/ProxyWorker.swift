@@ -40,6 +40,8 @@ final class ProxyWorker: IOHandler {
     /// HTTPS listener fronts; each starts a connection once its TLS handshake is done.
     private var fronts: [ObjectIdentifier: TLSFront] = [:]
     /// `--route tunnel`: TLS connections to the relay, one per tunnelled connection.
+    /// `--route tunnel`: which relay new tunnels go to, and which are down.
+    var relayChoice: RelayChoice
     private var tunnels: [ObjectIdentifier: RelayTunnel] = [:]
     /// Multishot accepts are to run (until the drained worker stops them).
     private var accepting = false
@@ -71,6 +73,7 @@ final class ProxyWorker: IOHandler {
     init(loop: EventLoop, shared: ProxyShared) {
         self.loop = loop
         self.shared = shared
+        relayChoice = RelayChoice(count: shared.config.relays.count)
         recordLog = loop.addLogWriter(fd: shared.recordLogFD, notices: shared.config.logFormat)
         diagnostics = loop.addLogWriter(fd: 2, notices: shared.config.logFormat)
         if let fd = shared.interception?.keylogFD, fd >= 0 { keylog = loop.addLogWriter(fd: fd, notices: nil) } else { keylog = nil }
@@ -225,9 +228,10 @@ final class ProxyWorker: IOHandler {
         refusing -= 1
     }
 
-    /// A tunnel through the relay for `connection` (`fd`: the tunnel's end of the socketpair).
-    func startTunnel(id: UInt64, fd: Int32, target: HostPort, relay: RelayEndpoint, connection: Connection) -> RelayTunnel {
-        let t = RelayTunnel(id: id, bridgeFD: fd, target: target, relay: relay, connection: connection, worker: self)
+    /// A tunnel through relay `relay` (an index into `config.relays`) for `connection` (`fd`: the
+    /// tunnel's end of the socketpair); `tried`: the relays tried before (bits, this one's too).
+    func startTunnel(id: UInt64, fd: Int32, target: HostPort, relay: Int, tried: UInt64, connection: Connection) -> RelayTunnel {
+        let t = RelayTunnel(id: id, bridgeFD: fd, target: target, relayIndex: relay, tried: tried, connection: connection, worker: self)
         tunnels[ObjectIdentifier(t)] = t
         t.start()
         return t

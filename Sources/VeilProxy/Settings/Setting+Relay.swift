@@ -14,17 +14,20 @@ extension Setting {
             help: "Per-host route PATTERN=direct|tunnel, e.g. '*.example.com=tunnel'; the first match wins over --route.",
             examples: ["*.example.com=tunnel"]
         ) { b, r, _ in b.config.routeRules.append((r.pattern, r.choice)) },
-        .optional(
-            "relay", .address(why: " (an address, so that finding the relay leaks nothing)"), \.relayAddress,
+        .list(
+            "relay", .address(why: " (an address, so that finding the relay leaks nothing)"), \.relayAddresses,
             [.run, .resolve], .relayClient,
-            help: "The Veil relay's IP:PORT, for tunnelled targets and the relay resolver.",
+            help: "The Veil relay's IP:PORT, for tunnelled targets and the relay resolver (repeatable: one relay-fingerprint each, in order).",
             details: """
                 the relay's `IP:PORT` (an address, so finding the relay leaks nothing); needed when anything is \
-                tunnelled or the relay resolves
+                tunnelled or the relay resolves. Repeatable, with one `relay-fingerprint` per relay in the same \
+                order (and one secret): new tunnels are spread over the relays that answer, a tunnel whose relay \
+                cannot be reached goes to the next, and a relay that failed is left alone for a backoff (1 s \
+                doubling to 30 s)
                 """,
             examples: ["203.0.113.7:8443"]),
-        .optional(
-            "relay-fingerprint", .fingerprint, \.relayFingerprint, [.run, .resolve], .relayClient,
+        .list(
+            "relay-fingerprint", .fingerprint, \.relayFingerprints, [.run, .resolve], .relayClient,
             help: "SHA-256 fingerprint of the relay's certificate, as veil relay prints it (colons optional).",
             details: """
                 SHA-256 of the relay's certificate as `veil relay` prints it (colons optional): the relay is \
@@ -47,21 +50,17 @@ extension Setting {
             help: "File whose first line is the relay's shared secret.",
             examples: ["/etc/veil/relay-secret"]),
         .custom(
-            "relay-token", .relayToken, [.run, .resolve], .relayClient,
-            help: "The relay's connection token (or @FILE), as veil relay writes it to HOME/relay-token: stands for --relay, --relay-fingerprint and the secret.",
+            "relay-token", .relayToken, kind: .list, [.run, .resolve], .relayClient,
+            help: "The relay's connection token (or @FILE), as veil relay writes it to HOME/relay-token: one relay, standing for --relay, --relay-fingerprint and the secret (repeatable).",
             details: """
                 the relay's connection token `VR1<fingerprint>::<secret>@IP:PORT`, or `@FILE` (its first line), \
-                as `veil relay` writes it to `HOME/relay-token`: stands for `relay`, `relay-fingerprint` and the \
-                secret (a later source still wins for each: flags over the environment over the file). Also \
-                `VEIL_RELAY_TOKEN`; it holds the secret, so prefer `@FILE` or the variable
+                as `veil relay` writes it to `HOME/relay-token`: one relay, standing for `relay`, \
+                `relay-fingerprint` and the secret. Repeatable (one token per relay; tokens come before the relays \
+                given by `relay`). Also `VEIL_RELAY_TOKEN`; it holds the secret, so prefer `@FILE` or the variable
                 """,
             examples: ["VR15A4E202E6B8F00C19D127E44A03B5CE219F78806D42AB3610C954FE8712D5DC4::a-secret-from-the-relay-0123456789@203.0.113.7:8443"], secret: true,
             environment: [EnvironmentName(name: "VEIL_RELAY_TOKEN", emptyIsUnset: true)]
-        ) { b, token, _ in
-            b.relayAddress = token.address
-            b.relayFingerprint = token.fingerprint
-            b.relaySecret = token.secret
-        },
+        ) { b, token, _ in b.relayTokens.append(token) },
     ]
 
     /// `veil relay`'s own flags. Settings it shares with `veil run` (resolvers, logs, capacity)
