@@ -35,6 +35,7 @@ extension TLSContext {
             return 1
         }, nil)
         guard ok == 1 else { throw OpenSSLError.drain("SSL_CTX_add_custom_ext encrypted_client_hello") }
+        X25519BaseMultiplier.prepare()  // the GREASE keys' table, now rather than on a connection
     }
 }
 
