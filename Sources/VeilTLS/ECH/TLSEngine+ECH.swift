@@ -103,6 +103,8 @@ extension TLSEngine {
             return 0
         }
         if !wire.isEmpty {
+            // ECH_SECRET and ECH_CONFIG, once, before the TLS secrets; only with a key log.
+            if let lines = filter.builder.takeKeyLogLines(), let onKeyLog { lines.forEach(onKeyLog) }
             wire.withUnsafeBytes { raw in
                 if let base = raw.baseAddress { _ = outbound.append(base, count: raw.count) }
                 onOutput?(raw)
