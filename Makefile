@@ -22,6 +22,8 @@
 #   make bench-peers   direct vs HAProxy 2.6 splice vs Squid CONNECT vs Veil pass-through and
 #                intercept, one run, ratios (bench/peers.sh; installs haproxy and squid-openssl itself)
 #   make bench-memory  RSS per idle connection and after a burst of 1000 downloads (bench/memory.sh)
+#   make bench-ech   CPU per new connection with ECH accepted, --ech off and GREASE, one run,
+#                ratios (bench/ech.sh; bssl-tool is in the deps)
 #   make ktls-vm kTLS proof: static release build, then the tests in a qemu VM (integration/ktls-vm)
 #   make clean   remove build output and test/bench scratch dirs
 #
@@ -63,7 +65,7 @@ APT_PACKAGES_VM := qemu-system-x86 busybox-static cpio kmod gcc libc6-dev linux-
                    curl openssl nginx-light
 VEIL_VM := .build-vm/release/veil
 
-.PHONY: deps build run test bench bench-intercept bench-peers bench-memory clean swift-check man completions unit install uninstall docs
+.PHONY: deps build run test bench bench-intercept bench-peers bench-memory bench-ech clean swift-check man completions unit install uninstall docs
 
 deps:
 	@missing=""; \
@@ -182,6 +184,9 @@ bench-peers: deps build
 
 bench-memory: deps build
 	VEIL_BIN=$(CURDIR)/$(VEIL) bench/memory.sh
+
+bench-ech: deps build
+	VEIL_BIN=$(CURDIR)/$(VEIL) bench/ech.sh
 
 clean:
 	rm -rf .build .build-vm integration/.work bench/.work
