@@ -23,6 +23,8 @@
 #                intercept, one run, ratios (bench/peers.sh; installs haproxy and squid-openssl itself)
 #   make bench-memory  RSS per idle connection and after a burst of 1000 downloads (bench/memory.sh)
 #   make bench-relay-rtt  time to first byte through the relay, mux off and on, over a delayed link
+#   make bench-ech   CPU per new connection with ECH accepted, --ech off and GREASE, one run,
+#                ratios (bench/ech.sh; bssl-tool is in the deps)
 #   make ktls-vm kTLS proof: static release build, then the tests in a qemu VM (integration/ktls-vm)
 #   make clean   remove build output and test/bench scratch dirs
 #
@@ -64,7 +66,7 @@ APT_PACKAGES_VM := qemu-system-x86 busybox-static cpio kmod gcc libc6-dev linux-
                    curl openssl nginx-light
 VEIL_VM := .build-vm/release/veil
 
-.PHONY: deps build run test bench bench-intercept bench-peers bench-memory bench-relay-rtt clean swift-check man completions unit install uninstall docs
+.PHONY: deps build run test bench bench-intercept bench-peers bench-memory bench-relay-rtt bench-ech clean swift-check man completions unit install uninstall docs
 
 deps:
 	@missing=""; \
@@ -186,6 +188,9 @@ bench-memory: deps build
 
 bench-relay-rtt: deps build
 	VEIL_BIN=$(CURDIR)/$(VEIL) bench/relay-rtt.sh
+
+bench-ech: deps build
+	VEIL_BIN=$(CURDIR)/$(VEIL) bench/ech.sh
 
 clean:
 	rm -rf .build .build-vm integration/.work bench/.work

@@ -157,8 +157,15 @@ if [[ $EU_UP == 1 ]] && veil_ca && veil_or_fail ech-doh "${EU_COMMON[@]}" "${EU_
     expect_match "ech-doh/keylog: the capture shows the outer random" '^[0-9a-f]{64}$' "$outer"
     expect_eq "ech-doh/keylog: two legs' handshake secrets" 2 \
         "$(awk '$1 == "CLIENT_HANDSHAKE_TRAFFIC_SECRET" {print $2}' "$EU_DIR/keys.log" | sort -u | wc -l)"
-    expect_eq "ech-doh/keylog: not under the outer random (the inner one, RFC 9850)" 0 \
-        "$(grep -c -- "${outer:-none}" "$EU_DIR/keys.log")"
+    expect_eq "ech-doh/keylog: TLS secrets not under the outer random (the inner one, RFC 9850)" 0 \
+        "$(grep -v '^ECH_' "$EU_DIR/keys.log" | grep -c -- "${outer:-none}")"
+    # ECH's own lines (RFC 9850 section 2.3) go under the outer random: the KEM shared secret
+    # (32 bytes for X25519) and the ECHConfig bssl-tool made (config.bin).
+    expect_match "ech-doh/keylog: ECH_SECRET under the outer random" "^ECH_SECRET ${outer:-none} [0-9a-f]{64}\$" \
+        "$(grep '^ECH_SECRET ' "$EU_DIR/keys.log")"
+    expect_eq "ech-doh/keylog: ECH_CONFIG is the server's ECHConfig, under the outer random" \
+        "ECH_CONFIG ${outer:-none} $(od -An -v -tx1 "$EU_DIR/config.bin" | tr -d ' \n')" \
+        "$(grep '^ECH_CONFIG ' "$EU_DIR/keys.log")"
 
     # HelloRetryRequest: the server takes P-256 only, Veil offers X25519 first.
     eu_get hrr "$EU_HRR"
@@ -239,6 +246,7 @@ EU_STATIC=(--resolver static --resolve "origin.test:$EU_ECH:127.0.0.1" --resolve
     --resolve "plain.test:$EU_ECH:127.0.0.1" --resolve "localhost:$NGX13:127.0.0.1")
 if [[ $EU_UP == 1 ]] && veil_or_fail ech-config "${EU_COMMON[@]}" "${EU_STATIC[@]}" \
         --ech-config "origin.test=@$EU_DIR/list.bin"; then
+    EU_KEYLINES=$(wc -l <"$EU_DIR/keys.log" 2>/dev/null || echo 0)
     eu_get config "$EU_ECH"
     expect_eq "ech-config/curl gets the page" "0 200" "$EU_RC $EU_CODE"
     expect_match "ech-config/the server saw ECH" "Encrypted ClientHello: yes" "$EU_BODY"
@@ -248,6 +256,10 @@ if [[ $EU_UP == 1 ]] && veil_or_fail ech-config "${EU_COMMON[@]}" "${EU_STATIC[@
     expect_match "ech-config/second connection: ECH again" "Encrypted ClientHello: yes" "$EU_BODY"
     expect_summary "ech-config/second connection: summary ech" ech accepted
     expect_summary "ech-config/second connection: the session is resumed inside ECH" resumed true
+    # No key log asked here: ECH's lines go nowhere (not to the earlier veil's key log, not
+    # into this veil's output).
+    expect_eq "ech-config/no key log: the earlier key log did not grow" "$EU_KEYLINES" "$(wc -l <"$EU_DIR/keys.log")"
+    expect_eq "ech-config/no key log: no ECH_SECRET in Veil's output" 0 "$(grep -c 'ECH_SECRET' "$VEIL_LOG")"
     stop_veil 10
 fi
 

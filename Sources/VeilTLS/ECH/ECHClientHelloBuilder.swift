@@ -25,6 +25,8 @@ public final class ECHClientHelloBuilder {
     public internal(set) var innerHellos: [[UInt8]] = []
     /// The HelloRetryRequest that confirmed ECH, if one came.
     var helloRetryRequest: [UInt8]?
+    /// HPKE's KEM shared_secret, kept until `takeKeyLogLines` (ECH_SECRET), then zeroed.
+    var kemSharedSecret: [UInt8] = []
 
     /// What one `wrap` made: the ClientHelloOuter message (header included), and for tests and
     /// logs the EncodedClientHelloInner and the AAD it was sealed with.
@@ -41,12 +43,14 @@ public final class ECHClientHelloBuilder {
         var skE = try ECHRandom.bytes(random, DHKEM.length, "the HPKE ephemeral key")
         defer { skE.zeroize() }
         do {
-            (encapsulatedKey, context) = try HPKE.setupBaseSender(suite: suite, recipientPublicKey: config.publicKey,
-                                                                   info: config.hpkeInfo, ephemeralPrivateKey: skE)
+            (encapsulatedKey, context, kemSharedSecret) = try HPKE.setupBaseSenderKeepingSecret(
+                suite: suite, recipientPublicKey: config.publicKey, info: config.hpkeInfo, ephemeralPrivateKey: skE)
         } catch {
             throw .crypto(error.description)
         }
     }
+
+    deinit { kemSharedSecret.zeroize() }
 
     /// Wraps the first ClientHelloInner, or the second one after a HelloRetryRequest that
     /// confirmed ECH (same HPKE context, next sequence number, empty enc).

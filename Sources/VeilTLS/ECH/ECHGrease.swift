@@ -22,12 +22,9 @@ public enum ECHGrease {
                                                                     maximumNameLength: 0)
         var sk = try ECHRandom.bytes(random, X25519.keyLength, "the GREASE ECH key")
         defer { sk.zeroize() }
-        let enc: [UInt8]
-        do {
-            enc = try X25519.publicKey(privateKey: sk)
-        } catch {
-            throw .crypto(error.description)
-        }
+        // A real public key (not 32 random bytes, which half the time are no curve point), made
+        // without libcrypto's constant-time multiplication: see X25519BaseMultiplier.
+        guard let enc = X25519BaseMultiplier.publicKey(scalar: sk) else { throw .crypto("the GREASE ECH key") }
         let configID = try ECHRandom.bytes(random, 1, "the GREASE config_id")[0]
         let payload = try ECHRandom.bytes(random, length + HPKESuite.tagLength, "the GREASE payload")
         return ECHClientHelloExtension.outer(kdf: HPKESuite.kdfHKDFSHA256, aead: HPKESuite.AEAD.aes128GCM.rawValue,

@@ -35,6 +35,7 @@ extension TLSContext {
             return 1
         }, nil)
         guard ok == 1 else { throw OpenSSLError.drain("SSL_CTX_add_custom_ext encrypted_client_hello") }
+        X25519BaseMultiplier.prepare()  // the GREASE keys' table, now rather than on a connection
     }
 }
 
@@ -102,6 +103,8 @@ extension TLSEngine {
             return 0
         }
         if !wire.isEmpty {
+            // ECH_SECRET and ECH_CONFIG, once, before the TLS secrets; only with a key log.
+            if let lines = filter.builder.takeKeyLogLines(), let onKeyLog { lines.forEach(onKeyLog) }
             wire.withUnsafeBytes { raw in
                 if let base = raw.baseAddress { _ = outbound.append(base, count: raw.count) }
                 onOutput?(raw)

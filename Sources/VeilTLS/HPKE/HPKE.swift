@@ -11,12 +11,25 @@ public enum HPKE {
 
     /// SetupBaseS with a given ephemeral private key (the RFC's test vectors fix it).
     static func setupBaseSender(suite: HPKESuite, recipientPublicKey: [UInt8], info: [UInt8], ephemeralPrivateKey: [UInt8]) throws(HPKEError) -> (encapsulatedKey: [UInt8], context: HPKEContext) {
+        var (enc, context, sharedSecret) = try setupBaseSenderKeepingSecret(suite: suite, recipientPublicKey: recipientPublicKey, info: info,
+                                                                           ephemeralPrivateKey: ephemeralPrivateKey)
+        sharedSecret.zeroize()
+        return (enc, context)
+    }
+
+    /// SetupBaseS that also answers the KEM's shared_secret (for ECH_SECRET in a key log); the
+    /// caller zeroes it.
+    static func setupBaseSenderKeepingSecret(suite: HPKESuite, recipientPublicKey: [UInt8], info: [UInt8], ephemeralPrivateKey: [UInt8]) throws(HPKEError) -> (encapsulatedKey: [UInt8], context: HPKEContext, sharedSecret: [UInt8]) {
         guard recipientPublicKey.count == DHKEM.length else {
             throw .badKeyLength(what: "recipient public key", expected: DHKEM.length, got: recipientPublicKey.count)
         }
         var (sharedSecret, enc) = try DHKEM.encapsulate(recipientPublicKey: recipientPublicKey, ephemeralPrivateKey: ephemeralPrivateKey)
-        defer { sharedSecret.zeroize() }
-        return (enc, try keySchedule(suite: suite, sharedSecret: sharedSecret, info: info))
+        do {
+            return (enc, try keySchedule(suite: suite, sharedSecret: sharedSecret, info: info), sharedSecret)
+        } catch {
+            sharedSecret.zeroize()
+            throw error
+        }
     }
 
     /// SetupBaseR(enc, skR, info): the recipient's context.
