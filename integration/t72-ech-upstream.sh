@@ -62,12 +62,13 @@ if [[ $EU_UP == 1 ]]; then
 fi
 
 # unbound: origin.test's HTTPS record carries the ECHConfigList (DoH and DoT, as t71).
-free_port EU_DOH; free_port EU_DOT
+free_port EU_DOH; free_port EU_DOT; free_port EU_UDP
 make_leaf ech-up-resolver "DNS:dns.test,IP:127.0.0.1" || fail "harness/ech-upstream resolver certificate" "make_leaf"
 cat >"$EU_DIR/unbound.conf" <<UB
 server:
     interface: 127.0.0.1@$EU_DOH
     interface: 127.0.0.1@$EU_DOT
+    interface: 127.0.0.1@$EU_UDP
     https-port: $EU_DOH
     tls-port: $EU_DOT
     tls-service-key: $LEAF_KEY
@@ -295,6 +296,53 @@ if [[ $EU_UP == 1 ]] && veil_or_fail ech-off "${EU_COMMON[@]}" "${EU_STATIC[@]}"
     expect_summary "ech-off/summary ech" ech off
     expect_summary "ech-off/summary outer_sni (the real name: --sni real)" outer_sni 'origin\.test'
     expect_match "ech-off/record log: no 0xfe0d" 'sni=origin\.test .*ech=no' "$(eu_hello 'proxy->upstream')"
+    stop_veil 10
+fi
+
+# A late HTTPS record: a DoH server that answers A/AAAA at once and holds type 65 for the
+# seconds in a file (tools/doh_slow.py, passing queries on to unbound over UDP). The connect
+# timeout is 2 s. Under `auto` the addresses wait at most 0.5 s for the HTTPS answer: 0.2 s late
+# is still ECH; 4 s late goes on with GREASE well before the connect timeout, ech_note saying
+# why. Under `require` the connection waits up to the connect timeout, then 504 close=ech-required.
+free_port EU_SLOW
+echo 0 >"$EU_DIR/slow.delay"
+python3 "$TOOLS/doh_slow.py" "$EU_SLOW" "$LEAF_CERT" "$LEAF_KEY" "$EU_UDP" "$EU_DIR/slow.delay" >"$EU_DIR/slow.log" 2>&1 &
+bg_register $!
+EU_PIDS+=($!)
+wait_port "$EU_SLOW" 10 || { fail "harness/ech-upstream: slow DoH stub" "$(tail -n 3 "$EU_DIR/slow.log" | tr '\n' ' ')"; EU_UP=0; }
+EU_SLOW_ARGS=(--resolver doh --doh-url "https://127.0.0.1:$EU_SLOW/dns-query" --resolver-ca "$TESTCA" --connect-timeout 2)
+# eu_timed NAME PORT: eu_get, EU_MS = how long curl took (ms).
+eu_timed() { local t0; t0=$(date +%s%N); eu_get "$@"; EU_MS=$((($(date +%s%N) - t0) / 1000000)); }
+if [[ $EU_UP == 1 ]] && veil_or_fail ech-late-short "${EU_COMMON[@]}" "${EU_SLOW_ARGS[@]}"; then
+    echo 0.2 >"$EU_DIR/slow.delay"
+    eu_timed late-short "$EU_ECH"
+    expect_eq "ech-late/0.2 s late: curl gets the page" "0 200" "$EU_RC $EU_CODE"
+    expect_summary "ech-late/0.2 s late: still ECH (within the 0.5 s bound)" ech accepted
+    stop_veil 10
+fi
+if [[ $EU_UP == 1 ]] && veil_or_fail ech-late-auto "${EU_COMMON[@]}" "${EU_SLOW_ARGS[@]}"; then
+    echo 4 >"$EU_DIR/slow.delay"
+    eu_timed late-auto "$EU_ECH"
+    expect_eq "ech-late/auto, 4 s late: curl gets the page (not 504)" "0 200" "$EU_RC $EU_CODE"
+    expect_match "ech-late/auto: the server saw no ECH" "Encrypted ClientHello: no" "$EU_BODY"
+    expect_summary "ech-late/auto: summary ech" ech grease
+    expect_summary "ech-late/auto: ech_note says the lookup was late" ech_note 'HTTPS record lookup late: no answer 0\.5s after the addresses'
+    expect_summary "ech-late/auto: close" close ok
+    if ((EU_MS < 1800)); then pass "ech-late/auto: answered in ${EU_MS} ms, before the 2 s connect timeout"; else
+        fail "ech-late/auto: answered before the connect timeout" "took ${EU_MS} ms"; fi
+    check "ech-late/auto: the DoH stub held an HTTPS query for origin.test" grep -q 'qtype=65 name=.*origin\.test delayed=4' "$EU_DIR/slow.log"
+    stop_veil 10
+fi
+if [[ $EU_UP == 1 ]] && veil_or_fail ech-late-require "${EU_COMMON[@]}" "${EU_SLOW_ARGS[@]}" --ech require; then
+    echo 4 >"$EU_DIR/slow.delay"
+    eu_timed late-require "$EU_ECH"
+    expect_eq "ech-late/require, 4 s late: 504" 504 "$EU_CODE"
+    expect_summary "ech-late/require: close" close ech-required
+    expect_match "ech-late/require: the reason names the ECH lookup and the timeout" \
+        '--ech require: the ECH config lookup for origin\.test .*did not answer within 2s; not connected' "$(field reason "$SUMMARY")"
+    expect_summary "ech-late/require: not connected (upstream=-)" upstream '-?'
+    if ((EU_MS >= 1900)); then pass "ech-late/require: waited the connect timeout (${EU_MS} ms)"; else
+        fail "ech-late/require: waited the connect timeout" "took ${EU_MS} ms"; fi
     stop_veil 10
 fi
 

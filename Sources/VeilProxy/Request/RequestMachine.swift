@@ -164,6 +164,8 @@ struct RequestMachine {
     private var echWait = ECHWait.notAsked
     /// The addresses, held while the ECH lookup is still under way.
     private var heldAddresses: ResolveOutcome?
+    /// Under `--ech auto`, when the held addresses stop waiting for a late ECH lookup (0: none).
+    private var echGraceDeadline: UInt64 = 0
     /// What the upstream leg does about ECH (decided before the connect).
     private(set) var upstreamECH = UpstreamECH.off
 
@@ -249,7 +251,7 @@ struct RequestMachine {
                 close(reason, &actions)
             }
         case .deadline(let now):
-            deadlinePassed(now: now, &actions)
+            deadlinePassed(now: now, summary: &summary, &actions)
         case .shutdown(let grace, let now):
             graceDeadline = grace
             switch state {
@@ -438,11 +440,18 @@ struct RequestMachine {
         if case .pending = echWait, case .success = outcome {
             // The addresses wait for the ECH lookup (a literal target gets here at once).
             heldAddresses = outcome
-            if case .resolving = state {} else {
-                let deadline = now + config.connectTimeout.nanoseconds
+            var deadline = now + config.connectTimeout.nanoseconds
+            if case .resolving(_, _, let d) = state { deadline = d } else {
                 state = .resolving(req, since: now, deadline: deadline)
-                setDeadline(deadline, &actions)
             }
+            // Under `auto` a late HTTPS answer must not hold the connection: the addresses
+            // wait for it at most `echGrace`, then the leg goes on with GREASE. `require` waits
+            // for it up to the connect timeout.
+            if config.echMode(for: req.target) != .require {
+                echGraceDeadline = now + RequestMachine.echGrace(connectTimeout: config.connectTimeout).nanoseconds
+                deadline = min(deadline, echGraceDeadline)
+            }
+            setDeadline(deadline, &actions)
             return
         }
         switch outcome {
@@ -613,7 +622,7 @@ struct RequestMachine {
 
     // MARK: Deadlines and closing
 
-    private mutating func deadlinePassed(now: UInt64, _ actions: inout [Action]) {
+    private mutating func deadlinePassed(now: UInt64, summary: inout ConnectionSummary, _ actions: inout [Action]) {
         if let grace = graceDeadline, now >= grace {
             close(CloseReason(.shutdown, "closed at shutdown: grace period of \(RequestMachine.format(config.grace)) ended"), &actions)
             return
@@ -627,7 +636,26 @@ struct RequestMachine {
             guard now >= d else { return setDeadline(d, &actions) }
             answer(.serviceUnavailable, CloseReason(.error,
                 "proxy credentials could not be checked within \(RequestMachine.format(config.headerTimeout))"), now: now, &actions)
-        case .resolving(_, _, let d):
+        case .resolving(let req, _, let d):
+            if let held = heldAddresses, case .pending = echWait {
+                if echGraceDeadline != 0, now >= echGraceDeadline {
+                    // `auto`: the addresses are in, the HTTPS answer is late: GREASE.
+                    let waited = RequestMachine.format(RequestMachine.echGrace(connectTimeout: config.connectTimeout))
+                    let why = "HTTPS record lookup late: no answer \(waited) after the addresses"
+                    summary.echNote = why
+                    echWait = .answered(.none(why))
+                    heldAddresses = nil
+                    resolved(held, req, now: now, &actions)
+                    return
+                }
+                guard now >= d else {
+                    return setDeadline(echGraceDeadline == 0 ? d : min(d, echGraceDeadline), &actions)
+                }
+                answer(.gatewayTimeout, CloseReason(.echRequired,
+                    "--ech require: the ECH config lookup for \(req.target.host) (its HTTPS record, resolver \(policy.resolverName)) did not answer within \(RequestMachine.format(config.connectTimeout)); not connected, so its name was not sent in clear. Check the resolver, pass a config with --ech-config \(req.target.host)=BASE64|@FILE, or allow this host without ECH (--ech-rule \(req.target.host)=auto)"),
+                       now: now, &actions)
+                return
+            }
             guard now >= d else { return setDeadline(d, &actions) }
             answer(.gatewayTimeout, CloseReason(.resolveFailed,
                 "resolver \(policy.resolverName) did not answer within \(RequestMachine.format(config.connectTimeout))"), now: now, &actions)
@@ -659,6 +687,15 @@ struct RequestMachine {
         var d = deadline
         if let grace = graceDeadline, d == 0 || grace < d { d = grace }
         actions.append(.setDeadline(d))
+    }
+
+    /// How long, under `--ech auto`, the addresses wait for a late HTTPS record once they are in:
+    /// 500 ms (a DoH/DoT server that answered A/AAAA promptly answers type 65 on the same
+    /// channel within a round trip; a longer wait only delays every connection to a name whose
+    /// resolver drops or stalls HTTPS queries), at most a quarter of the connect timeout so that
+    /// a short one keeps most of its time for the connect.
+    static func echGrace(connectTimeout: Double) -> Double {
+        min(0.5, connectTimeout / 4)
     }
 
     static func format(_ seconds: Double) -> String {

@@ -76,4 +76,31 @@ struct RequestMachineECHTests {
         #expect(out.contains("ech lookup 127.0.0.1:4433") && !out.contains { $0.hasPrefix("connect") })
         #expect(r.on(.echLooked(.none("an IP address has no HTTPS record"), now: r.now)).last == "connect 127.0.0.1:4433")
     }
+
+    /// Under `auto` a late HTTPS answer holds the addresses at most 0.5 s (a quarter of a short
+    /// connect timeout), then GREASE with the reason; `require` waits up to the connect timeout.
+    @Test func aLateLookupUnderAutoGoesOnWithGreaseAfterTheBound() {
+        let r = Run(Run.config { $0.mode = .intercept })
+        _ = r.start()
+        r.arrive("CONNECT origin.test:4433 HTTP/1.1\r\n\r\n")
+        #expect(addresses(r) == ["deadline \(r.now + Run.second / 2)"])
+        #expect(r.on(.deadline(now: r.now + Run.second / 4)) == ["deadline \(r.now + Run.second / 2)"])
+        #expect(r.on(.deadline(now: r.now + Run.second / 2)).last == "connect 127.0.0.1:4433")
+        #expect(r.summary.echNote == "HTTPS record lookup late: no answer 0.5s after the addresses")
+        #expect(r.on(.echLooked(.explicit(Self.list), now: r.now)).isEmpty)  // too late: ignored
+        r.on(.connected(0, now: r.now))
+        #expect(r.on(.answerSent(39, now: r.now)) == ["hand over intercept 37..<37 ech=grease"])
+        #expect(RequestMachine.echGrace(connectTimeout: 1) == 0.25)
+    }
+
+    @Test func aLateLookupUnderRequireWaitsForTheConnectTimeoutThen504() {
+        let r = Run(Run.config { $0.mode = .intercept; $0.ech = .require })
+        _ = r.start()
+        r.arrive("CONNECT origin.test:4433 HTTP/1.1\r\n\r\n")
+        #expect(addresses(r) == ["deadline \(r.now + 10 * Run.second)"])
+        let out = r.on(.deadline(now: r.now + 10 * Run.second))
+        #expect(!out.contains { $0.hasPrefix("connect") } && out.suffix(2) == ["answer 504", "send 0"])
+        #expect(r.machine.pendingClose?.kind == .echRequired)
+        #expect(String(decoding: r.lastAnswer, as: UTF8.self).contains("the ECH config lookup for origin.test"))
+    }
 }
