@@ -17,7 +17,7 @@ EU_DIR=$WORK/ech-upstream
 mkdir -p "$EU_DIR"
 EU_PIDS=()
 EU_UP=1
-make_leaf ech-origin "DNS:origin.test,DNS:public.test,DNS:rotated.test" || fail "harness/ech origin certificate" "make_leaf"
+make_leaf ech-origin "DNS:origin.test,DNS:public.test,DNS:rotated.test,DNS:port.test" || fail "harness/ech origin certificate" "make_leaf"
 EU_CERT=$LEAF_CERT EU_KEY=$LEAF_KEY
 if (cd "$EU_DIR" &&
     bssl-tool generate-ech -out-ech-config-list list.bin -out-ech-config config.bin -out-private-key key.bin \
@@ -60,6 +60,18 @@ if [[ $EU_UP == 1 ]]; then
     eu_server hrr EU_HRR -ech-config "$EU_DIR/config.bin" -ech-key "$EU_DIR/key.bin" -curves P-256
     eu_server stale EU_STALE -ech-config "$EU_DIR/other-config.bin" -ech-key "$EU_DIR/other-key.bin"
 fi
+# eu_rot SERVER: 127.0.0.1:$EU_ROT leads to bssl-tool server SERVER (ech: key 1, stale: key 2):
+# the key-rotation case moves the site from one to the other behind the same port.
+free_port EU_ROT
+EU_ROT_PID=
+eu_rot() {
+    [[ -n "$EU_ROT_PID" ]] && stop_pid "$EU_ROT_PID" 5
+    socat "TCP-LISTEN:$EU_ROT,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$EU_DIR/$1/server.sock" >"$EU_DIR/rot-$1.log" 2>&1 &
+    EU_ROT_PID=$!
+    bg_register $!
+    wait_port "$EU_ROT" 10
+}
+[[ $EU_UP == 1 ]] && { eu_rot ech || { fail "harness/ech-upstream: socat :$EU_ROT" "$(cat "$EU_DIR/rot-ech.log")"; EU_UP=0; }; }
 
 # unbound: origin.test's HTTPS record carries the ECHConfigList (DoH and DoT, as t71).
 free_port EU_DOH; free_port EU_DOT; free_port EU_UDP
@@ -88,9 +100,15 @@ server:
     local-zone: "test." static
     local-data: "origin.test. 300 IN A 127.0.0.1"
     local-data: "origin.test. 300 IN HTTPS 1 . alpn=http/1.1 ech=$(base64 -w0 "$EU_DIR/list.bin" 2>/dev/null)"
+    local-data: "_$EU_ECH._https.origin.test. 300 IN HTTPS 1 . alpn=http/1.1 ech=$(base64 -w0 "$EU_DIR/list.bin" 2>/dev/null)"
+    local-data: "_$EU_HRR._https.origin.test. 300 IN HTTPS 1 . alpn=http/1.1 ech=$(base64 -w0 "$EU_DIR/list.bin" 2>/dev/null)"
+    local-data: "_$EU_STALE._https.origin.test. 300 IN HTTPS 1 . alpn=http/1.1 ech=$(base64 -w0 "$EU_DIR/list.bin" 2>/dev/null)"
     local-data: "plain.test. 300 IN A 127.0.0.1"
     local-data: "rotated.test. 300 IN A 127.0.0.1"
-    local-data: "rotated.test. 300 IN HTTPS 1 . ech=$(base64 -w0 "$EU_DIR/list.bin" 2>/dev/null)"
+    local-data: "_$EU_ROT._https.rotated.test. 300 IN HTTPS 1 . ech=$(base64 -w0 "$EU_DIR/list.bin" 2>/dev/null)"
+    local-data: "port.test. 300 IN A 127.0.0.1"
+    local-data: "port.test. 300 IN HTTPS 1 . ech=$(base64 -w0 "$EU_DIR/other-list.bin" 2>/dev/null)"
+    local-data: "_$EU_ECH._https.port.test. 300 IN HTTPS 1 . ech=$(base64 -w0 "$EU_DIR/list.bin" 2>/dev/null)"
 remote-control:
     control-enable: yes
     control-interface: $EU_DIR/unbound.ctl
@@ -169,6 +187,15 @@ if [[ $EU_UP == 1 ]] && veil_ca && veil_or_fail ech-doh "${EU_COMMON[@]}" "${EU_
     expect_summary "ech-hrr/summary ech" ech accepted
     expect_summary "ech-hrr/summary outer_sni" outer_sni 'public\.test'
 
+    # A port other than 443 (RFC 9460 section 2.3): the record of _PORT._https.port.test (key 1,
+    # which the server holds) is used, not port.test's own (key 2).
+    log_mark
+    got=$(vcurl -w '\n%{http_connect} %{local_port}' "https://port.test:$EU_ECH/" 2>&1)
+    summary_for "${got##* }" 10
+    expect_match "ech-port/the server saw ECH (config of _$EU_ECH._https.port.test)" "Encrypted ClientHello: yes" "$got"
+    expect_summary "ech-port/summary ech" ech accepted
+    check "ech-port/unbound was asked for _$EU_ECH._https.port.test" grep -q "_$EU_ECH\._https\.port\.test\. HTTPS IN" "$EU_DIR/unbound.log"
+
     # Rejection: the server holds another key (the config is stale).
     EU_Q0=$(eu_queries)
     capture_start "$EU_DIR/rejected.pcap" "tcp port $EU_STALE" || fail "ech-rejected/capture start" "tshark"
@@ -185,22 +212,22 @@ if [[ $EU_UP == 1 ]] && veil_ca && veil_or_fail ech-doh "${EU_COMMON[@]}" "${EU_
     expect_match "ech-rejected/the config came from the cache and was dropped" 'cached HTTPS record was dropped' "$(field reason "$SUMMARY")"
     expect_match "ech-rejected/... retried once with a fresh config (the same, rejected again)" \
         'retried once with a fresh config from DNS' "$(field reason "$SUMMARY")"
-    expect_eq "ech-rejected/one HTTPS query: the retry's fresh lookup" "$((EU_Q0 + 1))" "$(eu_queries)"
+    expect_eq "ech-rejected/two HTTPS queries: the first for _$EU_STALE._https, the retry's fresh one" "$((EU_Q0 + 2))" "$(eu_queries)"
     eu_get after-rejection "$EU_ECH"
     expect_summary "ech-rejected/the next connection: ech" ech accepted
-    expect_eq "ech-rejected/the next connection asked DNS again (stale cache dropped)" "$((EU_Q0 + 2))" "$(eu_queries)"
+    expect_eq "ech-rejected/another port's cached record was not dropped (the cache is per port)" "$((EU_Q0 + 2))" "$(eu_queries)"
 
-    # Key rotation: Veil caches rotated.test's config (key 1); the site moves to key 2 (DNS
-    # changed, the server holds key 2): the cached config is rejected, dropped, fetched afresh,
-    # and the same client connection succeeds on the one retry.
-    EU_BODY=$(vcurl "https://rotated.test:$EU_ECH/" 2>&1)
+    # Key rotation: Veil caches rotated.test's config (key 1) for port EU_ROT; the site moves to
+    # key 2 (DNS changed, the port now leads to the server holding key 2): the cached config is
+    # rejected, dropped, fetched afresh, and the same client connection succeeds on the one retry.
+    EU_BODY=$(vcurl "https://rotated.test:$EU_ROT/" 2>&1)
     expect_match "ech-retry/key 1 accepted and cached" "Encrypted ClientHello: yes" "$EU_BODY"
-    unbound-control -c "$EU_DIR/unbound.conf" local_data_remove rotated.test >"$EU_DIR/ctl.log" 2>&1 &&
-        unbound-control -c "$EU_DIR/unbound.conf" local_data "rotated.test. 300 IN A 127.0.0.1" >>"$EU_DIR/ctl.log" 2>&1 &&
-        unbound-control -c "$EU_DIR/unbound.conf" local_data "rotated.test. 300 IN HTTPS 1 . ech=$(base64 -w0 "$EU_DIR/other-list.bin")" >>"$EU_DIR/ctl.log" 2>&1 ||
+    eu_rot stale || fail "ech-retry/socat :$EU_ROT to the key-2 server" "$(cat "$EU_DIR/rot-stale.log")"
+    unbound-control -c "$EU_DIR/unbound.conf" local_data_remove "_$EU_ROT._https.rotated.test" >"$EU_DIR/ctl.log" 2>&1 &&
+        unbound-control -c "$EU_DIR/unbound.conf" local_data "_$EU_ROT._https.rotated.test. 300 IN HTTPS 1 . ech=$(base64 -w0 "$EU_DIR/other-list.bin")" >>"$EU_DIR/ctl.log" 2>&1 ||
         fail "ech-retry/unbound-control changes the record" "$(cat "$EU_DIR/ctl.log")"
     log_mark
-    got=$(vcurl -w '\n%{http_connect} %{local_port}' "https://rotated.test:$EU_STALE/" 2>&1)
+    got=$(vcurl -w '\n%{http_connect} %{local_port}' "https://rotated.test:$EU_ROT/" 2>&1)
     expect_match "ech-retry/the client gets the page from the key-2 server" "Encrypted ClientHello: yes" "$got"
     summary_for "${got##* }" 10
     expect_summary "ech-retry/summary ech" ech accepted
@@ -346,4 +373,5 @@ if [[ $EU_UP == 1 ]] && veil_or_fail ech-late-require "${EU_COMMON[@]}" "${EU_SL
     stop_veil 10
 fi
 
+[[ -n "$EU_ROT_PID" ]] && stop_pid "$EU_ROT_PID" 5
 for p in "${EU_PIDS[@]}"; do stop_pid "$p" 5; done

@@ -43,15 +43,17 @@ public struct ResolverChain: Resolver {
     /// The explicit `--ech-config` list for `host`, if any.
     public func explicitECH(for host: String) -> ECHConfigList? { explicitECH[host.lowercased().trimmingTrailingDot] }
 
-    /// A server rejected `host`'s ECH config from DNS (stale): its cached HTTPS answer is
-    /// dropped, so that the next connection asks again (`--ech-config` entries stay).
-    public func forgetECHConfig(for host: String) {
-        (fallback as? EncryptedResolver)?.cache.forgetHTTPS(host)
+    /// A server rejected `host`'s ECH config from DNS (stale): its cached HTTPS answer (for
+    /// `port`: `HTTPSQueryName`) is dropped, so that the next connection asks again
+    /// (`--ech-config` entries stay).
+    public func forgetECHConfig(for host: String, port: UInt16 = 443) {
+        (fallback as? EncryptedResolver)?.cache.forgetHTTPS(HTTPSQueryName.of(host: host, port: port))
     }
 
     /// The ECHConfigList to use for `host` (the API of the upstream leg): an explicit
     /// `--ech-config` entry at once, else the `ech` of the name's HTTPS record (first ServiceMode
-    /// record by priority that has one), at once from the cache or later through `completion`.
+    /// record by priority that has one; for a port other than 443 the record of
+    /// `_PORT._https.HOST`), at once from the cache or later through `completion`.
     public func echConfig(for host: String, port: UInt16 = 443,
                           completion: @escaping @Sendable (ECHLookup) -> Void) -> ECHLookup? {
         if let list = explicitECH(for: host) { return .explicit(list) }
