@@ -326,6 +326,38 @@ if [[ $EU_UP == 1 ]] && veil_or_fail ech-off "${EU_COMMON[@]}" "${EU_STATIC[@]}"
     stop_veil 10
 fi
 
+# --route tunnel: the relay resolves the target, so its ECH config comes through the relay too
+# (RESOLVE with Veil-Want: https, answered by the relay's DoH resolver, unbound here); this
+# Veil has no resolver of its own for the name (static map without it). The summary says
+# route=tunnel ech=accepted; the origin saw ECH and the real name inside.
+free_port EU_RELAY
+EU_RSECRET=ech-tunnel-secret-$RANDOM$RANDOM
+if [[ $EU_UP == 1 ]] && start_relay ech-tunnel "$EU_RELAY" --secret "$EU_RSECRET" --allow-private --allow-port "$EU_ECH" \
+        "${EU_DOH_ARGS[@]}"; then
+    EU_PIDS+=("$RL_PID")
+    EU_RLOG=$RL_LOG
+    if veil_or_fail ech-tunnel "${EU_COMMON[@]}" --resolver static --route tunnel --relay "127.0.0.1:$EU_RELAY" \
+            --relay-fingerprint "$RL_FP" --relay-secret "$EU_RSECRET"; then
+        eu_get tunnel "$EU_ECH"
+        expect_eq "ech-tunnel/curl gets the page through the relay" "0 200" "$EU_RC $EU_CODE"
+        expect_match "ech-tunnel/the server saw ECH" "Encrypted ClientHello: yes" "$EU_BODY"
+        expect_match "ech-tunnel/... and the real name inside" "SNI: origin\.test" "$EU_BODY"
+        expect_summary "ech-tunnel/summary route" route tunnel
+        expect_summary "ech-tunnel/summary ech" ech accepted
+        expect_summary "ech-tunnel/summary outer_sni" outer_sni 'public\.test'
+        check "ech-tunnel/the relay answered a RESOLVE for origin.test:$EU_ECH" \
+            grep -q "target=\"\?origin\.test:$EU_ECH\"\? .*close=ok reason=\"resolved to" "$EU_RLOG"
+        eu_get tunnel-again "$EU_ECH"
+        expect_summary "ech-tunnel/second connection: ech (config from this Veil's cache)" ech accepted
+        expect_eq "ech-tunnel/one RESOLVE for two connections (cached)" 1 \
+            "$(grep -c "target=\"\?origin\.test:$EU_ECH\"\? .*reason=\"resolved to" "$EU_RLOG")"
+        stop_veil 10
+    fi
+    stop_pid "$RL_PID" 5
+else
+    [[ $EU_UP == 1 ]] && fail "ech-tunnel/relay starts" "$(tail -n 5 "$RL_LOG" 2>/dev/null | tr '\n' ' ')"
+fi
+
 # A late HTTPS record: a DoH server that answers A/AAAA at once and holds type 65 for the
 # seconds in a file (tools/doh_slow.py, passing queries on to unbound over UDP). The connect
 # timeout is 2 s. Under `auto` the addresses wait at most 0.5 s for the HTTPS answer: 0.2 s late

@@ -57,8 +57,15 @@ extension EncryptedResolver {
         case .answer(let a):
             let source = a.source.isEmpty ? server.description : "\(server.description) [\(a.source)]"
             cache.store(host, addresses: a.addresses, ttl: a.ttl, source: source)
-            switch relayHTTPS(a, server: server, host: HTTPSQueryName.of(host: host, port: port)) {
+            let qname = HTTPSQueryName.of(host: host, port: port)
+            switch relayHTTPS(a, server: server, host: qname) {
             case .failure(let why) where !why.contains("malformed HTTPS record"):
+                // A relay that cannot ask keeps saying so: remembered like "none" (when no
+                // server follows), so that every connection does not ask it again.
+                if HTTPSOutcome.isUnavailable(why), servers.last?.description == server.description {
+                    cache.storeHTTPSFailure(qname, failure: "cannot look up HTTPS records of \(qname): \(why)",
+                                            source: server.description)
+                }
                 problems.append(why)
                 return nil
             case let outcome:
