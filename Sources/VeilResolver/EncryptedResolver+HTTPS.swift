@@ -22,7 +22,7 @@ extension EncryptedResolver {
             do {
                 let outcome = server.kind == .relay
                     ? try askRelayHTTPS(server, host: host, port: port, problems: &problems)
-                    : try askHTTPS(server, qname)
+                    : try followingAlias(server, try askHTTPS(server, qname))
                 guard let outcome else { continue }
                 if case .records(let records, let ttl, let source) = outcome {
                     cache.storeHTTPS(qname, records: records, ttl: ttl, source: source)
@@ -46,6 +46,24 @@ extension EncryptedResolver {
             if let done = try walk.take(bytes, id: id) { return done }
         }
         throw BlockingTLSConnection.Failure("CNAME chain of \(name) longer than 8 names")
+    }
+
+    /// An AliasMode record (priority 0, RFC 9460 section 2.4.2) is followed once: its
+    /// TargetName's HTTPS records, asked as they are (no port prefix), stand for the name's
+    /// (ServiceMode records beside an alias are ignored, as the RFC says; an alias to another
+    /// alias, or to ".", the service's "not available", leaves no ServiceMode record).
+    private func followingAlias(_ server: DNSServer, _ outcome: HTTPSOutcome) throws -> HTTPSOutcome {
+        guard case .records(let records, let ttl, let source) = outcome,
+              let alias = records.first(where: \.isAliasMode) else { return outcome }
+        guard alias.targetName != "." else { return .records([alias], ttl: ttl, source: source) }
+        switch try askHTTPS(server, alias.targetName) {
+        case .records(let target, let targetTTL, let targetSource):
+            let via = targetSource == server.description ? "" : " (\(targetSource))"
+            return .records(target.filter { !$0.isAliasMode }, ttl: min(ttl, targetTTL),
+                            source: "\(source) via alias \(alias.targetName)\(via)")
+        case .failure(let why):
+            return .failure("\(why) (AliasMode target of \(alias.name))")
+        }
     }
 
     /// The relay's answer; nil (with the problem noted) to try the next server. The addresses
