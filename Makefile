@@ -63,7 +63,7 @@ MAN_DATE := $(or $(shell git log -1 --format=%cs 2>/dev/null),$(shell date +%F))
 # kTLS proof in a VM (integration/ktls-vm): qemu boots Debian's stock kernel (CONFIG_TLS=m).
 # integration/ktls-vm/build.sh installs these itself when run as root.
 APT_PACKAGES_VM := qemu-system-x86 busybox-static cpio kmod gcc libc6-dev linux-libc-dev binutils \
-                   curl openssl nginx-light
+                   curl openssl nginx-light android-boringssl
 VEIL_VM := .build-vm/release/veil
 
 .PHONY: deps build run test bench bench-intercept bench-peers bench-memory bench-relay-rtt bench-ech clean swift-check man completions unit install uninstall docs

@@ -51,7 +51,11 @@ server:
     local-zone: "test." static
     local-data: "origin.test. 300 IN A 127.0.0.1"
     local-data: "origin.test. 300 IN HTTPS 1 . alpn=h2 ech=$EC_B64"
+    local-data: "_8443._https.origin.test. 300 IN HTTPS 1 . ech=$(cat "$EC_DIR/other.b64")"
     local-data: "alias.test. 120 IN CNAME origin.test."
+    local-data: "aliased.test. 300 IN A 127.0.0.1"
+    local-data: "aliased.test. 300 IN HTTPS 0 svc.test."
+    local-data: "svc.test. 300 IN HTTPS 1 . alpn=h2 ech=$(cat "$EC_DIR/other.b64")"
     local-data: "plain.test. 300 IN A 127.0.0.1"
     local-data: "bad.test. 300 IN A 127.0.0.1"
     local-data: "bad.test. 300 IN TYPE65 \\# 7 0001 00 0005 0000"
@@ -96,6 +100,19 @@ expect_match "ech-dns/doh: ... and its ECH lookup fails with it" "^bad\.test: ec
 expect_match "ech-dns/doh: ... while its addresses resolve" "^bad\.test: 127\.0\.0\.1 from doh " "$(ec_line 'bad.test: 127')"
 expect_match "ech-dns/doh: an ech that is no ECHConfigList" \
     "^garbage\.test: ech: FAILED: HTTPS record for garbage\.test from doh .*: malformed ECHConfigList" "$(ec_line 'garbage.test: ech:')"
+
+# A port other than 443 (RFC 9460 section 2.3): the HTTPS record of _8443._https.origin.test
+# (config id 9), not origin.test's (id 7); the cache keeps the two apart.
+ec_resolve --resolver doh --port 8443 origin.test origin.test
+expect_match "ech-dns/port 8443: the record of _8443._https.origin.test" \
+    "^origin\.test: ech: public_name=cover\.example config_id=9 .* from doh $EC_URL\$" "$(ec_line 'origin.test: ech:')"
+expect_match "ech-dns/port 8443: ... cached under its own name" \
+    "^origin\.test: ech: public_name=cover\.example config_id=9 .* \(cache\)\$" "$(ec_line 'origin.test: ech:' 2)"
+
+# AliasMode (priority 0, RFC 9460 section 2.4.2): the alias target's record is followed once.
+ec_resolve --resolver doh aliased.test
+expect_match "ech-dns/AliasMode: the ECH config of the alias target" \
+    "^aliased\.test: ech: public_name=cover\.example config_id=9 .* from doh $EC_URL via alias svc\.test" "$(ec_line 'aliased.test: ech:')"
 
 # DoT.
 ec_resolve --resolver dot origin.test plain.test

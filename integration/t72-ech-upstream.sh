@@ -17,7 +17,7 @@ EU_DIR=$WORK/ech-upstream
 mkdir -p "$EU_DIR"
 EU_PIDS=()
 EU_UP=1
-make_leaf ech-origin "DNS:origin.test,DNS:public.test,DNS:rotated.test" || fail "harness/ech origin certificate" "make_leaf"
+make_leaf ech-origin "DNS:origin.test,DNS:public.test,DNS:rotated.test,DNS:port.test" || fail "harness/ech origin certificate" "make_leaf"
 EU_CERT=$LEAF_CERT EU_KEY=$LEAF_KEY
 if (cd "$EU_DIR" &&
     bssl-tool generate-ech -out-ech-config-list list.bin -out-ech-config config.bin -out-private-key key.bin \
@@ -60,14 +60,27 @@ if [[ $EU_UP == 1 ]]; then
     eu_server hrr EU_HRR -ech-config "$EU_DIR/config.bin" -ech-key "$EU_DIR/key.bin" -curves P-256
     eu_server stale EU_STALE -ech-config "$EU_DIR/other-config.bin" -ech-key "$EU_DIR/other-key.bin"
 fi
+# eu_rot SERVER: 127.0.0.1:$EU_ROT leads to bssl-tool server SERVER (ech: key 1, stale: key 2):
+# the key-rotation case moves the site from one to the other behind the same port.
+free_port EU_ROT
+EU_ROT_PID=
+eu_rot() {
+    [[ -n "$EU_ROT_PID" ]] && stop_pid "$EU_ROT_PID" 5
+    socat "TCP-LISTEN:$EU_ROT,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$EU_DIR/$1/server.sock" >"$EU_DIR/rot-$1.log" 2>&1 &
+    EU_ROT_PID=$!
+    bg_register $!
+    wait_port "$EU_ROT" 10
+}
+[[ $EU_UP == 1 ]] && { eu_rot ech || { fail "harness/ech-upstream: socat :$EU_ROT" "$(cat "$EU_DIR/rot-ech.log")"; EU_UP=0; }; }
 
 # unbound: origin.test's HTTPS record carries the ECHConfigList (DoH and DoT, as t71).
-free_port EU_DOH; free_port EU_DOT
+free_port EU_DOH; free_port EU_DOT; free_port EU_UDP
 make_leaf ech-up-resolver "DNS:dns.test,IP:127.0.0.1" || fail "harness/ech-upstream resolver certificate" "make_leaf"
 cat >"$EU_DIR/unbound.conf" <<UB
 server:
     interface: 127.0.0.1@$EU_DOH
     interface: 127.0.0.1@$EU_DOT
+    interface: 127.0.0.1@$EU_UDP
     https-port: $EU_DOH
     tls-port: $EU_DOT
     tls-service-key: $LEAF_KEY
@@ -87,9 +100,15 @@ server:
     local-zone: "test." static
     local-data: "origin.test. 300 IN A 127.0.0.1"
     local-data: "origin.test. 300 IN HTTPS 1 . alpn=http/1.1 ech=$(base64 -w0 "$EU_DIR/list.bin" 2>/dev/null)"
+    local-data: "_$EU_ECH._https.origin.test. 300 IN HTTPS 1 . alpn=http/1.1 ech=$(base64 -w0 "$EU_DIR/list.bin" 2>/dev/null)"
+    local-data: "_$EU_HRR._https.origin.test. 300 IN HTTPS 1 . alpn=http/1.1 ech=$(base64 -w0 "$EU_DIR/list.bin" 2>/dev/null)"
+    local-data: "_$EU_STALE._https.origin.test. 300 IN HTTPS 1 . alpn=http/1.1 ech=$(base64 -w0 "$EU_DIR/list.bin" 2>/dev/null)"
     local-data: "plain.test. 300 IN A 127.0.0.1"
     local-data: "rotated.test. 300 IN A 127.0.0.1"
-    local-data: "rotated.test. 300 IN HTTPS 1 . ech=$(base64 -w0 "$EU_DIR/list.bin" 2>/dev/null)"
+    local-data: "_$EU_ROT._https.rotated.test. 300 IN HTTPS 1 . ech=$(base64 -w0 "$EU_DIR/list.bin" 2>/dev/null)"
+    local-data: "port.test. 300 IN A 127.0.0.1"
+    local-data: "port.test. 300 IN HTTPS 1 . ech=$(base64 -w0 "$EU_DIR/other-list.bin" 2>/dev/null)"
+    local-data: "_$EU_ECH._https.port.test. 300 IN HTTPS 1 . ech=$(base64 -w0 "$EU_DIR/list.bin" 2>/dev/null)"
 remote-control:
     control-enable: yes
     control-interface: $EU_DIR/unbound.ctl
@@ -175,6 +194,15 @@ if [[ $EU_UP == 1 ]] && veil_ca && veil_or_fail ech-doh "${EU_COMMON[@]}" "${EU_
     expect_summary "ech-hrr/summary ech" ech accepted
     expect_summary "ech-hrr/summary outer_sni" outer_sni 'public\.test'
 
+    # A port other than 443 (RFC 9460 section 2.3): the record of _PORT._https.port.test (key 1,
+    # which the server holds) is used, not port.test's own (key 2).
+    log_mark
+    got=$(vcurl -w '\n%{http_connect} %{local_port}' "https://port.test:$EU_ECH/" 2>&1)
+    summary_for "${got##* }" 10
+    expect_match "ech-port/the server saw ECH (config of _$EU_ECH._https.port.test)" "Encrypted ClientHello: yes" "$got"
+    expect_summary "ech-port/summary ech" ech accepted
+    check "ech-port/unbound was asked for _$EU_ECH._https.port.test" grep -q "_$EU_ECH\._https\.port\.test\. HTTPS IN" "$EU_DIR/unbound.log"
+
     # Rejection: the server holds another key (the config is stale).
     EU_Q0=$(eu_queries)
     capture_start "$EU_DIR/rejected.pcap" "tcp port $EU_STALE" || fail "ech-rejected/capture start" "tshark"
@@ -191,22 +219,22 @@ if [[ $EU_UP == 1 ]] && veil_ca && veil_or_fail ech-doh "${EU_COMMON[@]}" "${EU_
     expect_match "ech-rejected/the config came from the cache and was dropped" 'cached HTTPS record was dropped' "$(field reason "$SUMMARY")"
     expect_match "ech-rejected/... retried once with a fresh config (the same, rejected again)" \
         'retried once with a fresh config from DNS' "$(field reason "$SUMMARY")"
-    expect_eq "ech-rejected/one HTTPS query: the retry's fresh lookup" "$((EU_Q0 + 1))" "$(eu_queries)"
+    expect_eq "ech-rejected/two HTTPS queries: the first for _$EU_STALE._https, the retry's fresh one" "$((EU_Q0 + 2))" "$(eu_queries)"
     eu_get after-rejection "$EU_ECH"
     expect_summary "ech-rejected/the next connection: ech" ech accepted
-    expect_eq "ech-rejected/the next connection asked DNS again (stale cache dropped)" "$((EU_Q0 + 2))" "$(eu_queries)"
+    expect_eq "ech-rejected/another port's cached record was not dropped (the cache is per port)" "$((EU_Q0 + 2))" "$(eu_queries)"
 
-    # Key rotation: Veil caches rotated.test's config (key 1); the site moves to key 2 (DNS
-    # changed, the server holds key 2): the cached config is rejected, dropped, fetched afresh,
-    # and the same client connection succeeds on the one retry.
-    EU_BODY=$(vcurl "https://rotated.test:$EU_ECH/" 2>&1)
+    # Key rotation: Veil caches rotated.test's config (key 1) for port EU_ROT; the site moves to
+    # key 2 (DNS changed, the port now leads to the server holding key 2): the cached config is
+    # rejected, dropped, fetched afresh, and the same client connection succeeds on the one retry.
+    EU_BODY=$(vcurl "https://rotated.test:$EU_ROT/" 2>&1)
     expect_match "ech-retry/key 1 accepted and cached" "Encrypted ClientHello: yes" "$EU_BODY"
-    unbound-control -c "$EU_DIR/unbound.conf" local_data_remove rotated.test >"$EU_DIR/ctl.log" 2>&1 &&
-        unbound-control -c "$EU_DIR/unbound.conf" local_data "rotated.test. 300 IN A 127.0.0.1" >>"$EU_DIR/ctl.log" 2>&1 &&
-        unbound-control -c "$EU_DIR/unbound.conf" local_data "rotated.test. 300 IN HTTPS 1 . ech=$(base64 -w0 "$EU_DIR/other-list.bin")" >>"$EU_DIR/ctl.log" 2>&1 ||
+    eu_rot stale || fail "ech-retry/socat :$EU_ROT to the key-2 server" "$(cat "$EU_DIR/rot-stale.log")"
+    unbound-control -c "$EU_DIR/unbound.conf" local_data_remove "_$EU_ROT._https.rotated.test" >"$EU_DIR/ctl.log" 2>&1 &&
+        unbound-control -c "$EU_DIR/unbound.conf" local_data "_$EU_ROT._https.rotated.test. 300 IN HTTPS 1 . ech=$(base64 -w0 "$EU_DIR/other-list.bin")" >>"$EU_DIR/ctl.log" 2>&1 ||
         fail "ech-retry/unbound-control changes the record" "$(cat "$EU_DIR/ctl.log")"
     log_mark
-    got=$(vcurl -w '\n%{http_connect} %{local_port}' "https://rotated.test:$EU_STALE/" 2>&1)
+    got=$(vcurl -w '\n%{http_connect} %{local_port}' "https://rotated.test:$EU_ROT/" 2>&1)
     expect_match "ech-retry/the client gets the page from the key-2 server" "Encrypted ClientHello: yes" "$got"
     summary_for "${got##* }" 10
     expect_summary "ech-retry/summary ech" ech accepted
@@ -310,4 +338,84 @@ if [[ $EU_UP == 1 ]] && veil_or_fail ech-off "${EU_COMMON[@]}" "${EU_STATIC[@]}"
     stop_veil 10
 fi
 
+# --route tunnel: the relay resolves the target, so its ECH config comes through the relay too
+# (RESOLVE with Veil-Want: https, answered by the relay's DoH resolver, unbound here); this
+# Veil has no resolver of its own for the name (static map without it). The summary says
+# route=tunnel ech=accepted; the origin saw ECH and the real name inside.
+free_port EU_RELAY
+EU_RSECRET=ech-tunnel-secret-$RANDOM$RANDOM
+if [[ $EU_UP == 1 ]] && start_relay ech-tunnel "$EU_RELAY" --secret "$EU_RSECRET" --allow-private --allow-port "$EU_ECH" \
+        "${EU_DOH_ARGS[@]}"; then
+    EU_PIDS+=("$RL_PID")
+    EU_RLOG=$RL_LOG
+    if veil_or_fail ech-tunnel "${EU_COMMON[@]}" --resolver static --route tunnel --relay "127.0.0.1:$EU_RELAY" \
+            --relay-fingerprint "$RL_FP" --relay-secret "$EU_RSECRET"; then
+        eu_get tunnel "$EU_ECH"
+        expect_eq "ech-tunnel/curl gets the page through the relay" "0 200" "$EU_RC $EU_CODE"
+        expect_match "ech-tunnel/the server saw ECH" "Encrypted ClientHello: yes" "$EU_BODY"
+        expect_match "ech-tunnel/... and the real name inside" "SNI: origin\.test" "$EU_BODY"
+        expect_summary "ech-tunnel/summary route" route tunnel
+        expect_summary "ech-tunnel/summary ech" ech accepted
+        expect_summary "ech-tunnel/summary outer_sni" outer_sni 'public\.test'
+        check "ech-tunnel/the relay answered a RESOLVE for origin.test:$EU_ECH" \
+            grep -q "target=\"\?origin\.test:$EU_ECH\"\? .*close=ok reason=\"resolved to" "$EU_RLOG"
+        eu_get tunnel-again "$EU_ECH"
+        expect_summary "ech-tunnel/second connection: ech (config from this Veil's cache)" ech accepted
+        expect_eq "ech-tunnel/one RESOLVE for two connections (cached)" 1 \
+            "$(grep -c "target=\"\?origin\.test:$EU_ECH\"\? .*reason=\"resolved to" "$EU_RLOG")"
+        stop_veil 10
+    fi
+    stop_pid "$RL_PID" 5
+else
+    [[ $EU_UP == 1 ]] && fail "ech-tunnel/relay starts" "$(tail -n 5 "$RL_LOG" 2>/dev/null | tr '\n' ' ')"
+fi
+
+# A late HTTPS record: a DoH server that answers A/AAAA at once and holds type 65 for the
+# seconds in a file (tools/doh_slow.py, passing queries on to unbound over UDP). The connect
+# timeout is 2 s. Under `auto` the addresses wait at most 0.5 s for the HTTPS answer: 0.2 s late
+# is still ECH; 4 s late goes on with GREASE well before the connect timeout, ech_note saying
+# why. Under `require` the connection waits up to the connect timeout, then 504 close=ech-required.
+free_port EU_SLOW
+echo 0 >"$EU_DIR/slow.delay"
+python3 "$TOOLS/doh_slow.py" "$EU_SLOW" "$LEAF_CERT" "$LEAF_KEY" "$EU_UDP" "$EU_DIR/slow.delay" >"$EU_DIR/slow.log" 2>&1 &
+bg_register $!
+EU_PIDS+=($!)
+wait_port "$EU_SLOW" 10 || { fail "harness/ech-upstream: slow DoH stub" "$(tail -n 3 "$EU_DIR/slow.log" | tr '\n' ' ')"; EU_UP=0; }
+EU_SLOW_ARGS=(--resolver doh --doh-url "https://127.0.0.1:$EU_SLOW/dns-query" --resolver-ca "$TESTCA" --connect-timeout 2)
+# eu_timed NAME PORT: eu_get, EU_MS = how long curl took (ms).
+eu_timed() { local t0; t0=$(date +%s%N); eu_get "$@"; EU_MS=$((($(date +%s%N) - t0) / 1000000)); }
+if [[ $EU_UP == 1 ]] && veil_or_fail ech-late-short "${EU_COMMON[@]}" "${EU_SLOW_ARGS[@]}"; then
+    echo 0.2 >"$EU_DIR/slow.delay"
+    eu_timed late-short "$EU_ECH"
+    expect_eq "ech-late/0.2 s late: curl gets the page" "0 200" "$EU_RC $EU_CODE"
+    expect_summary "ech-late/0.2 s late: still ECH (within the 0.5 s bound)" ech accepted
+    stop_veil 10
+fi
+if [[ $EU_UP == 1 ]] && veil_or_fail ech-late-auto "${EU_COMMON[@]}" "${EU_SLOW_ARGS[@]}"; then
+    echo 4 >"$EU_DIR/slow.delay"
+    eu_timed late-auto "$EU_ECH"
+    expect_eq "ech-late/auto, 4 s late: curl gets the page (not 504)" "0 200" "$EU_RC $EU_CODE"
+    expect_match "ech-late/auto: the server saw no ECH" "Encrypted ClientHello: no" "$EU_BODY"
+    expect_summary "ech-late/auto: summary ech" ech grease
+    expect_summary "ech-late/auto: ech_note says the lookup was late" ech_note 'HTTPS record lookup late: no answer 0\.5s after the addresses'
+    expect_summary "ech-late/auto: close" close ok
+    if ((EU_MS < 1800)); then pass "ech-late/auto: answered in ${EU_MS} ms, before the 2 s connect timeout"; else
+        fail "ech-late/auto: answered before the connect timeout" "took ${EU_MS} ms"; fi
+    check "ech-late/auto: the DoH stub held an HTTPS query for origin.test" grep -q 'qtype=65 name=.*origin\.test delayed=4' "$EU_DIR/slow.log"
+    stop_veil 10
+fi
+if [[ $EU_UP == 1 ]] && veil_or_fail ech-late-require "${EU_COMMON[@]}" "${EU_SLOW_ARGS[@]}" --ech require; then
+    echo 4 >"$EU_DIR/slow.delay"
+    eu_timed late-require "$EU_ECH"
+    expect_eq "ech-late/require, 4 s late: 504" 504 "$EU_CODE"
+    expect_summary "ech-late/require: close" close ech-required
+    expect_match "ech-late/require: the reason names the ECH lookup and the timeout" \
+        '--ech require: the ECH config lookup for origin\.test .*did not answer within 2s; not connected' "$(field reason "$SUMMARY")"
+    expect_summary "ech-late/require: not connected (upstream=-)" upstream '-?'
+    if ((EU_MS >= 1900)); then pass "ech-late/require: waited the connect timeout (${EU_MS} ms)"; else
+        fail "ech-late/require: waited the connect timeout" "took ${EU_MS} ms"; fi
+    stop_veil 10
+fi
+
+[[ -n "$EU_ROT_PID" ]] && stop_pid "$EU_ROT_PID" 5
 for p in "${EU_PIDS[@]}"; do stop_pid "$p" 5; done

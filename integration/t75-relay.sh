@@ -1,8 +1,8 @@
 # The Veil relay (veil relay) and the tunnel route (veil run --route tunnel): curl -> Veil
 # (intercept) -> TLS to the relay, pinned by fingerprint, authenticated by a shared secret ->
 # origin. A 16 MiB download through the tunnel; a capture of the Veil<->relay link shows
-# neither the target's name (even with --sni real) nor a CONNECT request, and one ClientHello
-# without SNI; Veil resolves nothing itself (--resolver static with no entry for the name).
+# neither the target's name (even with --sni real) nor a CONNECT request, and ClientHellos
+# without SNI (the tunnel's, and the RESOLVE that asks for the ECH config); Veil resolves nothing itself (--resolver static with no entry for the name).
 # Refusals: a wrong secret (407 at the relay, 502 at Veil, logged without the secret), a wrong
 # pinned fingerprint (502 naming the fingerprint, nothing sent), private targets and other
 # ports at a relay without --allow-private, repeated wrong secrets (429 for that address while
@@ -69,8 +69,11 @@ if start_relay main "$RL_PORT" --secret "$RL_SECRET" --allow-private --allow-por
             out=$(python3 "$TOOLS/pcapcheck.py" grep "$RL_PCAP" "CONNECT "); rc=$?
             if [[ $rc == 1 ]]; then pass "relay/capture: no CONNECT request in clear"; else
                 fail "relay/capture: no CONNECT request in clear" "pcapcheck grep exit $rc"; fi
-            expect_eq "relay/capture: one ClientHello (Veil's to the relay), without SNI" "sni=- ext0=no" \
-                "$(python3 "$TOOLS/pcapcheck.py" hellos "$RL_PCAP" --port "$RL_PORT" 2>&1 | sed 's/^stream=[0-9]* //')"
+            # Two connections to the relay: the tunnel, and (once the tunnel is up) the RESOLVE
+            # with Veil-Want: https that asks for the target's ECH config through the relay.
+            expect_eq "relay/capture: two ClientHellos (the tunnel, the ECH config's RESOLVE), both without SNI" \
+                "sni=- ext0=no sni=- ext0=no" \
+                "$(python3 "$TOOLS/pcapcheck.py" hellos "$RL_PCAP" --port "$RL_PORT" 2>&1 | sed 's/^stream=[0-9]* //' | tr '\n' ' ' | sed 's/ $//')"
         else
             fail "relay/capture" "tshark did not start"
         fi

@@ -4,11 +4,12 @@ import VeilRuntime
 /// HTTPS records (RFC 9460, type 65) through the same servers, in the same order, with the same
 /// cache rules as addresses: DoH and DoT ask for type 65; the relay is asked `RESOLVE` with
 /// `Veil-Want: https`. A record that does not parse is that name's error, never the next
-/// server's turn; a server that cannot answer is.
+/// server's turn; a server that cannot answer is. A port other than 443 is asked (and cached)
+/// as `_PORT._https.HOST` (`HTTPSQueryName`); the relay is given host and port and does the same.
 extension EncryptedResolver {
     public func resolveHTTPS(host: String, port: UInt16,
                              completion: @escaping @Sendable (HTTPSOutcome) -> Void) -> HTTPSOutcome? {
-        if let cached = cache.cachedHTTPS(host) { return cached }
+        if let cached = cache.cachedHTTPS(HTTPSQueryName.of(host: host, port: port)) { return cached }
         queue.async { completion(self.lookupHTTPS(host: host, port: port)) }
         return nil
     }
@@ -16,21 +17,22 @@ extension EncryptedResolver {
     /// Asks the servers in order (blocking; background queue only).
     public func lookupHTTPS(host: String, port: UInt16 = 443) -> HTTPSOutcome {
         var problems: [String] = []
+        let qname = HTTPSQueryName.of(host: host, port: port)
         for server in servers {
             do {
                 let outcome = server.kind == .relay
                     ? try askRelayHTTPS(server, host: host, port: port, problems: &problems)
-                    : try askHTTPS(server, host)
+                    : try followingAlias(server, try askHTTPS(server, qname))
                 guard let outcome else { continue }
                 if case .records(let records, let ttl, let source) = outcome {
-                    cache.storeHTTPS(host, records: records, ttl: ttl, source: source)
+                    cache.storeHTTPS(qname, records: records, ttl: ttl, source: source)
                 }
                 return outcome
             } catch {
                 problems.append("\(server): \(error)")
             }
         }
-        return .failure("cannot look up HTTPS records of \(host): " + problems.joined(separator: "; "))
+        return .failure("cannot look up HTTPS records of \(qname): " + problems.joined(separator: "; "))
     }
 
     /// Type 65 for `name` from a DoH or DoT server, following a CNAME chain the server left
@@ -46,6 +48,24 @@ extension EncryptedResolver {
         throw BlockingTLSConnection.Failure("CNAME chain of \(name) longer than 8 names")
     }
 
+    /// An AliasMode record (priority 0, RFC 9460 section 2.4.2) is followed once: its
+    /// TargetName's HTTPS records, asked as they are (no port prefix), stand for the name's
+    /// (ServiceMode records beside an alias are ignored, as the RFC says; an alias to another
+    /// alias, or to ".", the service's "not available", leaves no ServiceMode record).
+    private func followingAlias(_ server: DNSServer, _ outcome: HTTPSOutcome) throws -> HTTPSOutcome {
+        guard case .records(let records, let ttl, let source) = outcome,
+              let alias = records.first(where: \.isAliasMode) else { return outcome }
+        guard alias.targetName != "." else { return .records([alias], ttl: ttl, source: source) }
+        switch try askHTTPS(server, alias.targetName) {
+        case .records(let target, let targetTTL, let targetSource):
+            let via = targetSource == server.description ? "" : " (\(targetSource))"
+            return .records(target.filter { !$0.isAliasMode }, ttl: min(ttl, targetTTL),
+                            source: "\(source) via alias \(alias.targetName)\(via)")
+        case .failure(let why):
+            return .failure("\(why) (AliasMode target of \(alias.name))")
+        }
+    }
+
     /// The relay's answer; nil (with the problem noted) to try the next server. The addresses
     /// that come with it are cached too.
     private func askRelayHTTPS(_ server: DNSServer, host: String, port: UInt16,
@@ -55,8 +75,15 @@ extension EncryptedResolver {
         case .answer(let a):
             let source = a.source.isEmpty ? server.description : "\(server.description) [\(a.source)]"
             cache.store(host, addresses: a.addresses, ttl: a.ttl, source: source)
-            switch relayHTTPS(a, server: server, host: host) {
+            let qname = HTTPSQueryName.of(host: host, port: port)
+            switch relayHTTPS(a, server: server, host: qname) {
             case .failure(let why) where !why.contains("malformed HTTPS record"):
+                // A relay that cannot ask keeps saying so: remembered like "none" (when no
+                // server follows), so that every connection does not ask it again.
+                if HTTPSOutcome.isUnavailable(why), servers.last?.description == server.description {
+                    cache.storeHTTPSFailure(qname, failure: "cannot look up HTTPS records of \(qname): \(why)",
+                                            source: server.description)
+                }
                 problems.append(why)
                 return nil
             case let outcome:
@@ -99,13 +126,14 @@ extension EncryptedResolver {
 
     /// An address lookup through the relay asked for the HTTPS records too (one round trip):
     /// records are cached; that the relay cannot give them is cached when no server follows it.
-    func keepRelayHTTPS(_ a: RelayResolution.Answer, server: DNSServer, host: String) {
-        switch relayHTTPS(a, server: server, host: host) {
+    func keepRelayHTTPS(_ a: RelayResolution.Answer, server: DNSServer, host: String, port: UInt16) {
+        let qname = HTTPSQueryName.of(host: host, port: port)
+        switch relayHTTPS(a, server: server, host: qname) {
         case .records(let records, let ttl, let source):
-            cache.storeHTTPS(host, records: records, ttl: ttl, source: source)
+            cache.storeHTTPS(qname, records: records, ttl: ttl, source: source)
         case .failure(let why):
             if HTTPSOutcome.isUnavailable(why), servers.last?.description == server.description {
-                cache.storeHTTPSFailure(host, failure: "cannot look up HTTPS records of \(host): \(why)", source: server.description)
+                cache.storeHTTPSFailure(qname, failure: "cannot look up HTTPS records of \(qname): \(why)", source: server.description)
             }
         }
     }

@@ -109,7 +109,7 @@ public final class EncryptedResolver: Resolver, Sendable {
             case .answer(let a):
                 let source = a.source.isEmpty ? server.description : "\(server.description) [\(a.source)]"
                 cache.store(host, addresses: a.addresses, ttl: a.ttl, source: source)
-                keepRelayHTTPS(a, server: server, host: host)
+                keepRelayHTTPS(a, server: server, host: host, port: port)
                 return EncryptedResolver.outcome(a.addresses, port: port, source: source)
             case .refused(let status, let reason):
                 // The relay's own advice names the relay's flags: not the ones to change here.

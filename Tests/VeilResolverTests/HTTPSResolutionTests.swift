@@ -137,6 +137,33 @@ import VeilRuntime
         #expect(got == [record] && source == "dot 127.0.0.1:1 (cache)")
     }
 
+    /// RFC 9460 section 2.3: port 443 asks the host, any other port `_PORT._https.HOST`; the
+    /// cache is keyed by that name, so one host's answers for two ports never mix, and a
+    /// rejected config is forgotten for its port only.
+    @Test func aPortOtherThan443IsAskedAndCachedUnderItsPortPrefix() throws {
+        #expect(HTTPSQueryName.of(host: "origin.test", port: 443) == "origin.test")
+        #expect(HTTPSQueryName.of(host: "origin.test", port: 8443) == "_8443._https.origin.test")
+        let query = try DNSMessage.query(id: 1, name: HTTPSQueryName.of(host: "origin.test", port: 8443), type: .https)
+        #expect(Array(query[12..<(12 + 26)]) == [5] + Array("_8443".utf8) + [6] + Array("_https".utf8)
+                + [6] + Array("origin".utf8) + [4] + Array("test".utf8) + [0])
+        #expect(Array(query[38..<40]) == [0, 65])
+        let cache = DNSCache()
+        let record = try HTTPSRecord.parse(name: "_8443._https.o.test", ttl: 300, rdata: [0, 1, 0][...])
+        cache.storeHTTPS("_8443._https.o.test", records: [record], ttl: 300, source: "dot 127.0.0.1:1")
+        let server = try DNSServer(dotServer: "127.0.0.1:1", staticMap: StaticResolver(entries: []))
+        let r = try EncryptedResolver(servers: [server], cache: cache, extraTrustFile: nil, timeout: 1)
+        guard case .records(let got, _, _)? = r.resolveHTTPS(host: "o.test", port: 8443, completion: { _ in }) else {
+            Issue.record("port 8443 not from the cache"); return
+        }
+        #expect(got == [record])
+        #expect(cache.cachedHTTPS("o.test") == nil)  // port 443's entry is another one
+        let chain = ResolverChain(staticMap: StaticResolver(entries: []), fallback: r)
+        chain.forgetECHConfig(for: "o.test", port: 443)
+        #expect(cache.cachedHTTPS("_8443._https.o.test") != nil)
+        chain.forgetECHConfig(for: "o.test", port: 8443)
+        #expect(cache.cachedHTTPS("_8443._https.o.test") == nil)
+    }
+
     /// The relay's part of an answer, read on the client: records parsed as from DNS (a bad one
     /// is that name's error), the relay's reason, or an older relay's silence.
     @Test func theRelaysHTTPSPartOnTheClient() throws {

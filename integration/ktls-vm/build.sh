@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # integration/ktls-vm/build.sh - builds the kTLS test VM: Debian's stock kernel (which has
 # CONFIG_TLS=m, unlike the build machines' kernel) plus a busybox initramfs holding Veil,
-# curl, openssl, nginx, the kTLS modules, ktls-probe and the guest tests.
+# curl, openssl, nginx, bssl-tool (BoringSSL: the ECH server), the kTLS modules, ktls-probe
+# and the guest tests.
 #
 #   integration/ktls-vm/build.sh           # build if any input changed, else "up to date"
 #   integration/ktls-vm/build.sh --force   # rebuild the initramfs regardless
@@ -45,7 +46,7 @@ if [[ -n "${KTLS_VM_PACKAGES:-}" ]]; then
     read -r -a HOST_PACKAGES <<<"$KTLS_VM_PACKAGES"
 else
     HOST_PACKAGES=(qemu-system-x86 busybox-static cpio kmod gcc libc6-dev linux-libc-dev binutils
-        curl openssl nginx-light)
+        curl openssl nginx-light android-boringssl)
 fi
 
 log() { printf 'ktls-vm build: %s\n' "$*"; }
@@ -219,7 +220,8 @@ inputs_digest() {
         (cd "$HERE" && find . -type f ! -name '*~' -print0 | sort -z | xargs -0 sha256sum)
         local b
         echo "extra ${KTLS_VM_EXTRA_BINS:-}"
-        for b in "$VEIL_VM_BIN" /bin/busybox "$(command -v curl)" "$(command -v openssl)" "$(command -v nginx)"; do
+        for b in "$VEIL_VM_BIN" /bin/busybox "$(command -v curl)" "$(command -v openssl)" "$(command -v nginx)" \
+            "$(command -v bssl-tool)"; do
             stat -L -c '%n %s %Y' "$b"
         done
     } | sha256sum | cut -d' ' -f1
@@ -263,6 +265,8 @@ put_elf "$VEIL_VM_BIN" /usr/bin/veil
 put_elf "$(command -v curl)" /usr/bin/curl
 put_elf "$(command -v openssl)" /usr/bin/openssl
 put_elf "$(command -v nginx)" /usr/sbin/nginx
+# BoringSSL's bssl-tool: the independent ECH server (its libraries sit under .../android/)
+put_elf "$(command -v bssl-tool)" /usr/bin/bssl-tool
 for b in ${KTLS_VM_EXTRA_BINS:-}; do put_elf "$(command -v "$b")" "$(command -v "$b")"; done
 gcc -O2 -Wall -static -o "$OUT/ktls-probe" "$HERE/ktls-probe.c"
 put "$OUT/ktls-probe" /usr/bin/ktls-probe

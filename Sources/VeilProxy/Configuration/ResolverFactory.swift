@@ -9,8 +9,20 @@ public enum ResolverFactory {
         // A host given twice: the last entry wins (flags come after the file and the environment).
         var ech: [String: ECHConfigList] = [:]
         for entry in config.echConfigs { ech[entry.host] = entry.list }
+        // With a relay: HTTPS records of tunnelled targets are asked through it (own cache).
+        var relayHTTPS: EncryptedResolver?
+        if let relay = config.relay {
+            do {
+                relayHTTPS = try EncryptedResolver(
+                    servers: [DNSServer(relay: relay)],
+                    cache: DNSCache(minTTL: config.dnsMinTTL, maxTTL: config.dnsMaxTTL, negativeTTL: config.dnsNegativeTTL),
+                    extraTrustFile: nil, timeout: config.resolverTimeout)
+            } catch {
+                throw StartError("relay HTTPS lookups: TLS set-up: \(error)")
+            }
+        }
         if config.resolvers == [.system] {
-            return ResolverChain(staticMap: staticMap, fallback: SystemResolver(), explicitECH: ech)
+            return ResolverChain(staticMap: staticMap, fallback: SystemResolver(), explicitECH: ech, relayHTTPS: relayHTTPS)
         }
         var servers: [DNSServer] = []
         do {
@@ -39,12 +51,14 @@ public enum ResolverFactory {
         } catch {
             throw StartError("resolver: \(error)")
         }
-        guard !servers.isEmpty else { return ResolverChain(staticMap: staticMap, fallback: nil, explicitECH: ech) }
+        guard !servers.isEmpty else {
+            return ResolverChain(staticMap: staticMap, fallback: nil, explicitECH: ech, relayHTTPS: relayHTTPS)
+        }
         let cache = DNSCache(minTTL: config.dnsMinTTL, maxTTL: config.dnsMaxTTL, negativeTTL: config.dnsNegativeTTL)
         do {
             let r = try EncryptedResolver(servers: servers, cache: cache, extraTrustFile: config.resolverCAFile,
                                           timeout: config.resolverTimeout)
-            return ResolverChain(staticMap: staticMap, fallback: r, explicitECH: ech)
+            return ResolverChain(staticMap: staticMap, fallback: r, explicitECH: ech, relayHTTPS: relayHTTPS)
         } catch {
             throw StartError("resolver TLS set-up: \(error)")
         }

@@ -40,6 +40,9 @@ struct ConnectionSummary {
     /// ECH, else what --sni sent, "-" for none). At the end of the line.
     var ech: String?
     var outerSNI: String?
+    /// Why the ECH lookup's answer was not used although ECH was wanted (`ech_note=`: it came
+    /// too late under `--ech auto`).
+    var echNote: String?
     /// The client's ClientHello to Veil carried an ECH extension (intercept; `client_ech=yes`).
     var clientECH = false
     /// The upstream handshake was retried once with a fresh ECH config (`ech_retry=yes`).
@@ -149,6 +152,7 @@ struct ConnectionSummary {
         l.field("reason", close?.reason ?? "unknown")
         if let ech { l.field("ech", ech) }
         if let outerSNI { l.field("outer_sni", outerSNI) }
+        if let echNote { l.field("ech_note", echNote) }
         if echRetried { l.field("ech_retry", "yes") }
         if clientECH { l.field("client_ech", "yes") }
         return l.finish()

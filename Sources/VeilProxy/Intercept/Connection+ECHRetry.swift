@@ -23,6 +23,10 @@ final class UpstreamRetry {
 /// client is refused, never served with the name in clear).
 extension Connection {
     func startECHRetry(host: String, port: UInt16, _ held: Held<InterceptMachine>) {
+        if relayTunnel != nil {
+            retryFailed("route tunnel: the relay tunnel is not reconnected (the next connection uses the fresh config)", held)
+            return
+        }
         guard let address = upstreamSocketAddress else {
             retryFailed("the upstream address is unknown", held)
             return

@@ -134,8 +134,8 @@ extension Connection {
             startTransfer(.kernelTLS(SpliceMachine(.kernelTLS, idleTimeout: config.idleTimeout, pipeSizeLimit: config.pipeSize)))
         case .retryUpstream(let host, let port):
             startECHRetry(host: host, port: port, held)
-        case .forgetECHConfig(let host):
-            (worker.shared.resolver as? ResolverChain)?.forgetECHConfig(for: host)
+        case .forgetECHConfig(let host, let port):
+            (worker.shared.resolver as? ResolverChain)?.forgetECHConfig(for: host, port: port)
         case .close(let reason):
             finish(reason)
         }

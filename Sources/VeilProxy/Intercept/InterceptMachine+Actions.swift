@@ -62,7 +62,7 @@ extension InterceptMachine {
         case startKernelSplice
         /// The server rejected ECH with a config from DNS: drop the name's cached HTTPS answer
         /// (the next connection asks again).
-        case forgetECHConfig(host: String)
+        case forgetECHConfig(host: String, port: UInt16)
         /// ECH was rejected with a config from DNS (now dropped from the cache): close the upstream
         /// socket, connect the same address again and look the config up afresh; answered
         /// with `.upstreamRetried`. Once per connection.

@@ -240,7 +240,7 @@ extension InterceptMachine {
                 var fromDNS = false
                 if case .config(_, let source) = h.ech, source != UpstreamECH.explicitSource {
                     fromDNS = true
-                    actions.append(.forgetECHConfig(host: settings.target.host))
+                    actions.append(.forgetECHConfig(host: settings.target.host, port: settings.target.port))
                 }
                 if fromDNS, !h.echRetried, !leg.sending, !leg.receiving {
                     // Once: the config may be stale; ask DNS again and reconnect (never in clear).

@@ -86,6 +86,21 @@ extension Connection {
             if let lookup = chain.echConfig(for: target.host, port: target.port, completion: { remote.deliver($0, to: h) }) {
                 return .echLooked(lookup, now: MonotonicClock.now())
             }
+        case .lookupECHThroughRelay(let target):
+            guard let chain = worker.shared.resolver as? ResolverChain else {
+                return .echLooked(.none("this resolver cannot look up ECH configs"), now: MonotonicClock.now())
+            }
+            guard target.kind == .name else {
+                let lookup = chain.explicitECH(for: target.host).map { ECHLookup.explicit($0) }
+                    ?? .none("an IP address has no HTTPS record")
+                return .echLooked(lookup, now: MonotonicClock.now())
+            }
+            let remote = loop.remote
+            let h = handle
+            if let lookup = chain.echConfigThroughRelay(for: target.host, port: target.port,
+                                                        completion: { remote.deliver($0, to: h) }) {
+                return .echLooked(lookup, now: MonotonicClock.now())
+            }
         case .connect(let address):
             upstreamSocketAddress = address
             do {

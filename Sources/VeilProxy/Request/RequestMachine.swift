@@ -114,6 +114,9 @@ struct RequestMachine {
         /// its HTTPS record), asked beside the addresses; `.echLooked` follows (at once or
         /// through the mailbox).
         case lookupECH(HostPort)
+        /// The same for a target the relay tunnel carries (`route tunnel`): the HTTPS record is
+        /// asked through the relay (RESOLVE with `Veil-Want: https`), not on the local network.
+        case lookupECHThroughRelay(HostPort)
         /// Make a socket for `address` and connect it; `.connected` (or
         /// `.connectFailedToStart`) follows.
         case connect(SocketAddress)
@@ -164,6 +167,14 @@ struct RequestMachine {
     private var echWait = ECHWait.notAsked
     /// The addresses, held while the ECH lookup is still under way.
     private var heldAddresses: ResolveOutcome?
+    /// Under `--ech auto`, when the held addresses stop waiting for a late ECH lookup (0: none).
+    private var echGraceDeadline: UInt64 = 0
+    /// `route tunnel` with an ECH lookup: when it was asked; the tunnel is up (`auto`: it waits
+    /// at most `echGrace` for the lookup); the tunnel is not started before the lookup answers
+    /// (`require`: nothing is connected for a target without a usable config).
+    private var echAskedAt: UInt64 = 0
+    private var tunnelUp = false
+    private var tunnelDeferred = false
     /// What the upstream leg does about ECH (decided before the connect).
     private(set) var upstreamECH = UpstreamECH.off
 
@@ -218,11 +229,26 @@ struct RequestMachine {
             }
             resolved(outcome, request, now: now, &actions)
         case .echLooked(let lookup, let now):
-            guard case .pending = echWait, case .resolving(let request, _, _) = state else { return }
-            echWait = .answered(lookup)
-            if let outcome = heldAddresses {
-                heldAddresses = nil
-                resolved(outcome, request, now: now, &actions)
+            guard case .pending = echWait else { return }
+            switch state {
+            case .resolving(let request, _, _):
+                echWait = .answered(lookup)
+                if let outcome = heldAddresses {
+                    heldAddresses = nil
+                    resolved(outcome, request, now: now, &actions)
+                }
+            case .tunnelling(let request):
+                echWait = .answered(lookup)
+                if tunnelDeferred {
+                    tunnelDeferred = false
+                    guard decideTunnelECH(request, now: now, &actions), let relay = config.relay else { return }
+                    setDeadline(0, &actions)
+                    actions.append(.startTunnel(request.target, via: relay))
+                } else if tunnelUp {
+                    tunnelReady(request, now: now, &actions)
+                }
+            default:
+                return
             }
         case .connectFailedToStart(let error, let now):
             guard case .connecting(var c) = state else { return }
@@ -235,7 +261,17 @@ struct RequestMachine {
             guard case .tunnelling(let request) = state else { return }
             summary.tunnelPath = path
             summary.tunnelNote = note
-            upstreamReady(request, now: now, &actions)
+            if case .pending = echWait {
+                // `auto`: the relay accepted the secret and reached the target; now its ECH
+                // config is asked through the relay (a wrong secret is refused once, not twice),
+                // and the 200 waits at most `echGrace` for it.
+                tunnelUp = true
+                echGraceDeadline = now + RequestMachine.echGrace(connectTimeout: config.connectTimeout).nanoseconds
+                setDeadline(echGraceDeadline, &actions)
+                actions.append(.lookupECHThroughRelay(request.target))
+                return
+            }
+            tunnelReady(request, now: now, &actions)
         case .tunnelFailed(let status, let reason, let now):
             guard case .tunnelling = state else { return }
             answer(status, reason, now: now, &actions)
@@ -249,7 +285,7 @@ struct RequestMachine {
                 close(reason, &actions)
             }
         case .deadline(let now):
-            deadlinePassed(now: now, &actions)
+            deadlinePassed(now: now, summary: &summary, &actions)
         case .shutdown(let grace, let now):
             graceDeadline = grace
             switch state {
@@ -379,19 +415,22 @@ struct RequestMachine {
             }
         }
         if let relay = config.relay, config.route(for: req.target) == .tunnel {
-            if !req.isForward, config.intercepts(req.target) {
-                // The relay resolves a tunnelled target: no ECH config is fetched through it yet.
-                let none = ECHLookup.none("route tunnel: ECH configs are not fetched through the relay")
-                switch UpstreamECH.decide(mode: config.echMode(for: req.target), lookup: none, host: req.target.host) {
-                case .success(let ech): upstreamECH = ech
-                case .failure(let refusal):
-                    answer(.badGateway, CloseReason(.echRequired, refusal.reason), now: now, &actions)
-                    return
-                }
-            }
             state = .tunnelling(req)
             summary.route = .tunnel
             summary.relay = relay.address.description
+            if !req.isForward, config.intercepts(req.target), config.echMode(for: req.target) != .off {
+                // The relay resolves a tunnelled target, so its ECH config is asked through the
+                // relay too (never on the local network). `auto` asks once the tunnel is up;
+                // `require` asks first and starts the tunnel only with a usable config.
+                echWait = .pending
+                if config.echMode(for: req.target) == .require {
+                    echAskedAt = now
+                    actions.append(.lookupECHThroughRelay(req.target))
+                    tunnelDeferred = true
+                    setDeadline(now + config.connectTimeout.nanoseconds, &actions)
+                    return
+                }
+            }
             setDeadline(0, &actions)  // the tunnel keeps its own deadline (connect, TLS, the relay's answer)
             actions.append(.startTunnel(req.target, via: relay))
             return
@@ -438,11 +477,18 @@ struct RequestMachine {
         if case .pending = echWait, case .success = outcome {
             // The addresses wait for the ECH lookup (a literal target gets here at once).
             heldAddresses = outcome
-            if case .resolving = state {} else {
-                let deadline = now + config.connectTimeout.nanoseconds
+            var deadline = now + config.connectTimeout.nanoseconds
+            if case .resolving(_, _, let d) = state { deadline = d } else {
                 state = .resolving(req, since: now, deadline: deadline)
-                setDeadline(deadline, &actions)
             }
+            // Under `auto` a late HTTPS answer must not hold the connection: the addresses
+            // wait for it at most `echGrace`, then the leg goes on with GREASE. `require` waits
+            // for it up to the connect timeout.
+            if config.echMode(for: req.target) != .require {
+                echGraceDeadline = now + RequestMachine.echGrace(connectTimeout: config.connectTimeout).nanoseconds
+                deadline = min(deadline, echGraceDeadline)
+            }
+            setDeadline(deadline, &actions)
             return
         }
         switch outcome {
@@ -471,6 +517,38 @@ struct RequestMachine {
             let c = Connecting(request: req, addresses: answer.addresses, deadline: 0)
             connectNext(c, now: now, &actions)
         }
+    }
+
+    /// `route tunnel`: the ECH decision once the lookup answered; false when `require` refused
+    /// (the 502 is under way, the tunnel stopped).
+    private mutating func decideTunnelECH(_ req: ConnectRequest, now: UInt64, _ actions: inout [Action]) -> Bool {
+        guard case .answered(let lookup) = echWait else { return true }
+        switch UpstreamECH.decide(mode: config.echMode(for: req.target), lookup: lookup, host: req.target.host) {
+        case .success(let ech):
+            upstreamECH = ech
+            return true
+        case .failure(let refusal):
+            actions.append(.stopTunnel)
+            answer(.badGateway, CloseReason(.echRequired, refusal.reason), now: now, &actions)
+            return false
+        }
+    }
+
+    /// The relay tunnel is up and the ECH lookup (if any) answered or was given up on.
+    private mutating func tunnelReady(_ req: ConnectRequest, now: UInt64, _ actions: inout [Action]) {
+        guard decideTunnelECH(req, now: now, &actions) else { return }
+        upstreamReady(req, now: now, &actions)
+    }
+
+    /// `require`: the ECH lookup did not answer within the connect timeout.
+    private func echLookupTimedOut(_ req: ConnectRequest) -> CloseReason {
+        CloseReason(.echRequired,
+            "--ech require: the ECH config lookup for \(req.target.host) (its HTTPS record, resolver \(summaryResolver(req))) did not answer within \(RequestMachine.format(config.connectTimeout)); not connected, so its name was not sent in clear. Check the resolver, pass a config with --ech-config \(req.target.host)=BASE64|@FILE, or allow this host without ECH (--ech-rule \(req.target.host)=auto)")
+    }
+
+    private func summaryResolver(_ req: ConnectRequest) -> String {
+        if let relay = config.relay, config.route(for: req.target) == .tunnel { return "relay \(relay.address)" }
+        return policy.resolverName
     }
 
     private mutating func connectNext(_ attempt: Connecting, now: UInt64, _ actions: inout [Action]) {
@@ -613,7 +691,7 @@ struct RequestMachine {
 
     // MARK: Deadlines and closing
 
-    private mutating func deadlinePassed(now: UInt64, _ actions: inout [Action]) {
+    private mutating func deadlinePassed(now: UInt64, summary: inout ConnectionSummary, _ actions: inout [Action]) {
         if let grace = graceDeadline, now >= grace {
             close(CloseReason(.shutdown, "closed at shutdown: grace period of \(RequestMachine.format(config.grace)) ended"), &actions)
             return
@@ -627,7 +705,24 @@ struct RequestMachine {
             guard now >= d else { return setDeadline(d, &actions) }
             answer(.serviceUnavailable, CloseReason(.error,
                 "proxy credentials could not be checked within \(RequestMachine.format(config.headerTimeout))"), now: now, &actions)
-        case .resolving(_, _, let d):
+        case .resolving(let req, _, let d):
+            if let held = heldAddresses, case .pending = echWait {
+                if echGraceDeadline != 0, now >= echGraceDeadline {
+                    // `auto`: the addresses are in, the HTTPS answer is late: GREASE.
+                    let waited = RequestMachine.format(RequestMachine.echGrace(connectTimeout: config.connectTimeout))
+                    let why = "HTTPS record lookup late: no answer \(waited) after the addresses"
+                    summary.echNote = why
+                    echWait = .answered(.none(why))
+                    heldAddresses = nil
+                    resolved(held, req, now: now, &actions)
+                    return
+                }
+                guard now >= d else {
+                    return setDeadline(echGraceDeadline == 0 ? d : min(d, echGraceDeadline), &actions)
+                }
+                answer(.gatewayTimeout, echLookupTimedOut(req), now: now, &actions)
+                return
+            }
             guard now >= d else { return setDeadline(d, &actions) }
             answer(.gatewayTimeout, CloseReason(.resolveFailed,
                 "resolver \(policy.resolverName) did not answer within \(RequestMachine.format(config.connectTimeout))"), now: now, &actions)
@@ -644,7 +739,21 @@ struct RequestMachine {
         case .lingering(let reason, let d):
             guard now >= d else { return setDeadline(d, &actions) }
             close(reason, &actions)
-        case .cancellingConnect, .tunnelling, .handedOver, .closed:
+        case .tunnelling(let req):
+            guard case .pending = echWait else { break }
+            if tunnelUp, echGraceDeadline != 0 {
+                guard now >= echGraceDeadline else { return setDeadline(echGraceDeadline, &actions) }
+                let waited = RequestMachine.format(RequestMachine.echGrace(connectTimeout: config.connectTimeout))
+                let why = "HTTPS record lookup through the relay late: no answer \(waited) after the tunnel was up"
+                summary.echNote = why
+                echWait = .answered(.none(why))
+                tunnelReady(req, now: now, &actions)
+            } else if tunnelDeferred {
+                let d = echAskedAt + config.connectTimeout.nanoseconds
+                guard now >= d else { return setDeadline(d, &actions) }
+                answer(.gatewayTimeout, echLookupTimedOut(req), now: now, &actions)
+            }
+        case .cancellingConnect, .handedOver, .closed:
             break
         }
     }
@@ -659,6 +768,15 @@ struct RequestMachine {
         var d = deadline
         if let grace = graceDeadline, d == 0 || grace < d { d = grace }
         actions.append(.setDeadline(d))
+    }
+
+    /// How long, under `--ech auto`, the addresses wait for a late HTTPS record once they are in:
+    /// 500 ms (a DoH/DoT server that answered A/AAAA promptly answers type 65 on the same
+    /// channel within a round trip; a longer wait only delays every connection to a name whose
+    /// resolver drops or stalls HTTPS queries), at most a quarter of the connect timeout so that
+    /// a short one keeps most of its time for the connect.
+    static func echGrace(connectTimeout: Double) -> Double {
+        min(0.5, connectTimeout / 4)
     }
 
     static func format(_ seconds: Double) -> String {

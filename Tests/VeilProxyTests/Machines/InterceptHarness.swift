@@ -161,7 +161,7 @@ final class InterceptHarness {
             case .retryUpstream(let host, let port):
                 retries.append("\(host):\(port)")
                 described.append("retry upstream")
-            case .forgetECHConfig(let host):
+            case .forgetECHConfig(let host, _):
                 forgotten.append(host)
                 described.append("forget ech \(host)")
             case .close(let reason):

@@ -81,6 +81,7 @@ struct RequestMachineTests {
             case .answerComplete: return "answer complete"
             case .handOver(let t, _, let from, let to, let ech): return "hand over \(t) \(from)..<\(to)" + (t == .intercept ? " ech=\(ech.token)" : "")
             case .lookupECH(let t): return "ech lookup \(t)"
+            case .lookupECHThroughRelay(let t): return "ech lookup via relay \(t)"
             case .forward(_, let r, let from, let to): return "forward \(r.method) \(r.path ?? "") \(from)..<\(to)"
             case .holdRelaySlot(let s): return "slot \(s)"
             case .close(let r): return "close \(r.kind.rawValue): \(r.reason)"

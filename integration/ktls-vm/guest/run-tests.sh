@@ -147,6 +147,29 @@ if want veil; then
         "https://localhost:$SSAES128/big.bin" \
         "mode=intercept cipher=TLS_AES_128_GCM_SHA256 client_path=ktls-splice upstream_path=ktls-splice close=ok"
 
+    # Encrypted Client Hello on the upstream leg, then both legs on kTLS: BoringSSL's bssl-tool
+    # server holds the ECH key (config from --ech-config); its -www page says what it saw.
+    echo; say "veil/intercept ECH to bssl-tool server"
+    alloc_port BSSL
+    if (cd "$W" && bssl-tool generate-ech -out-ech-config-list ech-list.bin -out-ech-config ech-config.bin \
+            -out-private-key ech-key.bin -public-name public.test -config-id 7) >"$W/bssl-gen.log" 2>&1; then
+        (cd "$W" && exec bssl-tool server -accept "$BSSL" -cert "$SERVER_CERT" -key "$SERVER_KEY" \
+            -ech-config ech-config.bin -ech-key ech-key.bin -www -loop) </dev/null >"$W/bssl-server.log" 2>&1 &
+        bg_register $!
+        if wait_listen "$BSSL" 20; then
+            VC_SHA=-
+            veil_case "veil/intercept ECH accepted ktls=auto" \
+                "--ech-config origin.test=@$W/ech-list.bin --resolve origin.test:$BSSL:127.0.0.1" \
+                "https://origin.test:$BSSL/" \
+                "mode=intercept tls=TLSv1\.3 client_tls=TLSv1\.3 upstream_sni=origin\.test client_path=ktls(-splice)? upstream_path=ktls(-splice)? close=ok ech=accepted outer_sni=public\.test" \
+                'grep -q "Encrypted ClientHello: yes" "$_vc_out" && grep -q "SNI: origin.test" "$_vc_out"'
+        else
+            fail "veil/ECH/bssl-tool server listens" "$(tail -n 5 "$W/bssl-server.log")"
+        fi
+    else
+        fail "veil/ECH/bssl-tool generate-ech" "$(tail -n 5 "$W/bssl-gen.log")"
+    fi
+
     # --route tunnel through a veil relay (both in the VM): the TLS to the relay moves onto kTLS
     # on both ends (tunnel_path=ktls here, the relay's front_path=ktls there). An intercepted
     # connection keeps its client leg on kTLS; its upstream leg is the tunnel's socketpair.
