@@ -11,10 +11,10 @@ public enum ResolverFactory {
         for entry in config.echConfigs { ech[entry.host] = entry.list }
         // With a relay: HTTPS records of tunnelled targets are asked through it (own cache).
         var relayHTTPS: EncryptedResolver?
-        if let relay = config.relay {
+        if !config.relays.isEmpty {
             do {
                 relayHTTPS = try EncryptedResolver(
-                    servers: [DNSServer(relay: relay)],
+                    servers: config.relays.map { DNSServer(relay: $0) },  // in order: the next when one cannot answer
                     cache: DNSCache(minTTL: config.dnsMinTTL, maxTTL: config.dnsMaxTTL, negativeTTL: config.dnsNegativeTTL),
                     extraTrustFile: nil, timeout: config.resolverTimeout)
             } catch {
