@@ -117,6 +117,13 @@ public struct ProxyConfiguration: Sendable {
     public var routeRules: [(pattern: HostPattern, route: Route)] = []
     /// The relay tunnelled targets go through (required when anything routes through it).
     public var relay: RelayEndpoint? = nil
+    /// Tunnels as HTTP/2 CONNECT streams over one multiplexed TLS connection per worker
+    /// (`relay-mux`); off: one TLS connection (HTTP/1.1 CONNECT) per tunnel.
+    public var relayMux = false
+    /// Seconds between HTTP/2 PINGs on the multiplexed relay connection.
+    public var relayKeepalive: Double = 15
+    /// PINGs unanswered in a row after which the multiplexed relay connection is dead.
+    public var relayDeadAfter = 2
     /// False for `veil relay`: only the TLS listener accepts connections.
     public var plainListener = true
     /// Set for `veil relay`: secret, limits and the relay's own certificate home.

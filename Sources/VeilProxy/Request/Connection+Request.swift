@@ -108,9 +108,14 @@ extension Connection {
                 return .tunnelFailed(.badGateway, CloseReason(.error, "tunnel: \(error)"), now: MonotonicClock.now())
             }
             upstreamFD = pair.0
+            if worker.config.relayMux {
+                relayMuxStream = worker.startMuxTunnel(id: id, fd: pair.1, target: target, relay: relay, connection: self)
+                return nil
+            }
             relayTunnel = worker.startTunnel(id: id, fd: pair.1, target: target, relay: relay, connection: self)
         case .stopTunnel:
             relayTunnel?.connectionFinished()
+            relayMuxStream?.connectionFinished()
         case .stageAnswer(let bytes):
             stageResponse(bytes)
         case .sendAnswer(let offset):

@@ -41,6 +41,15 @@ final class ProxyWorker: IOHandler {
     private var fronts: [ObjectIdentifier: TLSFront] = [:]
     /// `--route tunnel`: TLS connections to the relay, one per tunnelled connection.
     private var tunnels: [ObjectIdentifier: RelayTunnel] = [:]
+    /// `--relay-mux on`: the connection new tunnels go on, every connection still open
+    /// (draining ones too), the tunnels on them, and the reconnect backoff.
+    var relayMux: RelayMux?
+    var relayMuxes: [ObjectIdentifier: RelayMux] = [:]
+    var muxStreams: [ObjectIdentifier: RelayMuxStream] = [:]
+    var relayMuxBackoff: Double = 0
+    var relayMuxRetryAt: UInt64 = 0
+    /// Why the last relay connection was lost (for tunnels that time out waiting).
+    var relayMuxLastError: String?
     /// Multishot accepts are to run (until the drained worker stops them).
     private var accepting = false
     private(set) var shuttingDown = false
@@ -242,6 +251,25 @@ final class ProxyWorker: IOHandler {
         return f
     }
 
+    /// `--relay-mux on`: a tunnel as a stream on this worker's relay connection.
+    func startMuxTunnel(id: UInt64, fd: Int32, target: HostPort, relay: RelayEndpoint, connection: Connection) -> RelayMuxStream {
+        let s = RelayMuxStream(id: id, bridgeFD: fd, target: target, relay: relay, connection: connection, worker: self)
+        muxStreams[ObjectIdentifier(s)] = s
+        s.start()
+        return s
+    }
+
+    func muxStreamFinished(_ s: RelayMuxStream) {
+        muxStreams[ObjectIdentifier(s)] = nil
+        stopIfDrained()
+    }
+
+    func relayMuxFinished(_ m: RelayMux) {
+        relayMuxes[ObjectIdentifier(m)] = nil
+        if relayMux === m { relayMux = nil }
+        stopIfDrained()
+    }
+
     func tunnelFinished(_ t: RelayTunnel) {
         tunnels[ObjectIdentifier(t)] = nil
         stopIfDrained()
@@ -265,7 +293,9 @@ final class ProxyWorker: IOHandler {
     /// its last completion, so a connection the kernel handed over meanwhile is answered (503)
     /// rather than lost.
     private func stopIfDrained() {
-        guard shuttingDown, connections.isEmpty, fronts.isEmpty, tunnels.isEmpty else { return }
+        guard shuttingDown, connections.isEmpty, fronts.isEmpty, tunnels.isEmpty, muxStreams.isEmpty else { return }
+        for m in Array(relayMuxes.values) { m.shutdown() }
+        guard relayMuxes.isEmpty else { return }
         if !saidDrained {
             saidDrained = true
             shared.drainQuorum.drained()

@@ -46,6 +46,25 @@ extension Setting {
             "relay-secret-file", .secretFile, \.relaySecret, [.run, .resolve], .relayClient,
             help: "File whose first line is the relay's shared secret.",
             examples: ["/etc/veil/relay-secret"]),
+        .value(
+            "relay-mux", .bool, \.config.relayMux, .run, .relayClient,
+            help: "on: every tunnel is an HTTP/2 CONNECT stream over one TLS connection per worker to the relay; off: one TLS connection per tunnel.",
+            details: """
+                `on`: each worker keeps one TLS connection to the relay (ALPN `h2`) and every tunnel is an \
+                HTTP/2 CONNECT stream on it (RFC 9113 8.5; flow control per stream): no TCP and TLS set-up per \
+                new connection, one connection for an observer to see, PING keepalive and reconnect. The relay \
+                must speak HTTP/2 CONNECT (say `nghttpx --http2-proxy`). `off`: one TLS connection and an \
+                HTTP/1.1 CONNECT per tunnel, which can move onto kTLS and splice (fastest for a few big transfers)
+                """,
+            examples: ["on"]),
+        .value(
+            "relay-keepalive", .positiveSeconds, \.config.relayKeepalive, .run, .relayClient,
+            help: "Seconds between HTTP/2 PINGs on the multiplexed relay connection (relay-mux on).",
+            examples: ["15"]),
+        .value(
+            "relay-dead-after", .number(1...100), \.config.relayDeadAfter, .run, .relayClient,
+            help: "PINGs unanswered in a row after which the multiplexed relay connection is dead and replaced.",
+            examples: ["2"]),
     ]
 
     /// `veil relay`'s own flags. Settings it shares with `veil run` (resolvers, logs, capacity)
