@@ -48,9 +48,9 @@ extension H2ConnectionMachine {
     /// When it took fewer than given, `.writable` comes once the windows open. `endStream`
     /// (the tunnel's half-close) goes out only with the last byte.
     @discardableResult
-    public mutating func sendData(stream id: UInt32, _ bytes: ArraySlice<UInt8>, endStream: Bool, actions: inout [Action]) -> Int {
+    public mutating func sendData<C: Collection<UInt8>>(stream id: UInt32, _ bytes: C, endStream: Bool, actions: inout [Action]) -> Int {
         guard failure == nil, var s = streams[id], !s.localClosed else { return 0 }
-        var rest = bytes
+        var rest = bytes[...]
         while !rest.isEmpty {
             let room = min(s.sendWindow, connectionSendWindow, peerMaxFrameSize)
             guard room > 0 else { break }

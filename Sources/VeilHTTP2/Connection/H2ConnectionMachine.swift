@@ -103,7 +103,7 @@ public struct H2ConnectionMachine: Sendable {
     // The peer's settings.
     var peerInitialWindow = H2.defaultWindowSize
     var peerMaxFrameSize = H2.defaultMaxFrameSize
-    var peerMaxConcurrentStreams = Int.max
+    public internal(set) var peerMaxConcurrentStreams = Int.max
     var connectionSendWindow = H2.defaultWindowSize
     var connectionReceiveWindow = H2.defaultWindowSize
     var connectionCredit = 0

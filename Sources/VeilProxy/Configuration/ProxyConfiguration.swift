@@ -119,7 +119,7 @@ public struct ProxyConfiguration: Sendable {
     public var relay: RelayEndpoint? = nil
     /// Tunnels as HTTP/2 CONNECT streams over one multiplexed TLS connection per worker
     /// (`relay-mux`); off: one TLS connection (HTTP/1.1 CONNECT) per tunnel.
-    public var relayMux = false
+    public var relayMux: RelayMuxMode = .off
     /// Seconds between HTTP/2 PINGs on the multiplexed relay connection.
     public var relayKeepalive: Double = 15
     /// PINGs unanswered in a row after which the multiplexed relay connection is dead.

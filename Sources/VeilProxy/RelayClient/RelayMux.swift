@@ -32,6 +32,7 @@ final class RelayMux: IOHandler {
     var engine: TLSEngine?
     var h2 = H2ConnectionMachine(.init(role: .client))
     var actions: [H2ConnectionMachine.Action] = []
+    var spareActions: [H2ConnectionMachine.Action] = []
     let connectSlot = AddressSlot()
     /// Plaintext out of TLS, one read at a time.
     let plain: UnsafeMutableRawPointer
@@ -86,24 +87,37 @@ final class RelayMux: IOHandler {
             streams[sid] = s
             carried += 1
             flush()
+        } catch .tooManyStreams {
+            // The relay's SETTINGS_MAX_CONCURRENT_STREAMS: it waits for a stream to end.
+            waiting.append(s)
         } catch {
-            // Going away or full: the next connection takes it.
+            // Going away or out of stream ids: the next connection takes it.
+            goingAway = true
+            worker.relayMuxRetiring(self)
             s.mux = nil
             worker.relayMuxFor(s).attach(s)
         }
+    }
+
+    /// Tunnels held back by the relay's stream limit, once a stream has ended.
+    private func openWaiting() {
+        guard state == .up, !waiting.isEmpty, h2.openStreams < h2.peerMaxConcurrentStreams else { return }
+        let s = waiting.removeFirst()
+        open(s)
     }
 
     func detach(_ s: RelayMuxStream) {
         if let sid = s.streamID, streams[sid] === s { streams[sid] = nil }
         waiting.removeAll { $0 === s }
         s.mux = nil
+        openWaiting()
         closeIfDrained()
     }
 
     /// Tunnel bytes up: what the windows take (the stream waits for `.writable` for the rest).
     func send(stream: UInt32, _ bytes: UnsafeRawBufferPointer, end: Bool) -> Int {
         actions.removeAll(keepingCapacity: true)
-        let n = h2.sendData(stream: stream, ArraySlice(bytes), endStream: end, actions: &actions)
+        let n = h2.sendData(stream: stream, bytes, endStream: end, actions: &actions)
         perform()
         flush()
         return n
@@ -125,6 +139,7 @@ final class RelayMux: IOHandler {
     /// A stream's two sides ended.
     func streamDone(_ sid: UInt32) {
         streams[sid] = nil
+        openWaiting()
     }
 
     // MARK: Connect and handshake
@@ -272,8 +287,14 @@ final class RelayMux: IOHandler {
     // MARK: The machine's actions
 
     private func perform() {
-        let list = actions
-        actions.removeAll(keepingCapacity: true)
+        // The list is swapped out (no copy): actions performed here may feed the machine again.
+        var list = spareActions
+        spareActions = []
+        swap(&list, &actions)
+        defer {
+            list.removeAll(keepingCapacity: true)
+            spareActions = list
+        }
         for action in list {
             switch action {
             case .response(let sid, let status):

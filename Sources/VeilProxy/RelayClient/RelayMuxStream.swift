@@ -42,8 +42,12 @@ final class RelayMuxStream: IOHandler {
     var bridgeEnded = false
     var sentEnd = false
 
-    /// Relay -> bridge: bytes the bridge has not taken yet (bounded by the stream window).
+    /// Relay -> bridge: bytes the bridge has not taken yet (bounded by the stream window), in
+    /// two lists: `sending` (the send in flight reads it, so nothing changes it meanwhile; from
+    /// `sendingOffset` on) and `down` (what came since).
     var down: [UInt8] = []
+    var sending: [UInt8] = []
+    var sendingOffset = 0
     var sendingCount = 0
     var remoteEnded = false
     var shutDownBridge = false
@@ -137,16 +141,24 @@ final class RelayMuxStream: IOHandler {
 
     private func sendToBridge() {
         guard !finished, sendingCount == 0 else { return }
-        if down.isEmpty {
+        if sendingOffset == sending.count {
+            sending.removeAll(keepingCapacity: true)
+            sendingOffset = 0
+            swap(&sending, &down)
+        }
+        if sending.isEmpty {
             if remoteEnded && !shutDownBridge {
                 shutDownBridge = true
                 loop.shutdownWrite(handle, op: Op.bridgeShutdown.rawValue, fd: bridgeFD)
             }
             return
         }
-        sendingCount = down.count
-        down.withUnsafeBytes { raw in
-            if let base = raw.baseAddress { loop.send(handle, op: Op.bridgeSend.rawValue, fd: bridgeFD, from: base, count: raw.count) }
+        sendingCount = sending.count - sendingOffset
+        let offset = sendingOffset
+        sending.withUnsafeBytes { raw in
+            if let base = raw.baseAddress {
+                loop.send(handle, op: Op.bridgeSend.rawValue, fd: bridgeFD, from: base + offset, count: raw.count - offset)
+            }
         }
     }
 
@@ -174,7 +186,7 @@ final class RelayMuxStream: IOHandler {
                 return
             }
             let taken = min(Int(result), n)
-            down.removeFirst(taken)
+            sendingOffset += taken
             if let mux, let sid = streamID { mux.consumed(stream: sid, taken) }
             sendToBridge()
         case .bridgeShutdown:
@@ -201,7 +213,7 @@ final class RelayMuxStream: IOHandler {
 
     /// Both directions ended and the bridge took everything.
     private func checkDone() {
-        if sentEnd && shutDownBridge && down.isEmpty && sendingCount == 0 {
+        if sentEnd && shutDownBridge && down.isEmpty && sendingCount == 0 && sendingOffset == sending.count {
             if let mux, let sid = streamID { mux.streamDone(sid) }
             close()
         }

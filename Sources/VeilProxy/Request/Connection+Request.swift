@@ -108,7 +108,7 @@ extension Connection {
                 return .tunnelFailed(.badGateway, CloseReason(.error, "tunnel: \(error)"), now: MonotonicClock.now())
             }
             upstreamFD = pair.0
-            if worker.config.relayMux {
+            if worker.config.relayMux == .on {
                 relayMuxStream = worker.startMuxTunnel(id: id, fd: pair.1, target: target, relay: relay, connection: self)
                 return nil
             }

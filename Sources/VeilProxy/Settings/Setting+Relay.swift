@@ -47,7 +47,7 @@ extension Setting {
             help: "File whose first line is the relay's shared secret.",
             examples: ["/etc/veil/relay-secret"]),
         .value(
-            "relay-mux", .bool, \.config.relayMux, .run, .relayClient,
+            "relay-mux", .choice, \.config.relayMux, .run, .relayClient,
             help: "on: every tunnel is an HTTP/2 CONNECT stream over one TLS connection per worker to the relay; off: one TLS connection per tunnel.",
             details: """
                 `on`: each worker keeps one TLS connection to the relay (ALPN `h2`) and every tunnel is an \
