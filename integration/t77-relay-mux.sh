@@ -6,7 +6,8 @@
 # it; nghttpx killed mid-transfer: that transfer fails with the reason in Veil's log (relay
 # down) and in its summary, and a new request succeeds once nghttpx is back (reconnect after
 # the backoff, a second relay up line); nghttpx stopped (SIGSTOP): PINGs unanswered, the
-# connection declared dead and replaced.
+# connection declared dead and replaced; nghttpx's graceful stop (GOAWAY): the transfer under
+# way finishes, the next tunnel goes on a new connection.
 
 MX_DOMAIN=mux.test
 MX_SECRET=mux-secret-$RANDOM$RANDOM
@@ -145,6 +146,28 @@ if VEIL_RELAY_SECRET=$MX_SECRET veil_or_fail relay-mux "${MX_ARGS[@]}" && veil_c
     summary_for "${got##* }" 15
     check "relay-mux/stopped relay: the new request is on another relay connection" \
         test "$(field relay_conn "$SUMMARY")" != "${MX_FIRST_CONN:-}"
+
+    # GOAWAY from the relay (nghttpx's graceful stop, SIGQUIT): the transfer under way finishes
+    # intact on the draining connection; the next tunnel goes on a new one.
+    log_mark
+    (CURL_MAX_TIME=30 vcurl --limit-rate 4M -o "$MX_DIR/drain.bin" -w '%{http_code} %{local_port}' \
+        "https://n33.$MX_DOMAIN:$MX_ORIGIN/big.bin" >"$MX_DIR/drain.out" 2>"$MX_DIR/drain.err") &
+    drainpid=$!
+    sleep 1.5
+    kill -QUIT "$MX_NGHTTPX_PID"
+    wait "$drainpid"
+    got=$(cat "$MX_DIR/drain.out")
+    check "relay-mux/goaway: the transfer under way finishes intact" \
+        bash -c "[[ '${got%% *}' == 200 && '$(sha_of "$MX_DIR/drain.bin")' == '$BIG_SHA' ]]"
+    check "relay-mux/goaway: logged" bash -c "grep -q 'relay goaway: 127\.0\.0\.1:$MX_NGHTTPX' '$VEIL_LOG'"
+    summary_for "${got##* }" 15
+    drained_conn=$(field relay_conn "$SUMMARY")
+    stop_pid "$MX_NGHTTPX_PID" 10
+    mx_nghttpx_start || fail "relay-mux/harness nghttpx restart" "did not start"
+    got=$(mx_get 34 /index.html "$MX_DIR/after3.html")
+    expect_eq "relay-mux/goaway: a new tunnel after it succeeds" 200 "${got%% *}"
+    summary_for "${got##* }" 15
+    check "relay-mux/goaway: the new tunnel is on a new relay connection" test "$(field relay_conn "$SUMMARY")" != "${drained_conn:-none}"
     stop_veil
 else
     dump_veil_log
