@@ -5,7 +5,8 @@
 # relay on the capture, every summary with the same relay_conn=; 8 parallel 16 MiB downloads on
 # it; nghttpx killed mid-transfer: that transfer fails with the reason in Veil's log (relay
 # down) and in its summary, and a new request succeeds once nghttpx is back (reconnect after
-# the backoff, a second relay up line); nghttpx stopped (SIGSTOP): PINGs unanswered, the
+# the backoff, a second relay up line; meanwhile a new tunnel gets 502 within connect-timeout);
+# nghttpx stopped (SIGSTOP): PINGs unanswered, the
 # connection declared dead and replaced; nghttpx's graceful stop (GOAWAY): the transfer under
 # way finishes, the next tunnel goes on a new connection.
 
@@ -127,6 +128,17 @@ if VEIL_RELAY_SECRET=$MX_SECRET veil_or_fail relay-mux "${MX_ARGS[@]}" && veil_c
     check "relay-mux/kill: relay down line with the reason" bash -c "grep -qE 'relay down: 127\.0\.0\.1:$MX_NGHTTPX .*reason=.+' '$VEIL_LOG'"
     summary_for "$(awk '{print $2}' "$MX_DIR/cut.out")" 10 || wait_summary 10 "target=n30\.$MX_DOMAIN"
     expect_summary "relay-mux/kill: the summary names the relay failure" relay_error ".*relay.*"
+    # While the relay is down, a new tunnel waits at most connect-timeout (5 s), then 502 with
+    # the reason.
+    log_mark
+    t0=$(date +%s.%N)
+    got=$(vcurl -o /dev/null -w '%{http_connect} %{local_port}' "https://n35.$MX_DOMAIN:$MX_ORIGIN/index.html" 2>/dev/null)
+    t1=$(date +%s.%N)
+    expect_eq "relay-mux/down: a new tunnel is answered 502" 502 "${got%% *}"
+    check "relay-mux/down: within connect-timeout (5 s) and a little" awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 7) }'
+    summary_for "${got##* }" 10
+    expect_summary "relay-mux/down: summary close" close relay-failed
+    expect_summary "relay-mux/down: summary reason names the relay" reason ".*relay.*"
     mx_nghttpx_start || fail "relay-mux/harness nghttpx restart" "did not start"
     log_mark
     got=$(mx_get 31 /index.html "$MX_DIR/after.html")
