@@ -3,7 +3,7 @@
 # --relay-mux on) -> nghttpx --http2-proxy (pinned by its certificate's fingerprint) -> squid
 # -> nginx. 20 sequential requests to different names: bodies intact, one TCP connection to the
 # relay on the capture, every summary with the same relay_conn=; 8 parallel 16 MiB downloads on
-# it; nghttpx killed mid-transfer: that transfer fails with the reason in Veil's log (relay
+# it; a slow client beside a fast download on it; nghttpx killed mid-transfer: that transfer fails with the reason in Veil's log (relay
 # down) and in its summary, and a new request succeeds once nghttpx is back (reconnect after
 # the backoff, a second relay up line; meanwhile a new tunnel gets 502 within connect-timeout);
 # nghttpx stopped (SIGSTOP): PINGs unanswered, the
@@ -112,6 +112,22 @@ if VEIL_RELAY_SECRET=$MX_SECRET veil_or_fail relay-mux "${MX_ARGS[@]}" && veil_c
     expect_eq "relay-mux/8 parallel 16 MiB downloads intact" 8 "$ok"
     expect_eq "relay-mux/8 parallel: all on the same relay connection as the 20 before" "${MX_FIRST_CONN:-none} 1" \
         "${conns[0]:-none} $(printf '%s\n' "${conns[@]}" | sort -u | wc -l)"
+
+    # A slow client (curl reading 100 KB/s) stops only its own stream: a download beside it on
+    # the same relay connection runs at full speed.
+    log_mark
+    (CURL_MAX_TIME=20 vcurl --limit-rate 100K -o /dev/null -w '%{http_code} %{local_port}' \
+        "https://n36.$MX_DOMAIN:$MX_ORIGIN/big.bin" >"$MX_DIR/slow.out" 2>/dev/null) &
+    slowpid=$!
+    sleep 1
+    t0=$(date +%s.%N)
+    got=$(CURL_MAX_TIME=20 mx_get 37 /big.bin "$MX_DIR/fast.bin")
+    t1=$(date +%s.%N)
+    check "relay-mux/slow stream: 16 MiB beside it arrive intact" \
+        bash -c "[[ '${got%% *}' == 200 && '$(sha_of "$MX_DIR/fast.bin")' == '$BIG_SHA' ]]"
+    check "relay-mux/slow stream: ... within 5 s (the slow one would take 160 s)" awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 5) }'
+    kill $(pgrep -P "$slowpid") "$slowpid" 2>/dev/null; wait "$slowpid" 2>/dev/null
+    rm -f "$MX_DIR/fast.bin"
 
     # nghttpx killed mid-transfer.
     log_mark
