@@ -106,8 +106,14 @@ final class RelayMux: IOHandler {
         open(s)
     }
 
+    /// The stream's owner ended (normally, or its connection left or timed out): a stream the
+    /// machine still has open is reset, so that it neither leaks nor counts against the relay's
+    /// limit.
     func detach(_ s: RelayMuxStream) {
-        if let sid = s.streamID, streams[sid] === s { streams[sid] = nil }
+        if let sid = s.streamID, streams[sid] === s {
+            streams[sid] = nil
+            reset(stream: sid)
+        }
         waiting.removeAll { $0 === s }
         s.mux = nil
         openWaiting()
