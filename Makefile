@@ -36,7 +36,8 @@ APT_PACKAGES := libssl-dev liburing-dev libcrypt-dev pkg-config curl openssl ngi
                 tshark socat python3 iproute2 unbound testssl.sh \
                 systemd man-db groff-base zsh fish strace \
                 ca-certificates libnss3-tools python3-requests python3-prometheus-client \
-                apache2-utils chromium python3-venv android-boringssl
+                apache2-utils chromium python3-venv android-boringssl python3-h2 \
+                nghttp2-proxy squid
 
 VEIL := .build/release/veil
 

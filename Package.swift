@@ -41,10 +41,13 @@ let package = Package(
         .target(name: "VeilTLS", dependencies: ["VeilRuntime", "COpenSSL", "COpenSSLShims", "CRecordCrypto"], swiftSettings: strict),
         // Wire values: host/port, patterns and rules, request parsing, status answers (no dependencies).
         .target(name: "VeilWire", swiftSettings: strict),
+        // HTTP/2 (RFC 9113 frames and connection state, RFC 7541 HPACK) for relay tunnels: pure,
+        // no dependencies, beside the TLS layer.
+        .target(name: "VeilHTTP2", swiftSettings: strict),
         // Out-of-band name resolution: static map, system, DoH, DoT, the Veil relay; DNS codec and cache.
         .target(name: "VeilResolver", dependencies: ["VeilRuntime", "VeilTLS", "VeilWire"], swiftSettings: strict),
         // Proxy: the server, its configuration and the connection pipelines.
-        .target(name: "VeilProxy", dependencies: ["VeilRuntime", "VeilTLS", "VeilWire", "VeilResolver", "CLibCrypt"], swiftSettings: strict),
+        .target(name: "VeilProxy", dependencies: ["VeilRuntime", "VeilTLS", "VeilWire", "VeilResolver", "VeilHTTP2", "CLibCrypt"], swiftSettings: strict),
         // Thin CLI.
         .executableTarget(
             name: "VeilCLI",
@@ -53,6 +56,7 @@ let package = Package(
 
         .testTarget(name: "VeilTLSTests", dependencies: ["VeilTLS", "VeilRuntime", "COpenSSL", "COpenSSLShims"], swiftSettings: strict),
         .testTarget(name: "VeilWireTests", dependencies: ["VeilWire"], swiftSettings: strict),
+        .testTarget(name: "VeilHTTP2Tests", dependencies: ["VeilHTTP2"], swiftSettings: strict),
         .testTarget(name: "VeilResolverTests", dependencies: ["VeilResolver", "VeilWire", "VeilTLS", "VeilRuntime"], swiftSettings: strict),
         .testTarget(name: "VeilProxyTests", dependencies: ["VeilProxy", "VeilWire", "VeilResolver", "VeilRuntime", "VeilTLS"], swiftSettings: strict),
         .testTarget(name: "VeilRuntimeTests", dependencies: ["VeilRuntime"], swiftSettings: strict),

@@ -4,6 +4,7 @@
 # - only VeilRuntime imports CLibURing or CRuntimeShims, and only it prepares io_uring submissions;
 # - only VeilTLS (and its tests) import COpenSSL, COpenSSLShims or CRecordCrypto, and the
 #   runtime's C includes no OpenSSL header;
+# - VeilHTTP2 is pure: it imports nothing but the standard library and VeilWire;
 # - every package module a target imports is declared as its dependency in Package.swift;
 # - no Swift source folder holds more than 25 files (issue 12: folders by concern).
 set -uo pipefail
@@ -23,6 +24,10 @@ while IFS= read -r hit; do breach "OpenSSL outside VeilTLS: $hit"; done < <(
         Sources Tests --include='*.swift' | grep -vE '^(Sources/VeilTLS|Tests/VeilTLSTests)/')
 while IFS= read -r hit; do breach "OpenSSL header in the runtime's C: $hit"; done < <(
     grep -rn 'openssl/' Sources/CRuntimeShims Sources/CLibURing)
+
+while IFS= read -r hit; do breach "VeilHTTP2 imports more than VeilWire: $hit"; done < <(
+    grep -rnE '^\s*(@testable |internal |public |private |fileprivate |@_exported )*import ' Sources/VeilHTTP2 --include='*.swift' 2>/dev/null \
+        | grep -vE 'import (VeilWire|Swift)$')
 
 while IFS= read -r dir; do
     n=$(find "$dir" -maxdepth 1 -name '*.swift' | wc -l)

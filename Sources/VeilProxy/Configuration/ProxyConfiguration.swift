@@ -126,6 +126,13 @@ public struct ProxyConfiguration: Sendable {
             if let newValue { if relays.isEmpty { relays = [newValue] } else { relays[0] = newValue } } else { relays = [] }
         }
     }
+    /// Tunnels as HTTP/2 CONNECT streams over one multiplexed TLS connection per worker
+    /// (`relay-mux`); off: one TLS connection (HTTP/1.1 CONNECT) per tunnel.
+    public var relayMux: RelayMuxMode = .off
+    /// Seconds between HTTP/2 PINGs on the multiplexed relay connection.
+    public var relayKeepalive: Double = 15
+    /// PINGs unanswered in a row after which the multiplexed relay connection is dead.
+    public var relayDeadAfter = 2
     /// False for `veil relay`: only the TLS listener accepts connections.
     public var plainListener = true
     /// Set for `veil relay`: secret, limits and the relay's own certificate home.

@@ -4,3 +4,9 @@ import VeilWire
 public enum Route: String, Sendable, CaseIterable {
     case direct, tunnel
 }
+
+/// `relay-mux`: tunnels as HTTP/2 streams over one relay connection per worker, or one
+/// connection per tunnel.
+public enum RelayMuxMode: String, Sendable, CaseIterable {
+    case off, on
+}

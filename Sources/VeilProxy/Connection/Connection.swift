@@ -88,6 +88,8 @@ final class Connection: IOHandler {
     // Relay: the tunnel carrying this connection's upstream (`--route tunnel`), and on the relay
     // itself the per-client slot this connection holds.
     weak var relayTunnel: RelayTunnel?
+    /// `--relay-mux on`: the stream carrying this connection's tunnel.
+    weak var relayMuxStream: RelayMuxStream?
     var relaySlot: String?
     /// The TLS fronts carrying this connection's client socket (HTTPS listener) and upstream
     /// socket (relay tunnel): told when an end passed on to them was authenticated (the relays' `shutdownWrite`).
@@ -223,6 +225,7 @@ final class Connection: IOHandler {
         phase = .closing(ended: phase.running)
         summary.close = reason
         relayTunnel?.connectionFinished()
+        relayMuxStream?.connectionFinished()
         loop.retire(handle, cancelling: clientFD, upstreamFD)
     }
 

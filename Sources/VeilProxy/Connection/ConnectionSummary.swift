@@ -78,6 +78,11 @@ struct ConnectionSummary {
     var tunnelRecordsNote: String?
     /// How the relay's side of the tunnel's TLS ended (see StreamEnd).
     var tunnelEnd: StreamEnd?
+    /// `--relay-mux on`: the relay connection's id, the streams open on it when this tunnel was
+    /// answered (this one included), and why the stream failed after its 200.
+    var relayConn: UInt64?
+    var relayStreams: Int?
+    var relayError: String?
     var path: DataPath?
     /// How each side's stream towards Veil ended (see StreamEnd); nil while it has not.
     var clientEnd: StreamEnd?
@@ -120,6 +125,9 @@ struct ConnectionSummary {
                 if let tunnelRecords { l.field("tunnel_records", tunnelRecords) }
                 if let tunnelRecordsNote { l.field("tunnel_records_note", tunnelRecordsNote) }
                 if tunnelPath != nil { l.field("tunnel_end", tunnelEnd?.token) }
+                if let relayConn { l.field("relay_conn", relayConn) }
+                if let relayStreams { l.field("relay_streams", relayStreams) }
+                if let relayError { l.field("relay_error", relayError) }
             }
         }
         l.field("sni", sni)

@@ -128,10 +128,15 @@ extension Connection {
             }
             upstreamFD = pair.0
             summary.relay = worker.config.relays[relay].address.description
+            if worker.config.relayMux == .on {
+                relayMuxStream = worker.startMuxTunnel(id: id, fd: pair.1, target: target, relay: relay, connection: self)
+                return nil
+            }
             relayTunnel = worker.startTunnel(id: id, fd: pair.1, target: target, relay: relay,
                                              tried: RelayChoice.bit(relay), connection: self)
         case .stopTunnel:
             relayTunnel?.connectionFinished()
+            relayMuxStream?.connectionFinished()
         case .stageAnswer(let bytes):
             stageResponse(bytes)
         case .sendAnswer(let offset):

@@ -39,10 +39,15 @@ final class ProxyWorker: IOHandler {
     private var connections: [ObjectIdentifier: Connection] = [:]
     /// HTTPS listener fronts; each starts a connection once its TLS handshake is done.
     private var fronts: [ObjectIdentifier: TLSFront] = [:]
-    /// `--route tunnel`: TLS connections to the relay, one per tunnelled connection.
-    /// `--route tunnel`: which relay new tunnels go to, and which are down.
+    /// `--route tunnel`: which relay new tunnels go to, and which are down (and for how long).
     var relayChoice: RelayChoice
+    /// `--route tunnel`: TLS connections to the relay, one per tunnelled connection.
     private var tunnels: [ObjectIdentifier: RelayTunnel] = [:]
+    /// `--relay-mux on`: per relay (its index in `config.relays`) the connection new tunnels go
+    /// on, every connection still open (draining ones too), and the tunnels on them.
+    var relayMux: [Int: RelayMux] = [:]
+    var relayMuxes: [ObjectIdentifier: RelayMux] = [:]
+    var muxStreams: [ObjectIdentifier: RelayMuxStream] = [:]
     /// Multishot accepts are to run (until the drained worker stops them).
     private var accepting = false
     private(set) var shuttingDown = false
@@ -246,6 +251,25 @@ final class ProxyWorker: IOHandler {
         return f
     }
 
+    /// `--relay-mux on`: a tunnel as a stream on this worker's relay connection.
+    func startMuxTunnel(id: UInt64, fd: Int32, target: HostPort, relay: Int, connection: Connection) -> RelayMuxStream {
+        let s = RelayMuxStream(id: id, bridgeFD: fd, target: target, relayIndex: relay, connection: connection, worker: self)
+        muxStreams[ObjectIdentifier(s)] = s
+        s.start()
+        return s
+    }
+
+    func muxStreamFinished(_ s: RelayMuxStream) {
+        muxStreams[ObjectIdentifier(s)] = nil
+        stopIfDrained()
+    }
+
+    func relayMuxFinished(_ m: RelayMux) {
+        relayMuxes[ObjectIdentifier(m)] = nil
+        if relayMux[m.relayIndex] === m { relayMux[m.relayIndex] = nil }
+        stopIfDrained()
+    }
+
     func tunnelFinished(_ t: RelayTunnel) {
         tunnels[ObjectIdentifier(t)] = nil
         stopIfDrained()
@@ -269,7 +293,9 @@ final class ProxyWorker: IOHandler {
     /// its last completion, so a connection the kernel handed over meanwhile is answered (503)
     /// rather than lost.
     private func stopIfDrained() {
-        guard shuttingDown, connections.isEmpty, fronts.isEmpty, tunnels.isEmpty else { return }
+        guard shuttingDown, connections.isEmpty, fronts.isEmpty, tunnels.isEmpty, muxStreams.isEmpty else { return }
+        for m in Array(relayMuxes.values) { m.shutdown() }
+        guard relayMuxes.isEmpty else { return }
         if !saidDrained {
             saidDrained = true
             shared.drainQuorum.drained()

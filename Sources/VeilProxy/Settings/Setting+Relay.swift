@@ -51,7 +51,7 @@ extension Setting {
             examples: ["/etc/veil/relay-secret"]),
         .custom(
             "relay-token", .relayToken, kind: .list, [.run, .resolve], .relayClient,
-            help: "The relay's connection token (or @FILE), as veil relay writes it to HOME/relay-token: one relay, standing for --relay, --relay-fingerprint and the secret (repeatable).",
+            help: "The relay's connection token (or @FILE), as veil relay writes it to HOME/relay-token: one relay, standing for --relay, --relay-fingerprint and the secret.",
             details: """
                 the relay's connection token `VR1<fingerprint>::<secret>@IP:PORT`, or `@FILE` (its first line), \
                 as `veil relay` writes it to `HOME/relay-token`: one relay, standing for `relay`, \
@@ -61,6 +61,25 @@ extension Setting {
             examples: ["VR15A4E202E6B8F00C19D127E44A03B5CE219F78806D42AB3610C954FE8712D5DC4::a-secret-from-the-relay-0123456789@203.0.113.7:8443"], secret: true,
             environment: [EnvironmentName(name: "VEIL_RELAY_TOKEN", emptyIsUnset: true)]
         ) { b, token, _ in b.relayTokens.append(token) },
+        .value(
+            "relay-mux", .choice, \.config.relayMux, .run, .relayClient,
+            help: "on: every tunnel is an HTTP/2 CONNECT stream over one TLS connection per worker to the relay; off: one TLS connection per tunnel.",
+            details: """
+                `on`: each worker keeps one TLS connection to the relay (ALPN `h2`) and every tunnel is an \
+                HTTP/2 CONNECT stream on it (RFC 9113 8.5; flow control per stream): no TCP and TLS set-up per \
+                new connection, one connection for an observer to see, PING keepalive and reconnect. The relay \
+                must speak HTTP/2 CONNECT (say `nghttpx --http2-proxy`). `off`: one TLS connection and an \
+                HTTP/1.1 CONNECT per tunnel, which can move onto kTLS and splice (fastest for a few big transfers)
+                """,
+            examples: ["on"]),
+        .value(
+            "relay-keepalive", .positiveSeconds, \.config.relayKeepalive, .run, .relayClient,
+            help: "Seconds between HTTP/2 PINGs on the multiplexed relay connection (relay-mux on).",
+            examples: ["15"]),
+        .value(
+            "relay-dead-after", .number(1...100), \.config.relayDeadAfter, .run, .relayClient,
+            help: "PINGs unanswered in a row after which the multiplexed relay connection is dead and replaced.",
+            examples: ["2"]),
     ]
 
     /// `veil relay`'s own flags. Settings it shares with `veil run` (resolvers, logs, capacity)

@@ -1,0 +1,419 @@
+import VeilHTTP2
+import VeilResolver
+import VeilRuntime
+import VeilTLS
+import VeilWire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `--relay-mux on`: one TLS connection from this worker to the relay carrying every tunnel as
+/// an HTTP/2 CONNECT stream (RFC 9113 section 8.5). The owner, on the ring thread, of the
+/// socket, the TLS session (pinned by fingerprint as `RelayTunnelMachine` pins it, ALPN `h2`)
+/// and an `H2ConnectionMachine`, which decides everything HTTP/2; each stream's bridge is a
+/// `RelayMuxStream`'s.
+///
+/// Staying up: a PING every `relay-keepalive`; `relay-dead-after` of them unanswered, a read or
+/// send failure, or the relay closing make the connection lost: its streams fail (those not
+/// answered yet with 502 and the reason), `relay down: ...` is logged, and the worker makes the
+/// next connection after a backoff (0.25 s doubling to 30 s, with jitter). A GOAWAY from the
+/// relay lets the streams it took finish here while new tunnels go to a new connection.
+final class RelayMux: IOHandler {
+    enum Op: UInt8 { case connect = 1, recv, send }
+    enum State { case waiting, connecting, handshake, up, closed }
+
+    /// The `relay_conn=` id (from the connection id counter, so unique in the process).
+    let id: UInt64
+    let relay: RelayEndpoint
+    unowned let worker: ProxyWorker
+    var state = State.waiting
+    var fd: Int32 = -1
+    var handle = IOHandle.none
+    var engine: TLSEngine?
+    var h2 = H2ConnectionMachine(.init(role: .client))
+    var actions: [H2ConnectionMachine.Action] = []
+    var spareActions: [H2ConnectionMachine.Action] = []
+    let connectSlot = AddressSlot()
+    /// Plaintext out of TLS, one read at a time.
+    let plain: UnsafeMutableRawPointer
+    static let plainSize = 16 << 10
+    var receiving = false
+    var sending = false
+    /// Streams by id, and tunnels waiting for the connection to be up.
+    var streams: [UInt32: RelayMuxStream] = [:]
+    var waiting: [RelayMuxStream] = []
+    /// Streams carried so far (for the log).
+    var carried = 0
+    let connectAt: UInt64
+    /// The next keepalive (or, until up, the set-up deadline).
+    var goingAway = false
+
+    /// Which of `config.relays` this connects to.
+    let relayIndex: Int
+
+    init(id: UInt64, relay: RelayEndpoint, relayIndex: Int, worker: ProxyWorker, connectAt: UInt64) {
+        self.id = id
+        self.relay = relay
+        self.relayIndex = relayIndex
+        self.worker = worker
+        self.connectAt = connectAt
+        plain = .allocate(byteCount: Self.plainSize, alignment: 16)
+        actions.reserveCapacity(16)
+    }
+
+    var loop: EventLoop { worker.loop }
+    var isUp: Bool { state == .up }
+    /// No new stream may go on this connection.
+    var isRetiring: Bool { state == .closed || goingAway || h2.isGoingAway }
+
+    func start() {
+        handle = loop.register(self)
+        let now = MonotonicClock.now()
+        if connectAt > now {
+            loop.setDeadline(handle, connectAt)
+        } else {
+            connect()
+        }
+    }
+
+    // MARK: Streams
+
+    func attach(_ s: RelayMuxStream) {
+        s.mux = self
+        if state == .up { open(s) } else { waiting.append(s) }
+    }
+
+    private func open(_ s: RelayMuxStream) {
+        let auth = HPACKHeader(name: "proxy-authorization", value: "Bearer \(relay.secret)")
+        do {
+            let sid = try h2.openConnect(authority: s.target.description, extra: [auth])
+            s.streamID = sid
+            streams[sid] = s
+            carried += 1
+            flush()
+        } catch .tooManyStreams {
+            // The relay's SETTINGS_MAX_CONCURRENT_STREAMS: it waits for a stream to end.
+            waiting.append(s)
+        } catch {
+            // Going away or out of stream ids: the next connection takes it.
+            goingAway = true
+            worker.relayMuxRetiring(self)
+            s.mux = nil
+            worker.relayMuxFor(s).attach(s)
+        }
+    }
+
+    /// Tunnels held back by the relay's stream limit, once a stream has ended.
+    private func openWaiting() {
+        guard state == .up, !waiting.isEmpty, h2.openStreams < h2.peerMaxConcurrentStreams else { return }
+        let s = waiting.removeFirst()
+        open(s)
+    }
+
+    /// The stream's owner ended (normally, or its connection left or timed out): a stream the
+    /// machine still has open is reset, so that it neither leaks nor counts against the relay's
+    /// limit.
+    func detach(_ s: RelayMuxStream) {
+        if let sid = s.streamID, streams[sid] === s {
+            streams[sid] = nil
+            reset(stream: sid)
+        }
+        waiting.removeAll { $0 === s }
+        s.mux = nil
+        openWaiting()
+        closeIfDrained()
+    }
+
+    /// Tunnel bytes up: what the windows take (the stream waits for `.writable` for the rest).
+    func send(stream: UInt32, _ bytes: UnsafeRawBufferPointer, end: Bool) -> Int {
+        actions.removeAll(keepingCapacity: true)
+        let n = h2.sendData(stream: stream, bytes, endStream: end, actions: &actions)
+        perform()
+        flush()
+        return n
+    }
+
+    func consumed(stream: UInt32, _ count: Int) {
+        h2.consumed(stream: stream, count)
+        flush()
+    }
+
+    func reset(stream: UInt32) {
+        actions.removeAll(keepingCapacity: true)
+        h2.reset(stream: stream, actions: &actions)
+        streams[stream] = nil
+        perform()
+        flush()
+    }
+
+    /// A stream's two sides ended.
+    func streamDone(_ sid: UInt32) {
+        streams[sid] = nil
+        openWaiting()
+    }
+
+    // MARK: Connect and handshake
+
+    private func connect() {
+        state = .connecting
+        loop.setDeadline(handle, MonotonicClock.now() &+ worker.config.connectTimeout.nanoseconds)
+        do {
+            fd = try Socket.makeTCP(family: relay.address.family)
+        } catch {
+            lost("relay \(relay.address): \(error)")
+            return
+        }
+        Socket.setNoDelay(fd)
+        loop.connect(handle, op: Op.connect.rawValue, fd: fd, to: relay.address, slot: connectSlot)
+    }
+
+    private func connected(_ result: Int32) {
+        guard result == 0 else { lost("relay \(relay.address): connect: \(SystemError.message(of: -result))"); return }
+        guard let context = worker.shared.relayClientContext else { lost("relay TLS context missing"); return }
+        do {
+            let e = try TLSEngine(context: context, role: .client)
+            try e.configureClient(serverName: nil, verifyName: relay.address.ipString, alpn: ["h2"], session: nil)
+            engine = e
+        } catch {
+            lost("relay TLS set-up: \(error)")
+            return
+        }
+        state = .handshake
+        handshake()
+    }
+
+    private func handshake() {
+        guard let e = engine else { return }
+        switch e.handshake() {
+        case .needsInput:
+            sendTLS()
+            receive()
+        case .complete:
+            guard let got = e.peerCertificateSHA256 else { lost("relay sent no certificate"); return }
+            guard relay.fingerprint.matches(got) else {
+                lost(RelayTunnelFailure.fingerprintMismatch(got: got, pinned: relay.fingerprint).closeReason(relay: "\(relay.address)").reason)
+                return
+            }
+            guard e.alpn == "h2" else { lost("relay \(relay.address) did not choose HTTP/2 (ALPN \(e.alpn ?? "none"))"); return }
+            state = .up
+            worker.relayMuxUp(self)
+            worker.diagnostic("relay up: \(relay.address) relay_conn=\(id) (HTTP/2, \(e.version ?? "TLS"))")
+            h2.start()
+            let queued = waiting
+            waiting = []
+            for s in queued { open(s) }
+            flush()
+            receive()
+            loop.setDeadline(handle, MonotonicClock.now() &+ worker.config.relayKeepalive.nanoseconds)
+        case .failed(let why):
+            lost("relay \(relay.address) TLS handshake: \(why)")
+        }
+    }
+
+    // MARK: I/O
+
+    private func receive() {
+        guard !receiving, state != .closed, let e = engine else { return }
+        let input = e.inbound
+        input.compact()
+        let count = input.contiguousWritable
+        guard count > 0 else { return }
+        input.pinned = true
+        receiving = true
+        loop.recv(handle, op: Op.recv.rawValue, fd: fd, into: input.writePointer, count: count)
+    }
+
+    /// The machine's bytes into TLS records, and the records onto the socket.
+    func flush() {
+        guard state == .up, let e = engine else { return }
+        while !h2.outbound.isEmpty {
+            let n = h2.outbound.withUnsafeBytes { raw in raw.baseAddress.map { e.write($0, count: raw.count) } ?? 0 }
+            guard n > 0 else { break }
+            h2.didSend(n)
+        }
+        sendTLS()
+    }
+
+    private func sendTLS() {
+        guard !sending, state != .closed, let e = engine else { return }
+        let out = e.outbound
+        guard out.readable > 0 else { return }
+        out.pinned = true
+        sending = true
+        loop.send(handle, op: Op.send.rawValue, fd: fd, from: UnsafeRawPointer(out.readPointer), count: out.readable)
+    }
+
+    func complete(op: UInt8, result: Int32, more: Bool, loop: EventLoop) {
+        guard let op = Op(rawValue: op) else { return }
+        switch op {
+        case .connect:
+            guard state == .connecting else { return }
+            connected(result)
+        case .recv:
+            receiving = false
+            engine?.inbound.pinned = false
+            guard state != .closed, let e = engine else { return }
+            if result == -EAGAIN || result == -EINTR { receive(); return }
+            if result < 0 { lost("relay \(relay.address): read: \(SystemError.message(of: -result))"); return }
+            if result == 0 { lost("relay \(relay.address) closed the connection"); return }
+            e.inbound.didWrite(Int(result))
+            if state == .handshake { handshake() } else { readPlaintext() }
+        case .send:
+            sending = false
+            engine?.outbound.pinned = false
+            guard state != .closed, let e = engine else { return }
+            if result < 0 && result != -EAGAIN && result != -EINTR {
+                lost("relay \(relay.address): send: \(SystemError.message(of: -result))")
+                return
+            }
+            e.outbound.consume(max(0, Int(result)))
+            if state == .handshake { sendTLS() } else { flush() }
+            closeIfDrained()
+        }
+    }
+
+    private func readPlaintext() {
+        guard let e = engine else { return }
+        while state == .up {
+            switch e.read(into: plain, max: Self.plainSize) {
+            case .data(let n):
+                actions.removeAll(keepingCapacity: true)
+                h2.receive(UnsafeRawBufferPointer(start: plain, count: n), actions: &actions)
+                perform()
+            case .needsInput:
+                flush()
+                receive()
+                return
+            case .closed:
+                lost("relay \(relay.address) ended TLS (close_notify)")
+                return
+            case .failed(let why):
+                lost("relay \(relay.address): TLS read: \(why)")
+                return
+            }
+        }
+    }
+
+    // MARK: The machine's actions
+
+    private func perform() {
+        // The list is swapped out (no copy): actions performed here may feed the machine again.
+        var list = spareActions
+        spareActions = []
+        swap(&list, &actions)
+        defer {
+            list.removeAll(keepingCapacity: true)
+            spareActions = list
+        }
+        for action in list {
+            switch action {
+            case .response(let sid, let status):
+                guard let s = streams[sid] else { continue }
+                if (200...299).contains(status) {
+                    s.didEstablish(conn: id, streamsOnConnection: h2.openStreams)
+                } else {
+                    streams[sid] = nil
+                    s.fail(.badGateway, "relay \(relay.address): CONNECT \(s.target) answered \(status)")
+                }
+            case .request:
+                continue
+            case .data(let sid, let bytes):
+                streams[sid]?.deliver(bytes)
+            case .remoteEnd(let sid):
+                streams[sid]?.remoteEnd()
+            case .reset(let sid, let code, let retryable, let reason):
+                guard let s = streams.removeValue(forKey: sid) else { continue }
+                if retryable && !s.established {
+                    s.streamID = nil
+                    s.mux = nil
+                    worker.relayMuxFor(s).attach(s)
+                } else {
+                    s.fail(.badGateway, "relay \(relay.address): \(reason) (\(code))")
+                }
+            case .closed(let sid):
+                _ = sid
+            case .writable(let sid):
+                streams[sid]?.writable()
+            case .pingAck:
+                continue
+            case .goaway(let last, let code, let debug):
+                goingAway = true
+                worker.relayMuxRetiring(self)
+                worker.diagnostic("relay goaway: \(relay.address) relay_conn=\(id) last_stream=\(last) code=\(code)\(debug.isEmpty ? "" : " " + debug)")
+            case .failed(let error):
+                lost("relay \(relay.address): HTTP/2 \(error)")
+            case .drained:
+                closeIfDrained()
+            }
+        }
+    }
+
+    // MARK: Keepalive, loss, closing
+
+    func deadlineExpired(loop: EventLoop) {
+        switch state {
+        case .waiting:
+            connect()
+        case .connecting, .handshake:
+            lost("relay \(relay.address): no TLS connection within \(worker.config.connectTimeout) s")
+        case .up:
+            if h2.unansweredPings >= worker.config.relayDeadAfter {
+                lost("relay \(relay.address): \(h2.unansweredPings) PINGs unanswered (\(worker.config.relayKeepalive) s apart)")
+                return
+            }
+            h2.ping()
+            flush()
+            loop.setDeadline(handle, MonotonicClock.now() &+ worker.config.relayKeepalive.nanoseconds)
+        case .closed:
+            break
+        }
+    }
+
+    /// The connection is gone: every stream on it fails, waiting tunnels go to the next one.
+    func lost(_ reason: String) {
+        guard state != .closed else { return }
+        let wasUp = state == .up
+        state = .closed
+        worker.relayMuxLost(self, reason: reason, wasUp: wasUp)
+        worker.diagnostic("relay down: \(relay.address) relay_conn=\(id) streams=\(streams.count) reason=\(reason)")
+        let open = streams.values.sorted { ($0.streamID ?? 0) < ($1.streamID ?? 0) }
+        streams = [:]
+        for s in open { s.fail(.badGateway, reason) }
+        let queued = waiting
+        waiting = []
+        for s in queued {
+            s.mux = nil
+            worker.relayMuxFor(s).attach(s)
+        }
+        retire()
+    }
+
+    /// The worker shuts down: GOAWAY, then close once the streams have ended.
+    func shutdown() {
+        goingAway = true
+        actions.removeAll(keepingCapacity: true)
+        h2.shutdown(actions: &actions)
+        perform()
+        flush()
+        closeIfDrained()
+    }
+
+    private func closeIfDrained() {
+        guard state != .closed, isRetiring, streams.isEmpty, waiting.isEmpty, !sending else { return }
+        state = .closed
+        worker.diagnostic("relay closed: \(relay.address) relay_conn=\(id) streams_carried=\(carried)")
+        retire()
+    }
+
+    private func retire() {
+        loop.retire(handle, cancelling: [fd])
+    }
+
+    func finalize(loop: EventLoop) {
+        Socket.close(fd)
+        fd = -1
+        engine = nil
+        plain.deallocate()
+        worker.relayMuxFinished(self)
+    }
+}

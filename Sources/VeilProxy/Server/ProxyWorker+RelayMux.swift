@@ -1,0 +1,45 @@
+import VeilRuntime
+
+/// `--relay-mux on`: which relay connection a tunnel goes on. Relays are picked by
+/// `relayChoice` (spread over the relays that are up; a relay whose connection was lost is down
+/// for its backoff, 1 s doubling to 30 s with jitter), one connection per relay at a time.
+extension ProxyWorker {
+    /// The connection for a tunnel: its relay's current one unless that is going away or lost; a
+    /// new one otherwise, connecting once the relay's backoff has passed. A tunnel coming back
+    /// (its connection was lost or went away before its answer) goes to a relay it has not
+    /// tried, if there is one.
+    func relayMuxFor(_ s: RelayMuxStream) -> RelayMux {
+        if s.attached, let next = relayChoice.pick(now: MonotonicClock.now(), tried: s.tried) {
+            s.relayIndex = next
+            s.tried |= RelayChoice.bit(next)
+            s.connection?.summary.relay = config.relays[next].address.description
+        }
+        s.attached = true
+        let i = s.relayIndex
+        if let m = relayMux[i], !m.isRetiring { return m }
+        let m = RelayMux(id: shared.makeConnectionID(), relay: config.relays[i], relayIndex: i, worker: self,
+                         connectAt: relayChoice.health[i].downUntil)
+        relayMux[i] = m
+        relayMuxes[ObjectIdentifier(m)] = m
+        m.start()
+        return m
+    }
+
+    func relayMuxUp(_ m: RelayMux) {
+        relayChoice.succeeded(m.relayIndex)
+    }
+
+    /// A GOAWAY: the connection drains; new tunnels go to a new one.
+    func relayMuxRetiring(_ m: RelayMux) {
+        if relayMux[m.relayIndex] === m { relayMux[m.relayIndex] = nil }
+    }
+
+    /// The connection was lost: its relay is down for its backoff.
+    func relayMuxLost(_ m: RelayMux, reason: String, wasUp: Bool) {
+        if relayMux[m.relayIndex] === m { relayMux[m.relayIndex] = nil }
+        relayChoice.failed(m.relayIndex, reason: reason, now: MonotonicClock.now())
+    }
+
+    /// Why relay `i`'s last connection was lost (for tunnels that time out waiting).
+    func relayLastError(_ i: Int) -> String? { relayChoice.health.indices.contains(i) ? relayChoice.health[i].lastError : nil }
+}
