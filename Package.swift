@@ -47,7 +47,7 @@ let package = Package(
         // Out-of-band name resolution: static map, system, DoH, DoT, the Veil relay; DNS codec and cache.
         .target(name: "VeilResolver", dependencies: ["VeilRuntime", "VeilTLS", "VeilWire"], swiftSettings: strict),
         // Proxy: the server, its configuration and the connection pipelines.
-        .target(name: "VeilProxy", dependencies: ["VeilRuntime", "VeilTLS", "VeilWire", "VeilResolver", "CLibCrypt"], swiftSettings: strict),
+        .target(name: "VeilProxy", dependencies: ["VeilRuntime", "VeilTLS", "VeilWire", "VeilResolver", "VeilHTTP2", "CLibCrypt"], swiftSettings: strict),
         // Thin CLI.
         .executableTarget(
             name: "VeilCLI",

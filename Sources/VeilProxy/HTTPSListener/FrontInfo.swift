@@ -11,4 +11,9 @@ struct FrontInfo: Equatable {
     var recordsNote: String? = nil
     /// How the client ended the outer session (see StreamEnd).
     var end: StreamEnd? = nil
+    /// The protocol the outer session negotiated (ALPN), when one was: "h2" at `veil relay`
+    /// carries HTTP/2 CONNECT streams (H2RelaySession).
+    var alpn: String? = nil
+    /// The HTTP/2 stream a relay connection came on (H2RelaySession).
+    var h2Stream: UInt32? = nil
 }

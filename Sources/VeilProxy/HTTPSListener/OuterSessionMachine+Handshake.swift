@@ -168,7 +168,7 @@ extension OuterSessionMachine {
         switch then {
         case .openBridge:
             state = .openingBridge(records)
-            actions.append(.openBridge(FrontInfo(tls: e.version ?? "?", cipher: e.cipher ?? "?", path: path, note: note)))
+            actions.append(.openBridge(FrontInfo(tls: e.version ?? "?", cipher: e.cipher ?? "?", path: path, note: note, alpn: e.alpn)))
         case .relay(let buffers):
             startRelay(OuterRelay(records: records, up: buffers.up, down: buffers.down), path: path, note: note, &actions)
         }

@@ -39,6 +39,7 @@ final class ProxyWorker: IOHandler {
     private var connections: [ObjectIdentifier: Connection] = [:]
     /// HTTPS listener fronts; each starts a connection once its TLS handshake is done.
     private var fronts: [ObjectIdentifier: TLSFront] = [:]
+    private var h2Sessions: [ObjectIdentifier: H2RelaySession] = [:]
     /// `--route tunnel`: TLS connections to the relay, one per tunnelled connection.
     private var tunnels: [ObjectIdentifier: RelayTunnel] = [:]
     /// Multishot accepts are to run (until the drained worker stops them).
@@ -242,6 +243,19 @@ final class ProxyWorker: IOHandler {
         return f
     }
 
+    /// veil relay: an HTTP/2 connection on `fd` (the front's bridge), its streams bridged
+    /// connections of their own.
+    func startH2Relay(fd: Int32, front: TLSFront, client: String, info: FrontInfo) {
+        let s = H2RelaySession(fd: fd, worker: self, front: front, client: client, frontInfo: info)
+        h2Sessions[ObjectIdentifier(s)] = s
+        s.start()
+    }
+
+    func h2SessionFinished(_ s: H2RelaySession) {
+        h2Sessions[ObjectIdentifier(s)] = nil
+        stopIfDrained()
+    }
+
     func tunnelFinished(_ t: RelayTunnel) {
         tunnels[ObjectIdentifier(t)] = nil
         stopIfDrained()
@@ -265,7 +279,7 @@ final class ProxyWorker: IOHandler {
     /// its last completion, so a connection the kernel handed over meanwhile is answered (503)
     /// rather than lost.
     private func stopIfDrained() {
-        guard shuttingDown, connections.isEmpty, fronts.isEmpty, tunnels.isEmpty else { return }
+        guard shuttingDown, connections.isEmpty, fronts.isEmpty, tunnels.isEmpty, h2Sessions.isEmpty else { return }
         if !saidDrained {
             saidDrained = true
             shared.drainQuorum.drained()
@@ -290,6 +304,7 @@ final class ProxyWorker: IOHandler {
         self.graceDeadline = graceDeadline
         for c in Array(connections.values) { c.shutdownRequested(graceDeadline: graceDeadline) }
         for f in Array(fronts.values) { f.shutdownRequested(graceDeadline: graceDeadline) }
+        for s in Array(h2Sessions.values) { s.shutdownRequested() }
         stopIfDrained()
     }
 
@@ -304,6 +319,7 @@ final class ProxyWorker: IOHandler {
         for c in Array(connections.values) { c.finish(CloseReason(.shutdown, "closed at shutdown")) }
         for f in Array(fronts.values) { f.finish(CloseReason(.shutdown, "closed at shutdown")) }
         for t in Array(tunnels.values) { t.finish(CloseReason(.shutdown, "closed at shutdown")) }
+        for s in Array(h2Sessions.values) { s.finish() }
         stopIfDrained()
     }
 }
