@@ -48,5 +48,34 @@ if start_relay h2 "$H2_PORT" --secret "$H2_SECRET" --allow-private --allow-port 
 else
     fail "relay-h2/relay starts" "$(tail -n 5 "$RL_LOG" | tr '\n' ' ')"
 fi
+
+# Drain: a relay told to stop (SIGTERM) sends GOAWAY; a tunnel already open on the connection
+# goes on (its GET is sent only after the GOAWAY) and ends normally within the grace period;
+# then the relay ends the HTTP/2 connection (close_notify) and exits.
+free_port H2_PORT2
+if start_relay h2-drain "$H2_PORT2" --secret "$H2_SECRET" --allow-private --allow-port "$H2_ORIGIN" \
+        --resolver static --resolve "$H2_NAME:$H2_ORIGIN:127.0.0.1"; then
+    H2_DRAIN_PID=$RL_PID H2_DRAIN_LOG=$RL_LOG
+    rm -f "$WORK/h2-ready"
+    /usr/bin/python3 "$TOOLS/h2connect.py" --port "$H2_PORT2" --fingerprint "$RL_FP" --cafile "$TESTCA" \
+        --hold held --ready-file "$WORK/h2-ready" "held,$H2_NAME:$H2_ORIGIN,$H2_SECRET,/big.bin" >"$WORK/h2-drain.out" 2>&1 &
+    H2_CLIENT=$!
+    for ((i = 0; i < 100; i++)); do [[ -e "$WORK/h2-ready" ]] && break; sleep 0.1; done
+    kill -TERM "$H2_DRAIN_PID"
+    wait "$H2_CLIENT"; rc=$?
+    out=$(cat "$WORK/h2-drain.out")
+    expect_eq "relay-h2/drain: client run completes" 0 "$rc"
+    expect_match "relay-h2/drain: the relay sends GOAWAY (last stream 1, NO_ERROR)" "goaway last_stream=1 code=0" "$out"
+    expect_eq "relay-h2/drain: the open tunnel still delivers 16 MiB intact" "$BIG_SHA" "$(field body_sha256 "$(grep -m1 '^held ' <<<"$out")")"
+    expect_eq "relay-h2/drain: the tunnel ends at the origin's close_notify" tls-close "$(field end "$(grep -m1 '^held ' <<<"$out")")"
+    for ((i = 0; i < 50; i++)); do kill -0 "$H2_DRAIN_PID" 2>/dev/null || break; sleep 0.1; done
+    check "relay-h2/drain: the relay exits once the connection has drained" bash -c "! kill -0 $H2_DRAIN_PID 2>/dev/null"
+    check "relay-h2/drain: the HTTP/2 connection's summary line, close=ok" \
+        grep -qE "front_alpn=h2 .*target=- .*close=ok reason=\"1 HTTP/2 stream\"" "$H2_DRAIN_LOG"
+    [[ $rc == 0 ]] || echo "    h2connect: $(tr '\n' ' ' <<<"$out" | cut -c1-600)"
+else
+    fail "relay-h2/drain relay starts" "$(tail -n 5 "$RL_LOG" | tr '\n' ' ')"
+fi
+kill "$H2_DRAIN_PID" 2>/dev/null; wait "$H2_DRAIN_PID" 2>/dev/null
 for p in "${H2_PIDS[@]}"; do kill "$p" 2>/dev/null; done
 for p in "${H2_PIDS[@]}"; do wait "$p" 2>/dev/null; done

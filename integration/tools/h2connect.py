@@ -32,6 +32,10 @@ class Stream:
         self.raw = bytearray()
         self.inner = None
         self.request_sent = False
+        # --hold: the GET waits (after the inner handshake) until the relay's GOAWAY.
+        self.hold = False
+        self.ready = False
+        self.ready_file = None
         if path:
             ctx = ssl.create_default_context(cafile=cafile)
             self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -46,6 +50,12 @@ class Stream:
         try:
             if not self.request_sent:
                 self.inner.do_handshake()
+                if self.hold:
+                    if not self.ready and self.ready_file:
+                        open(self.ready_file, "w").close()
+                    self.ready = True
+                    self.flush(conn, sid)
+                    return
                 self.inner.write(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (self.path, self.host)).encode())
                 self.request_sent = True
             while True:
@@ -86,8 +96,18 @@ def main():
     ap.add_argument("--fingerprint", required=True)
     ap.add_argument("--cafile", required=True)
     ap.add_argument("--timeout", type=float, default=30)
+    ap.add_argument("--hold", help="label of a stream whose GET waits for the relay's GOAWAY")
+    ap.add_argument("--ready-file", help="created once the held stream's inner handshake is done")
     ap.add_argument("streams", nargs="+")
     args = ap.parse_args()
+
+    if args.hold:
+        # h2 4.1 closes its whole connection state on a received GOAWAY; RFC 9113 section 6.8
+        # lets the streams up to its last stream id go on, which is what the drain test
+        # checks, so for it the client stays open after GOAWAY (no new stream is opened).
+        from h2.connection import ConnectionInputs, ConnectionState, H2ConnectionStateMachine
+        H2ConnectionStateMachine._transitions[(ConnectionState.CLIENT_OPEN, ConnectionInputs.RECV_GOAWAY)] = \
+            (None, ConnectionState.CLIENT_OPEN)
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -118,6 +138,8 @@ def main():
         path = parts[3] if len(parts) > 3 else None
         sid = conn.get_next_available_stream_id()
         s = Stream(label, target, secret, path, args.cafile)
+        if label == args.hold:
+            s.hold, s.ready_file = True, args.ready_file
         streams[sid] = s
         order.append(sid)
         headers = [(":method", "CONNECT"), (":authority", target)]
@@ -167,9 +189,14 @@ def main():
                 s.reset = int(event.error_code)
                 s.end, s.done = s.end or "reset", True
             elif isinstance(event, h2.events.ConnectionTerminated):
-                for s in streams.values():
-                    if not s.done:
-                        s.end, s.done = "goaway", True
+                # GOAWAY: streams up to last_stream_id go on (the relay drains them).
+                print("goaway last_stream=%s code=%d" % (event.last_stream_id, int(event.error_code)))
+                for gsid, g in streams.items():
+                    if not g.done and event.last_stream_id is not None and gsid > event.last_stream_id:
+                        g.end, g.done = "refused-by-goaway", True
+                    elif g.hold:
+                        g.hold = False
+                        g.pump(conn, gsid)
         out = conn.data_to_send()
         if out:
             tls.sendall(out)
