@@ -21,7 +21,8 @@ if start_relay h2 "$H2_PORT" --secret "$H2_SECRET" --allow-private --allow-port 
         "big,$H2_NAME:$H2_ORIGIN,$H2_SECRET,/big.bin" \
         "wrong,$H2_NAME:$H2_ORIGIN,not-the-secret" \
         "denied,127.0.0.1:$H2_DENIED,$H2_SECRET" \
-        "small,$H2_NAME:$H2_ORIGIN,$H2_SECRET,/index.html" 2>&1); rc=$?
+        "small,$H2_NAME:$H2_ORIGIN,$H2_SECRET,/index.html" \
+        "resolve,RESOLVE $H2_NAME:$H2_ORIGIN,$H2_SECRET" "resolve-wrong,RESOLVE $H2_NAME:$H2_ORIGIN,not-the-secret" 2>&1); rc=$?
     line() { grep -m1 "^$1 " <<<"$out"; }
     expect_eq "relay-h2/the relay selects ALPN h2" "alpn=h2" "$(grep -m1 '^alpn=' <<<"$out")"
     expect_eq "relay-h2/client run completes" 0 "$rc"
@@ -32,12 +33,15 @@ if start_relay h2 "$H2_PORT" --secret "$H2_SECRET" --allow-private --allow-port 
     expect_eq "relay-h2/denied target: 403 on its stream" 403 "$(field status "$(line denied)")"
     expect_eq "relay-h2/a second tunnel on the same connection: 200" 200 "$(field status "$(line small)")"
     expect_eq "relay-h2/second tunnel's body" "$(sha_of "$DOCROOT/index.html")" "$(field body_sha256 "$(line small)")"
+    expect_eq "relay-h2/RESOLVE on a stream: 200" 200 "$(field status "$(line resolve)")"
+    expect_eq "relay-h2/RESOLVE on a stream: the relay's addresses" 127.0.0.1 "$(field veil_addresses "$(line resolve)")"
+    expect_eq "relay-h2/RESOLVE with a wrong secret: 407" 407 "$(field status "$(line resolve-wrong)")"
     [[ $rc == 0 ]] || echo "    h2connect: $(tr '\n' ' ' <<<"$out" | cut -c1-600)"
     sleep 0.5
     check "relay-h2/summary lines: both tunnels, on h2 streams, close=ok" \
-        test "$(grep -cE "front_alpn=h2 h2_stream=[0-9]+ .*target=$H2_NAME:$H2_ORIGIN .*close=ok" "$H2_LOG")" = 2
-    check "relay-h2/summary line: the HTTP/2 connection itself, 4 streams" \
-        grep -qE "front_alpn=h2 .*target=- .*close=ok reason=\"4 HTTP/2 streams\"" "$H2_LOG"
+        test "$(grep -cE "front_alpn=h2 h2_stream=[0-9]+ .*target=$H2_NAME:$H2_ORIGIN upstream=127\.0\.0\.1:$H2_ORIGIN .*close=ok" "$H2_LOG")" = 2
+    check "relay-h2/summary line: the HTTP/2 connection itself, 6 streams" \
+        grep -qE "front_alpn=h2 .*target=- .*close=ok reason=\"6 HTTP/2 streams\"" "$H2_LOG"
     check "relay-h2/summary line: the 407, auth-failed" grep -qE "close=auth-failed" "$H2_LOG"
     check "relay-h2/summary line: the 403" grep -qE "target=127\.0\.0\.1:$H2_DENIED .*close=forbidden" "$H2_LOG"
     check "relay-h2/the secret is not in the relay's log" bash -c "! grep -qF '$H2_SECRET' '$H2_LOG'"

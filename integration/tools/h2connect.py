@@ -2,7 +2,8 @@
 """A standard HTTP/2 CONNECT client (RFC 9113 section 8.5), Python's `h2` package (Debian
 python3-h2), against `veil relay`: one TLS connection (ALPN h2, the relay's certificate pinned
 by its SHA-256 fingerprint), several CONNECT streams on it at once, each
-`label,target,secret[,path]`. A stream answered 200 with a path runs its own TLS handshake with
+`label,target,secret[,path]`
+(a target `RESOLVE host:port` sends Veil's RESOLVE instead of CONNECT). A stream answered 200 with a path runs its own TLS handshake with
 the origin inside the tunnel (verified against --cafile, SNI the target's host), GETs the path
 (HTTP/1.1, Connection: close) and reads to the origin's close_notify.
 
@@ -26,6 +27,8 @@ class Stream:
     def __init__(self, label, target, secret, path, cafile):
         self.label, self.target, self.secret, self.path = label, target, secret, path
         self.status = None
+        self.fields = {}
+        self.resolve = False
         self.reset = None
         self.end = None
         self.done = False
@@ -142,10 +145,14 @@ def main():
             s.hold, s.ready_file = True, args.ready_file
         streams[sid] = s
         order.append(sid)
-        headers = [(":method", "CONNECT"), (":authority", target)]
+        method = "CONNECT"
+        if target.startswith("RESOLVE "):  # Veil's RESOLVE host:port, as over HTTP/1.1
+            method, target = "RESOLVE", target[len("RESOLVE "):]
+            s.target, s.resolve = target, True
+        headers = [(":method", method), (":authority", target)]
         if secret:
             headers.append(("proxy-authorization", "Bearer " + secret))
-        conn.send_headers(sid, headers)
+        conn.send_headers(sid, headers, end_stream=(method == "RESOLVE"))
     tls.sendall(conn.data_to_send())
 
     deadline = time.monotonic() + args.timeout
@@ -167,11 +174,13 @@ def main():
             sid = getattr(event, "stream_id", None)
             s = streams.get(sid)
             if isinstance(event, h2.events.ResponseReceived) and s:
-                s.status = int(dict(event.headers)[":status"])
+                s.fields = dict(event.headers)
+                s.status = int(s.fields[":status"])
                 if s.status != 200 or not s.inner:
                     if s.status == 200:
                         s.done = True
-                        conn.end_stream(sid)
+                        if not s.resolve:  # a RESOLVE request ended our side already
+                            conn.end_stream(sid)
                 else:
                     s.pump(conn, sid)
             elif isinstance(event, h2.events.DataReceived) and s:
@@ -206,9 +215,10 @@ def main():
         body = bytes(s.raw)
         if b"\r\n\r\n" in body:
             body = body.split(b"\r\n\r\n", 1)[1]
-        print("%s status=%s body_sha256=%s body_bytes=%d reset=%s end=%s" % (
+        print("%s status=%s body_sha256=%s body_bytes=%d reset=%s end=%s veil_addresses=\"%s\"" % (
             s.label, s.status if s.status is not None else "-", hashlib.sha256(body).hexdigest() if s.raw else "-",
-            len(body) if s.raw else 0, s.reset if s.reset is not None else "-", s.end or "-"))
+            len(body) if s.raw else 0, s.reset if s.reset is not None else "-", s.end or "-",
+            s.fields.get("veil-addresses", "")))
     try:
         conn.close_connection()
         tls.sendall(conn.data_to_send())

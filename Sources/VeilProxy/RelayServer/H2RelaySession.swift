@@ -126,8 +126,8 @@ final class H2RelaySession: IOHandler {
 
     // MARK: Stream side (called by H2RelayStream)
 
-    func respond(_ id: UInt32, status: Int) {
-        machine.respond(stream: id, status: status, actions: &actions)
+    func respond(_ id: UInt32, status: Int, extra: [HPACKHeader] = []) {
+        machine.respond(stream: id, status: status, extra: extra, actions: &actions)
         perform()
     }
 
@@ -192,9 +192,10 @@ final class H2RelaySession: IOHandler {
 
     /// A new stream: CONNECT host:port becomes an HTTP/1.1 CONNECT on a new bridged connection.
     private func open(_ id: UInt32, _ headers: [HPACKHeader]) {
-        var method = "", authority = "", credentials: String?
+        var method = "", authority = "", credentials: String?, want: String?
         for h in headers {
             switch h.name {
+            case "veil-want": want = h.value
             case ":method": method = h.value
             case ":authority": authority = h.value
             case "proxy-authorization": credentials = h.value
@@ -202,16 +203,19 @@ final class H2RelaySession: IOHandler {
             }
         }
         let clean = { (s: String) in !s.utf8.contains { $0 < 0x20 || $0 == 0x7F } }
-        guard method == "CONNECT" else {
+        // RESOLVE host:port (the HTTP/1.1 relay's name service) maps as it is: its answer's
+        // status and Veil-* fields become the stream's response, which ends it.
+        guard method == "CONNECT" || method == "RESOLVE" else {
             machine.respond(stream: id, status: 405, actions: &actions)
             return
         }
-        guard !authority.isEmpty, !authority.contains(" "), clean(authority), clean(credentials ?? "") else {
+        guard !authority.isEmpty, !authority.contains(" "), clean(authority), clean(credentials ?? ""), clean(want ?? "") else {
             machine.respond(stream: id, status: 400, actions: &actions)
             return
         }
-        var request = "CONNECT \(authority) HTTP/1.1\r\nHost: \(authority)\r\n"
+        var request = "\(method) \(authority) HTTP/1.1\r\nHost: \(authority)\r\n"
         if let credentials { request += "Proxy-Authorization: \(credentials)\r\n" }
+        if method == "RESOLVE", let want { request += "Veil-Want: \(want)\r\n" }
         request += "\r\n"
         let pair: (Int32, Int32)
         do { pair = try Socket.pair() } catch {
@@ -221,7 +225,7 @@ final class H2RelaySession: IOHandler {
         streamsOpened += 1
         var info = frontInfo
         info.h2Stream = id
-        let stream = H2RelayStream(id: id, bridgeFD: pair.1, session: self,
+        let stream = H2RelayStream(id: id, bridgeFD: pair.1, session: self, resolve: method == "RESOLVE",
                                    bufferCapacity: 2 * H2RelaySession.streamWindow)
         streams[id] = stream
         _ = worker.startBridged(id: worker.shared.makeConnectionID(), fd: pair.0, client: client, front: info,

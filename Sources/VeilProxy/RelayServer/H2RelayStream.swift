@@ -1,3 +1,4 @@
+import VeilHTTP2
 import VeilRuntime
 #if canImport(Glibc)
 import Glibc
@@ -38,8 +39,12 @@ final class H2RelayStream: IOHandler {
     var requestPending = 0
     let readArea = UnsafeMutableRawPointer.allocate(byteCount: H2RelayStream.readChunk, alignment: 16)
 
-    init(id: UInt32, bridgeFD: Int32, session: H2RelaySession, bufferCapacity: Int) {
+    /// A RESOLVE stream: the answer is all there is.
+    let resolve: Bool
+
+    init(id: UInt32, bridgeFD: Int32, session: H2RelaySession, resolve: Bool, bufferCapacity: Int) {
         self.id = id
+        self.resolve = resolve
         self.bridgeFD = bridgeFD
         self.session = session
         toBridge = ByteBuffer(capacity: bufferCapacity)
@@ -133,6 +138,13 @@ final class H2RelayStream: IOHandler {
                 return
             }
             let status = Self.status(answer) ?? 502
+            if resolve {
+                // The answer's Veil-* fields (addresses, TTL, source, HTTPS records) as they are.
+                session.respond(id, status: status, extra: Self.veilFields(answer[..<headerEnd]))
+                if (200...299).contains(status) { _ = session.send(id, [], endStream: true) }
+                abort()
+                return
+            }
             session.respond(id, status: status)
             guard (200...299).contains(status) else {
                 abort()
@@ -215,6 +227,22 @@ final class H2RelayStream: IOHandler {
             return i + 4
         }
         return nil
+    }
+
+    /// The `Veil-*` fields of an HTTP/1.1 answer head, lower-cased names, values trimmed.
+    static func veilFields(_ head: ArraySlice<UInt8>) -> [HPACKHeader] {
+        let text = String(decoding: head, as: UTF8.self)
+        var fields: [HPACKHeader] = []
+        for line in text.split(separator: "\r\n").dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon].lowercased()
+            guard name.hasPrefix("veil-") else { continue }
+            var value = line[line.index(after: colon)...]
+            while value.first == " " || value.first == "\t" { value = value.dropFirst() }
+            while value.last == " " || value.last == "\t" { value = value.dropLast() }
+            fields.append(HPACKHeader(name: name, value: String(value)))
+        }
+        return fields
     }
 
     /// "HTTP/1.1 407 ..." -> 407.
