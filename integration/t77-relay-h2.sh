@@ -58,13 +58,19 @@ fi
 # then the relay ends the HTTP/2 connection (close_notify) and exits.
 free_port H2_PORT2
 if start_relay h2-drain "$H2_PORT2" --secret "$H2_SECRET" --allow-private --allow-port "$H2_ORIGIN" \
-        --resolver static --resolve "$H2_NAME:$H2_ORIGIN:127.0.0.1"; then
+        --resolver static --resolve "$H2_NAME:$H2_ORIGIN:127.0.0.1" --max-connections 1; then
     H2_DRAIN_PID=$RL_PID H2_DRAIN_LOG=$RL_LOG
     rm -f "$WORK/h2-ready"
     /usr/bin/python3 "$TOOLS/h2connect.py" --port "$H2_PORT2" --fingerprint "$RL_FP" --cafile "$TESTCA" \
         --hold held --ready-file "$WORK/h2-ready" "held,$H2_NAME:$H2_ORIGIN,$H2_SECRET,/big.bin" >"$WORK/h2-drain.out" 2>&1 &
     H2_CLIENT=$!
     for ((i = 0; i < 100; i++)); do [[ -e "$WORK/h2-ready" ]] && break; sleep 0.1; done
+    # Over --max-connections (1, held by the connection above): an HTTP/2 client hears GOAWAY
+    # with the reason, not an HTTP/1.1 503 inside its HTTP/2 connection.
+    over=$(/usr/bin/python3 "$TOOLS/h2connect.py" --port "$H2_PORT2" --fingerprint "$RL_FP" --cafile "$TESTCA" \
+        "over,$H2_NAME:$H2_ORIGIN,$H2_SECRET" 2>&1)
+    expect_match "relay-h2/over --max-connections: GOAWAY before any stream" "goaway last_stream=0 code=0" "$over"
+    expect_eq "relay-h2/over --max-connections: its stream is refused" refused-by-goaway "$(field end "$(grep -m1 '^over ' <<<"$over")")"
     kill -TERM "$H2_DRAIN_PID"
     wait "$H2_CLIENT"; rc=$?
     out=$(cat "$WORK/h2-drain.out")

@@ -49,7 +49,11 @@ final class H2RelaySession: IOHandler {
     let started: UInt64
     var streamsOpened = 0
 
-    init(fd: Int32, worker: ProxyWorker, front: TLSFront, client: String, frontInfo: FrontInfo) {
+    /// Why this connection takes no stream (shutting down, over --max-connections): GOAWAY at once.
+    let refusal: CloseReason?
+
+    init(fd: Int32, worker: ProxyWorker, front: TLSFront, client: String, frontInfo: FrontInfo, refusal: CloseReason?) {
+        self.refusal = refusal
         self.fd = fd
         id = front.id
         started = front.started
@@ -67,7 +71,11 @@ final class H2RelaySession: IOHandler {
     func start() {
         handle = worker.loop.register(self)
         machine.start()
-        if worker.shuttingDown { machine.shutdown(reason: "relay shutting down", actions: &actions) }
+        if let refusal {
+            machine.shutdown(reason: refusal.reason, actions: &actions)
+        } else if worker.shuttingDown {
+            machine.shutdown(reason: "relay shutting down", actions: &actions)
+        }
         perform()
         postReceive()
     }
@@ -266,7 +274,9 @@ final class H2RelaySession: IOHandler {
             var s = ConnectionSummary(id: id, started: started, client: client, mode: worker.config.mode)
             s.front = frontInfo
             let streams = "\(streamsOpened) HTTP/2 stream\(streamsOpened == 1 ? "" : "s")"
-            if let failure = machine.failure {
+            if let refusal {
+                s.close = refusal
+            } else if let failure = machine.failure {
                 s.close = CloseReason(transportGone ? .clientGone : .error, "\(streams); \(failure)")
             } else {
                 s.close = CloseReason(.ok, streams)

@@ -245,8 +245,8 @@ final class ProxyWorker: IOHandler {
 
     /// veil relay: an HTTP/2 connection on `fd` (the front's bridge), its streams bridged
     /// connections of their own.
-    func startH2Relay(fd: Int32, front: TLSFront, client: String, info: FrontInfo) {
-        let s = H2RelaySession(fd: fd, worker: self, front: front, client: client, frontInfo: info)
+    func startH2Relay(fd: Int32, front: TLSFront, client: String, info: FrontInfo, refusal: CloseReason?) {
+        let s = H2RelaySession(fd: fd, worker: self, front: front, client: client, frontInfo: info, refusal: refusal)
         h2Sessions[ObjectIdentifier(s)] = s
         s.start()
     }
