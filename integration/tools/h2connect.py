@@ -28,6 +28,8 @@ class Stream:
         self.label, self.target, self.secret, self.path = label, target, secret, path
         self.status = None
         self.fields = {}
+        self.tls_closed = False
+        self.local_ended = False
         self.resolve = False
         self.reset = None
         self.end = None
@@ -48,7 +50,7 @@ class Stream:
 
     def pump(self, conn, sid):
         """Runs the inner TLS as far as it goes; queues what it wrote as DATA."""
-        if not self.inner or self.status != 200 or self.done:
+        if not self.inner or self.status != 200 or self.done or self.tls_closed:
             return
         try:
             if not self.request_sent:
@@ -65,23 +67,23 @@ class Stream:
                 chunk = self.inner.read(65536)
                 if not chunk:  # the origin's close_notify (an SSLObject reads b"" then)
                     self.end = self.end or "tls-close"
-                    self.done = True
+                    self.tls_closed = True
                     break
                 self.raw += chunk
         except ssl.SSLWantReadError:
             pass
         except ssl.SSLEOFError:
             self.end = self.end or "eof-without-close-notify"
-            self.done = True
+            self.tls_closed = True
         except ssl.SSLZeroReturnError:
             self.end = self.end or "tls-close"
-            self.done = True
+            self.tls_closed = True
         self.flush(conn, sid)
-        if self.done:
-            try:
-                conn.end_stream(sid)
-            except Exception:
-                pass
+        # The origin's TLS has ended: end our side; the stream is done once the relay ends its
+        # side too (StreamEnded), so the connection is not closed under a stream still open.
+        if self.tls_closed and not self.local_ended:
+            self.local_ended = True
+            conn.end_stream(sid)
 
     def flush(self, conn, sid):
         data = self.outgoing.read()
@@ -189,7 +191,7 @@ def main():
                     s.incoming.write(event.data)
                     s.pump(conn, sid)
             elif isinstance(event, h2.events.StreamEnded) and s:
-                if s.inner and not s.done:
+                if s.inner and not s.tls_closed:
                     s.incoming.write_eof()
                     s.pump(conn, sid)
                 s.end = s.end or "remote"
