@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "VeilWireTests", dependencies: ["VeilWire"], swiftSettings: strict),
         .testTarget(name: "VeilHTTP2Tests", dependencies: ["VeilHTTP2"], swiftSettings: strict),
         .testTarget(name: "VeilResolverTests", dependencies: ["VeilResolver", "VeilWire", "VeilTLS", "VeilRuntime"], swiftSettings: strict),
-        .testTarget(name: "VeilProxyTests", dependencies: ["VeilProxy", "VeilWire", "VeilResolver", "VeilRuntime", "VeilTLS"], swiftSettings: strict),
+        .testTarget(name: "VeilProxyTests", dependencies: ["VeilProxy", "VeilWire", "VeilResolver", "VeilRuntime", "VeilTLS", "VeilHTTP2"], swiftSettings: strict),
         .testTarget(name: "VeilRuntimeTests", dependencies: ["VeilRuntime"], swiftSettings: strict),
         .testTarget(name: "VeilCLITests", dependencies: ["VeilCLI", "VeilProxy", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
     ]

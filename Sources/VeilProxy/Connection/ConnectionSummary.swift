@@ -108,6 +108,8 @@ struct ConnectionSummary {
         if let front {
             l.field("front_tls", front.tls)
             l.field("front_cipher", front.cipher)
+            if let alpn = front.alpn { l.field("front_alpn", alpn) }
+            if let stream = front.h2Stream { l.field("h2_stream", stream) }
             l.field("front_path", front.path?.rawValue)
             if let note = front.note { l.field("front_ktls", note) }
             if let records = front.records { l.field("front_records", records) }

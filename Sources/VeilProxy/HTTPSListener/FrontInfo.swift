@@ -13,4 +13,9 @@ struct FrontInfo: Equatable {
     var end: StreamEnd? = nil
     /// SHA-256 of the client's certificate, when the relay asked for one and got it.
     var clientCertificate: [UInt8]? = nil
+    /// The protocol the outer session negotiated (ALPN), when one was: "h2" at `veil relay`
+    /// carries HTTP/2 CONNECT streams (H2RelaySession).
+    var alpn: String? = nil
+    /// The HTTP/2 stream a relay connection came on (H2RelaySession).
+    var h2Stream: UInt32? = nil
 }

@@ -169,7 +169,7 @@ extension OuterSessionMachine {
         case .openBridge:
             state = .openingBridge(records)
             actions.append(.openBridge(FrontInfo(tls: e.version ?? "?", cipher: e.cipher ?? "?", path: path, note: note,
-                                                 clientCertificate: e.peerCertificateSHA256)))
+                                                 clientCertificate: e.peerCertificateSHA256, alpn: e.alpn)))
         case .relay(let buffers):
             startRelay(OuterRelay(records: records, up: buffers.up, down: buffers.down), path: path, note: note, &actions)
         }

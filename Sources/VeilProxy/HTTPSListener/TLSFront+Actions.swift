@@ -74,6 +74,12 @@ extension TLSFront {
         bridgeFD = pair.1
         let lent = OuterBuffers(up: worker.recordBuffers.take(), down: worker.recordBuffers.take())
         buffers = lent
+        if info.alpn == "h2" {
+            // veil relay, HTTP/2: the bridge carries the connection's streams, one bridged
+            // connection each (summary lines per stream); a refused client gets GOAWAY.
+            worker.startH2Relay(fd: pair.0, front: self, client: peer, info: info, refusal: refusal)
+            return .bridgeOpened(lent)
+        }
         connection = worker.startBridged(id: id, fd: pair.0, client: peer, front: info, started: started,
                                          refusal: refusal)
         connection?.clientFront = self

@@ -88,6 +88,8 @@ final class FrontListener: Sendable {
         if let identity {
             try engine.configureServer(identity: identity)
             if askClientCertificate { engine.requestClientCertificate() }
+            // veil relay: HTTP/2 CONNECT for clients that offer it (H2RelaySession), else HTTP/1.1.
+            engine.acceptALPN("h2")
         } else if let certificate {
             try engine.configureServer(certificate: certificate, minter: minter, alpn: nil)
         }

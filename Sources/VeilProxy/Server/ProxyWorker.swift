@@ -41,6 +41,8 @@ final class ProxyWorker: IOHandler {
     private var fronts: [ObjectIdentifier: TLSFront] = [:]
     /// `--route tunnel`: which relay new tunnels go to, and which are down (and for how long).
     var relayChoice: RelayChoice
+    /// `veil relay`: HTTP/2 connections from clients, each carrying CONNECT streams.
+    private var h2Sessions: [ObjectIdentifier: H2RelaySession] = [:]
     /// `--route tunnel`: TLS connections to the relay, one per tunnelled connection.
     private var tunnels: [ObjectIdentifier: RelayTunnel] = [:]
     /// `--relay-mux on`: per relay (its index in `config.relays`) the connection new tunnels go
@@ -270,6 +272,19 @@ final class ProxyWorker: IOHandler {
         stopIfDrained()
     }
 
+    /// veil relay: an HTTP/2 connection on `fd` (the front's bridge), its streams bridged
+    /// connections of their own.
+    func startH2Relay(fd: Int32, front: TLSFront, client: String, info: FrontInfo, refusal: CloseReason?) {
+        let s = H2RelaySession(fd: fd, worker: self, front: front, client: client, frontInfo: info, refusal: refusal)
+        h2Sessions[ObjectIdentifier(s)] = s
+        s.start()
+    }
+
+    func h2SessionFinished(_ s: H2RelaySession) {
+        h2Sessions[ObjectIdentifier(s)] = nil
+        stopIfDrained()
+    }
+
     func tunnelFinished(_ t: RelayTunnel) {
         tunnels[ObjectIdentifier(t)] = nil
         stopIfDrained()
@@ -293,7 +308,7 @@ final class ProxyWorker: IOHandler {
     /// its last completion, so a connection the kernel handed over meanwhile is answered (503)
     /// rather than lost.
     private func stopIfDrained() {
-        guard shuttingDown, connections.isEmpty, fronts.isEmpty, tunnels.isEmpty, muxStreams.isEmpty else { return }
+        guard shuttingDown, connections.isEmpty, fronts.isEmpty, tunnels.isEmpty, muxStreams.isEmpty, h2Sessions.isEmpty else { return }
         for m in Array(relayMuxes.values) { m.shutdown() }
         guard relayMuxes.isEmpty else { return }
         if !saidDrained {
@@ -320,6 +335,7 @@ final class ProxyWorker: IOHandler {
         self.graceDeadline = graceDeadline
         for c in Array(connections.values) { c.shutdownRequested(graceDeadline: graceDeadline) }
         for f in Array(fronts.values) { f.shutdownRequested(graceDeadline: graceDeadline) }
+        for s in Array(h2Sessions.values) { s.shutdownRequested() }
         stopIfDrained()
     }
 
@@ -334,6 +350,7 @@ final class ProxyWorker: IOHandler {
         for c in Array(connections.values) { c.finish(CloseReason(.shutdown, "closed at shutdown")) }
         for f in Array(fronts.values) { f.finish(CloseReason(.shutdown, "closed at shutdown")) }
         for t in Array(tunnels.values) { t.finish(CloseReason(.shutdown, "closed at shutdown")) }
+        for s in Array(h2Sessions.values) { s.finish() }
         stopIfDrained()
     }
 }

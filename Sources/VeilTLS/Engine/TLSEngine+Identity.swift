@@ -57,6 +57,12 @@ extension TLSEngine {
         SSL_set_verify(ssl, SSL_VERIFY_PEER) { _, _ in 1 }
     }
 
+    /// Server role: select `proto` when the client offers it (ALPN); a client that does not
+    /// offer it gets no ALPN answer, as before.
+    public func acceptALPN(_ proto: String) {
+        setALPNChoice(Array(proto.utf8))
+    }
+
     /// SHA-256 of the DER encoding of the peer's leaf certificate, once the handshake has it.
     public var peerCertificateSHA256: [UInt8]? {
         guard let cert = SSL_get1_peer_certificate(ssl) else { return nil }

@@ -149,6 +149,11 @@ public final class TLSEngine {
         alpnChoice = alpn.map { Array($0.utf8) } ?? []
     }
 
+    func setALPNChoice(_ choice: [UInt8]) {
+        alpnChoiceSet = true
+        alpnChoice = choice
+    }
+
     // MARK: Driving
 
     public func handshake() -> Step {
