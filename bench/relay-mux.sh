@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Relay multiplexing benchmark (not a test; prints figures): --relay-mux on vs off through the
-# same relay, in one run. nginx TLS 1.3 origin on loopback <- squid <- nghttpx --http2-proxy
-# (TLS; HTTP/2 CONNECT streams with mux on, one TLS connection and HTTP/1.1 CONNECT per tunnel
-# with mux off) <- veil intercept --route tunnel --workers 1. The same download ROUNDS times
-# (medians): wall, veil CPU s/GiB, relay (nghttpx) CPU s/GiB; then 8 parallel downloads at once
+# same relay, in one run. nginx TLS 1.3 origin on loopback <- the relay <- veil intercept
+# --route tunnel --workers 1. The relay is `veil relay --workers 1` (RELAY=veil, the default:
+# HTTP/2 CONNECT streams with mux on, one TLS connection and HTTP/1.1 CONNECT per tunnel with
+# mux off), or nghttpx --http2-proxy in front of squid (RELAY=nghttpx). The same download ROUNDS
+# times (medians): wall, veil CPU s/GiB, relay CPU s/GiB; then 8 parallel downloads at once
 # (aggregate MB/s).
 #
 #   bench/relay-mux.sh                      (VEIL_BIN defaults to .build/release/veil; 1 GiB)
-#   BENCH_MIB=256 ROUNDS=1 bench/relay-mux.sh
+#   BENCH_MIB=256 ROUNDS=1 RELAY=nghttpx bench/relay-mux.sh
 set -uo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -20,7 +21,9 @@ ROUNDS=${ROUNDS:-3}
 PARALLEL=${PARALLEL:-8}
 TCK=$(getconf CLK_TCK)
 PROCTREE=(python3 "$BENCH_DIR/tools/proctree.py")
-command -v nghttpx >/dev/null && command -v squid >/dev/null || { echo "needs nghttpx (nghttp2-proxy) and squid: make deps"; exit 1; }
+RELAY_KIND=${RELAY:-veil}
+[[ $RELAY_KIND == veil ]] || command -v nghttpx >/dev/null && command -v squid >/dev/null ||
+    { echo "RELAY=nghttpx needs nghttpx (nghttp2-proxy) and squid: make deps"; exit 1; }
 
 setup_work
 make_certs || exit 1
@@ -33,8 +36,13 @@ start_nginx bench "$WORK/www" "$ORIGIN:TLSv1.3:h1" || exit 1
 URL=https://localhost:$ORIGIN/data.bin
 WANT=$((BENCH_MIB * 1048576))
 
-D=$WORK/relay && mkdir -p "$D" && chmod 777 "$D"
-cat >"$D/squid.conf" <<SQ
+if [[ $RELAY_KIND == veil ]]; then
+    start_relay bench "$RELAY" --secret bench --allow-private --allow-port "$ORIGIN" --workers 1 --resolver static \
+        --resolve "localhost:$ORIGIN:127.0.0.1" || exit 1
+    RELAY_PID=$RL_PID FP=$RL_FP RELAY_NAME="veil relay"
+else
+    D=$WORK/relay && mkdir -p "$D" && chmod 777 "$D"
+    cat >"$D/squid.conf" <<SQ
 http_port 127.0.0.1:$SQUID
 acl bench_port port $ORIGIN
 http_access allow CONNECT bench_port
@@ -46,15 +54,17 @@ pid_filename $D/squid.pid
 coredump_dir $D
 shutdown_lifetime 0 seconds
 SQ
-squid -N -f "$D/squid.conf" >"$D/squid.out" 2>&1 &
-SQUID_PID=$!; bg_register "$SQUID_PID"
-wait_port "$SQUID" 15 || { echo "squid did not start"; exit 1; }
-make_leaf bench-relay "DNS:relay.bench" || exit 1
-nghttpx --conf=/dev/null --http2-proxy -f "127.0.0.1,$RELAY" -b "127.0.0.1,$SQUID" --workers=1 --backend-read-timeout=2s \
-    --errorlog-file="$D/nghttpx-error.log" --accesslog-file=/dev/null "$LEAF_KEY" "$LEAF_CERT" >"$D/nghttpx.out" 2>&1 &
-RELAY_PID=$!; bg_register "$RELAY_PID"
-wait_port "$RELAY" 10 || { echo "nghttpx did not start"; exit 1; }
-FP=$(openssl x509 -in "$LEAF_CERT" -noout -fingerprint -sha256 | sed 's/.*=//')
+    squid -N -f "$D/squid.conf" >"$D/squid.out" 2>&1 &
+    SQUID_PID=$!; bg_register "$SQUID_PID"
+    wait_port "$SQUID" 15 || { echo "squid did not start"; exit 1; }
+    make_leaf bench-relay "DNS:relay.bench" || exit 1
+    nghttpx --conf=/dev/null --http2-proxy -f "127.0.0.1,$RELAY" -b "127.0.0.1,$SQUID" --workers=1 --backend-read-timeout=2s \
+        --errorlog-file="$D/nghttpx-error.log" --accesslog-file=/dev/null "$LEAF_KEY" "$LEAF_CERT" >"$D/nghttpx.out" 2>&1 &
+    RELAY_PID=$!; bg_register "$RELAY_PID"
+    wait_port "$RELAY" 10 || { echo "nghttpx did not start"; exit 1; }
+    FP=$(openssl x509 -in "$LEAF_CERT" -noout -fingerprint -sha256 | sed 's/.*=//')
+    RELAY_NAME=nghttpx
+fi
 
 cpu() { [[ -n "${1:-}" ]] && "${PROCTREE[@]}" cpu "$1" || echo 0; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -88,7 +98,7 @@ parallel() {
     PAR[$label]=$(awk -v a="$t0" -v b="$t1" -v s="$((PAR_MIB * 1048576 * PARALLEL))" 'BEGIN { printf "%.0f", s / (b - a) / 1e6 }')
 }
 
-echo "nginx TLS1.3 :$ORIGIN <- squid <- nghttpx --http2-proxy <- veil intercept --route tunnel --workers 1"
+echo "nginx TLS1.3 :$ORIGIN <- $([[ $RELAY_KIND == veil ]] && echo "veil relay --workers 1" || echo "squid <- nghttpx --http2-proxy") <- veil intercept --route tunnel --workers 1"
 echo "${BENCH_MIB} MiB x $ROUNDS rounds (medians); $PARALLEL x ${PAR_MIB} MiB at once; $(nproc) cores"
 for mode in off on; do
     if VEIL_RELAY_SECRET=bench start_veil "mux-$mode" --workers 1 --resolver static --upstream-ca "$TESTCA" --route tunnel \
@@ -100,7 +110,7 @@ for mode in off on; do
 done
 
 echo
-printf '%-16s %8s %16s %18s %14s\n' "" "wall s" "veil CPU s/GiB" "nghttpx CPU s/GiB" "${PARALLEL}x MB/s"
+printf '%-16s %8s %16s %18s %14s\n' "" "wall s" "veil CPU s/GiB" "$RELAY_NAME CPU s/GiB" "${PARALLEL}x MB/s"
 for mode in off on; do
     printf '%-16s %8s %16s %18s %14s\n' "relay-mux $mode" "${WALL[$mode]:--}" "${VCPU[$mode]:--}" "${RCPU[$mode]:--}" "${PAR[$mode]:--}"
 done

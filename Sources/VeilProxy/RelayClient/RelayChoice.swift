@@ -2,7 +2,7 @@ import VeilRuntime
 
 /// Which relay a new tunnel goes to, per worker, as a value: new tunnels go round the relays
 /// that are up; a relay that could not be reached (connect, TLS, no answer) is down for a
-/// backoff (1 s, doubling to 30 s, each wait drawn from 50-100 % of it, so that workers do not
+/// backoff (0.25 s, doubling to 30 s, each wait drawn from 50-100 % of it, so that workers do not
 /// come back in step) and skipped meanwhile; a tunnel whose relay failed goes to one it has not
 /// tried yet. When every relay is down, the one back soonest is tried anyway (better than
 /// refusing at once). No sockets; `RelayTunnel` reports, the worker owns it.
@@ -15,7 +15,7 @@ struct RelayChoice {
         var lastError: String?
     }
 
-    static let backoffFirst = 1.0
+    static let backoffFirst = 0.25
     static let backoffMost = 30.0
 
     private(set) var health: [Health]

@@ -95,6 +95,13 @@ extension Connection {
                     ?? .none("an IP address has no HTTPS record")
                 return .echLooked(lookup, now: MonotonicClock.now())
             }
+            if worker.config.relayMux == .on {
+                // A lookup through the relay is a RESOLVE on a TLS connection of its own, which
+                // would show the observer one relay connection per new name again.
+                let lookup = chain.explicitECH(for: target.host).map { ECHLookup.explicit($0) }
+                    ?? .none("relay-mux on: ECH configs are not fetched through the multiplexed relay connection yet (a lookup would open a relay connection of its own); --ech-config HOST=BASE64 gives one")
+                return .echLooked(lookup, now: MonotonicClock.now())
+            }
             let remote = loop.remote
             let h = handle
             if let lookup = chain.echConfigThroughRelay(for: target.host, port: target.port,

@@ -2,7 +2,7 @@ import VeilRuntime
 
 /// `--relay-mux on`: which relay connection a tunnel goes on. Relays are picked by
 /// `relayChoice` (spread over the relays that are up; a relay whose connection was lost is down
-/// for its backoff, 1 s doubling to 30 s with jitter), one connection per relay at a time.
+/// for its backoff, 0.25 s doubling to 30 s with jitter), one connection per relay at a time.
 extension ProxyWorker {
     /// The connection for a tunnel: its relay's current one unless that is going away or lost; a
     /// new one otherwise, connecting once the relay's backoff has passed. A tunnel coming back

@@ -22,7 +22,7 @@ extension Setting {
                 the relay's `IP:PORT` (an address, so finding the relay leaks nothing); needed when anything is \
                 tunnelled or the relay resolves. Repeatable, with one `relay-fingerprint` per relay in the same \
                 order (and one secret): new tunnels are spread over the relays that answer, a tunnel whose relay \
-                cannot be reached goes to the next, and a relay that failed is left alone for a backoff (1 s \
+                cannot be reached goes to the next, and a relay that failed is left alone for a backoff (0.25 s \
                 doubling to 30 s)
                 """,
             examples: ["203.0.113.7:8443"]),

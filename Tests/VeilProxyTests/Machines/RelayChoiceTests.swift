@@ -10,9 +10,9 @@ struct RelayChoiceTests {
         #expect([c.pick(now: 0), c.pick(now: 0), c.pick(now: 0), c.pick(now: 0)] == [0, 1, 2, 0])
         c.failed(1, reason: "refused", now: 0, jitter: 1)
         #expect([c.pick(now: 1), c.pick(now: 1), c.pick(now: 1)] == [2, 0, 2])
-        // Back after its backoff (1 s).
-        #expect(c.pick(now: second + 1) == 0)
-        #expect(c.pick(now: second + 1) == 1)
+        // Back after its backoff (0.25 s).
+        #expect(c.pick(now: second / 4 + 1) == 0)
+        #expect(c.pick(now: second / 4 + 1) == 1)
     }
 
     @Test func aFailedTunnelGoesToARelayItHasNotTried() {
@@ -29,27 +29,27 @@ struct RelayChoiceTests {
         var c = RelayChoice(count: 1)
         var waits: [Double] = []
         var now: UInt64 = 0
-        for _ in 0..<7 {
+        for _ in 0..<9 {
             c.failed(0, reason: "timeout", now: now, jitter: 1)
             waits.append(Double(c.health[0].downUntil - now) / 1e9)
             now = c.health[0].downUntil
         }
-        #expect(waits == [1, 2, 4, 8, 16, 30, 30])
+        #expect(waits == [0.25, 0.5, 1, 2, 4, 8, 16, 30, 30])
         #expect(c.health[0].lastError == "timeout")
         c.succeeded(0)
         #expect(c.health[0] == RelayChoice.Health())
         c.failed(0, reason: "timeout", now: now, jitter: 0.5)
-        #expect(c.health[0].downUntil == now + second / 2)
+        #expect(c.health[0].downUntil == now + second / 8)
     }
 
     @Test func everyRelayDownTriesTheOneBackSoonest() {
         var c = RelayChoice(count: 3)
         c.failed(0, reason: "a", now: 0, jitter: 1)
-        c.failed(0, reason: "a", now: 0, jitter: 1)   // 2 s
-        c.failed(1, reason: "b", now: 0, jitter: 1)   // 1 s
+        c.failed(0, reason: "a", now: 0, jitter: 1)   // 0.5 s
+        c.failed(1, reason: "b", now: 0, jitter: 1)   // 0.25 s
         c.failed(2, reason: "c", now: 0, jitter: 1)
         c.failed(2, reason: "c", now: 0, jitter: 1)
-        c.failed(2, reason: "c", now: 0, jitter: 1)   // 4 s
+        c.failed(2, reason: "c", now: 0, jitter: 1)   // 1 s
         #expect(c.pick(now: 0) == 1)
         #expect(c.pick(now: 0, tried: RelayChoice.bit(1)) == 0)
     }
