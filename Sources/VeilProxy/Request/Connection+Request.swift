@@ -73,41 +73,9 @@ extension Connection {
                 return .resolved(outcome, immediately: true, now: MonotonicClock.now())
             }
         case .lookupECH(let target):
-            guard let chain = worker.shared.resolver as? ResolverChain else {
-                return .echLooked(.none("this resolver cannot look up ECH configs"), now: MonotonicClock.now())
-            }
-            guard target.kind == .name else {
-                let lookup = chain.explicitECH(for: target.host).map { ECHLookup.explicit($0) }
-                    ?? .none("an IP address has no HTTPS record")
-                return .echLooked(lookup, now: MonotonicClock.now())
-            }
-            let remote = loop.remote
-            let h = handle
-            if let lookup = chain.echConfig(for: target.host, port: target.port, completion: { remote.deliver($0, to: h) }) {
-                return .echLooked(lookup, now: MonotonicClock.now())
-            }
+            if let event = lookUpECH(target, throughRelay: false) { return event }
         case .lookupECHThroughRelay(let target):
-            guard let chain = worker.shared.resolver as? ResolverChain else {
-                return .echLooked(.none("this resolver cannot look up ECH configs"), now: MonotonicClock.now())
-            }
-            guard target.kind == .name else {
-                let lookup = chain.explicitECH(for: target.host).map { ECHLookup.explicit($0) }
-                    ?? .none("an IP address has no HTTPS record")
-                return .echLooked(lookup, now: MonotonicClock.now())
-            }
-            if worker.config.relayMux == .on {
-                // A lookup through the relay is a RESOLVE on a TLS connection of its own, which
-                // would show the observer one relay connection per new name again.
-                let lookup = chain.explicitECH(for: target.host).map { ECHLookup.explicit($0) }
-                    ?? .none("relay-mux on: ECH configs are not fetched through the multiplexed relay connection yet (a lookup would open a relay connection of its own); --ech-config HOST=BASE64 gives one")
-                return .echLooked(lookup, now: MonotonicClock.now())
-            }
-            let remote = loop.remote
-            let h = handle
-            if let lookup = chain.echConfigThroughRelay(for: target.host, port: target.port,
-                                                        completion: { remote.deliver($0, to: h) }) {
-                return .echLooked(lookup, now: MonotonicClock.now())
-            }
+            if let event = lookUpECH(target, throughRelay: true) { return event }
         case .connect(let address):
             upstreamSocketAddress = address
             do {
@@ -219,5 +187,29 @@ extension Connection {
         responseBuffer = buffer
         responseLength = bytes.count
         return buffer
+    }
+
+    /// The ECH config for `target`: from the resolvers here, or (`throughRelay`) through the
+    /// relay; the event at once when the answer is known (explicit, cached, or none), else nil
+    /// and the answer is delivered later.
+    private func lookUpECH(_ target: HostPort, throughRelay: Bool) -> RequestMachine.Event? {
+        guard let chain = worker.shared.resolver as? ResolverChain else {
+            return .echLooked(.none("this resolver cannot look up ECH configs"), now: MonotonicClock.now())
+        }
+        func explicit() -> ECHLookup? { chain.explicitECH(for: target.host).map { ECHLookup.explicit($0) } }
+        guard target.kind == .name else {
+            return .echLooked(explicit() ?? .none("an IP address has no HTTPS record"), now: MonotonicClock.now())
+        }
+        if throughRelay && worker.config.relayMux == .on {
+            // A lookup through the relay is a RESOLVE on a TLS connection of its own, which
+            // would show the observer one relay connection per new name again.
+            return .echLooked(explicit() ?? .none("relay-mux on: ECH configs are not fetched through the multiplexed relay connection yet (a lookup would open a relay connection of its own); --ech-config HOST=BASE64 gives one"), now: MonotonicClock.now())
+        }
+        let remote = loop.remote
+        let h = handle
+        let deliver: @Sendable (ECHLookup) -> Void = { remote.deliver($0, to: h) }
+        let lookup = throughRelay ? chain.echConfigThroughRelay(for: target.host, port: target.port, completion: deliver)
+            : chain.echConfig(for: target.host, port: target.port, completion: deliver)
+        return lookup.map { .echLooked($0, now: MonotonicClock.now()) }
     }
 }
