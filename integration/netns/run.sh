@@ -72,7 +72,8 @@ echo "hello from the netns origin" >"$WORK/www/index.html"
     -key "$ORIGIN_KEY" -tls1_3 -WWW -quiet) >"$WORK/origin.log" 2>&1 &
 bg_register $!
 # The ECH origin: BoringSSL's bssl-tool server (it binds every address of I) on port 4443, for
-# ECH_NAME; its ECHConfigList (public name ECH_PUBLIC) is in unbound's HTTPS record.
+# ECH_NAME; its ECHConfigList (public name ECH_PUBLIC) is in unbound's HTTPS records (for a port
+# other than 443 Veil asks _PORT._https.NAME, RFC 9460 section 2.3).
 ECH_NAME=ech-site.test ECH_LABEL=ech-site ECH_PUBLIC=public-ech.example ECH_PORT=4443
 make_leaf netns-ech "DNS:$ECH_NAME" || fail "netns/ech origin certificate" "make_leaf"
 ECH_CERT=$LEAF_CERT ECH_KEY=$LEAF_KEY
@@ -102,6 +103,7 @@ server:
     local-data: "$NAME. 300 IN A $OIP"
     local-data: "$ECH_NAME. 300 IN A $OIP"
     local-data: "$ECH_NAME. 300 IN HTTPS 1 . ech=$(base64 -w0 "$WORK/ech-list.bin" 2>/dev/null)"
+    local-data: "_$ECH_PORT._https.$ECH_NAME. 300 IN HTTPS 1 . ech=$(base64 -w0 "$WORK/ech-list.bin" 2>/dev/null)"
 EOF
 ip netns exec "$I" "$UNBOUND" -c "$WORK/unbound.conf" >"$WORK/unbound.out" 2>&1 &
 bg_register $!
