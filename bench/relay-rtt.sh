@@ -61,7 +61,7 @@ mkdir -p "$WORK/www"; echo "first byte" >"$WORK/www/index.html"
 bg_register $!
 RESOLVE=()
 for i in $(seq "$N"); do RESOLVE+=(--resolve "n$i.rtt.test:443:$OIP"); done
-inI "$VEIL_BIN" relay --listen "$IIP:9443" --home "$WORK/relay-home" --workers 1 --allow-private \
+ip netns exec "$I" "$VEIL_BIN" relay --listen "$IIP:9443" --home "$WORK/relay-home" --workers 1 --allow-private \
     --resolver static "${RESOLVE[@]}" >"$WORK/relay.log" 2>&1 &
 bg_register $!
 for ((i = 0; i < 100; i++)); do [[ -s "$WORK/relay-home/relay-token" ]] && inI ss -Hltn | grep -q "$OIP:443" && break; sleep 0.1; done
@@ -77,7 +77,7 @@ PORT=18080
 run() {
     local label=$1 i t times=() log=$WORK/veil-$1.log; shift
     PORT=$((PORT + 1))
-    inC "$VEIL_BIN" run --listen "127.0.0.1:$PORT" --workers 1 --upstream-ca "$TESTCA" "$@" >"$log" 2>&1 &
+    ip netns exec "$C" "$VEIL_BIN" run --listen "127.0.0.1:$PORT" --workers 1 --upstream-ca "$TESTCA" "$@" >"$log" 2>&1 &
     local pid=$!
     bg_register "$pid"
     wait_log "$log" "listening on" 10 || { echo "$label: veil did not start: $(tail -n 3 "$log")"; return 1; }
