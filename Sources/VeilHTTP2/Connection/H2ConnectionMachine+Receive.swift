@@ -229,16 +229,7 @@ extension H2ConnectionMachine {
             let delta = Int(size) - peerInitialWindow
             peerInitialWindow = Int(size)
             for id in streams.keys.sorted() {
-                guard var s = streams[id] else { continue }
-                let before = s.sendWindow
-                s.sendWindow += delta
-                guard s.sendWindow <= H2.maxWindowSize else {
-                    throw H2ConnectionError(.flowControlError, "stream \(id)'s window above 2^31-1 after SETTINGS")
-                }
-                let opens = before <= 0 && s.sendWindow > 0 && s.blocked && connectionSendWindow > 0
-                if opens { s.blocked = false }
-                streams[id] = s
-                if opens { actions.append(.writable(stream: id)) }
+                try growSendWindow(id, by: delta, after: " after SETTINGS", actions: &actions)
             }
         }
     }
@@ -260,11 +251,18 @@ extension H2ConnectionMachine {
             return
         }
         try checkNotIdle(id, "WINDOW_UPDATE")
+        try growSendWindow(id, by: increment, after: "", actions: &actions)
+    }
+
+    /// Stream `id`'s send window moves by `delta` (a WINDOW_UPDATE, or a new
+    /// SETTINGS_INITIAL_WINDOW_SIZE); a blocked stream whose window opens is writable again.
+    private mutating func growSendWindow(_ id: UInt32, by delta: Int, after cause: String,
+                                         actions: inout [Action]) throws(H2ConnectionError) {
         guard var s = streams[id] else { return }
         let before = s.sendWindow
-        s.sendWindow += increment
+        s.sendWindow += delta
         guard s.sendWindow <= H2.maxWindowSize else {
-            throw H2ConnectionError(.flowControlError, "stream \(id)'s window above 2^31-1")
+            throw H2ConnectionError(.flowControlError, "stream \(id)'s window above 2^31-1\(cause)")
         }
         let opens = before <= 0 && s.sendWindow > 0 && s.blocked && connectionSendWindow > 0
         if opens { s.blocked = false }
