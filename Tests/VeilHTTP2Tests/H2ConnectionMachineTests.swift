@@ -26,7 +26,7 @@ struct H2ConnectionMachineTests {
             HPACKHeader(name: "proxy-authorization", value: "Bearer s3cret")])])
         p.server.respond(stream: 1, status: 200, actions: &p.serverActions)
         p.pump()
-        #expect(p.takeClient() == [.response(stream: 1, status: 200)])
+        #expect(p.takeClient() == [.response(stream: 1, status: 200, fields: [])])
         #expect(p.client.sendData(stream: 1, Array("hello".utf8)[...], endStream: false, actions: &p.clientActions) == 5)
         p.server.sendData(stream: 1, Array("world".utf8)[...], endStream: true, actions: &p.serverActions)
         p.pump()
@@ -47,9 +47,36 @@ struct H2ConnectionMachineTests {
         _ = p.takeServer()
         p.server.respond(stream: id, status: 403, actions: &p.serverActions)
         p.pump()
-        #expect(p.takeClient() == [.response(stream: id, status: 403)])
+        #expect(p.takeClient() == [.response(stream: id, status: 403, fields: [])])
         #expect(p.client.openStreams == 0)
         #expect(p.server.openStreams == 0)
+    }
+
+    /// The Veil relay's RESOLVE: a request with no body (END_STREAM on its HEADERS); the answer's
+    /// fields reach the client, and a refusal carries its reason field too.
+    @Test func requestWithoutBodyGetsItsFields() throws {
+        var p = H2Pair()
+        let id = try p.client.openStream(method: "RESOLVE", authority: "example.com:443",
+                                         extra: [HPACKHeader(name: "veil-want", value: "https")], endStream: true)
+        p.pump()
+        #expect(p.takeServer() == [.request(stream: id, headers: [
+            HPACKHeader(name: ":method", value: "RESOLVE"), HPACKHeader(name: ":authority", value: "example.com:443"),
+            HPACKHeader(name: "veil-want", value: "https")]), .remoteEnd(stream: id)])
+        let fields = [HPACKHeader(name: "veil-addresses", value: "192.0.2.1"), HPACKHeader(name: "veil-ttl", value: "30")]
+        p.server.respond(stream: id, status: 200, extra: fields, actions: &p.serverActions)
+        p.server.sendData(stream: id, [][...], endStream: true, actions: &p.serverActions)
+        p.pump()
+        #expect(p.takeClient() == [.response(stream: id, status: 200, fields: fields), .remoteEnd(stream: id), .closed(stream: id)])
+        #expect(p.takeServer() == [.closed(stream: id)])
+
+        let refused = try p.client.openStream(method: "RESOLVE", authority: "nowhere.test:443", endStream: true)
+        p.pump()
+        _ = p.takeServer()
+        let reason = [HPACKHeader(name: "veil-reason", value: "no such name")]
+        p.server.respond(stream: refused, status: 502, extra: reason, actions: &p.serverActions)
+        p.pump()
+        #expect(p.takeClient() == [.response(stream: refused, status: 502, fields: reason)])
+        #expect(p.client.openStreams == 0 && p.server.openStreams == 0)
     }
 
     @Test func streamsAreIndependentAndOddNumbered() throws {

@@ -60,7 +60,7 @@ struct H2FlowControlTests {
         c.receive(rawFrame(4, 0, 0, []), actions: &actions)
         let id = try c.openConnect(authority: "a:1")
         c.receive(rawFrame(1, H2Flag.endHeaders, id, headerBlock([(":status", "200")])), actions: &actions)
-        #expect(actions == [.response(stream: 1, status: 200)])
+        #expect(actions == [.response(stream: 1, status: 200, fields: [])])
         actions.removeAll()
         let big = [UInt8](repeating: 0, count: 70_000)
         #expect(c.sendData(stream: id, big[...], endStream: false, actions: &actions) == 65_535)

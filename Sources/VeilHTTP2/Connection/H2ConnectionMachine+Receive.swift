@@ -178,10 +178,11 @@ extension H2ConnectionMachine {
             return
         }
         s.headersDone = true
+        let fields = headers.filter { !$0.name.hasPrefix(":") }
         if (200...299).contains(status) {
             s.remoteClosed = endStream
             streams[id] = s
-            actions.append(.response(stream: id, status: status))
+            actions.append(.response(stream: id, status: status, fields: fields))
             if endStream {
                 actions.append(.remoteEnd(stream: id))
                 closeIfDone(id, actions: &actions)
@@ -189,7 +190,7 @@ extension H2ConnectionMachine {
         } else {
             // The tunnel failed: the stream is over for us (its body, if any, is dropped).
             streams[id] = nil
-            actions.append(.response(stream: id, status: status))
+            actions.append(.response(stream: id, status: status, fields: fields))
             if !endStream { H2FrameWriter.rstStream(stream: id, code: .cancel, into: &outbound) }
             drainCheck(actions: &actions)
         }

@@ -3,6 +3,14 @@ extension H2ConnectionMachine {
     /// :scheme, no :path) with `extra` headers (say `proxy-authorization`). The answer comes as
     /// `.response`.
     public mutating func openConnect(authority: String, extra: [HPACKHeader] = []) throws(OpenRefusal) -> UInt32 {
+        try openStream(method: "CONNECT", authority: authority, extra: extra, endStream: false)
+    }
+
+    /// Client: opens a stream whose request is `method` and `authority` alone (CONNECT, or the
+    /// Veil relay's RESOLVE) with `extra` headers; `endStream`: the request has no body (our
+    /// side is closed at once, as for RESOLVE). The answer comes as `.response`.
+    public mutating func openStream(method: String, authority: String, extra: [HPACKHeader] = [],
+                                    endStream: Bool) throws(OpenRefusal) -> UInt32 {
         guard configuration.role == .client else { throw .notClient }
         guard !isGoingAway else { throw .goingAway }
         guard nextStreamID <= 0x7fff_ffff else { throw .exhausted }
@@ -10,10 +18,12 @@ extension H2ConnectionMachine {
         let id = nextStreamID
         nextStreamID += 2
         var block: [UInt8] = []
-        encoder.encode([HPACKHeader(name: ":method", value: "CONNECT"), HPACKHeader(name: ":authority", value: authority)] + extra,
+        encoder.encode([HPACKHeader(name: ":method", value: method), HPACKHeader(name: ":authority", value: authority)] + extra,
                        into: &block)
-        H2FrameWriter.headers(stream: id, block: block[...], endStream: false, maxFrameSize: peerMaxFrameSize, into: &outbound)
-        streams[id] = H2Stream(sendWindow: peerInitialWindow, receiveWindow: configuration.streamWindow)
+        H2FrameWriter.headers(stream: id, block: block[...], endStream: endStream, maxFrameSize: peerMaxFrameSize, into: &outbound)
+        var s = H2Stream(sendWindow: peerInitialWindow, receiveWindow: configuration.streamWindow)
+        s.localClosed = endStream
+        streams[id] = s
         return id
     }
 

@@ -46,9 +46,9 @@ public struct H2ConnectionMachine: Sendable {
     }
 
     public enum Action: Equatable, Sendable {
-        /// Client: the final response to a CONNECT (2xx: the tunnel is up; otherwise it failed
-        /// and the stream is closed).
-        case response(stream: UInt32, status: Int)
+        /// Client: the final response to a request (CONNECT: 2xx, the tunnel is up; otherwise it
+        /// failed and the stream is closed), with its fields other than pseudo-fields.
+        case response(stream: UInt32, status: Int, fields: [HPACKHeader])
         /// Server: a new stream's request headers.
         case request(stream: UInt32, headers: [HPACKHeader])
         /// Tunnel bytes for the consumer (call `consumed` as it takes them).

@@ -307,13 +307,14 @@ final class RelayMux: IOHandler {
         }
         for action in list {
             switch action {
-            case .response(let sid, let status):
+            case .response(let sid, let status, let fields):
                 guard let s = streams[sid] else { continue }
                 if (200...299).contains(status) {
                     s.didEstablish(conn: id, streamsOnConnection: h2.openStreams)
                 } else {
                     streams[sid] = nil
-                    s.fail(.badGateway, "relay \(relay.address): CONNECT \(s.target) answered \(status)")
+                    let why = fields.first { $0.name == "veil-reason" }.map { ": \(HTTPStatusResponse.sanitise($0.value))" } ?? ""
+                    s.fail(.badGateway, "relay \(relay.address): CONNECT \(s.target) answered \(status)\(why)")
                 }
             case .request:
                 continue
