@@ -5,7 +5,8 @@
 #   stream, one TCP connection to the relay on the capture; a name the relay cannot resolve: 502
 #   with the relay's own reason (carried as veil-reason).
 # - route tunnel (intercept, --ech auto): each new name's ECH config is asked on a RESOLVE stream
-#   and the tunnel is a CONNECT stream on the same connection: 20 names, one TCP connection.
+#   and the tunnel is a CONNECT stream on the same connection: 20 names, one TCP connection; a
+#   CONNECT the relay refuses: 502 with the relay's reason.
 
 RN_DOMAIN=names.test
 RN_SECRET=relay-names-secret-$RANDOM$RANDOM
@@ -87,6 +88,13 @@ if start_relay names "$RN_RELAY" --secret "$RN_SECRET" --allow-private --allow-p
             expect_eq "relay-names/tunnel: the relay answered 20 RESOLVE streams (ECH configs) on HTTP/2" 20 \
                 "$(grep -c 'close=ok reason="resolved to' <<<"$rn_streams")"
             expect_eq "relay-names/tunnel: and carried 20 CONNECT streams" 20 "$(grep -vc 'reason="resolved to' <<<"$rn_streams")"
+            # A CONNECT the relay refuses (a port it does not allow): 502 with the relay's reason.
+            log_mark
+            got=$(vcurl -o /dev/null -w '%{http_connect} %{local_port}' "https://n11.$RN_DOMAIN:1/" 2>/dev/null)
+            summary_for "${got##* }"
+            expect_eq "relay-names/tunnel: a refused CONNECT stream: 502" 502 "${got%% *}"
+            expect_summary "relay-names/tunnel: with the relay's reason (veil-reason)" reason \
+                "relay 127\.0\.0\.1:$RN_RELAY: CONNECT n11\.$RN_DOMAIN:1 answered 403: port 1 is not allowed.*"
         else
             fail "relay-names/tunnel capture" "tshark did not start"
         fi
