@@ -105,13 +105,15 @@ struct H2ConnectionStateTests {
         #expect(frames(s.outbound) == [.rstStream(stream: 1, code: .refusedStream)])
         #expect(s.openStreams == 0 && s.lastPeerStream == 1 && s.failure == nil && s.sentGoaway)
 
-        // The preface, then a first frame that is not SETTINGS: still a connection error (and
-        // no second GOAWAY).
+        // Shut down after the preface (awaitingSettings), then a first frame that is not
+        // SETTINGS: still a connection error (and no second GOAWAY).
         s = Self.freshServer()
+        s.receive(H2.clientPreface, actions: &actions)
         s.shutdown(actions: &actions)
+        #expect(actions == [.drained])
         s.didSend(s.outbound.count)
         actions.removeAll()
-        s.receive(H2.clientPreface + Self.pingFrame, actions: &actions)
+        s.receive(Self.pingFrame, actions: &actions)
         #expect(actions == [.failed(H2ConnectionError(.protocolError, "the peer's first frame is not SETTINGS"))])
         #expect(s.outbound.isEmpty)
 
