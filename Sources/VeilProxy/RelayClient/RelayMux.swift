@@ -45,6 +45,9 @@ final class RelayMux: IOHandler {
     var waiting: [any RelayMuxCarried] = []
     /// Streams carried so far (for the log).
     var carried = 0
+    /// The relay on this connection does not answer RESOLVE (not a veil relay: say nghttpx),
+    /// and why: name queries fail at once instead of asking again.
+    var resolveUnanswered: String?
     let connectAt: UInt64
     /// The next keepalive (or, until up, the set-up deadline).
     var goingAway = false
@@ -327,7 +330,7 @@ final class RelayMux: IOHandler {
                     s.mux = nil
                     s.reattach()
                 } else {
-                    s.fail(.badGateway, "relay \(relay.address): \(reason) (\(code))")
+                    s.streamReset(code, "relay \(relay.address): \(reason) (\(code))")
                 }
             case .closed(let sid):
                 _ = sid

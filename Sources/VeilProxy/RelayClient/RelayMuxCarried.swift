@@ -26,6 +26,8 @@ protocol RelayMuxCarried: AnyObject {
     func writable()
     /// The stream or its connection failed.
     func fail(_ status: HTTPStatusResponse.Status, _ reason: String)
+    /// The relay reset the stream (RST_STREAM) or the connection failed with `code`.
+    func streamReset(_ code: H2ErrorCode, _ reason: String)
     /// Its connection went away before the relay took the stream: onto the next connection.
     func reattach()
 }

@@ -47,6 +47,7 @@ final class RelayMuxQuery: IOHandler, RelayMuxCarried {
     // MARK: From the mux
 
     func answered(status: Int, fields: [HPACKHeader], conn: UInt64, streamsOnConnection: Int, relay: String) {
+        if [400, 405, 501].contains(status) { markUnanswered("it answered \(status)") }
         answer(.success(Self.parse(status: status, fields: fields)))
         // A refusal ended the stream; a 200 ends with END_STREAM (`remoteEnd`).
         if !(200...299).contains(status) { close() }
@@ -76,15 +77,37 @@ final class RelayMuxQuery: IOHandler, RelayMuxCarried {
     }
 
     /// Onto the relay's connection, unless the relay is down (its last connection failed and its
-    /// backoff has not passed): then the query fails at once with why, and the resolver asks its
-    /// next server rather than wait.
+    /// backoff has not passed) or does not answer RESOLVE (it reset or refused one on this
+    /// connection): then the query fails at once with why, and the resolver asks its next
+    /// server rather than wait.
     func reattach() {
         let health = worker.relayChoice.health[relayIndex]
         if health.downUntil > MonotonicClock.now() {
             fail(.badGateway, "down for its backoff after: \(unprefixed(health.lastError ?? "its connection failed"))")
             return
         }
-        worker.relayMux(for: relayIndex).attach(self)
+        let m = worker.relayMux(for: relayIndex)
+        if let why = m.resolveUnanswered {
+            fail(.badGateway, why)
+            return
+        }
+        m.attach(self)
+    }
+
+    /// A RESOLVE reset with PROTOCOL_ERROR: the relay took it for a malformed request (RFC 9113
+    /// section 8.1.1; a standard HTTP/2 proxy does, RESOLVE being Veil's): not asked again on
+    /// this connection.
+    func streamReset(_ code: H2ErrorCode, _ reason: String) {
+        if code == .protocolError, reply != nil { markUnanswered("it reset the stream: PROTOCOL_ERROR") }
+        fail(.badGateway, reason)
+    }
+
+    /// Remembered on the connection (and said once in the log).
+    private func markUnanswered(_ how: String) {
+        guard let mux, mux.resolveUnanswered == nil else { return }
+        let why = "the relay does not answer RESOLVE (\(how)): not a veil relay"
+        mux.resolveUnanswered = why
+        worker.diagnostic("relay \(mux.relay.address) relay_conn=\(mux.id): \(why); name queries on this connection fail at once")
     }
 
     /// It submits no operation of its own (the mux does the I/O).

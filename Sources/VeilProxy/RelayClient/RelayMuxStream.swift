@@ -131,6 +131,10 @@ final class RelayMuxStream: IOHandler, RelayMuxCarried {
         worker.relayMuxFor(self).attach(self)
     }
 
+    func streamReset(_ code: H2ErrorCode, _ reason: String) {
+        fail(.badGateway, reason)
+    }
+
     // MARK: Bridge I/O
 
     private func receiveFromBridge() {
