@@ -47,7 +47,7 @@ final class RelayMuxQuery: IOHandler, RelayMuxCarried {
     // MARK: From the mux
 
     func answered(status: Int, fields: [HPACKHeader], conn: UInt64, streamsOnConnection: Int, relay: String) {
-        if [400, 405, 501].contains(status) { markUnanswered("it answered \(status)") }
+        if status == 405 || status == 501 { markUnanswered("it answered \(status)") }
         answer(.success(Self.parse(status: status, fields: fields)))
         // A refusal ended the stream; a 200 ends with END_STREAM (`remoteEnd`).
         if !(200...299).contains(status) { close() }
