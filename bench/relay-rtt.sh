@@ -92,9 +92,9 @@ run() {
 }
 
 TOKEN="@$WORK/relay-home/relay-token"
-# ECH: with --ech auto a tunnelled target's HTTPS record is fetched through the relay on its own
-# TLS connection (not the multiplexed one), which adds its round trips to every new name; the
-# comparison here is of the tunnel itself (ECH=auto bench/relay-rtt.sh to see them).
+# ECH: with --ech auto a tunnelled target's HTTPS record is fetched through the relay before the
+# ClientHello (mux off: on a TLS connection of its own; mux on: a RESOLVE stream), which adds its
+# round trips to every new name; the default compares the tunnels alone (ECH=auto to see them).
 ECH_ARGS=(--ech "${ECH:-off}")
 run direct "${ECH_ARGS[@]}" --resolver static "${RESOLVE[@]}"
 run mux-off "${ECH_ARGS[@]}" --route tunnel --relay-token "$TOKEN" --relay-mux off

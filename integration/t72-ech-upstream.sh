@@ -365,6 +365,19 @@ if [[ $EU_UP == 1 ]] && start_relay ech-tunnel "$EU_RELAY" --secret "$EU_RSECRET
             "$(grep -c "target=\"\?origin\.test:$EU_ECH\"\? .*reason=\"resolved to" "$EU_RLOG")"
         stop_veil 10
     fi
+    # The same with --relay-mux on: the RESOLVE is an HTTP/2 stream beside the CONNECT stream on
+    # the one relay connection (not a TLS connection of its own).
+    if veil_or_fail ech-tunnel-mux "${EU_COMMON[@]}" --resolver static --route tunnel --relay "127.0.0.1:$EU_RELAY" \
+            --relay-fingerprint "$RL_FP" --relay-secret "$EU_RSECRET" --relay-mux on; then
+        eu_get tunnel-mux "$EU_ECH"
+        expect_eq "ech-tunnel-mux/curl gets the page through the multiplexed relay connection" "0 200" "$EU_RC $EU_CODE"
+        expect_match "ech-tunnel-mux/the server saw ECH" "Encrypted ClientHello: yes" "$EU_BODY"
+        expect_summary "ech-tunnel-mux/summary ech" ech accepted
+        expect_summary "ech-tunnel-mux/summary relay_conn" relay_conn '[0-9]+'
+        check "ech-tunnel-mux/the relay answered the RESOLVE on an HTTP/2 stream" \
+            grep -qE "front_alpn=h2 h2_stream=[0-9]+ .*target=\"?origin\.test:$EU_ECH\"? .*close=ok reason=\"resolved to" "$EU_RLOG"
+        stop_veil 10
+    fi
     stop_pid "$RL_PID" 5
 else
     [[ $EU_UP == 1 ]] && fail "ech-tunnel/relay starts" "$(tail -n 5 "$RL_LOG" 2>/dev/null | tr '\n' ' ')"

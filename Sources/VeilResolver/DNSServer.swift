@@ -16,11 +16,12 @@ public struct DNSServer: Sendable, CustomStringConvertible {
     public let path: String
     public let authority: String
     public let description: String
-    /// `.relay`: the pinned relay and its secret.
+    /// `.relay`: the pinned relay and its secret, and its place among the configured relays.
     public let relay: RelayEndpoint?
+    public let relayIndex: Int
 
     init(kind: Kind, address: SocketAddress, verifyName: String, path: String, authority: String,
-         description: String, relay: RelayEndpoint?) {
+         description: String, relay: RelayEndpoint?, relayIndex: Int = 0) {
         self.kind = kind
         self.address = address
         self.verifyName = verifyName
@@ -28,6 +29,7 @@ public struct DNSServer: Sendable, CustomStringConvertible {
         self.authority = authority
         self.description = description
         self.relay = relay
+        self.relayIndex = relayIndex
     }
 
     public struct ParseError: Error, CustomStringConvertible, Sendable {
@@ -48,6 +50,7 @@ public struct DNSServer: Sendable, CustomStringConvertible {
         kind = .doh
         description = "doh \(url)"
         relay = nil
+        relayIndex = 0
     }
 
     /// `IP[:PORT]` (default port 853), optionally `#NAME` to verify the certificate against.
@@ -66,6 +69,7 @@ public struct DNSServer: Sendable, CustomStringConvertible {
         kind = .dot
         description = "dot \(spec)"
         relay = nil
+        relayIndex = 0
     }
 
     private static func split(_ hostPort: String, defaultPort: UInt16, what: String) throws(ParseError) -> (String, UInt16) {

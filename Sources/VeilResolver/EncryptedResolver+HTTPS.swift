@@ -10,18 +10,19 @@ extension EncryptedResolver {
     public func resolveHTTPS(host: String, port: UInt16,
                              completion: @escaping @Sendable (HTTPSOutcome) -> Void) -> HTTPSOutcome? {
         if let cached = cache.cachedHTTPS(HTTPSQueryName.of(host: host, port: port)) { return cached }
-        queue.async { completion(self.lookupHTTPS(host: host, port: port)) }
+        let loop = EventLoop.currentIndex
+        queue.async { completion(self.lookupHTTPS(host: host, port: port, loopIndex: loop)) }
         return nil
     }
 
-    /// Asks the servers in order (blocking; background queue only).
-    public func lookupHTTPS(host: String, port: UInt16 = 443) -> HTTPSOutcome {
+    /// Asks the servers in order (blocking; background queue only; `loopIndex` as for `lookup`).
+    public func lookupHTTPS(host: String, port: UInt16 = 443, loopIndex: Int? = nil) -> HTTPSOutcome {
         var problems: [String] = []
         let qname = HTTPSQueryName.of(host: host, port: port)
         for server in servers {
             do {
                 let outcome = server.kind == .relay
-                    ? try askRelayHTTPS(server, host: host, port: port, problems: &problems)
+                    ? try askRelayHTTPS(server, host: host, port: port, loopIndex: loopIndex, problems: &problems)
                     : try followingAlias(server, try askHTTPS(server, qname))
                 guard let outcome else { continue }
                 if case .records(let records, let ttl, let source) = outcome {
@@ -68,10 +69,11 @@ extension EncryptedResolver {
 
     /// The relay's answer; nil (with the problem noted) to try the next server. The addresses
     /// that come with it are cached too.
-    private func askRelayHTTPS(_ server: DNSServer, host: String, port: UInt16,
+    private func askRelayHTTPS(_ server: DNSServer, host: String, port: UInt16, loopIndex: Int?,
                                problems: inout [String]) throws -> HTTPSOutcome? {
         guard let relayContext else { return nil }
-        switch try server.askRelay(host: host, port: port, https: true, context: relayContext, timeout: timeout) {
+        switch try server.askRelay(host: host, port: port, https: true, context: relayContext, timeout: timeout,
+                                   carrier: relayCarrier, loopIndex: loopIndex) {
         case .answer(let a):
             let source = a.source.isEmpty ? server.description : "\(server.description) [\(a.source)]"
             cache.store(host, addresses: a.addresses, ttl: a.ttl, source: source)

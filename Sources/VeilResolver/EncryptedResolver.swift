@@ -17,11 +17,15 @@ public final class EncryptedResolver: Resolver, Sendable {
     /// For `relay` servers: TLS 1.3, no chain verification (the certificate is pinned).
     let relayContext: TLSContext?
     let timeout: Double
+    /// `--relay-mux on`: relay lookups go on the proxy's multiplexed relay connection.
+    let relayCarrier: (any RelayQueryCarrier)?
     let queue = DispatchQueue(label: "veil.dns", attributes: .concurrent)
 
-    public init(servers: [DNSServer], cache: DNSCache, extraTrustFile: String?, timeout: Double) throws {
+    public init(servers: [DNSServer], cache: DNSCache, extraTrustFile: String?, timeout: Double,
+                relayCarrier: (any RelayQueryCarrier)? = nil) throws {
         precondition(!servers.isEmpty)
         self.servers = servers
+        self.relayCarrier = relayCarrier
         self.cache = cache
         self.timeout = timeout
         var options = TLSContext.UpstreamOptions()
@@ -46,7 +50,8 @@ public final class EncryptedResolver: Resolver, Sendable {
     public func resolve(host: String, port: UInt16,
                         completion: @escaping @Sendable (ResolveOutcome) -> Void) -> ResolveOutcome? {
         if let cached = cachedOutcome(host: host, port: port) { return cached }
-        queue.async { completion(self.lookup(host: host, port: port)) }
+        let loop = EventLoop.currentIndex
+        queue.async { completion(self.lookup(host: host, port: port, loopIndex: loop)) }
         return nil
     }
 
@@ -59,12 +64,13 @@ public final class EncryptedResolver: Resolver, Sendable {
         return EncryptedResolver.outcome(e.addresses, port: port, source: "\(e.source) (cache)")
     }
 
-    /// Asks the servers in order (blocking; background queue only).
-    public func lookup(host: String, port: UInt16) -> ResolveOutcome {
+    /// Asks the servers in order (blocking; background queue only). `loopIndex`: the loop that
+    /// asked (a relay carrier uses that worker's relay connection).
+    public func lookup(host: String, port: UInt16, loopIndex: Int? = nil) -> ResolveOutcome {
         var problems: [String] = []
         for server in servers {
             if server.kind == .relay {
-                if let done = askRelay(server, host: host, port: port, problems: &problems) { return done }
+                if let done = askRelay(server, host: host, port: port, loopIndex: loopIndex, problems: &problems) { return done }
                 continue
             }
             do {
@@ -101,11 +107,13 @@ public final class EncryptedResolver: Resolver, Sendable {
     }
 
     /// The relay's answer, cached; nil (with the problem noted) to try the next server.
-    private func askRelay(_ server: DNSServer, host: String, port: UInt16, problems: inout [String]) -> ResolveOutcome? {
+    private func askRelay(_ server: DNSServer, host: String, port: UInt16, loopIndex: Int?,
+                          problems: inout [String]) -> ResolveOutcome? {
         guard let relayContext else { return nil }
         do {
             // The HTTPS records come in the same round trip (Veil-Want: https) and are cached.
-            switch try server.askRelay(host: host, port: port, https: true, context: relayContext, timeout: timeout) {
+            switch try server.askRelay(host: host, port: port, https: true, context: relayContext, timeout: timeout,
+                                       carrier: relayCarrier, loopIndex: loopIndex) {
             case .answer(let a):
                 let source = a.source.isEmpty ? server.description : "\(server.description) [\(a.source)]"
                 cache.store(host, addresses: a.addresses, ttl: a.ttl, source: source)

@@ -103,6 +103,18 @@ public enum RelayResolution {
             return .refused(head.status, head.reason)
         }
         let text = String(decoding: bytes[..<(head.headLength - 4)], as: UTF8.self)
+        var fields: [(name: String, value: String)] = []
+        for line in text.split(separator: "\r\n").dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields.append((line[..<colon].lowercased(), String(line[line.index(after: colon)...]).trimmingWhitespace()))
+        }
+        return parse(status: head.status, reason: head.reason, fields: fields)
+    }
+
+    /// An answer given as a status, a reason (for a refusal) and fields with lower-case names:
+    /// the relay's answer on an HTTP/2 stream (`veil-reason` carries a refusal's reason).
+    public static func parse(status: Int, reason: String, fields: [(name: String, value: String)]) -> ParseResult {
+        guard status == 200 else { return .refused(status, reason) }
         var addresses: [String]?
         var ttl: UInt32?
         var source = ""
@@ -110,10 +122,7 @@ public enum RelayResolution {
         var httpsTTL: UInt32?
         var httpsError: String?
         var httpsSource = ""
-        for line in text.split(separator: "\r\n").dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = line[..<colon].lowercased()
-            let value = String(line[line.index(after: colon)...]).trimmingWhitespace()
+        for (name, value) in fields {
             switch name {
             case "veil-addresses": addresses = value.split(separator: " ").map(String.init)
             case "veil-ttl":

@@ -3,6 +3,7 @@ import VeilRuntime
 @testable import VeilProxy
 import VeilWire
 import VeilResolver
+import VeilHTTP2
 
 @Suite("RelayResolution")
 struct RelayResolutionTests {
@@ -30,6 +31,31 @@ struct RelayResolutionTests {
         #expect(RelayResolution.parse(Array(head.utf8)) == .needMore)
         #expect(RelayResolution.parse(Array((head + body).utf8)) == .refused(502, body))
         #expect(RelayResolution.parse(Array("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 17\r\n\r\nwrong relay secret".utf8)).isRefused(407))
+    }
+
+    /// The answer on an HTTP/2 stream (`--relay-mux on`): :status and veil-* fields read as the
+    /// HTTP/1.1 head is; a refusal's reason comes in veil-reason; control characters in a field
+    /// (which an HTTP/1.1 head could not hold) make it malformed.
+    @Test func answerOnAStream() {
+        let fields = [HPACKHeader(name: "veil-addresses", value: "192.0.2.1 2001:db8::1"), HPACKHeader(name: "veil-ttl", value: "30"),
+                      HPACKHeader(name: "veil-source", value: "static"),
+                      HPACKHeader(name: "veil-https-error", value: "the static resolver cannot ask for HTTPS records")]
+        #expect(RelayMuxQuery.parse(status: 200, fields: fields) == .answer(.init(
+            addresses: ["192.0.2.1", "2001:db8::1"], ttl: 30, source: "static",
+            https: .failure("the static resolver cannot ask for HTTPS records"))))
+        #expect(RelayMuxQuery.parse(status: 502, fields: [HPACKHeader(name: "veil-reason", value: "cannot resolve x.test: no such name")])
+                == .refused(502, "cannot resolve x.test: no such name"))
+        #expect(RelayMuxQuery.parse(status: 407, fields: []) == .refused(407, "status 407"))
+        if case .malformed = RelayMuxQuery.parse(status: 200, fields: [HPACKHeader(name: "veil-addresses", value: "example.com")]) {} else {
+            Issue.record("expected malformed: not an address")
+        }
+        let injected = [HPACKHeader(name: "veil-source", value: "x\r\nVeil-Addresses: 203.0.113.9"),
+                        HPACKHeader(name: "veil-addresses", value: "192.0.2.1")]
+        if case .malformed(let why) = RelayMuxQuery.parse(status: 200, fields: injected) {
+            #expect(why.contains("veil-source"))
+        } else {
+            Issue.record("expected malformed: control characters")
+        }
     }
 
     @Test func malformedAnswers() {

@@ -2,23 +2,23 @@ extension H2ConnectionMachine {
     /// Bytes read from the peer: every whole frame in them is handled (a partial one waits for
     /// the next call).
     public mutating func receive(_ bytes: some Collection<UInt8>, actions: inout [Action]) {
-        guard failure == nil else { return }
+        guard !state.isFailed else { return }
         if inboundStart > 0 {
             inbound.removeFirst(inboundStart)
             inboundStart = 0
         }
         inbound.append(contentsOf: bytes)
-        if awaitingPreface {
+        if case .awaitingPreface(let goawaySent) = state {
             let have = min(inbound.count, H2.clientPreface.count)
             guard inbound[0..<have].elementsEqual(H2.clientPreface[0..<have]) else {
                 fail(H2ConnectionError(.protocolError, "no HTTP/2 client preface"), actions: &actions)
                 return
             }
             guard have == H2.clientPreface.count else { return }
-            awaitingPreface = false
+            state = .awaitingSettings(goawaySent: goawaySent)
             inboundStart = have
         }
-        while failure == nil {
+        while !state.isFailed {
             let outcome: H2FrameParser.Outcome
             do {
                 outcome = try parser.parse(inbound[inboundStart...])
@@ -37,11 +37,11 @@ extension H2ConnectionMachine {
     }
 
     mutating func handle(_ frame: H2Frame, actions: inout [Action]) throws(H2ConnectionError) {
-        if awaitingPeerSettings {
+        if case .awaitingSettings = state {
             guard case .settings = frame else {
                 throw H2ConnectionError(.protocolError, "the peer's first frame is not SETTINGS")
             }
-            awaitingPeerSettings = false
+            state.settingsReceived()
         }
         if let block = headerBlock {
             guard case .continuation(let stream, let fragment, let end) = frame, stream == block.stream else {
@@ -208,7 +208,7 @@ extension H2ConnectionMachine {
             return
         }
         lastPeerStream = id
-        if sentGoaway || streams.count >= configuration.maxConcurrentStreams {
+        if state.sentGoaway || streams.count >= configuration.maxConcurrentStreams {
             H2FrameWriter.rstStream(stream: id, code: .refusedStream, into: &outbound)
             return
         }
@@ -272,8 +272,7 @@ extension H2ConnectionMachine {
     }
 
     mutating func goaway(lastStream: UInt32, code: H2ErrorCode, debug: ArraySlice<UInt8>, actions: inout [Action]) {
-        let last = min(lastStream, peerGoaway ?? UInt32.max)
-        peerGoaway = last
+        let last = state.goawayReceived(lastStream: lastStream)
         let text = String(decoding: debug.prefix(256), as: UTF8.self)
         actions.append(.goaway(lastStream: last, code: code, debug: text))
         // Our streams the peer did not take: not processed, so they may be retried elsewhere.

@@ -30,7 +30,7 @@ extension H2ConnectionMachine {
     /// Server: answers a stream's request. A 2xx keeps the stream open (the tunnel); any other
     /// status ends it.
     public mutating func respond(stream id: UInt32, status: Int, extra: [HPACKHeader] = [], actions: inout [Action]) {
-        guard configuration.role == .server, failure == nil, var s = streams[id] else { return }
+        guard configuration.role == .server, !state.isFailed, var s = streams[id] else { return }
         var block: [UInt8] = []
         encoder.encode([HPACKHeader(name: ":status", value: String(status))] + extra, into: &block)
         let ends = !(200...299).contains(status)
@@ -50,7 +50,7 @@ extension H2ConnectionMachine {
 
     /// How much `sendData` would take on `stream` now.
     public func sendCapacity(stream id: UInt32) -> Int {
-        guard failure == nil, let s = streams[id], !s.localClosed else { return 0 }
+        guard !state.isFailed, let s = streams[id], !s.localClosed else { return 0 }
         return max(0, min(s.sendWindow, connectionSendWindow))
     }
 
@@ -59,7 +59,7 @@ extension H2ConnectionMachine {
     /// (the tunnel's half-close) goes out only with the last byte.
     @discardableResult
     public mutating func sendData<C: Collection<UInt8>>(stream id: UInt32, _ bytes: C, endStream: Bool, actions: inout [Action]) -> Int {
-        guard failure == nil, var s = streams[id], !s.localClosed else { return 0 }
+        guard !state.isFailed, var s = streams[id], !s.localClosed else { return 0 }
         var rest = bytes[...]
         while !rest.isEmpty {
             let room = min(s.sendWindow, connectionSendWindow, peerMaxFrameSize)
@@ -85,7 +85,7 @@ extension H2ConnectionMachine {
     /// The consumer took `count` bytes of `stream`'s DATA: grant them back to the peer (batched:
     /// a WINDOW_UPDATE once half the window is free again).
     public mutating func consumed(stream id: UInt32, _ count: Int) {
-        guard failure == nil, var s = streams[id], !s.remoteClosed else { return }
+        guard !state.isFailed, var s = streams[id], !s.remoteClosed else { return }
         s.consumedCredit += count
         if s.consumedCredit >= configuration.streamWindow / 2 {
             H2FrameWriter.windowUpdate(stream: id, increment: UInt32(s.consumedCredit), into: &outbound)
@@ -97,14 +97,14 @@ extension H2ConnectionMachine {
 
     /// Ends a stream abnormally (its client left, say): RST_STREAM with `code`.
     public mutating func reset(stream id: UInt32, code: H2ErrorCode = .cancel, actions: inout [Action]) {
-        guard failure == nil, streams.removeValue(forKey: id) != nil else { return }
+        guard !state.isFailed, streams.removeValue(forKey: id) != nil else { return }
         H2FrameWriter.rstStream(stream: id, code: code, into: &outbound)
         drainCheck(actions: &actions)
     }
 
     /// Sends a PING (keepalive); `unansweredPings` counts until its ACK.
     public mutating func ping() {
-        guard failure == nil else { return }
+        guard !state.isFailed else { return }
         pingCounter &+= 1
         unansweredPings += 1
         H2FrameWriter.ping(opaque: pingCounter, ack: false, into: &outbound)
@@ -112,8 +112,7 @@ extension H2ConnectionMachine {
 
     /// Sends GOAWAY: no new streams either way; the open ones finish, then `.drained`.
     public mutating func shutdown(code: H2ErrorCode = .noError, reason: String = "", actions: inout [Action]) {
-        guard failure == nil, !sentGoaway else { return }
-        sentGoaway = true
+        guard state.goawaySent() else { return }
         H2FrameWriter.goaway(lastStream: lastPeerStream, code: code, debug: Array(reason.utf8.prefix(256)), into: &outbound)
         drainCheck(actions: &actions)
     }

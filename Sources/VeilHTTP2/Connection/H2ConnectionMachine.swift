@@ -93,11 +93,12 @@ public struct H2ConnectionMachine: Sendable {
     var decoder: HPACKDecoder
     var streams: [UInt32: H2Stream] = [:]
 
-    /// Server role: the client's preface is still expected.
-    var awaitingPreface: Bool
-    /// The peer's first frame (a SETTINGS) has not come yet.
-    var awaitingPeerSettings = true
+    /// Preface and SETTINGS awaited, open, going away (GOAWAY either way), failed.
+    var state: H2ConnectionState
     /// A header block in progress (HEADERS without END_HEADERS): only its CONTINUATION may follow.
+    /// Not a case of `state`: it is a frame-level sub-state that runs the same in `open` and in
+    /// `goingAway` (a GOAWAY may come or go out between HEADERS and its CONTINUATION), so as a
+    /// case it would double those two; it is cleared when the connection fails.
     var headerBlock: (stream: UInt32, endStream: Bool, bytes: [UInt8])?
 
     // The peer's settings.
@@ -112,10 +113,6 @@ public struct H2ConnectionMachine: Sendable {
     var nextStreamID: UInt32
     /// The highest stream id the peer opened (for our GOAWAY and for idle-stream checks).
     public internal(set) var lastPeerStream: UInt32 = 0
-    /// Set once a GOAWAY was received (its last stream id).
-    public internal(set) var peerGoaway: UInt32?
-    public internal(set) var sentGoaway = false
-    public internal(set) var failure: H2ConnectionError?
     /// PINGs sent and not acknowledged yet.
     public internal(set) var unansweredPings = 0
     /// Our SETTINGS (sent by `start`) are not acknowledged yet (RFC 9113 section 6.5.3: the
@@ -127,15 +124,22 @@ public struct H2ConnectionMachine: Sendable {
         self.configuration = configuration
         parser = H2FrameParser(maxFrameSize: configuration.maxFrameSize)
         decoder = HPACKDecoder(maxHeaderListSize: configuration.maxHeaderBlock)
-        awaitingPreface = configuration.role == .server
+        state = H2ConnectionState(role: configuration.role)
         nextStreamID = configuration.role == .client ? 1 : 2
         outbound.reserveCapacity(64 * 1024)
     }
 
     /// Streams open now (either side not closed yet).
     public var openStreams: Int { streams.count }
-    /// No new stream may open on this connection.
-    public var isGoingAway: Bool { peerGoaway != nil || sentGoaway || failure != nil }
+    /// No new stream may open on this connection (GOAWAY either way, or failed).
+    public var isGoingAway: Bool { state.isGoingAway }
+    /// The connection's error, once it failed.
+    public var failure: H2ConnectionError? { state.failure }
+    /// The last stream id of the peer's GOAWAY (the lowest, when several came); nil before one
+    /// came, and once the connection failed.
+    public var peerGoaway: UInt32? { state.peerGoaway }
+    /// We sent GOAWAY (false once the connection failed: see `failure`).
+    public var sentGoaway: Bool { state.sentGoaway }
 
     /// The connection's first bytes: the client preface (client role) and our SETTINGS, plus a
     /// WINDOW_UPDATE raising the connection window.
@@ -166,21 +170,22 @@ public struct H2ConnectionMachine: Sendable {
     /// The transport ended or the owner gave up on it (TLS failure, keepalive): every stream
     /// fails with `reason`; nothing more is sent.
     public mutating func lost(_ reason: String, actions: inout [Action]) {
-        guard failure == nil else { return }
+        guard !state.isFailed else { return }
         let error = H2ConnectionError(.internalError, reason)
-        failure = error
+        state = .failed(error)
+        headerBlock = nil
         failAllStreams(code: .internalError, reason: reason, actions: &actions)
         actions.append(.failed(error))
     }
 
     /// A connection error found here: GOAWAY with the code, every stream fails.
     mutating func fail(_ error: H2ConnectionError, actions: inout [Action]) {
-        guard failure == nil else { return }
-        failure = error
-        if !sentGoaway {
-            sentGoaway = true
+        guard !state.isFailed else { return }
+        if state.goawaySent() {
             H2FrameWriter.goaway(lastStream: lastPeerStream, code: error.code, debug: Array(error.reason.utf8.prefix(256)), into: &outbound)
         }
+        state = .failed(error)
+        headerBlock = nil
         failAllStreams(code: error.code, reason: "\(error)", actions: &actions)
         actions.append(.failed(error))
     }
@@ -201,6 +206,6 @@ public struct H2ConnectionMachine: Sendable {
     }
 
     mutating func drainCheck(actions: inout [Action]) {
-        if streams.isEmpty, failure == nil, peerGoaway != nil || sentGoaway { actions.append(.drained) }
+        if streams.isEmpty, state.drains { actions.append(.drained) }
     }
 }

@@ -2,9 +2,11 @@ import VeilResolver
 import VeilWire
 import VeilTLS
 /// Builds the resolver chain a configuration asks for: the static map first, then the system
-/// resolver or the DoH/DoT servers in the configured order.
+/// resolver or the DoH/DoT servers in the configured order. `relayCarrier` (`--relay-mux on`):
+/// relay lookups go on the workers' multiplexed relay connections.
 public enum ResolverFactory {
-    public static func make(_ config: ProxyConfiguration) throws(StartError) -> ResolverChain {
+    public static func make(_ config: ProxyConfiguration,
+                            relayCarrier: (any RelayQueryCarrier)? = nil) throws(StartError) -> ResolverChain {
         let staticMap = StaticResolver(entries: config.staticResolve)
         // A host given twice: the last entry wins (flags come after the file and the environment).
         var ech: [String: ECHConfigList] = [:]
@@ -14,9 +16,9 @@ public enum ResolverFactory {
         if !config.relays.isEmpty {
             do {
                 relayHTTPS = try EncryptedResolver(
-                    servers: config.relays.map { DNSServer(relay: $0) },  // in order: the next when one cannot answer
+                    servers: relayServers(config),  // in order: the next when one cannot answer
                     cache: DNSCache(minTTL: config.dnsMinTTL, maxTTL: config.dnsMaxTTL, negativeTTL: config.dnsNegativeTTL),
-                    extraTrustFile: nil, timeout: config.resolverTimeout)
+                    extraTrustFile: nil, timeout: config.resolverTimeout, relayCarrier: relayCarrier)
             } catch {
                 throw StartError("relay HTTPS lookups: TLS set-up: \(error)")
             }
@@ -41,7 +43,7 @@ public enum ResolverFactory {
                         throw StartError("resolver relay needs --relay, --relay-fingerprint and the relay secret")
                     }
                     // Every relay, in order: the next is asked when one cannot answer.
-                    servers += config.relays.map { DNSServer(relay: $0) }
+                    servers += relayServers(config)
                 case .system:
                     break
                 }
@@ -57,10 +59,15 @@ public enum ResolverFactory {
         let cache = DNSCache(minTTL: config.dnsMinTTL, maxTTL: config.dnsMaxTTL, negativeTTL: config.dnsNegativeTTL)
         do {
             let r = try EncryptedResolver(servers: servers, cache: cache, extraTrustFile: config.resolverCAFile,
-                                          timeout: config.resolverTimeout)
+                                          timeout: config.resolverTimeout, relayCarrier: relayCarrier)
             return ResolverChain(staticMap: staticMap, fallback: r, explicitECH: ech, relayHTTPS: relayHTTPS)
         } catch {
             throw StartError("resolver TLS set-up: \(error)")
         }
+    }
+
+    /// Every configured relay as a resolver server, in order.
+    private static func relayServers(_ config: ProxyConfiguration) -> [DNSServer] {
+        config.relays.enumerated().map { DNSServer(relay: $1, index: $0) }
     }
 }

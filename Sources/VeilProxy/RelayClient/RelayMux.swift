@@ -10,8 +10,9 @@ import Glibc
 /// `--relay-mux on`: one TLS connection from this worker to the relay carrying every tunnel as
 /// an HTTP/2 CONNECT stream (RFC 9113 section 8.5). The owner, on the ring thread, of the
 /// socket, the TLS session (pinned by fingerprint as `RelayTunnelMachine` pins it, ALPN `h2`)
-/// and an `H2ConnectionMachine`, which decides everything HTTP/2; each stream's bridge is a
-/// `RelayMuxStream`'s.
+/// and an `H2ConnectionMachine`, which decides everything HTTP/2. Each stream is a tunnel (its
+/// bridge a `RelayMuxStream`'s) or a name query (`RelayMuxQuery`: the relay's RESOLVE for the
+/// resolver, so that lookups show no relay connection of their own).
 ///
 /// Staying up: a PING every `relay-keepalive`; `relay-dead-after` of them unanswered, a read or
 /// send failure, or the relay closing make the connection lost: its streams fail (those not
@@ -40,9 +41,9 @@ final class RelayMux: IOHandler {
     static let plainSize = 16 << 10
     var receiving = false
     var sending = false
-    /// Streams by id, and tunnels waiting for the connection to be up.
-    var streams: [UInt32: RelayMuxStream] = [:]
-    var waiting: [RelayMuxStream] = []
+    /// Streams by id, and those waiting for the connection to be up (or for a stream).
+    var streams: [UInt32: any RelayMuxCarried] = [:]
+    var waiting: [any RelayMuxCarried] = []
     /// Streams carried so far (for the log).
     var carried = 0
     let connectAt: UInt64
@@ -76,15 +77,16 @@ final class RelayMux: IOHandler {
 
     // MARK: Streams
 
-    func attach(_ s: RelayMuxStream) {
+    func attach(_ s: any RelayMuxCarried) {
         s.mux = self
         if isUp { open(s) } else { waiting.append(s) }
     }
 
-    private func open(_ s: RelayMuxStream) {
+    private func open(_ s: any RelayMuxCarried) {
         let auth = HPACKHeader(name: "proxy-authorization", value: "Bearer \(relay.secret)")
         do {
-            let sid = try h2.openConnect(authority: s.target.description, extra: [auth])
+            let sid = try h2.openStream(method: s.method, authority: s.authority, extra: [auth] + s.fields,
+                                        endStream: s.endsRequest)
             s.streamID = sid
             streams[sid] = s
             carried += 1
@@ -96,7 +98,7 @@ final class RelayMux: IOHandler {
             // Going away or out of stream ids: the next connection takes it.
             on(.cannotOpen)
             s.mux = nil
-            worker.relayMuxFor(s).attach(s)
+            s.reattach()
         }
     }
 
@@ -110,7 +112,7 @@ final class RelayMux: IOHandler {
     /// The stream's owner ended (normally, or its connection left or timed out): a stream the
     /// machine still has open is reset, so that it neither leaks nor counts against the relay's
     /// limit.
-    func detach(_ s: RelayMuxStream) {
+    func detach(_ s: any RelayMuxCarried) {
         if let sid = s.streamID, streams[sid] === s {
             streams[sid] = nil
             reset(stream: sid)
@@ -296,13 +298,9 @@ final class RelayMux: IOHandler {
             switch action {
             case .response(let sid, let status, let fields):
                 guard let s = streams[sid] else { continue }
-                if (200...299).contains(status) {
-                    s.didEstablish(conn: id, streamsOnConnection: h2.openStreams)
-                } else {
-                    streams[sid] = nil
-                    let why = fields.first { $0.name == "veil-reason" }.map { ": \(HTTPStatusResponse.sanitise($0.value))" } ?? ""
-                    s.fail(.badGateway, "relay \(relay.address): CONNECT \(s.target) answered \(status)\(why)")
-                }
+                if !(200...299).contains(status) { streams[sid] = nil }
+                s.answered(status: status, fields: fields, conn: id, streamsOnConnection: h2.openStreams,
+                           relay: "\(relay.address)")
             case .request:
                 continue
             case .data(let sid, let bytes):
@@ -314,7 +312,7 @@ final class RelayMux: IOHandler {
                 if retryable && !s.established {
                     s.streamID = nil
                     s.mux = nil
-                    worker.relayMuxFor(s).attach(s)
+                    s.reattach()
                 } else {
                     s.fail(.badGateway, "relay \(relay.address): \(reason) (\(code))")
                 }
@@ -401,7 +399,7 @@ final class RelayMux: IOHandler {
         waiting = []
         for s in queued {
             s.mux = nil
-            worker.relayMuxFor(s).attach(s)
+            s.reattach()
         }
         retire()
     }

@@ -2,6 +2,7 @@ import VeilRuntime
 #if canImport(Glibc)
 import Glibc
 #endif
+import VeilHTTP2
 import VeilResolver
 import VeilWire
 
@@ -17,7 +18,7 @@ import VeilWire
 /// answered within `connect-timeout` (waiting for the relay connection included) fails with 502
 /// and the reason; one that fails after its 200 closes the bridge without an end the connection
 /// could take for an authenticated one, and the reason goes in the summary (`relay_error=`).
-final class RelayMuxStream: IOHandler {
+final class RelayMuxStream: IOHandler, RelayMuxCarried {
     enum Op: UInt8 { case bridgeRecv = 1, bridgeSend, bridgeShutdown }
 
     let id: UInt64
@@ -77,8 +78,17 @@ final class RelayMuxStream: IOHandler {
 
     // MARK: From the mux
 
-    /// The relay answered 2xx: the connection may use the bridge.
-    func didEstablish(conn: UInt64, streamsOnConnection: Int) {
+    let method = "CONNECT"
+    var authority: String { target.description }
+    var fields: [HPACKHeader] { [] }
+    var endsRequest: Bool { false }
+
+    /// A 2xx: the connection may use the bridge; anything else: 502 with the relay's reason.
+    func answered(status: Int, fields: [HPACKHeader], conn: UInt64, streamsOnConnection: Int, relay: String) {
+        guard (200...299).contains(status) else {
+            fail(.badGateway, Self.refusal(status, fields, what: "CONNECT \(target)", relay: relay))
+            return
+        }
         guard !finished else { return }
         established = true
         loop.setDeadline(handle, 0)
@@ -115,6 +125,10 @@ final class RelayMuxStream: IOHandler {
 
     func writable() {
         pushUp()
+    }
+
+    func reattach() {
+        worker.relayMuxFor(self).attach(self)
     }
 
     // MARK: Bridge I/O

@@ -1,12 +1,14 @@
 import VeilHTTP2
 import VeilRuntime
+import VeilWire
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// One CONNECT stream of an `H2RelaySession`: its end of the socketpair to the stream's bridged
 /// `Connection`. It writes the HTTP/1.1 CONNECT, reads the answer (its status becomes the
-/// stream's :status; a 2xx opens the tunnel, anything else ends the stream), then moves tunnel
+/// stream's :status; a 2xx opens the tunnel, anything else ends the stream with the reason as
+/// `veil-reason`), then moves tunnel
 /// bytes: the client's DATA into the bridge (the stream's window granted back only as the bridge
 /// takes it), the bridge's bytes out as DATA (the next read only once the windows took the last
 /// one). END_STREAM and the bridge's EOF are each direction's half-close.
@@ -138,6 +140,15 @@ final class H2RelayStream: IOHandler {
                 return
             }
             let status = Self.status(answer) ?? 502
+            if !(200...299).contains(status) {
+                // A refusal's reason is its body (one line): it goes with the status as veil-reason.
+                guard RelayAnswer(answer)?.bodyComplete ?? true || answer.count > Self.answerLimit else {
+                    postReceive()
+                    return
+                }
+                refuse(status)
+                return
+            }
             if resolve {
                 // The answer's Veil-* fields (addresses, TTL, source, HTTPS records) as they are.
                 session.respond(id, status: status, extra: Self.veilFields(answer[..<headerEnd]))
@@ -168,14 +179,29 @@ final class H2RelayStream: IOHandler {
         bridgeEOF = true
         switch state {
         case .awaitingAnswer:
-            session.respond(id, status: 502)
-            abort()
+            if let status = Self.status(answer), Self.headerEnd(answer) != nil, !(200...299).contains(status) {
+                refuse(status)
+            } else {
+                session.respond(id, status: 502)
+                abort()
+            }
         case .tunnel:
             _ = session.send(id, [], endStream: true)
             if remoteEnd && toBridge.isEmpty { end() }
         case .done:
             end()
         }
+    }
+
+    /// The bridged connection refused (an error status and its one-line reason): the stream's
+    /// answer is that status with `veil-reason` (and a RESOLVE's Veil-* fields), which ends it.
+    private func refuse(_ status: Int) {
+        var fields = resolve ? Self.veilFields(answer[..<(Self.headerEnd(answer) ?? answer.count)]) : []
+        if let reason = RelayAnswer(answer)?.reason, !reason.isEmpty {
+            fields.append(HPACKHeader(name: "veil-reason", value: reason))
+        }
+        session.respond(id, status: status, extra: fields)
+        abort()
     }
 
     // MARK: Pumps

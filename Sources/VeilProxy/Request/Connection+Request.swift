@@ -200,11 +200,6 @@ extension Connection {
         guard target.kind == .name else {
             return .echLooked(explicit() ?? .none("an IP address has no HTTPS record"), now: MonotonicClock.now())
         }
-        if throughRelay && worker.config.relayMux == .on {
-            // A lookup through the relay is a RESOLVE on a TLS connection of its own, which
-            // would show the observer one relay connection per new name again.
-            return .echLooked(explicit() ?? .none("relay-mux on: ECH configs are not fetched through the multiplexed relay connection yet (a lookup would open a relay connection of its own); --ech-config HOST=BASE64 gives one"), now: MonotonicClock.now())
-        }
         let remote = loop.remote
         let h = handle
         let deliver: @Sendable (ECHLookup) -> Void = { remote.deliver($0, to: h) }

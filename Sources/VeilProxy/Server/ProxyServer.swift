@@ -49,7 +49,9 @@ public struct ProxyServer {
         let listenFDs = config.plainListener ? try Socket.listenGroup(on: config.listen, count: config.workers) : []
         let listenFD = listenFDs.first ?? -1
         let bound = listenFD >= 0 ? Socket.localAddress(listenFD) ?? config.listen : config.listen
-        let chain = try ResolverFactory.make(config)
+        // --relay-mux on: relay lookups go on the workers' multiplexed relay connections.
+        let relayQueries = config.relayMux == .on && !config.relays.isEmpty ? RelayMuxQueries() : nil
+        let chain = try ResolverFactory.make(config, relayCarrier: relayQueries)
         var front: FrontListener?
         if let address = config.listenTLS, let interception {
             let fds: [Int32]
@@ -70,7 +72,7 @@ public struct ProxyServer {
             }
         }
         var relayClientContext: TLSContext?
-        if config.usesRelay {
+        if config.usesRelay || relayQueries != nil {
             var options = TLSContext.UpstreamOptions()
             options.verify = false  // pinned by fingerprint once the handshake is done
             options.minVersion = 0x0304  // TLS 1.3: the relay's certificate is encrypted on the wire
@@ -103,6 +105,7 @@ public struct ProxyServer {
             loop.context = worker
             worker.start()
         }
+        relayQueries?.attach(group.remotes)
         var metrics: MetricsServer?
         if let address = config.metrics {
             let fd = try Socket.listen(on: address, backlog: 64)

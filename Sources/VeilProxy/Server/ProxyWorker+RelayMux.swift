@@ -4,10 +4,9 @@ import VeilRuntime
 /// `relayChoice` (spread over the relays that are up; a relay whose connection was lost is down
 /// for its backoff, 0.25 s doubling to 30 s with jitter), one connection per relay at a time.
 extension ProxyWorker {
-    /// The connection for a tunnel: its relay's current one unless that is going away or lost; a
-    /// new one otherwise, connecting once the relay's backoff has passed. A tunnel coming back
-    /// (its connection was lost or went away before its answer) goes to a relay it has not
-    /// tried, if there is one.
+    /// The connection for a tunnel: its relay's (`relayMux(for:)`). A tunnel coming back (its
+    /// connection was lost or went away before its answer) goes to a relay it has not tried, if
+    /// there is one.
     func relayMuxFor(_ s: RelayMuxStream) -> RelayMux {
         if s.attached, let next = relayChoice.pick(now: MonotonicClock.now(), tried: s.tried) {
             s.relayIndex = next
@@ -15,7 +14,12 @@ extension ProxyWorker {
             s.connection?.summary.relay = config.relays[next].address.description
         }
         s.attached = true
-        let i = s.relayIndex
+        return relayMux(for: s.relayIndex)
+    }
+
+    /// Relay `i`'s connection: its current one unless that is going away or lost; a new one
+    /// otherwise, connecting once the relay's backoff has passed.
+    func relayMux(for i: Int) -> RelayMux {
         if let m = relayMux[i], !m.isRetiring { return m }
         let m = RelayMux(id: shared.makeConnectionID(), relay: config.relays[i], relayIndex: i, worker: self,
                          connectAt: relayChoice.health[i].downUntil)
@@ -42,4 +46,20 @@ extension ProxyWorker {
 
     /// Why relay `i`'s last connection was lost (for tunnels that time out waiting).
     func relayLastError(_ i: Int) -> String? { relayChoice.health.indices.contains(i) ? relayChoice.health[i].lastError : nil }
+
+    /// A name query for the resolver (`RelayMuxQueries`) on relay `relay`'s connection.
+    func startRelayQuery(relay: Int, host: String, port: UInt16, https: Bool, timeout: Double,
+                         reply: @escaping RelayMuxQuery.Reply) {
+        guard !shuttingDown else {
+            reply(.failure(.init("relay \(config.relays[relay].address): shutting down")))
+            return
+        }
+        let q = RelayMuxQuery(relayIndex: relay, host: host, port: port, https: https, timeout: timeout, worker: self, reply: reply)
+        relayQueries[ObjectIdentifier(q)] = q
+        q.start()
+    }
+
+    func relayQueryFinished(_ q: RelayMuxQuery) {
+        relayQueries[ObjectIdentifier(q)] = nil
+    }
 }

@@ -50,6 +50,8 @@ final class ProxyWorker: IOHandler {
     var relayMux: [Int: RelayMux] = [:]
     var relayMuxes: [ObjectIdentifier: RelayMux] = [:]
     var muxStreams: [ObjectIdentifier: RelayMuxStream] = [:]
+    /// Name queries on those connections (`RelayMuxQueries`), kept until they end.
+    var relayQueries: [ObjectIdentifier: RelayMuxQuery] = [:]
     /// Multishot accepts are to run (until the drained worker stops them).
     private var accepting = false
     private(set) var shuttingDown = false

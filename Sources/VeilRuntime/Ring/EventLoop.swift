@@ -187,6 +187,7 @@ public final class EventLoop {
 
     /// Runs until `stop()`. Must be called on the thread that created the loop.
     public func run() {
+        markCurrentThread()
         armEventFD()
         nextSweep = MonotonicClock.now() + tickNanos
         while running {
