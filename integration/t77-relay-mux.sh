@@ -8,7 +8,9 @@
 # the backoff, a second relay up line; meanwhile a new tunnel gets 502 within connect-timeout);
 # nghttpx stopped (SIGSTOP): PINGs unanswered, the
 # connection declared dead and replaced; nghttpx's graceful stop (GOAWAY): the transfer under
-# way finishes, the next tunnel goes on a new connection.
+# way finishes, the next tunnel goes on a new connection; a relay that completes TLS and then
+# never acknowledges Veil's SETTINGS (openssl s_server): lost at the first keepalive (RFC 9113
+# 6.5.3).
 
 MX_DOMAIN=mux.test
 MX_SECRET=mux-secret-$RANDOM$RANDOM
@@ -201,6 +203,33 @@ if VEIL_RELAY_SECRET=$MX_SECRET veil_or_fail relay-mux "${MX_ARGS[@]}" && veil_c
     summary_for "${got##* }" 15
     check "relay-mux/goaway: the new tunnel is on a new relay connection" test "$(field relay_conn "$SUMMARY")" != "${drained_conn:-none}"
     stop_veil
+
+    # A relay that completes TLS (ALPN h2, the pinned certificate) and then says nothing:
+    # openssl s_server, its stdin a FIFO it holds open itself (no EOF, so no close_notify; the
+    # redirection is on the command itself, else a background job's stdin is /dev/null).
+    # Veil's SETTINGS are never acknowledged: the connection is lost at the first keepalive
+    # deadline with that reason (RFC 9113 section 6.5.3, SETTINGS_TIMEOUT), not 2 PINGs later.
+    free_port MX_MUTE
+    rm -f "$MX_DIR/mute.in"; mkfifo -m 600 "$MX_DIR/mute.in"
+    openssl s_server -accept "127.0.0.1:$MX_MUTE" -cert "$MX_RELAY_CERT" -key "$MX_RELAY_KEY" -alpn h2 -quiet \
+        <>"$MX_DIR/mute.in" >"$MX_DIR/mute.log" 2>&1 &
+    MX_MUTE_PID=$!
+    bg_register "$MX_MUTE_PID"
+    # s_server serves one connection at a time: wait for its socket rather than probe it.
+    for ((i = 0; i < 100; i++)); do ss -Hltn "sport = :$MX_MUTE" | grep -q LISTEN && break; sleep 0.1; done
+    if VEIL_RELAY_SECRET=$MX_SECRET veil_or_fail relay-mux-mute --route tunnel --relay-mux on --relay "127.0.0.1:$MX_MUTE" \
+        --relay-fingerprint "$MX_FP" --resolver static --upstream-ca "$TESTCA" --relay-keepalive 1 --relay-dead-after 2 \
+        --connect-timeout 5 --workers 1 && veil_ca; then
+        log_mark
+        got=$(vcurl -o /dev/null -w '%{http_connect} %{local_port}' "https://n38.$MX_DOMAIN:$MX_ORIGIN/index.html" 2>/dev/null)
+        expect_eq "relay-mux/SETTINGS never acknowledged: the tunnel is answered 502" 502 "${got%% *}"
+        summary_for "${got##* }" 10
+        check "relay-mux/SETTINGS never acknowledged: lost at the first keepalive with that reason" \
+            grep -qE "relay down: 127\.0\.0\.1:$MX_MUTE relay_conn=[0-9]+ streams=1 reason=relay 127\.0\.0\.1:$MX_MUTE: SETTINGS not acknowledged within 1\.0 s" "$VEIL_LOG"
+        expect_summary "relay-mux/SETTINGS never acknowledged: the summary's reason" reason "relay 127\.0\.0\.1:$MX_MUTE: SETTINGS not acknowledged within 1\.0 s"
+        stop_veil
+    fi
+    stop_pid "$MX_MUTE_PID" 2
 else
     dump_veil_log
 fi

@@ -116,6 +116,24 @@ struct H2ConnectionMachineTests {
         #expect(p.client.unansweredPings == 0)
     }
 
+    /// RFC 9113 section 6.5.3: our SETTINGS await the peer's ACK (the owner times it out).
+    @Test func settingsAwaitTheirAck() {
+        var c = H2ConnectionMachine(.init(role: .client))
+        #expect(!c.awaitingSettingsAck)
+        c.start()
+        #expect(c.awaitingSettingsAck)
+        var actions: [A] = []
+        // The peer's own SETTINGS and a PING do not acknowledge ours.
+        c.receive(rawFrame(4, 0, 0, []) + rawFrame(6, 0, 0, [0, 0, 0, 0, 0, 0, 0, 1]), actions: &actions)
+        #expect(c.awaitingSettingsAck)
+        c.receive(rawFrame(4, 1, 0, []), actions: &actions)
+        #expect(!c.awaitingSettingsAck)
+        #expect(c.failure == nil)
+        // Both ends of a pair, once the bytes have moved.
+        let p = H2Pair()
+        #expect(!p.client.awaitingSettingsAck && !p.server.awaitingSettingsAck)
+    }
+
     @Test func maxConcurrentStreamsRespected() throws {
         var p = H2Pair(server: .init(role: .server, maxConcurrentStreams: 2))
         _ = try p.client.openConnect(authority: "a:1")

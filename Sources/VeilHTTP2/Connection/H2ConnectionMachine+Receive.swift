@@ -82,7 +82,7 @@ extension H2ConnectionMachine {
             try apply(settings, actions: &actions)
             H2FrameWriter.settingsAck(into: &outbound)
         case .settingsAck:
-            return
+            awaitingSettingsAck = false
         case .ping(let opaque, let ack):
             if ack {
                 unansweredPings = 0

@@ -115,6 +115,9 @@ public struct H2ConnectionMachine: Sendable {
     public internal(set) var lastPeerStream: UInt32 = 0
     /// PINGs sent and not acknowledged yet.
     public internal(set) var unansweredPings = 0
+    /// Our SETTINGS (sent by `start`) are not acknowledged yet (RFC 9113 section 6.5.3: the
+    /// owner may treat a long wait as SETTINGS_TIMEOUT).
+    public internal(set) var awaitingSettingsAck = false
     var pingCounter: UInt64 = 0
 
     public init(_ configuration: Configuration) {
@@ -151,6 +154,7 @@ public struct H2ConnectionMachine: Sendable {
             settings.maxConcurrentStreams = UInt32(configuration.maxConcurrentStreams)
         }
         H2FrameWriter.settings(settings, into: &outbound)
+        awaitingSettingsAck = true
         let raise = configuration.connectionWindow - H2.defaultWindowSize
         if raise > 0 {
             H2FrameWriter.windowUpdate(stream: 0, increment: UInt32(raise), into: &outbound)

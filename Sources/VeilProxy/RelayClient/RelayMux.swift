@@ -19,15 +19,16 @@ import Glibc
 /// answered yet with 502 and the reason), `relay down: ...` is logged, and the worker makes the
 /// next connection after a backoff (0.25 s doubling to 30 s, with jitter). A GOAWAY from the
 /// relay lets the streams it took finish here while new tunnels go to a new connection.
+/// The connection's life (connect, handshake, pin, keepalive, drain, loss) is decided by a
+/// `RelayLinkMachine`; this performs its actions.
 final class RelayMux: IOHandler {
     enum Op: UInt8 { case connect = 1, recv, send }
-    enum State { case waiting, connecting, handshake, up, closed }
 
     /// The `relay_conn=` id (from the connection id counter, so unique in the process).
     let id: UInt64
     let relay: RelayEndpoint
     unowned let worker: ProxyWorker
-    var state = State.waiting
+    var link: RelayLinkMachine
     var fd: Int32 = -1
     var handle = IOHandle.none
     var engine: TLSEngine?
@@ -49,8 +50,6 @@ final class RelayMux: IOHandler {
     /// and why: name queries fail at once instead of asking again.
     var resolveUnanswered: String?
     let connectAt: UInt64
-    /// The next keepalive (or, until up, the set-up deadline).
-    var goingAway = false
 
     /// Which of `config.relays` this connects to.
     let relayIndex: Int
@@ -61,30 +60,29 @@ final class RelayMux: IOHandler {
         self.relayIndex = relayIndex
         self.worker = worker
         self.connectAt = connectAt
+        link = RelayLinkMachine(settings: .init(
+            relay: "\(relay.address)", fingerprint: relay.fingerprint, connectTimeout: worker.config.connectTimeout,
+            keepalive: worker.config.relayKeepalive, deadAfter: worker.config.relayDeadAfter))
         plain = .allocate(byteCount: Self.plainSize, alignment: 16)
         actions.reserveCapacity(16)
     }
 
     var loop: EventLoop { worker.loop }
-    var isUp: Bool { state == .up }
+    /// HTTP/2 runs on the connection (up, or draining).
+    var isUp: Bool { link.isUp }
     /// No new stream may go on this connection.
-    var isRetiring: Bool { state == .closed || goingAway || h2.isGoingAway }
+    var isRetiring: Bool { link.isRetiring || h2.isGoingAway }
 
     func start() {
         handle = loop.register(self)
-        let now = MonotonicClock.now()
-        if connectAt > now {
-            loop.setDeadline(handle, connectAt)
-        } else {
-            connect()
-        }
+        on(.start(now: MonotonicClock.now(), connectAt: connectAt))
     }
 
     // MARK: Streams
 
     func attach(_ s: any RelayMuxCarried) {
         s.mux = self
-        if state == .up { open(s) } else { waiting.append(s) }
+        if isUp { open(s) } else { waiting.append(s) }
     }
 
     private func open(_ s: any RelayMuxCarried) {
@@ -101,8 +99,7 @@ final class RelayMux: IOHandler {
             waiting.append(s)
         } catch {
             // Going away or out of stream ids: the next connection takes it.
-            goingAway = true
-            worker.relayMuxRetiring(self)
+            on(.cannotOpen)
             s.mux = nil
             s.reattach()
         }
@@ -110,7 +107,7 @@ final class RelayMux: IOHandler {
 
     /// Tunnels held back by the relay's stream limit, once a stream has ended.
     private func openWaiting() {
-        guard state == .up, !waiting.isEmpty, h2.openStreams < h2.peerMaxConcurrentStreams else { return }
+        guard isUp, !waiting.isEmpty, h2.openStreams < h2.peerMaxConcurrentStreams else { return }
         let s = waiting.removeFirst()
         open(s)
     }
@@ -160,65 +157,56 @@ final class RelayMux: IOHandler {
     // MARK: Connect and handshake
 
     private func connect() {
-        state = .connecting
-        loop.setDeadline(handle, MonotonicClock.now() &+ worker.config.connectTimeout.nanoseconds)
         do {
             fd = try Socket.makeTCP(family: relay.address.family)
         } catch {
-            lost("relay \(relay.address): \(error)")
+            on(.socketFailed("\(error)"))
             return
         }
         Socket.setNoDelay(fd)
         loop.connect(handle, op: Op.connect.rawValue, fd: fd, to: relay.address, slot: connectSlot)
     }
 
-    private func connected(_ result: Int32) {
-        guard result == 0 else { lost("relay \(relay.address): connect: \(SystemError.message(of: -result))"); return }
-        guard let context = worker.shared.relayClientContext else { lost("relay TLS context missing"); return }
+    private func startTLS() {
+        guard let context = worker.shared.relayClientContext else { on(.tlsContextMissing); return }
         do {
             let e = try TLSEngine(context: context, role: .client)
             try e.configureClient(serverName: nil, verifyName: relay.address.ipString, alpn: ["h2"], session: nil)
             engine = e
         } catch {
-            lost("relay TLS set-up: \(error)")
+            on(.tlsSetUpFailed("\(error)"))
             return
         }
-        state = .handshake
         handshake()
     }
 
     private func handshake() {
         guard let e = engine else { return }
+        let outcome: RelayLinkMachine.Handshake
         switch e.handshake() {
-        case .needsInput:
-            sendTLS()
-            receive()
-        case .complete:
-            guard let got = e.peerCertificateSHA256 else { lost("relay sent no certificate"); return }
-            guard relay.fingerprint.matches(got) else {
-                lost(RelayTunnelFailure.fingerprintMismatch(got: got, pinned: relay.fingerprint).closeReason(relay: "\(relay.address)").reason)
-                return
-            }
-            guard e.alpn == "h2" else { lost("relay \(relay.address) did not choose HTTP/2 (ALPN \(e.alpn ?? "none"))"); return }
-            state = .up
-            worker.relayMuxUp(self)
-            worker.diagnostic("relay up: \(relay.address) relay_conn=\(id) (HTTP/2, \(e.version ?? "TLS"))")
-            h2.start()
-            let queued = waiting
-            waiting = []
-            for s in queued { open(s) }
-            flush()
-            receive()
-            loop.setDeadline(handle, MonotonicClock.now() &+ worker.config.relayKeepalive.nanoseconds)
-        case .failed(let why):
-            lost("relay \(relay.address) TLS handshake: \(why)")
+        case .needsInput: outcome = .needsInput
+        case .complete: outcome = .complete(fingerprint: e.peerCertificateSHA256, alpn: e.alpn)
+        case .failed(let why): outcome = .failed("\(why)")
         }
+        on(.handshake(outcome, now: MonotonicClock.now()))
+    }
+
+    /// The relay is the pinned one and speaks HTTP/2: the preface, SETTINGS, the waiting streams.
+    private func becameUp() {
+        worker.relayMuxUp(self)
+        worker.diagnostic("relay up: \(relay.address) relay_conn=\(id) (HTTP/2, \(engine?.version ?? "TLS"))")
+        h2.start()
+        let queued = waiting
+        waiting = []
+        for s in queued { open(s) }
+        flush()
+        receive()
     }
 
     // MARK: I/O
 
     private func receive() {
-        guard !receiving, state != .closed, let e = engine else { return }
+        guard !receiving, !link.isClosed, let e = engine else { return }
         let input = e.inbound
         input.compact()
         let count = input.contiguousWritable
@@ -230,7 +218,7 @@ final class RelayMux: IOHandler {
 
     /// The machine's bytes into TLS records, and the records onto the socket.
     func flush() {
-        guard state == .up, let e = engine else { return }
+        guard isUp, let e = engine else { return }
         while !h2.outbound.isEmpty {
             let n = h2.outbound.withUnsafeBytes { raw in raw.baseAddress.map { e.write($0, count: raw.count) } ?? 0 }
             guard n > 0 else { break }
@@ -240,7 +228,7 @@ final class RelayMux: IOHandler {
     }
 
     private func sendTLS() {
-        guard !sending, state != .closed, let e = engine else { return }
+        guard !sending, !link.isClosed, let e = engine else { return }
         let out = e.outbound
         guard out.readable > 0 else { return }
         out.pinned = true
@@ -252,34 +240,33 @@ final class RelayMux: IOHandler {
         guard let op = Op(rawValue: op) else { return }
         switch op {
         case .connect:
-            guard state == .connecting else { return }
-            connected(result)
+            on(.connected(result: result))
         case .recv:
             receiving = false
             engine?.inbound.pinned = false
-            guard state != .closed, let e = engine else { return }
+            guard !link.isClosed, let e = engine else { return }
             if result == -EAGAIN || result == -EINTR { receive(); return }
-            if result < 0 { lost("relay \(relay.address): read: \(SystemError.message(of: -result))"); return }
-            if result == 0 { lost("relay \(relay.address) closed the connection"); return }
+            if result < 0 { on(.transportEnded(.readError(result))); return }
+            if result == 0 { on(.transportEnded(.closed)); return }
             e.inbound.didWrite(Int(result))
-            if state == .handshake { handshake() } else { readPlaintext() }
+            if link.inHandshake { handshake() } else { readPlaintext() }
         case .send:
             sending = false
             engine?.outbound.pinned = false
-            guard state != .closed, let e = engine else { return }
+            guard !link.isClosed, let e = engine else { return }
             if result < 0 && result != -EAGAIN && result != -EINTR {
-                lost("relay \(relay.address): send: \(SystemError.message(of: -result))")
+                on(.transportEnded(.sendError(result)))
                 return
             }
             e.outbound.consume(max(0, Int(result)))
-            if state == .handshake { sendTLS() } else { flush() }
+            if link.inHandshake { sendTLS() } else { flush() }
             closeIfDrained()
         }
     }
 
     private func readPlaintext() {
         guard let e = engine else { return }
-        while state == .up {
+        while isUp {
             switch e.read(into: plain, max: Self.plainSize) {
             case .data(let n):
                 actions.removeAll(keepingCapacity: true)
@@ -290,10 +277,10 @@ final class RelayMux: IOHandler {
                 receive()
                 return
             case .closed:
-                lost("relay \(relay.address) ended TLS (close_notify)")
+                on(.transportEnded(.closeNotify))
                 return
             case .failed(let why):
-                lost("relay \(relay.address): TLS read: \(why)")
+                on(.transportEnded(.tlsReadFailed("\(why)")))
                 return
             }
         }
@@ -337,45 +324,75 @@ final class RelayMux: IOHandler {
             case .writable(let sid):
                 streams[sid]?.writable()
             case .pingAck:
-                continue
+                on(.pingAcknowledged)
             case .goaway(let last, let code, let debug):
-                goingAway = true
-                worker.relayMuxRetiring(self)
+                on(.goawayReceived)
                 worker.diagnostic("relay goaway: \(relay.address) relay_conn=\(id) last_stream=\(last) code=\(code)\(debug.isEmpty ? "" : " " + debug)")
             case .failed(let error):
-                lost("relay \(relay.address): HTTP/2 \(error)")
+                on(.h2Failed("\(error)"))
             case .drained:
                 closeIfDrained()
             }
         }
     }
 
-    // MARK: Keepalive, loss, closing
+    // MARK: The link machine
 
     func deadlineExpired(loop: EventLoop) {
-        switch state {
-        case .waiting:
-            connect()
-        case .connecting, .handshake:
-            lost("relay \(relay.address): no TLS connection within \(worker.config.connectTimeout) s")
-        case .up:
-            if h2.unansweredPings >= worker.config.relayDeadAfter {
-                lost("relay \(relay.address): \(h2.unansweredPings) PINGs unanswered (\(worker.config.relayKeepalive) s apart)")
-                return
+        on(.deadline(now: MonotonicClock.now(), awaitingSettingsAck: h2.awaitingSettingsAck))
+    }
+
+    /// The worker shuts down: GOAWAY, then close once the streams have ended.
+    func shutdown() {
+        on(.shutdownRequested)
+        closeIfDrained()
+    }
+
+    private func closeIfDrained() {
+        guard link.isRetiring, !link.isClosed, streams.isEmpty, waiting.isEmpty, !sending else { return }
+        on(.streamsEnded)
+    }
+
+    /// Feeds the link machine and performs its actions (rare: set-up, keepalive, the end; the
+    /// list is empty, unallocated, for most events).
+    private func on(_ event: RelayLinkMachine.Event) {
+        var list: [RelayLinkMachine.Action] = []
+        link.handle(event, &list)
+        for action in list {
+            switch action {
+            case .setDeadline(let at):
+                loop.setDeadline(handle, at)
+            case .connect:
+                connect()
+            case .startTLS:
+                startTLS()
+            case .exchangeHandshake:
+                sendTLS()
+                receive()
+            case .up:
+                becameUp()
+            case .sendPing:
+                h2.ping()
+                flush()
+            case .retire:
+                worker.relayMuxRetiring(self)
+            case .sendGoaway:
+                // GOAWAY on its way before `.drained` can close the connection.
+                actions.removeAll(keepingCapacity: true)
+                h2.shutdown(actions: &actions)
+                flush()
+                perform()
+            case .lost(let reason, let wasUp):
+                lost(reason, wasUp: wasUp)
+            case .close:
+                worker.diagnostic("relay closed: \(relay.address) relay_conn=\(id) streams_carried=\(carried)")
+                retire()
             }
-            h2.ping()
-            flush()
-            loop.setDeadline(handle, MonotonicClock.now() &+ worker.config.relayKeepalive.nanoseconds)
-        case .closed:
-            break
         }
     }
 
     /// The connection is gone: every stream on it fails, waiting tunnels go to the next one.
-    func lost(_ reason: String) {
-        guard state != .closed else { return }
-        let wasUp = state == .up
-        state = .closed
+    private func lost(_ reason: String, wasUp: Bool) {
         worker.relayMuxLost(self, reason: reason, wasUp: wasUp)
         worker.diagnostic("relay down: \(relay.address) relay_conn=\(id) streams=\(streams.count) reason=\(reason)")
         let open = streams.values.sorted { ($0.streamID ?? 0) < ($1.streamID ?? 0) }
@@ -387,23 +404,6 @@ final class RelayMux: IOHandler {
             s.mux = nil
             s.reattach()
         }
-        retire()
-    }
-
-    /// The worker shuts down: GOAWAY, then close once the streams have ended.
-    func shutdown() {
-        goingAway = true
-        actions.removeAll(keepingCapacity: true)
-        h2.shutdown(actions: &actions)
-        perform()
-        flush()
-        closeIfDrained()
-    }
-
-    private func closeIfDrained() {
-        guard state != .closed, isRetiring, streams.isEmpty, waiting.isEmpty, !sending else { return }
-        state = .closed
-        worker.diagnostic("relay closed: \(relay.address) relay_conn=\(id) streams_carried=\(carried)")
         retire()
     }
 
