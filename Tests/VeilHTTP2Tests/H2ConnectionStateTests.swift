@@ -50,7 +50,6 @@ struct H2ConnectionStateTests {
         #expect(c.outbound.isEmpty)
         #expect(c.failure == error)
         #expect(c.isGoingAway)
-        #expect(c.unansweredPings == 0)
     }
 
     /// goingAway: the peer's GOAWAY, then ours; the peer's lowest last stream is kept through

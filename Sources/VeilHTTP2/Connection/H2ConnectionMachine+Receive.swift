@@ -85,7 +85,6 @@ extension H2ConnectionMachine {
             awaitingSettingsAck = false
         case .ping(let opaque, let ack):
             if ack {
-                unansweredPings = 0
                 actions.append(.pingAck(opaque: opaque))
             } else {
                 H2FrameWriter.ping(opaque: opaque, ack: true, into: &outbound)

@@ -102,11 +102,10 @@ extension H2ConnectionMachine {
         drainCheck(actions: &actions)
     }
 
-    /// Sends a PING (keepalive); `unansweredPings` counts until its ACK.
+    /// Sends a PING (keepalive); its ACK comes as `.pingAck` (the owner counts what is unanswered).
     public mutating func ping() {
         guard !state.isFailed else { return }
         pingCounter &+= 1
-        unansweredPings += 1
         H2FrameWriter.ping(opaque: pingCounter, ack: false, into: &outbound)
     }
 

@@ -113,8 +113,6 @@ public struct H2ConnectionMachine: Sendable {
     var nextStreamID: UInt32
     /// The highest stream id the peer opened (for our GOAWAY and for idle-stream checks).
     public internal(set) var lastPeerStream: UInt32 = 0
-    /// PINGs sent and not acknowledged yet.
-    public internal(set) var unansweredPings = 0
     /// Our SETTINGS (sent by `start`) are not acknowledged yet (RFC 9113 section 6.5.3: the
     /// owner may treat a long wait as SETTINGS_TIMEOUT).
     public internal(set) var awaitingSettingsAck = false

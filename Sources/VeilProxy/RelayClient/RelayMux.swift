@@ -26,7 +26,6 @@ final class RelayMux: IOHandler {
 
     /// The `relay_conn=` id (from the connection id counter, so unique in the process).
     let id: UInt64
-    let relay: RelayEndpoint
     unowned let worker: ProxyWorker
     var link: RelayLinkMachine
     var fd: Int32 = -1
@@ -53,13 +52,14 @@ final class RelayMux: IOHandler {
 
     /// Which of `config.relays` this connects to.
     let relayIndex: Int
+    var relay: RelayEndpoint { worker.config.relays[relayIndex] }
 
-    init(id: UInt64, relay: RelayEndpoint, relayIndex: Int, worker: ProxyWorker, connectAt: UInt64) {
+    init(id: UInt64, relayIndex: Int, worker: ProxyWorker, connectAt: UInt64) {
         self.id = id
-        self.relay = relay
         self.relayIndex = relayIndex
         self.worker = worker
         self.connectAt = connectAt
+        let relay = worker.config.relays[relayIndex]
         link = RelayLinkMachine(settings: .init(
             relay: "\(relay.address)", fingerprint: relay.fingerprint, connectTimeout: worker.config.connectTimeout,
             keepalive: worker.config.relayKeepalive, deadAfter: worker.config.relayDeadAfter))

@@ -21,7 +21,7 @@ extension ProxyWorker {
     /// otherwise, connecting once the relay's backoff has passed.
     func relayMux(for i: Int) -> RelayMux {
         if let m = relayMux[i], !m.isRetiring { return m }
-        let m = RelayMux(id: shared.makeConnectionID(), relay: config.relays[i], relayIndex: i, worker: self,
+        let m = RelayMux(id: shared.makeConnectionID(), relayIndex: i, worker: self,
                          connectAt: relayChoice.health[i].downUntil)
         relayMux[i] = m
         relayMuxes[ObjectIdentifier(m)] = m
