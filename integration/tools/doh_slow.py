@@ -5,15 +5,13 @@ and returns its answer; HTTPS queries (type 65) are held for the number of secon
 DELAYFILE (read per query, 0 when it is missing) before they are passed on. A/AAAA answer at
 once. Every query is logged as `qtype=N name=NAME delayed=S` on stdout."""
 import socket
-import ssl
 import sys
 import threading
 import time
 
+from doh_stub import serve_forever
+
 port, cert, key, upstream, delay_file = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-ctx.set_alpn_protocols(["http/1.1"])
 lock = threading.Lock()
 
 
@@ -34,47 +32,19 @@ def delay():
         return 0.0
 
 
-def serve(conn):
-    try:
-        with ctx.wrap_socket(conn, server_side=True) as s:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = s.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
-            head, _, body = data.partition(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                k, _, v = line.partition(b":")
-                if k.strip().lower() == b"content-length":
-                    length = int(v.strip())
-            while len(body) < length:
-                chunk = s.recv(4096)
-                if not chunk:
-                    return
-                body += chunk
-            name, qtype = question(body)
-            wait = delay() if qtype == 65 else 0.0
-            with lock:
-                print(f"qtype={qtype} name={name} delayed={wait}", flush=True)
-            if wait:
-                time.sleep(wait)
-            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            u.settimeout(5)
-            u.sendto(body, ("127.0.0.1", upstream))
-            answer, _ = u.recvfrom(65535)
-            u.close()
-            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/dns-message\r\nContent-Length: %d\r\n\r\n"
-                      % len(answer) + answer)
-    except (OSError, ssl.SSLError, ValueError):
-        pass
+def answer(body):
+    name, qtype = question(body)
+    wait = delay() if qtype == 65 else 0.0
+    with lock:
+        print(f"qtype={qtype} name={name} delayed={wait}", flush=True)
+    if wait:
+        time.sleep(wait)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(5)
+    u.sendto(body, ("127.0.0.1", upstream))
+    reply, _ = u.recvfrom(65535)
+    u.close()
+    return reply
 
 
-srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port))
-srv.listen(16)
-while True:
-    c, _ = srv.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
+serve_forever(port, cert, key, answer)
