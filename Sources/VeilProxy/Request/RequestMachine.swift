@@ -153,30 +153,30 @@ struct RequestMachine {
     let policy: RequestPolicy
     /// The connection came through the HTTPS listener (its client leg is inside that TLS).
     let viaListener: Bool
-    private(set) var state: State = .closed
+    var state: State = .closed
     /// How many bytes of the request buffer the head and what followed it fill.
     private(set) var filled = 0
     /// The parsed request, once there is one (for its HTTP version in answers).
     private(set) var request: ConnectRequest?
     /// The plain-http request to forward, once admitted.
-    private var forwardRequest: ForwardRequest?
+    var forwardRequest: ForwardRequest?
     /// When the shutdown's grace period ends, once shutdown began.
-    private var graceDeadline: UInt64?
+    var graceDeadline: UInt64?
     /// The ECH config lookup of an intercepted CONNECT: not asked, under way, or answered.
-    private enum ECHWait { case notAsked, pending, answered(ECHLookup) }
-    private var echWait = ECHWait.notAsked
+    enum ECHWait { case notAsked, pending, answered(ECHLookup) }
+    var echWait = ECHWait.notAsked
     /// The addresses, held while the ECH lookup is still under way.
-    private var heldAddresses: ResolveOutcome?
+    var heldAddresses: ResolveOutcome?
     /// Under `--ech auto`, when the held addresses stop waiting for a late ECH lookup (0: none).
-    private var echGraceDeadline: UInt64 = 0
+    var echGraceDeadline: UInt64 = 0
     /// `route tunnel` with an ECH lookup: when it was asked; the tunnel is up (`auto`: it waits
     /// at most `echGrace` for the lookup); the tunnel is not started before the lookup answers
     /// (`require`: nothing is connected for a target without a usable config).
-    private var echAskedAt: UInt64 = 0
-    private var tunnelUp = false
-    private var tunnelDeferred = false
+    var echAskedAt: UInt64 = 0
+    var tunnelUp = false
+    var tunnelDeferred = false
     /// What the upstream leg does about ECH (decided before the connect).
-    private(set) var upstreamECH = UpstreamECH.off
+    var upstreamECH = UpstreamECH.off
 
     init(policy: RequestPolicy, viaListener: Bool) {
         self.policy = policy
@@ -195,7 +195,7 @@ struct RequestMachine {
         }
     }
 
-    private var config: ProxyConfiguration { policy.config }
+    var config: ProxyConfiguration { policy.config }
 
     // MARK: Events
 
@@ -306,12 +306,12 @@ struct RequestMachine {
 
     // MARK: Reading the request
 
-    private func receiveMore(_ head: Head, _ actions: inout [Action]) {
+    func receiveMore(_ head: Head, _ actions: inout [Action]) {
         actions.append(.receive(offset: filled, count: head.limit - filled))
     }
 
-    private mutating func received(_ result: Int32, now: UInt64, summary: inout ConnectionSummary,
-                                   _ actions: inout [Action]) {
+    mutating func received(_ result: Int32, now: UInt64, summary: inout ConnectionSummary,
+                           _ actions: inout [Action]) {
         guard case .reading(let head) = state else { return }
         if result == -EAGAIN || result == -EINTR {
             receiveMore(head, &actions)
@@ -343,8 +343,8 @@ struct RequestMachine {
         }
     }
 
-    private mutating func accept(_ req: ConnectRequest, now: UInt64, summary: inout ConnectionSummary,
-                                 _ actions: inout [Action]) {
+    mutating func accept(_ req: ConnectRequest, now: UInt64, summary: inout ConnectionSummary,
+                         _ actions: inout [Action]) {
         request = req
         summary.target = req.target.description
         if let gate = policy.gate {
@@ -367,8 +367,8 @@ struct RequestMachine {
         admitted(req, now: now, summary: &summary, &actions)
     }
 
-    private mutating func authDecided(_ decision: ProxyAuthenticator.Decision, _ req: ConnectRequest, now: UInt64,
-                                      summary: inout ConnectionSummary, _ actions: inout [Action]) {
+    mutating func authDecided(_ decision: ProxyAuthenticator.Decision, _ req: ConnectRequest, now: UInt64,
+                              summary: inout ConnectionSummary, _ actions: inout [Action]) {
         switch decision {
         case .allowed(let user):
             summary.user = user
@@ -388,8 +388,8 @@ struct RequestMachine {
     }
 
     /// Past the relay's gate or the proxy's users: the rules, then the route.
-    private mutating func admitted(_ req: ConnectRequest, now: UInt64, summary: inout ConnectionSummary,
-                                   _ actions: inout [Action]) {
+    mutating func admitted(_ req: ConnectRequest, now: UInt64, summary: inout ConnectionSummary,
+                           _ actions: inout [Action]) {
         if case .denied(let reason) = config.rules.check(req.target) {
             answer(.forbidden, CloseReason(.forbidden, reason), now: now, &actions)
             return
@@ -438,260 +438,9 @@ struct RequestMachine {
         resolve(req, now: now, &actions)
     }
 
-    // MARK: Resolving and connecting
-
-    /// Addresses for the target: a literal at once, a name through the resolver (maybe later).
-    private mutating func resolve(_ req: ConnectRequest, now: UInt64, _ actions: inout [Action]) {
-        if req.method == "CONNECT", forwardRequest == nil, config.intercepts(req.target),
-           config.echMode(for: req.target) != .off {
-            echWait = .pending
-            actions.append(.lookupECH(req.target))
-        }
-        switch req.target.kind {
-        case .ipv4, .ipv6:
-            guard let address = SocketAddress(ip: req.target.host, port: req.target.port) else {
-                answer(.badRequest, CloseReason(.badRequest, "bad address \(req.target.host)"), now: now, &actions)
-                return
-            }
-            resolved(.success(ResolvedAddresses(addresses: [address], source: "literal")), req, now: now, &actions)
-            return
-        case .name:
-            break
-        }
-        let deadline = now + config.connectTimeout.nanoseconds
-        state = .resolving(req, since: now, deadline: deadline)
-        setDeadline(deadline, &actions)
-        if req.method == "RESOLVE" && RelayResolution.wantsHTTPS(req.header(RelayResolution.wantHTTPSHeader)) {
-            actions.append(.resolveWithHTTPS(req.target))
-        } else {
-            actions.append(.resolve(req.target))
-        }
-    }
-
-    private mutating func resolved(_ outcome: ResolveOutcome, _ req: ConnectRequest, now: UInt64,
-                                   _ actions: inout [Action]) {
-        if req.method == "RESOLVE" {
-            answerResolution(outcome, req, now: now, &actions)
-            return
-        }
-        if case .pending = echWait, case .success = outcome {
-            // The addresses wait for the ECH lookup (a literal target gets here at once).
-            heldAddresses = outcome
-            var deadline = now + config.connectTimeout.nanoseconds
-            if case .resolving(_, _, let d) = state { deadline = d } else {
-                state = .resolving(req, since: now, deadline: deadline)
-            }
-            // Under `auto` a late HTTPS answer must not hold the connection: the addresses
-            // wait for it at most `echGrace`, then the leg goes on with GREASE. `require` waits
-            // for it up to the connect timeout.
-            if config.echMode(for: req.target) != .require {
-                echGraceDeadline = now + RequestMachine.echGrace(connectTimeout: config.connectTimeout).nanoseconds
-                deadline = min(deadline, echGraceDeadline)
-            }
-            setDeadline(deadline, &actions)
-            return
-        }
-        switch outcome {
-        case .failure(let reason):
-            answer(.badGateway, CloseReason(.resolveFailed, reason), now: now, &actions)
-        case .success(let answer):
-            if case .answered(let lookup) = echWait {
-                switch UpstreamECH.decide(mode: config.echMode(for: req.target), lookup: lookup, host: req.target.host) {
-                case .success(let ech): upstreamECH = ech
-                case .failure(let refusal):
-                    self.answer(.badGateway, CloseReason(.echRequired, refusal.reason), now: now, &actions)
-                    return
-                }
-            }
-            // The rules also apply to where a name leads: `deny 127.0.0.0/8` must stop a name
-            // that resolves to loopback, not only the literal address.
-            if req.target.kind == .name {
-                for a in answer.addresses {
-                    guard let ip = try? HostPort(host: a.ipString, port: req.target.port) else { continue }
-                    if case .denied(let reason) = config.rules.check(req.target, resolvedTo: ip) {
-                        self.answer(.forbidden, CloseReason(.forbidden, reason), now: now, &actions)
-                        return
-                    }
-                }
-            }
-            let c = Connecting(request: req, addresses: answer.addresses, deadline: 0)
-            connectNext(c, now: now, &actions)
-        }
-    }
-
-    /// `route tunnel`: the ECH decision once the lookup answered; false when `require` refused
-    /// (the 502 is under way, the tunnel stopped).
-    private mutating func decideTunnelECH(_ req: ConnectRequest, now: UInt64, _ actions: inout [Action]) -> Bool {
-        guard case .answered(let lookup) = echWait else { return true }
-        switch UpstreamECH.decide(mode: config.echMode(for: req.target), lookup: lookup, host: req.target.host) {
-        case .success(let ech):
-            upstreamECH = ech
-            return true
-        case .failure(let refusal):
-            actions.append(.stopTunnel)
-            answer(.badGateway, CloseReason(.echRequired, refusal.reason), now: now, &actions)
-            return false
-        }
-    }
-
-    /// The relay tunnel is up and the ECH lookup (if any) answered or was given up on.
-    private mutating func tunnelReady(_ req: ConnectRequest, now: UInt64, _ actions: inout [Action]) {
-        guard decideTunnelECH(req, now: now, &actions) else { return }
-        upstreamReady(req, now: now, &actions)
-    }
-
-    /// `require`: the ECH lookup did not answer within the connect timeout.
-    private func echLookupTimedOut(_ req: ConnectRequest) -> CloseReason {
-        CloseReason(.echRequired,
-            "--ech require: the ECH config lookup for \(req.target.host) (its HTTPS record, resolver \(summaryResolver(req))) did not answer within \(RequestMachine.format(config.connectTimeout)); not connected, so its name was not sent in clear. Check the resolver, pass a config with --ech-config \(req.target.host)=BASE64|@FILE, or allow this host without ECH (--ech-rule \(req.target.host)=auto)")
-    }
-
-    private func summaryResolver(_ req: ConnectRequest) -> String {
-        if let relay = config.relay, config.route(for: req.target) == .tunnel { return "relay \(relay.address)" }
-        return policy.resolverName
-    }
-
-    private mutating func connectNext(_ attempt: Connecting, now: UInt64, _ actions: inout [Action]) {
-        var c = attempt
-        guard c.index < c.addresses.count else {
-            answer(.badGateway, CloseReason(.unreachable, c.lastError.isEmpty ? "no address to connect to" : c.lastError),
-                   now: now, &actions)
-            return
-        }
-        c.deadline = now + config.connectTimeout.nanoseconds
-        state = .connecting(c)
-        setDeadline(c.deadline, &actions)
-        actions.append(.connect(c.addresses[c.index]))
-    }
-
-    private mutating func connected(_ result: Int32, now: UInt64, summary: inout ConnectionSummary,
-                                    _ actions: inout [Action]) {
-        var c: Connecting
-        let timedOut: Bool
-        switch state {
-        case .connecting(let attempt): c = attempt; timedOut = false
-        case .cancellingConnect(let attempt): c = attempt; timedOut = true
-        default: return
-        }
-        guard c.index < c.addresses.count else { return }
-        let addr = c.addresses[c.index]
-        if result == 0 {
-            summary.upstreamAddress = addr.description
-            upstreamReady(c.request, now: now, &actions)
-            return
-        }
-        actions.append(.closeUpstream)
-        if timedOut {
-            answer(.gatewayTimeout, CloseReason(.connectTimeout,
-                "connect to \(addr) timed out after \(RequestMachine.format(config.connectTimeout))"), now: now, &actions)
-            return
-        }
-        c.lastError = "connect to \(addr): \(SystemError.message(of: -result))"
-        c.index += 1
-        connectNext(c, now: now, &actions)
-    }
-
-    /// The upstream connection is up (directly or through the relay): a tunnel is answered
-    /// 200, a plain-http request is forwarded.
-    private mutating func upstreamReady(_ req: ConnectRequest, now: UInt64, _ actions: inout [Action]) {
-        if let forwardRequest {
-            state = .handedOver
-            actions.append(.forward(forwardRequest, request: req, pipelinedFrom: req.headerLength, filledTo: filled))
-            return
-        }
-        let transfer: Transfer = config.intercepts(req.target) ? .intercept : .passthrough
-        answer(.ok, nil, then: .transfer(transfer), now: now, &actions)
-    }
-
-    // MARK: Answering
-
-    /// Sends a status line: with a `close` reason an error answer followed by lingering and
-    /// closing; without one (200) the transfer starts once it is out (`then`).
-    private mutating func answer(_ status: HTTPStatusResponse.Status, _ close: CloseReason?,
-                                 then: AfterAnswer? = nil, now: UInt64, _ actions: inout [Action]) {
-        let challenge = status != .proxyAuthenticationRequired ? nil
-            : policy.gate != nil ? RelayGate.challenge : ProxyAuthenticator.challenge
-        let bytes = HTTPStatusResponse(status: status, reason: close?.reason,
-                                       httpVersion: request?.httpVersion ?? "HTTP/1.1", challenge: challenge).bytes
-        let next = then ?? .close(close ?? CloseReason(.error, "answered"))
-        send(bytes, then: next, now: now, &actions)
-    }
-
-
-    private mutating func send(_ bytes: [UInt8], then: AfterAnswer, now: UInt64, _ actions: inout [Action]) {
-        let deadline = now + config.headerTimeout.nanoseconds
-        state = .answering(Answer(length: bytes.count, then: then), deadline: deadline)
-        setDeadline(deadline, &actions)
-        actions.append(.stageAnswer(bytes))
-        actions.append(.sendAnswer(offset: 0))
-    }
-
-    /// `veil relay`: the answer to `RESOLVE host:port`, then the connection ends.
-    private mutating func answerResolution(_ outcome: ResolveOutcome, _ req: ConnectRequest, now: UInt64,
-                                           _ actions: inout [Action]) {
-        switch outcome {
-        case .failure(let reason):
-            answer(.badGateway, CloseReason(.resolveFailed, reason), now: now, &actions)
-        case .success(let answer):
-            let addresses = answer.addresses.map(\.ipString)
-            let https: RelayResolution.HTTPSPart? = switch answer.https {
-            case .records(let records, let ttl, let source)?: .records(records.map(\.rdata), ttl: ttl, source: source)
-            case .failure(let why)?: .failure(why)
-            case nil: nil
-            }
-            let bytes = RelayResolution.response(addresses: addresses, ttl: policy.ttlHint(req.target.host, now),
-                                                 source: answer.source, https: https, httpVersion: req.httpVersion)
-            send(bytes, then: .close(CloseReason(.ok, "resolved to \(addresses.joined(separator: " ")) from \(answer.source)")),
-                 now: now, &actions)
-        }
-    }
-
-    private mutating func answerSent(_ result: Int32, now: UInt64, summary: inout ConnectionSummary,
-                                     _ actions: inout [Action]) {
-        guard case .answering(var a, let deadline) = state else { return }
-        if result == -EAGAIN || result == -EINTR {
-            actions.append(.sendAnswer(offset: a.sent))
-            return
-        }
-        guard result > 0 else {
-            switch a.then {
-            case .close(let reason): close(reason, &actions)
-            case .transfer: close(CloseReason(.clientGone, "client: \(SystemError.message(of: -result)) while sending the response"), &actions)
-            }
-            return
-        }
-        a.sent += Int(result)
-        if a.sent < a.length {
-            state = .answering(a, deadline: deadline)
-            actions.append(.sendAnswer(offset: a.sent))
-            return
-        }
-        switch a.then {
-        case .close(let reason):
-            let lingerDeadline = now + 2_000_000_000
-            state = .lingering(reason, deadline: lingerDeadline)
-            setDeadline(lingerDeadline, &actions)
-            actions.append(.answerComplete)
-            actions.append(.shutdownWrite)
-            actions.append(.lingerReceive)
-        case .transfer(let t):
-            guard let request else {
-                close(CloseReason(.error, "internal: answered without a request"), &actions)
-                return
-            }
-            state = .handedOver
-            if t == .passthrough {
-                summary.mode = .passthrough
-                summary.ech = "off"  // the client writes its own ClientHello
-            }
-            actions.append(.handOver(t, request: request, pipelinedFrom: request.headerLength, filledTo: filled,
-                                     ech: t == .intercept ? upstreamECH : .off))
-        }
-    }
-
     // MARK: Deadlines and closing
 
-    private mutating func deadlinePassed(now: UInt64, summary: inout ConnectionSummary, _ actions: inout [Action]) {
+    mutating func deadlinePassed(now: UInt64, summary: inout ConnectionSummary, _ actions: inout [Action]) {
         if let grace = graceDeadline, now >= grace {
             close(CloseReason(.shutdown, "closed at shutdown: grace period of \(RequestMachine.format(config.grace)) ended"), &actions)
             return
@@ -758,13 +507,13 @@ struct RequestMachine {
         }
     }
 
-    private mutating func close(_ reason: CloseReason, _ actions: inout [Action]) {
+    mutating func close(_ reason: CloseReason, _ actions: inout [Action]) {
         state = .closed
         actions.append(.close(reason))
     }
 
     /// The earlier of `deadline` and the grace period's end (0: none).
-    private func setDeadline(_ deadline: UInt64, _ actions: inout [Action]) {
+    func setDeadline(_ deadline: UInt64, _ actions: inout [Action]) {
         var d = deadline
         if let grace = graceDeadline, d == 0 || grace < d { d = grace }
         actions.append(.setDeadline(d))
