@@ -55,6 +55,8 @@ public struct ProxyConfiguration: Sendable {
     /// Encrypted Client Hello upstream (RFC 9849): where a config exists, required, or never.
     /// Not yet used by the upstream leg (start-up says so; `require` is refused until it is).
     public var ech: ECHMode = .auto
+    /// `--ech auto`: how long the addresses (or a tunnel's 200) wait for a late HTTPS answer.
+    public var echWait: Double = 0.5
     /// Per-host ECH policies; the first matching pattern wins over `ech`.
     public var echRules: [(pattern: HostPattern, policy: ECHMode)] = []
     /// `--ech-config HOST=...`: explicit ECHConfigLists, checked when read; they win over DNS.

@@ -50,7 +50,7 @@ extension RequestMachine {
             // wait for it at most `echGrace`, then the leg goes on with GREASE. `require` waits
             // for it up to the connect timeout.
             if config.echMode(for: req.target) != .require {
-                echGraceDeadline = now + RequestMachine.echGrace(connectTimeout: config.connectTimeout).nanoseconds
+                echGraceDeadline = now + RequestMachine.echGrace(config).nanoseconds
                 deadline = min(deadline, echGraceDeadline)
             }
             setDeadline(deadline, &actions)

@@ -266,7 +266,7 @@ struct RequestMachine {
                 // config is asked through the relay (a wrong secret is refused once, not twice),
                 // and the 200 waits at most `echGrace` for it.
                 tunnelUp = true
-                echGraceDeadline = now + RequestMachine.echGrace(connectTimeout: config.connectTimeout).nanoseconds
+                echGraceDeadline = now + RequestMachine.echGrace(config).nanoseconds
                 setDeadline(echGraceDeadline, &actions)
                 actions.append(.lookupECHThroughRelay(request.target))
                 return
@@ -458,7 +458,7 @@ struct RequestMachine {
             if let held = heldAddresses, case .pending = echWait {
                 if echGraceDeadline != 0, now >= echGraceDeadline {
                     // `auto`: the addresses are in, the HTTPS answer is late: GREASE.
-                    let waited = RequestMachine.format(RequestMachine.echGrace(connectTimeout: config.connectTimeout))
+                    let waited = RequestMachine.format(RequestMachine.echGrace(config))
                     let why = "HTTPS record lookup late: no answer \(waited) after the addresses"
                     summary.echNote = why
                     echWait = .answered(.none(why))
@@ -492,7 +492,7 @@ struct RequestMachine {
             guard case .pending = echWait else { break }
             if tunnelUp, echGraceDeadline != 0 {
                 guard now >= echGraceDeadline else { return setDeadline(echGraceDeadline, &actions) }
-                let waited = RequestMachine.format(RequestMachine.echGrace(connectTimeout: config.connectTimeout))
+                let waited = RequestMachine.format(RequestMachine.echGrace(config))
                 let why = "HTTPS record lookup through the relay late: no answer \(waited) after the tunnel was up"
                 summary.echNote = why
                 echWait = .answered(.none(why))
@@ -520,12 +520,12 @@ struct RequestMachine {
     }
 
     /// How long, under `--ech auto`, the addresses wait for a late HTTPS record once they are in:
-    /// 500 ms (a DoH/DoT server that answered A/AAAA promptly answers type 65 on the same
-    /// channel within a round trip; a longer wait only delays every connection to a name whose
-    /// resolver drops or stalls HTTPS queries), at most a quarter of the connect timeout so that
-    /// a short one keeps most of its time for the connect.
-    static func echGrace(connectTimeout: Double) -> Double {
-        min(0.5, connectTimeout / 4)
+    /// `ech-wait` (500 ms by default: a DoH/DoT server that answered A/AAAA promptly answers
+    /// type 65 on the same channel within a round trip; a longer wait only delays every
+    /// connection to a name whose resolver drops or stalls HTTPS queries), at most a quarter of
+    /// the connect timeout so that a short one keeps most of its time for the connect.
+    static func echGrace(_ config: ProxyConfiguration) -> Double {
+        min(config.echWait, config.connectTimeout / 4)
     }
 
     static func format(_ seconds: Double) -> String {

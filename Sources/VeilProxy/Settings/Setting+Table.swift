@@ -97,6 +97,15 @@ extension Setting {
                 retry with the name in clear
                 """,
             examples: ["off"]),
+        .value(
+            "ech-wait", .positiveSeconds, \.config.echWait, .run, .interception,
+            help: "Under --ech auto, seconds a connection waits for a late HTTPS record (its ECH config) before GREASE.",
+            details: """
+                under `ech auto`, once the addresses are in (or a relay tunnel is up), how long a connection \
+                waits for the name's HTTPS record before it goes on with GREASE (`ech_note=` says so; a later \
+                answer is cached for the next connection); at most a quarter of `connect-timeout`
+                """,
+            examples: ["0.5"]),
         .custom(
             "ech-rule", .rule("auto|require|off", ECHMode.init(rawValue:)), kind: .list, .run, .interception,
             help: "Per-host ECH policy PATTERN=POLICY, e.g. '*.example.com=require'; the first match wins over --ech.",

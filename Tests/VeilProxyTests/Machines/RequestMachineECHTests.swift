@@ -90,7 +90,17 @@ struct RequestMachineECHTests {
         #expect(r.on(.echLooked(.explicit(Self.list), now: r.now)).isEmpty)  // too late: ignored
         r.on(.connected(0, now: r.now))
         #expect(r.on(.answerSent(39, now: r.now)) == ["hand over intercept 37..<37 ech=grease"])
-        #expect(RequestMachine.echGrace(connectTimeout: 1) == 0.25)
+        #expect(RequestMachine.echGrace(Run.config { $0.connectTimeout = 1 }) == 0.25)
+    }
+
+    /// `ech-wait` sets the bound.
+    @Test func echWaitSetsTheBound() {
+        let r = Run(Run.config { $0.mode = .intercept; $0.echWait = 2 })
+        _ = r.start()
+        r.arrive("CONNECT origin.test:4433 HTTP/1.1\r\n\r\n")
+        #expect(addresses(r) == ["deadline \(r.now + 2 * Run.second)"])
+        #expect(r.on(.deadline(now: r.now + 2 * Run.second)).last == "connect 127.0.0.1:4433")
+        #expect(r.summary.echNote == "HTTPS record lookup late: no answer 2s after the addresses")
     }
 
     @Test func aLateLookupUnderRequireWaitsForTheConnectTimeoutThen504() {
