@@ -36,6 +36,18 @@ public struct RelayAnswer: Equatable {
         reason = HTTPStatusResponse.sanitise(body.isEmpty ? phrase : body)
     }
 
+    /// The head's fields after the status line (`bytes`: what this answer was parsed from):
+    /// lower-case names, values trimmed, in order.
+    public func fields(in bytes: [UInt8]) -> [(name: String, value: String)] {
+        let text = String(decoding: bytes[..<min(headLength - 4, bytes.count)], as: UTF8.self)
+        var fields: [(name: String, value: String)] = []
+        for line in text.split(separator: "\r\n").dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields.append((line[..<colon].lowercased(), String(line[line.index(after: colon)...]).trimmingWhitespace()))
+        }
+        return fields
+    }
+
     private static func headEnd(_ b: [UInt8]) -> Int? {
         guard b.count >= 4 else { return nil }
         for i in 0...(b.count - 4) where b[i] == 13 && b[i + 1] == 10 && b[i + 2] == 13 && b[i + 3] == 10 {

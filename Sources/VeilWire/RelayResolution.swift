@@ -102,13 +102,7 @@ public enum RelayResolution {
             if !head.bodyComplete && !ended { return .needMore }
             return .refused(head.status, head.reason)
         }
-        let text = String(decoding: bytes[..<(head.headLength - 4)], as: UTF8.self)
-        var fields: [(name: String, value: String)] = []
-        for line in text.split(separator: "\r\n").dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            fields.append((line[..<colon].lowercased(), String(line[line.index(after: colon)...]).trimmingWhitespace()))
-        }
-        return parse(status: head.status, reason: head.reason, fields: fields)
+        return parse(status: head.status, reason: head.reason, fields: head.fields(in: bytes))
     }
 
     /// An answer given as a status, a reason (for a refusal) and fields with lower-case names:

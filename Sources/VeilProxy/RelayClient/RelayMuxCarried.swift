@@ -35,7 +35,11 @@ protocol RelayMuxCarried: AnyObject {
 extension RelayMuxCarried {
     /// A refused answer's reason, as the relay gave it (`veil-reason`), or the status alone.
     static func refusal(_ status: Int, _ fields: [HPACKHeader], what: String, relay: String) -> String {
-        let why = fields.first { $0.name == "veil-reason" }.map { ": \(HTTPStatusResponse.sanitise($0.value))" } ?? ""
-        return "relay \(relay): \(what) answered \(status)\(why)"
+        "relay \(relay): \(what) answered \(status)\(reason(in: fields).map { ": \($0)" } ?? "")"
+    }
+
+    /// The answer's `veil-reason` (a refusal's one-line reason), made safe to log.
+    static func reason(in fields: [HPACKHeader]) -> String? {
+        fields.first { $0.name == "veil-reason" }.map { HTTPStatusResponse.sanitise($0.value) }
     }
 }

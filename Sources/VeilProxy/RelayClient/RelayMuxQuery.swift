@@ -126,7 +126,7 @@ final class RelayMuxQuery: IOHandler, RelayMuxCarried {
         for f in fields where (f.name + f.value).utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
             return .malformed("control characters in the answer's \(HTTPStatusResponse.sanitise(String(f.name.prefix(40)))) field")
         }
-        let reason = fields.first { $0.name == "veil-reason" }.map { HTTPStatusResponse.sanitise($0.value) } ?? "status \(status)"
+        let reason = Self.reason(in: fields) ?? "status \(status)"
         return RelayResolution.parse(status: status, reason: reason, fields: fields.map { ($0.name, $0.value) })
     }
 

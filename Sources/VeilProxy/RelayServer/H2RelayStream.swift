@@ -135,34 +135,30 @@ final class H2RelayStream: IOHandler {
         switch state {
         case .awaitingAnswer:
             answer.append(contentsOf: bytes)
-            guard let headerEnd = Self.headerEnd(answer) else {
+            guard let head = RelayAnswer(answer) else {
                 if answer.count > Self.answerLimit { session.reset(id); abort() } else { postReceive() }
                 return
             }
-            let status = Self.status(answer) ?? 502
+            let status = head.status == 0 ? 502 : head.status  // 0: not an HTTP answer
             if !(200...299).contains(status) {
                 // A refusal's reason is its body (one line): it goes with the status as veil-reason.
-                guard RelayAnswer(answer)?.bodyComplete ?? true || answer.count > Self.answerLimit else {
+                guard head.bodyComplete || answer.count > Self.answerLimit else {
                     postReceive()
                     return
                 }
-                refuse(status)
+                refuse(status, head)
                 return
             }
             if resolve {
                 // The answer's Veil-* fields (addresses, TTL, source, HTTPS records) as they are.
-                session.respond(id, status: status, extra: Self.veilFields(answer[..<headerEnd]))
-                if (200...299).contains(status) { _ = session.send(id, [], endStream: true) }
+                session.respond(id, status: status, extra: Self.veilFields(head, in: answer))
+                _ = session.send(id, [], endStream: true)
                 abort()
                 return
             }
             session.respond(id, status: status)
-            guard (200...299).contains(status) else {
-                abort()
-                return
-            }
             state = .tunnel
-            fromBridge = Array(answer[headerEnd...])
+            fromBridge = Array(answer[head.headLength...])
             fromBridgeSent = 0
             answer = []
             pumpToClient()
@@ -179,8 +175,8 @@ final class H2RelayStream: IOHandler {
         bridgeEOF = true
         switch state {
         case .awaitingAnswer:
-            if let status = Self.status(answer), Self.headerEnd(answer) != nil, !(200...299).contains(status) {
-                refuse(status)
+            if let head = RelayAnswer(answer), head.status != 0, !(200...299).contains(head.status) {
+                refuse(head.status, head)
             } else {
                 session.respond(id, status: 502)
                 abort()
@@ -195,10 +191,10 @@ final class H2RelayStream: IOHandler {
 
     /// The bridged connection refused (an error status and its one-line reason): the stream's
     /// answer is that status with `veil-reason` (and a RESOLVE's Veil-* fields), which ends it.
-    private func refuse(_ status: Int) {
-        var fields = resolve ? Self.veilFields(answer[..<(Self.headerEnd(answer) ?? answer.count)]) : []
-        if let reason = RelayAnswer(answer)?.reason, !reason.isEmpty {
-            fields.append(HPACKHeader(name: "veil-reason", value: reason))
+    private func refuse(_ status: Int, _ head: RelayAnswer) {
+        var fields = resolve ? Self.veilFields(head, in: answer) : []
+        if !head.reason.isEmpty {
+            fields.append(HPACKHeader(name: "veil-reason", value: head.reason))
         }
         session.respond(id, status: status, extra: fields)
         abort()
@@ -247,35 +243,9 @@ final class H2RelayStream: IOHandler {
 
     // MARK: The HTTP/1.1 answer
 
-    static func headerEnd(_ bytes: [UInt8]) -> Int? {
-        guard bytes.count >= 4 else { return nil }
-        for i in 0...(bytes.count - 4) where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
-            return i + 4
-        }
-        return nil
-    }
-
-    /// The `Veil-*` fields of an HTTP/1.1 answer head, lower-cased names, values trimmed.
-    static func veilFields(_ head: ArraySlice<UInt8>) -> [HPACKHeader] {
-        let text = String(decoding: head, as: UTF8.self)
-        var fields: [HPACKHeader] = []
-        for line in text.split(separator: "\r\n").dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = line[..<colon].lowercased()
-            guard name.hasPrefix("veil-") else { continue }
-            var value = line[line.index(after: colon)...]
-            while value.first == " " || value.first == "\t" { value = value.dropFirst() }
-            while value.last == " " || value.last == "\t" { value = value.dropLast() }
-            fields.append(HPACKHeader(name: name, value: String(value)))
-        }
-        return fields
-    }
-
-    /// "HTTP/1.1 407 ..." -> 407.
-    static func status(_ bytes: [UInt8]) -> Int? {
-        guard bytes.count >= 12, bytes.starts(with: Array("HTTP/1.".utf8)) else { return nil }
-        let digits = bytes[9..<12]
-        guard digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
-        return digits.reduce(0) { $0 * 10 + Int($1 - 48) }
+    /// The `Veil-*` fields of an answer's head (`bytes`: the answer), lower-cased names, values
+    /// trimmed.
+    static func veilFields(_ head: RelayAnswer, in bytes: [UInt8]) -> [HPACKHeader] {
+        head.fields(in: bytes).filter { $0.name.hasPrefix("veil-") }.map { HPACKHeader(name: $0.name, value: $0.value) }
     }
 }
