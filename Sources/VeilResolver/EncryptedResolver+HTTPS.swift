@@ -75,8 +75,7 @@ extension EncryptedResolver {
         switch try server.askRelay(host: host, port: port, https: true, context: relayContext, timeout: timeout,
                                    carrier: relayCarrier, loopIndex: loopIndex) {
         case .answer(let a):
-            let source = a.source.isEmpty ? server.description : "\(server.description) [\(a.source)]"
-            cache.store(host, addresses: a.addresses, ttl: a.ttl, source: source)
+            _ = keepRelayAddresses(a, server: server, host: host)
             let qname = HTTPSQueryName.of(host: host, port: port)
             switch relayHTTPS(a, server: server, host: qname) {
             case .failure(let why) where !why.contains("malformed HTTPS record"):
@@ -91,18 +90,12 @@ extension EncryptedResolver {
             case let outcome:
                 return outcome
             }
-        case .refused(let status, let reason):
-            let why = "\(server): \(status) \(ResolveAdvice.withoutAdvice(reason))"
-            if status == 502, reason.contains("no such name") || reason.contains("no A or AAAA") {
-                return .failure("cannot look up HTTPS records of \(host): \(why)")
-            }
-            problems.append(why)
-        case .malformed(let why):
-            problems.append("\(server): \(why)")
-        case .needMore:
-            problems.append("\(server): incomplete answer")
+        case let other:
+            let refusal = EncryptedResolver.relayRefusal(other, server: server)
+            if refusal.noSuchName { return .failure("cannot look up HTTPS records of \(host): \(refusal.why)") }
+            problems.append(refusal.why)
+            return nil
         }
-        return nil
     }
 
     /// The HTTPS part of a relay's answer as an outcome: its records (parsed here, as if from

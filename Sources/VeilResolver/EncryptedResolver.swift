@@ -115,27 +115,46 @@ public final class EncryptedResolver: Resolver, Sendable {
             switch try server.askRelay(host: host, port: port, https: true, context: relayContext, timeout: timeout,
                                        carrier: relayCarrier, loopIndex: loopIndex) {
             case .answer(let a):
-                let source = a.source.isEmpty ? server.description : "\(server.description) [\(a.source)]"
-                cache.store(host, addresses: a.addresses, ttl: a.ttl, source: source)
+                let source = keepRelayAddresses(a, server: server, host: host)
                 keepRelayHTTPS(a, server: server, host: host, port: port)
                 return EncryptedResolver.outcome(a.addresses, port: port, source: source)
-            case .refused(let status, let reason):
-                // The relay's own advice names the relay's flags: not the ones to change here.
-                let why = "\(server): \(status) \(ResolveAdvice.withoutAdvice(reason))"
-                if status == 502, reason.contains("no such name") || reason.contains("no A or AAAA") {
-                    cache.storeNegative(host, failure: "cannot resolve \(host): \(why)", ttl: nil, source: server.description)
-                    return .failure(ResolveAdvice.noSuchName("cannot resolve \(host): \(why)", host: host, port: port))
+            case let other:
+                let refusal = EncryptedResolver.relayRefusal(other, server: server)
+                if refusal.noSuchName {
+                    let why = "cannot resolve \(host): \(refusal.why)"
+                    cache.storeNegative(host, failure: why, ttl: nil, source: server.description)
+                    return .failure(ResolveAdvice.noSuchName(why, host: host, port: port))
                 }
-                problems.append(why)
-            case .malformed(let why):
-                problems.append("\(server): \(why)")
-            case .needMore:
-                problems.append("\(server): incomplete answer")
+                problems.append(refusal.why)
             }
         } catch {
             problems.append("\(server): \(error)")
         }
         return nil
+    }
+
+    /// The addresses of a relay's answer, cached; returns their source as outcomes name it.
+    func keepRelayAddresses(_ a: RelayResolution.Answer, server: DNSServer, host: String) -> String {
+        let source = a.source.isEmpty ? server.description : "\(server.description) [\(a.source)]"
+        cache.store(host, addresses: a.addresses, ttl: a.ttl, source: source)
+        return source
+    }
+
+    /// A relay's answer that is not one: why (naming the server; the relay's own advice names
+    /// the relay's flags, not the ones to change here, so it is dropped), and whether it is the
+    /// relay's "no such name" (final: no next server is asked).
+    static func relayRefusal(_ result: RelayResolution.ParseResult, server: DNSServer) -> (why: String, noSuchName: Bool) {
+        switch result {
+        case .refused(let status, let reason):
+            return ("\(server): \(status) \(ResolveAdvice.withoutAdvice(reason))",
+                    status == 502 && (reason.contains("no such name") || reason.contains("no A or AAAA")))
+        case .malformed(let why):
+            return ("\(server): \(why)", false)
+        case .needMore:
+            return ("\(server): incomplete answer", false)
+        case .answer:
+            return ("\(server): answered", false)  // not a refusal; callers take answers first
+        }
     }
 
     private struct Answer {
